@@ -1,0 +1,1 @@
+"""quantize layer (see shared DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""separation layer (see shared DESIGN.md)."""

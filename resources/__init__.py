@@ -1,0 +1,1 @@
+"""Shipped data: model packages, demo clip, icon."""

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian/Ubuntu system packages the app and its tests need.
+#   libportaudio2              sounddevice playback
+#   libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3   Qt (also offscreen)
+#   libxcb-*, libxkbcommon-x11-0   Qt's xcb platform on a real X display
+#   xvfb                        screenshots of the real window in tests/docs
+#   ffmpeg                      ffprobe: the independent reader the probe tests compare with
+set -euo pipefail
+PKGS=(libportaudio2 libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
+      libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1
+      libxcb-shape0 libxcb-randr0 xvfb xauth ffmpeg)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

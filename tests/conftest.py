@@ -1,0 +1,40 @@
+"""Shared fixtures: real media fetched by scripts/fetch_test_media.sh."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def media_root() -> Path:
+    """Root of the unpacked Debian media packages (fetched on first use)."""
+    base = Path(os.environ.get("FOLEY_MEDIA_DIR", Path.home() / ".cache/foley-desktop/media"))
+    root = base / "root"
+    if not (base / ".done-forensics-samples-files").exists():
+        subprocess.run([str(REPO / "scripts/fetch_test_media.sh")], check=True,
+                       env={**os.environ, "FOLEY_MEDIA_DIR": str(base)})
+    return root
+
+
+@pytest.fixture(scope="session")
+def clip_hello(media_root) -> Path:
+    """8.3 s 720p H.264 + AAC 48 kHz stereo: a spoken word, then keyboard typing (CC-BY-SA-4.0)."""
+    return media_root / "usr/share/forensics-samples/original-files/movie2/movie-hello.mp4"
+
+
+@pytest.fixture(scope="session")
+def clip_phone(media_root) -> Path:
+    """1.6 s 1080p variable-frame-rate phone video (CC-BY-SA-4.0)."""
+    return media_root / "usr/share/forensics-samples/original-files/movie1/VID_20191220_170832.mp4"
+
+
+@pytest.fixture(scope="session")
+def clip_tank(media_root) -> Path:
+    """5.6 s 560x320 30 fps, mono AAC 48 kHz: a toy tank's motor (MIT)."""
+    return media_root / "usr/share/doc/python3-hug/examples/streaming_movie_server/movie.mp4"
