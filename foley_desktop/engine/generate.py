@@ -1,0 +1,390 @@
+"""The generate job: segment + prompt (+ video) -> takes of 48 kHz mono audio.
+
+Pipeline per window: visual features (or the unconditional ones), the sampler over the denoiser
+with conditional and unconditional rows in one batch (all seeds at once), the decoder; then the
+windows are joined, resampled to 48 kHz when the model runs at another rate, trimmed to the
+segment's exact length, and finished (DC, loudness, true-peak limit).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from foley_desktop.engine import providers, sampler, windows
+from foley_desktop.engine.features import VisualStream, tokens_for, unconditional
+from foley_desktop.engine.package import PRECISIONS, ModelPackage, load_package
+from foley_desktop.engine.post import finish
+from foley_desktop.engine.session import GraphSession
+from foley_desktop.engine.text import TextTokenizer
+from foley_desktop.errors import GenerationError, ModelPackageError
+from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
+
+SR = 48000
+DEFAULT_MODEL = "foley-tiny"
+# Which precision runs best where (docs/model-package.md); the first one present is taken.
+PREFERENCE = {"cpu": ("int8", "fp32", "fp16"), "cuda": ("fp16", "fp32", "int8"),
+              "tensorrt": ("int8", "fp16", "fp32")}
+
+
+@dataclass
+class GenerateRequest:
+    video: Path | None
+    start: int                      # samples at 48 kHz, in the clip
+    end: int
+    prompt: str
+    negative: str | None = None     # None: the package's default negative prompt
+    seeds: list[int] = field(default_factory=lambda: [0])
+    steps: int | None = None        # None: the package's default
+    guidance: float | None = None
+    sampler: str | None = None      # "euler" | "heun"; None: the package's default
+    loudness_lufs: float | None = None
+    continue_windows: bool = True   # inpaint each window's overlap from the previous one
+
+
+@dataclass
+class Take:
+    seed: int
+    audio: np.ndarray               # float32 [samples] at 48 kHz, len == end - start
+    sample_rate: int
+    model: str
+    version: str
+    variant: str
+    provider: str
+    timings: dict
+    post: dict = field(default_factory=dict)
+
+
+@dataclass
+class GenerateResult:
+    takes: list[Take]
+    provider: str
+    fallback_reason: str | None
+    variants: dict[str, str]
+    windows: int
+    steps: int
+    guidance: float
+    sampler: str
+    timings: dict
+    join_correlation: list[float] = field(default_factory=list)   # first take, per join
+
+    def to_dict(self) -> dict:
+        return {"model": self.takes[0].model, "version": self.takes[0].version,
+                "variant": self.takes[0].variant, "variants": self.variants,
+                "provider": self.provider, "fallback_reason": self.fallback_reason,
+                "seeds": [t.seed for t in self.takes], "steps": self.steps,
+                "guidance": self.guidance, "sampler": self.sampler, "windows": self.windows,
+                "samples": len(self.takes[0].audio), "sample_rate": SR,
+                "timings": self.timings, "post": [t.post for t in self.takes],
+                "join_correlation": [round(r, 4) for r in self.join_correlation]}
+
+
+def pick_variants(package: ModelPackage, precision: str, provider: str) -> dict[str, str]:
+    """Precision per graph: `auto` takes the provider's best present; an explicit one applies
+    to every graph that has it (the others keep fp32) and must exist somewhere."""
+    if precision != "auto" and precision not in PRECISIONS:
+        raise GenerationError(f"unknown precision {precision!r}; choose auto, "
+                              + ", ".join(PRECISIONS))
+    out = {}
+    for role, g in package.graphs.items():
+        if precision == "auto":
+            order = PREFERENCE[provider] + tuple(p for p in g.variants if p not in PRECISIONS)
+        else:
+            order = (precision, "fp32")
+        pick = next((p for p in order if p in g.variants), None)
+        if pick is None:
+            raise ModelPackageError(f"model package {package.name}: graph {role} has neither "
+                                    f"{' nor '.join(order)} (has {', '.join(g.variants)})")
+        out[role] = pick
+    if precision != "auto" and precision not in out.values():
+        have = sorted({p for g in package.graphs.values() for p in g.variants})
+        raise ModelPackageError(f"model package {package.name} has no {precision} variant "
+                                f"(has {', '.join(have)})")
+    return out
+
+
+def variant_label(variants: dict[str, str]) -> str:
+    counts: dict[str, int] = {}
+    for p in variants.values():
+        counts[p] = counts.get(p, 0) + 1
+    main = max(counts, key=lambda p: counts[p])
+    others = [f"{r} {p}" for r, p in variants.items() if p != main]
+    return main + (f" ({', '.join(others)})" if others else "")
+
+
+def load_model(name_or_path: str | Path | None = None) -> ModelPackage:
+    """A package by name or folder; None is the shipped default, with a clear message while
+    it is not installed."""
+    if name_or_path is None or str(name_or_path) == DEFAULT_MODEL:
+        try:
+            return load_package(DEFAULT_MODEL)
+        except ModelPackageError:
+            from foley_desktop.paths import resources_dir
+            raise ModelPackageError(
+                f"no model installed: the default model \"{DEFAULT_MODEL}\" is not in "
+                f"{resources_dir() / 'models'} (it ships with the app once trained); "
+                "pass --model NAME|PATH (see `foley-desktop models`)") from None
+    return load_package(name_or_path)
+
+
+class Engine:
+    """A package's graphs loaded on one provider at chosen precisions."""
+
+    def __init__(self, package: ModelPackage | str | Path, precision: str = "auto",
+                 provider: str = "auto", threads: int | None = None) -> None:
+        self.package = package if isinstance(package, ModelPackage) else load_model(package)
+        choice = providers.choose(provider)
+        for _ in range(2):
+            self.variants = pick_variants(self.package, precision, choice.name)
+            self.sessions: dict[str, GraphSession] = {}
+            started = choice
+            for role in ("denoiser", "text_encoder", "decoder",
+                         *sorted({s.graph for s in self.package.streams.values()})):
+                sess = GraphSession(self.package, role, self.variants[role], choice, threads)
+                self.sessions[role] = sess
+                choice = sess.choice  # a provider that could not start stays off for the rest
+            if choice.name == started.name or precision != "auto":
+                break
+            # Fell back after starting (e.g. libraries load but no GPU): reload every graph at
+            # the precision that suits the provider that actually runs.
+        self.provider = choice.name
+        self.fallback_reason = choice.fallback_reason
+        self.tokenizer = TextTokenizer(self.package)
+        self.streams = {name: VisualStream(self.package, s, self.sessions[s.graph])
+                        for name, s in self.package.streams.items()}
+
+    @property
+    def variant(self) -> str:
+        return variant_label(self.variants)
+
+
+def _run_rows(session: GraphSession, feeds: dict[str, np.ndarray],
+              cancel: CancelToken | None) -> np.ndarray:
+    """Run with all rows at once, or in chunks of a graph's fixed batch size (padded)."""
+    fixed = session.fixed_batch
+    rows = len(next(iter(feeds.values())))
+    if fixed is None or fixed == rows:
+        return session.run(feeds, cancel)[0]
+    outs = []
+    for i in range(0, rows, fixed):
+        chunk = {k: v[i: i + fixed] for k, v in feeds.items()}
+        n = len(next(iter(chunk.values())))
+        if n < fixed:
+            chunk = {k: np.concatenate([v, np.repeat(v[-1:], fixed - n, axis=0)])
+                     for k, v in chunk.items()}
+        outs.append(session.run(chunk, cancel)[0][:n])
+    return np.concatenate(outs)
+
+
+def _validate(req: GenerateRequest, engine: Engine) -> tuple[int, float, str, int | None]:
+    s = engine.package.sampler
+    if not req.prompt or not req.prompt.strip():
+        raise GenerationError("the prompt is empty: describe the sound to generate")
+    if req.start < 0:
+        raise GenerationError("the segment starts before the clip (negative start)")
+    if req.end <= req.start:
+        raise GenerationError(f"the segment's end ({req.end / SR:.3f} s) must be after its start "
+                              f"({req.start / SR:.3f} s)")
+    if not req.seeds:
+        raise GenerationError("no seeds given")
+    for seed in req.seeds:
+        if not 0 <= int(seed) < 2 ** 63:
+            raise GenerationError(f"seed {seed} is out of range (0 .. 2^63-1)")
+    steps = int(req.steps if req.steps is not None else s.get("steps", 10))
+    lo, hi = s.get("steps_range", [1, 1000])
+    if not lo <= steps <= hi:
+        raise GenerationError(f"steps must be within {lo}..{hi} for this model, not {steps}")
+    guidance = float(req.guidance if req.guidance is not None else s.get("guidance", 1.0))
+    glo, ghi = s.get("guidance_range", [0.0, 100.0])
+    if not (math.isfinite(guidance) and glo <= guidance <= ghi):
+        raise GenerationError(f"guidance must be within {glo}..{ghi} for this model, not {guidance}")
+    method = req.sampler or s.get("default_method", "euler")
+    if method not in s.get("methods", ["euler", "heun"]) or method not in ("euler", "heun"):
+        raise GenerationError(f"sampler {method!r} is not offered by this model "
+                              f"({', '.join(s.get('methods', []))})")
+    clip_end = None
+    if req.video is not None:
+        from foley_desktop.media.probe import probe  # lazy: PyAV is only needed with video
+
+        info = probe(req.video)
+        clip_end = info.duration_samples
+        if req.end > clip_end:
+            raise GenerationError(f"the segment {req.start / SR:.3f}-{req.end / SR:.3f} s is "
+                                  f"outside the clip ({clip_end / SR:.3f} s long)")
+        if info.video is None:
+            clip_end = None          # audio-only input: text-only generation
+    return steps, guidance, method, clip_end
+
+
+def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | None = None,
+             precision: str = "auto", provider: str = "auto", engine: Engine | None = None,
+             progress: ProgressFn | None = None, cancel: CancelToken | None = None
+             ) -> GenerateResult:
+    """Generate one take per seed; every take is exactly `end - start` samples at 48 kHz."""
+    t_start = time.monotonic()
+    if engine is None:
+        engine = Engine(package if package is not None else DEFAULT_MODEL, precision, provider)
+    pkg = engine.package
+    steps, guidance, method, clip_end = _validate(request, engine)
+    video = Path(request.video) if (request.video is not None and clip_end is not None) else None
+    check(cancel)
+    timings = {"text_s": 0.0, "visual_s": 0.0, "denoise_s": 0.0, "decode_s": 0.0, "post_s": 0.0}
+
+    cfg = sampler.SamplerConfig(method=method, steps=steps, guidance=guidance,
+                                time=pkg.sampler.get("time", "noise_to_data"),
+                                timestep_scale=float(pkg.sampler.get("timestep_scale", 1.0)),
+                                shift=float(pkg.sampler.get("shift", 1.0)))
+    guided = guidance != 1.0
+    seeds = [int(s) for s in request.seeds]
+    S = len(seeds)
+
+    # Lengths: the model's own rate, then 48 kHz.
+    seg48 = request.end - request.start
+    sr = pkg.sample_rate
+    need_model = math.ceil(Fraction(seg48 * sr, SR))
+    hop = pkg.hop_samples
+    plan = windows.plan(math.ceil(need_model / hop), pkg.window_frames, pkg.overlap_frames)
+    step_frames = pkg.window_frames - pkg.overlap_frames
+    meter = ProgressMeter(progress, "generating", len(plan.starts) * (cfg.evaluations() + 1))
+
+    # Text: prompt and negative encoded together.
+    t0 = time.monotonic()
+    negative = request.negative if request.negative is not None else \
+        pkg.text.get("default_negative", "")
+    ids, mask = engine.tokenizer.encode([request.prompt, negative])
+    text_feats = _run_rows(engine.sessions["text_encoder"],
+                           {"input_ids": ids, "attention_mask": mask}, cancel)
+    timings["text_s"] += time.monotonic() - t0
+    rows_c = np.zeros(S, dtype=int)
+    rows = np.concatenate([rows_c, rows_c + 1]) if guided else rows_c
+    text_rows, mask_rows = text_feats[rows], mask[rows]
+
+    # All randomness: per seed, frame-major noise so a longer segment starts the same way.
+    noise = np.stack([sampler.initial_noise(seed, (plan.total_frames, pkg.latent_channels)).T
+                      for seed in seeds])
+    chunks: list[list[np.ndarray]] = [[] for _ in seeds]
+    prev_latent = None
+    meter.update(0)
+    for w, f0 in enumerate(plan.starts):
+        base = w * (cfg.evaluations() + 1)
+        win_start = request.start + round(Fraction(f0) / pkg.latent_rate * SR)
+        t0 = time.monotonic()
+        feeds_static = {"text_features": text_rows, "text_mask": mask_rows}
+        for name, stream in engine.streams.items():
+            cond = stream.window(video, win_start, plan.frames, clip_end or 0, cancel)
+            if guided:
+                unc = unconditional(pkg, stream.stream, tokens_for(pkg, stream.stream, plan.frames))
+                feeds_static[name] = np.concatenate([np.repeat(cond, S, 0), np.repeat(unc, S, 0)])
+            else:
+                feeds_static[name] = np.repeat(cond, S, 0)
+        timings["visual_s"] += time.monotonic() - t0
+
+        def denoise(x: np.ndarray, t: np.ndarray, feeds_static=feeds_static) -> np.ndarray:
+            return _run_rows(engine.sessions["denoiser"], {"x": x, "t": t, **feeds_static},
+                             cancel)
+
+        known = known_mask = None
+        if request.continue_windows and prev_latent is not None and plan.overlap > 0:
+            known = np.zeros((S, pkg.latent_channels, plan.frames), np.float32)
+            known[:, :, : plan.overlap] = prev_latent[:, :, step_frames: step_frames + plan.overlap]
+            known_mask = np.zeros((1, 1, plan.frames), np.float32)
+            known_mask[..., : plan.overlap] = 1.0
+        t0 = time.monotonic()
+        latent = sampler.sample(denoise, noise[:, :, f0: f0 + plan.frames], cfg, guided=guided,
+                                known=known, known_mask=known_mask, cancel=cancel,
+                                on_step=lambda k, n, base=base: meter.update(base + k, "denoising"))
+        timings["denoise_s"] += time.monotonic() - t0
+        prev_latent = latent
+        t0 = time.monotonic()
+        for i in range(S):
+            audio = engine.sessions["decoder"].run({_decoder_input(pkg): latent[i: i + 1]}, cancel)[0]
+            audio = audio.reshape(-1)
+            if len(audio) != plan.frames * hop:
+                raise ModelPackageError(f"{engine.sessions['decoder'].path}: decoded {len(audio)} "
+                                        f"samples from {plan.frames} frames; the manifest implies "
+                                        f"{plan.frames * hop}")
+            chunks[i].append(audio)
+        timings["decode_s"] += time.monotonic() - t0
+        meter.update(base + cfg.evaluations() + 1, "decoding")
+
+    takes = []
+    rhos: list[float] = []
+    t0 = time.monotonic()
+    for i, seed in enumerate(seeds):
+        check(cancel)
+        audio = windows.join(chunks[i], step_frames * hop, pkg.overlap_frames * hop,
+                             rhos if i == 0 else None)
+        if sr != SR:
+            import soxr  # exact-length resampling to the project rate
+
+            audio = soxr.resample(audio.astype(np.float64), sr, SR, quality="VHQ")
+        audio = np.asarray(audio, np.float32)
+        if len(audio) < seg48:   # resampler rounding at the very end: hold the level at zero
+            audio = np.pad(audio, (0, seg48 - len(audio)))
+        audio, post = finish(audio[:seg48], request.loudness_lufs)
+        if not np.isfinite(audio).all():
+            raise GenerationError("post-processing produced NaN or Inf; nothing was written")
+        takes.append(Take(seed=seed, audio=audio, sample_rate=SR, model=pkg.name,
+                          version=pkg.version, variant=engine.variant, provider=engine.provider,
+                          timings={}, post=post))
+    timings["post_s"] = time.monotonic() - t0
+    timings["total_s"] = time.monotonic() - t_start
+    timings = {k: round(v, 4) for k, v in timings.items()}
+    for t in takes:
+        t.timings = timings
+    return GenerateResult(takes=takes, provider=engine.provider,
+                          fallback_reason=engine.fallback_reason, variants=dict(engine.variants),
+                          windows=len(plan.starts), steps=steps, guidance=guidance,
+                          sampler=method, timings=timings, join_correlation=rhos)
+
+
+def _decoder_input(pkg: ModelPackage) -> str:
+    return next(iter(pkg.graphs["decoder"].inputs))
+
+
+def output_paths(out_path: Path, count: int) -> list[Path]:
+    """OUT.wav for one take, OUT-1.wav … OUT-K.wav for variations."""
+    out_path = Path(out_path)
+    if count == 1:
+        return [out_path]
+    return [out_path.with_name(f"{out_path.stem}-{i + 1}{out_path.suffix or '.wav'}")
+            for i in range(count)]
+
+
+def write_takes(result: GenerateResult, out_path: Path) -> list[Path]:
+    """All takes or none: each is written to a hidden temp file, then all are renamed."""
+    from foley_desktop.media.wav import write_wav  # 48 kHz 24-bit PCM, atomic
+
+    paths = output_paths(out_path, len(result.takes))
+    temps = []
+    try:
+        for path, take in zip(paths, result.takes):
+            if not path.parent.is_dir():
+                raise GenerationError(f"cannot write {path}: no such folder {path.parent}")
+            tmp = path.with_name(f".{path.name}.partial")
+            temps.append(tmp)
+            write_wav(tmp, take.audio, SR, "PCM_24")
+        for tmp, path in zip(temps, paths):
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            if tmp.exists():
+                tmp.unlink()
+    return paths
+
+
+def generate_to_files(request: GenerateRequest, out_path: str | Path, **kwargs
+                      ) -> tuple[GenerateResult, list[Path]]:
+    """generate() then write OUT.wav (or OUT-1.wav …); a cancelled or failed job writes nothing."""
+    out_path = Path(out_path)
+    if not out_path.parent.is_dir():
+        raise GenerationError(f"cannot write {out_path}: no such folder {out_path.parent}")
+    result = generate(request, **kwargs)
+    check(kwargs.get("cancel"))
+    return result, write_takes(result, out_path)

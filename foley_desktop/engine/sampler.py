@@ -1,0 +1,110 @@
+"""Flow-matching ODE sampling (Euler, Heun) with classifier-free guidance and inpainting.
+
+The graph predicts a velocity v = dx/dt along its own time axis. `time` in the manifest says
+which end is noise: "noise_to_data" (t: 0 -> 1, x_t = (1 - t) noise + t data) or
+"data_to_noise" (t: 1 -> 0, x_t = (1 - t) data + t noise). Both are integrated the same way:
+from the noise end to the data end over a schedule of noise levels s (1 -> 0), optionally
+shifted (s' = shift s / (1 + (shift - 1) s)), so a step is x += (t_next - t) v.
+
+Guidance: conditional and unconditional halves run as one batch; v = v_u + g (v_c - v_u).
+Inpainting (RePaint-style, used to continue the previous window): where `known_mask` is 1 the
+state is replaced after every step by the known latent carried to the current noise level with
+this run's own initial noise, so the known frames end exactly as given and the rest is sampled
+consistently with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from foley_desktop.jobs import CancelToken, check
+
+# denoise(x [B, C, F], t_graph [B]) -> v [B, C, F]
+DenoiseFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+StepFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    method: str = "euler"            # "euler" | "heun"
+    steps: int = 10
+    guidance: float = 1.0
+    time: str = "noise_to_data"
+    timestep_scale: float = 1.0
+    shift: float = 1.0
+
+    def noise_levels(self) -> np.ndarray:
+        s = np.linspace(1.0, 0.0, self.steps + 1, dtype=np.float64)
+        if self.shift != 1.0:
+            s = self.shift * s / (1.0 + (self.shift - 1.0) * s)
+        return s
+
+    def graph_times(self) -> np.ndarray:
+        """The graph's own t at each level (unscaled)."""
+        s = self.noise_levels()
+        return 1.0 - s if self.time == "noise_to_data" else s
+
+    def evaluations(self) -> int:
+        """Denoiser runs per sampling: Heun's last step has no corrector (it would hit t = data)."""
+        return self.steps if self.method == "euler" else 2 * self.steps - 1
+
+
+def noised(known: np.ndarray, noise: np.ndarray, t: float, time: str) -> np.ndarray:
+    """The known latent at graph time t on the straight path from `noise`."""
+    a = t if time == "noise_to_data" else 1.0 - t   # weight of data
+    return (1.0 - a) * noise + a * known
+
+
+def sample(denoise: DenoiseFn, noise: np.ndarray, cfg: SamplerConfig, *,
+           guided: bool, known: np.ndarray | None = None, known_mask: np.ndarray | None = None,
+           on_step: StepFn | None = None, cancel: CancelToken | None = None) -> np.ndarray:
+    """Integrate from `noise` [S, C, F] to data; returns float32 [S, C, F].
+
+    With `guided`, `denoise` receives 2S rows (conditional first, unconditional second) and the
+    caller has set up the conditioning in that order.
+    """
+    ts = cfg.graph_times()
+    x = noise.astype(np.float64)
+    n_eval = cfg.evaluations()
+    done = 0
+
+    def velocity(x_now: np.ndarray, t: float) -> np.ndarray:
+        nonlocal done
+        check(cancel)
+        batch = np.concatenate([x_now, x_now]) if guided else x_now
+        tt = np.full(len(batch), t * cfg.timestep_scale, dtype=np.float32)
+        v = denoise(batch.astype(np.float32), tt).astype(np.float64)
+        if guided:
+            vc, vu = v[: len(x_now)], v[len(x_now):]
+            v = vu + cfg.guidance * (vc - vu)
+        done += 1
+        if on_step is not None:
+            on_step(done, n_eval)
+        return v
+
+    def inpaint(x_now: np.ndarray, t: float) -> np.ndarray:
+        if known is None:
+            return x_now
+        return np.where(known_mask > 0, noised(known, noise, t, cfg.time), x_now)
+
+    x = inpaint(x, float(ts[0]))
+    for i in range(cfg.steps):
+        t0, t1 = float(ts[i]), float(ts[i + 1])
+        v0 = velocity(x, t0)
+        x_euler = x + (t1 - t0) * v0
+        if cfg.method == "heun" and i < cfg.steps - 1:
+            v1 = velocity(x_euler, t1)
+            x = x + (t1 - t0) * 0.5 * (v0 + v1)
+        else:
+            x = x_euler
+        x = inpaint(x, t1)
+    check(cancel)
+    return x.astype(np.float32)
+
+
+def initial_noise(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal noise from PCG64(seed): all of a take's randomness comes from here."""
+    return np.random.Generator(np.random.PCG64(seed)).standard_normal(shape).astype(np.float32)

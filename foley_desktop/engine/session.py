@@ -1,0 +1,120 @@
+"""ONNX Runtime sessions for the graphs of a package: verified, checked, cancellable.
+
+A graph's file is hashed before ONNX Runtime sees it; its inputs and outputs are compared with
+the manifest (names, ranks, fixed dimensions); each run gets RunOptions whose `terminate` flag a
+CancelToken sets, so cancelling stops inside the running graph rather than after it; outputs
+containing NaN or Inf are refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+from foley_desktop.engine.package import ModelPackage
+from foley_desktop.engine.providers import ProviderChoice, fallback_after_start
+from foley_desktop.errors import Cancelled, GenerationError, ModelPackageError
+from foley_desktop.jobs import CancelToken
+
+_NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
+             "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_,
+             "tensor(double)": np.float64}
+
+
+def _session_options(threads: int | None) -> ort.SessionOptions:
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = threads
+    # Same graph, same provider, same input -> same bits: avoid thread-count dependent reductions
+    # from inter-op parallelism.
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return so
+
+
+class GraphSession:
+    """One graph role at one precision on one provider."""
+
+    def __init__(self, package: ModelPackage, role: str, precision: str,
+                 choice: ProviderChoice, threads: int | None = None) -> None:
+        self.role = role
+        self.precision = precision
+        spec = package.graphs[role]
+        if precision not in spec.variants:
+            raise ModelPackageError(f"model package {package.name}: graph {role} has no "
+                                    f"{precision} variant (has {', '.join(spec.variants)})")
+        path = package.graph_file(role, precision)   # hash checked here, before loading
+        self.path = path
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=_session_options(threads),
+                                                providers=choice.ort_providers(precision))
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own unexported exception types
+            if choice.name != "cpu":
+                # Libraries present but the device could not start: run on CPU, say why.
+                self.session = ort.InferenceSession(
+                    str(path), sess_options=_session_options(threads),
+                    providers=ProviderChoice("cpu", choice.requested, None).ort_providers())
+                self.choice = ProviderChoice("cpu", choice.requested,
+                                 f"{choice.name} could not start ({' '.join(str(exc).split())[:200]}); "
+                                 "running on CPU")
+                self._check_io(package, spec)
+                return
+            raise ModelPackageError(f"cannot load {path}: {' '.join(str(exc).split())[:300]}") from None
+        self.choice = fallback_after_start(choice, self.session.get_providers())
+        self._check_io(package, spec)
+
+    def _check_io(self, package: ModelPackage, spec) -> None:
+        self.input_types = {}
+        for kind, declared, actual in (("input", spec.inputs, self.session.get_inputs()),
+                                       ("output", spec.outputs, self.session.get_outputs())):
+            names = [a.name for a in actual]
+            if sorted(names) != sorted(declared):
+                raise ModelPackageError(f"{self.path}: graph {kind}s {names} disagree with the "
+                                        f"manifest's {list(declared)}")
+            for a in actual:
+                want = declared[a.name]
+                if len(a.shape) != len(want):
+                    raise ModelPackageError(f"{self.path}: {kind} {a.name} has rank {len(a.shape)}"
+                                            f", the manifest says {want}")
+                for have, w in zip(a.shape, want):
+                    if isinstance(have, int) and isinstance(w, int) and have != w:
+                        raise ModelPackageError(f"{self.path}: {kind} {a.name} has shape "
+                                                f"{a.shape}, the manifest says {want}")
+                if kind == "input":
+                    self.input_types[a.name] = _NP_TYPES.get(a.type, np.float32)
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        # A batch dimension fixed by the manifest (e.g. a graph exported for B = 2) makes the
+        # engine run rows in chunks of that size.
+        first = next(iter(spec.inputs.values()), [])
+        self.fixed_batch = first[0] if first and isinstance(first[0], int) else None
+
+    def run(self, feeds: dict[str, np.ndarray], cancel: CancelToken | None = None) -> list[np.ndarray]:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        # fp16 variants may keep float16 I/O: cast at the boundary, compute in float32 outside.
+        feeds = {k: np.ascontiguousarray(v, dtype=self.input_types[k]) for k, v in feeds.items()}
+        options = ort.RunOptions()
+        options.log_severity_level = 3
+        unregister = cancel.on_cancel(lambda: setattr(options, "terminate", True)) if cancel else None
+        try:
+            outs = self.session.run(self.output_names, feeds, options)
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own unexported exception types
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("cancelled") from None
+            raise GenerationError(f"graph {self.role} ({self.path.name}) failed: "
+                                  f"{' '.join(str(exc).split())[:300]}") from None
+        finally:
+            if unregister:
+                unregister()
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        result = []
+        for name, out in zip(self.output_names, outs):
+            out = np.asarray(out)
+            if out.dtype != np.float32 and np.issubdtype(out.dtype, np.floating):
+                out = out.astype(np.float32)
+            if np.issubdtype(out.dtype, np.floating) and not np.isfinite(out).all():
+                raise GenerationError(f"the model produced NaN or Inf in {self.role} output "
+                                      f"{name} ({self.path.name}); nothing was written")
+            result.append(out)
+        return result
