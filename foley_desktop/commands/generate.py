@@ -13,7 +13,7 @@ HELP = "generate Foley audio for a clip or a project's segments"
 def configure(parser) -> None:
     parser.add_argument("video", nargs="?", type=Path,
                         help="video clip (omit, or give an audio-only file, for text-only)")
-    parser.add_argument("--prompt", required=True, help="the sound to generate")
+    parser.add_argument("--prompt", help="the sound to generate (required without --project)")
     parser.add_argument("--negative", help="what to steer away from (default: the model's)")
     parser.add_argument("--start", help="segment start: seconds, HH:MM:SS.mmm or timecode")
     parser.add_argument("--end", help="segment end (default: the end of the clip)")
@@ -33,7 +33,14 @@ def configure(parser) -> None:
     parser.add_argument("--independent-windows", action="store_true",
                         help="do not continue each window from the previous one")
     parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")
-    parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.wav")
+    parser.add_argument("-o", "--output", type=Path, metavar="OUT.wav",
+                        help="output file (required without --project)")
+    proj = parser.add_argument_group("projects")
+    proj.add_argument("--project", type=Path, metavar="P.foley",
+                      help="generate the missing takes of a project's segments (saved after each)")
+    proj.add_argument("--all", action="store_true", help="with --project: every segment")
+    proj.add_argument("--segment", action="append", metavar="ID",
+                      help="with --project: this segment (repeatable)")
 
 
 def _progress_printer():
@@ -87,6 +94,12 @@ def run(args) -> int:
     from foley_desktop.engine.generate import GenerateRequest, generate_to_files, load_model
     from foley_desktop.errors import GenerationError
 
+    if args.project is not None:
+        from foley_desktop.commands.project import run_generate
+
+        return run_generate(args)
+    if args.prompt is None or args.output is None:
+        raise GenerationError("give --prompt TEXT and -o OUT.wav (or --project P.foley)")
     if args.variations < 1:
         raise GenerationError("--variations must be at least 1")
     package = load_model(args.model)

@@ -1,0 +1,254 @@
+"""`foley-desktop project …`: create, edit and inspect .foley projects without the window.
+
+    project new VIDEO -o P.foley
+    project add-segment P.foley --start S --end E --prompt TEXT [--negative …] [--seed N] …
+    project edit-segment P.foley ID [--start S] [--end E] [--prompt …] …
+    project remove-segment P.foley ID
+    project choose-take P.foley ID TAKE
+    project show P.foley [--json]
+
+Times are seconds ("1.5"), clock time ("00:00:01.500") or timecode at the clip's frame rate
+("00:00:01:12"). Every edit goes through the same undoable commands the window uses and is
+saved atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from foley_desktop.errors import ProjectError
+from foley_desktop.project import io
+from foley_desktop.project.commands import (
+    AddSegment,
+    Macro,
+    RemoveSegment,
+    SetActiveTake,
+    SetSegmentField,
+    TrimSegment,
+    UndoStack,
+)
+from foley_desktop.project.model import Project, Segment, new_id
+
+HELP = "create, edit and inspect .foley projects headlessly"
+
+# Segment options shared by add-segment and edit-segment: (flag, field, type, help).
+_FIELD_OPTS = [
+    ("--prompt", "prompt", str, "the sound to generate"),
+    ("--negative", "negative", str, "what to steer away from"),
+    ("--seed", "seed", int, "base seed; variation i uses seed + i"),
+    ("--variations", "variations", int, "how many takes to generate (1-64)"),
+    ("--steps", "steps", int, "sampler steps (default: the model's)"),
+    ("--guidance", "guidance", float, "classifier-free guidance scale"),
+    ("--model", "model", str, "model package name or path (default: the shipped one)"),
+    ("--precision", "precision", str, "auto, int8, fp16 or fp32"),
+    ("--gain", "gain_db", float, "gain in dB applied to the take in stems and mix"),
+]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = sub.add_parser("new", help="start a project for a clip")
+    p.add_argument("video", type=Path, help="the clip")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="P.foley")
+    p.add_argument("--name", default="", help="project name (default: the clip's name)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing project file")
+
+    p = sub.add_parser("add-segment", help="mark a time range and what should sound there")
+    p.add_argument("project", type=Path)
+    p.add_argument("--start", required=True, help="seconds, HH:MM:SS.mmm or timecode")
+    p.add_argument("--end", required=True, help="seconds, HH:MM:SS.mmm or timecode")
+    for flag, _, typ, help_text in _FIELD_OPTS:
+        p.add_argument(flag, type=typ, required=flag == "--prompt", help=help_text)
+
+    p = sub.add_parser("edit-segment", help="change a segment's times or settings")
+    p.add_argument("project", type=Path)
+    p.add_argument("segment", help="segment id (see `project show`)")
+    p.add_argument("--start", help="new start")
+    p.add_argument("--end", help="new end")
+    for flag, _, typ, help_text in _FIELD_OPTS:
+        p.add_argument(flag, type=typ, help=help_text)
+
+    p = sub.add_parser("remove-segment", help="delete a segment (its take files stay in the cache)")
+    p.add_argument("project", type=Path)
+    p.add_argument("segment")
+
+    p = sub.add_parser("choose-take", help="make one of a segment's takes the active one")
+    p.add_argument("project", type=Path)
+    p.add_argument("segment")
+    p.add_argument("take")
+
+    p = sub.add_parser("show", help="print the project's clip, segments and takes")
+    p.add_argument("project", type=Path)
+    p.add_argument("--json", action="store_true", help="print the project as JSON")
+
+
+def run(args) -> int:
+    return {"new": _new, "add-segment": _add, "edit-segment": _edit,
+            "remove-segment": _remove, "choose-take": _choose, "show": _show}[args.action](args)
+
+
+def _time(project: Project, text: str, what: str) -> int:
+    from fractions import Fraction
+
+    from foley_desktop.media.timebase import parse_time
+
+    fps = project.media_info.get("fps")
+    try:
+        return parse_time(text, Fraction(fps) if fps else None)
+    except (ValueError, TypeError) as exc:
+        raise ProjectError(f"bad {what} time {text!r}: {exc}") from None
+
+
+def _new(args) -> int:
+    out = Path(args.output)
+    if out.suffix != io.PROJECT_SUFFIX:
+        out = out.with_name(out.name + io.PROJECT_SUFFIX)
+    if out.exists() and not args.force:
+        raise ProjectError(f"{out} exists (use --force to replace it)")
+    project = io.new_project(args.video, name=args.name)
+    io.save(project, out)
+    print(f"created {out}: {project.media.name}, {_secs(project.duration_samples)} "
+          f"({project.duration_samples} samples)")
+    return 0
+
+
+def _apply_and_save(project: Project, command) -> None:
+    UndoStack(project).push(command)
+    io.save(project)
+
+
+def _field_commands(args, seg_id: str) -> list:
+    cmds = []
+    for flag, name, _, _ in _FIELD_OPTS:
+        value = getattr(args, name if flag != "--gain" else "gain", None)
+        if value is not None:
+            cmds.append(SetSegmentField(seg_id, name, value))
+    return cmds
+
+
+def _add(args) -> int:
+    project = io.load(args.project)
+    start, end = _time(project, args.start, "start"), _time(project, args.end, "end")
+    seg = Segment(id=new_id("seg"), start=start, end=end, prompt="-")
+    cmds = [AddSegment(seg)] + _field_commands(args, seg.id)
+    _apply_and_save(project, Macro(cmds, "add segment"))
+    print(seg.id)
+    return 0
+
+
+def _edit(args) -> int:
+    project = io.load(args.project)
+    seg = project.segment(args.segment)
+    cmds = []
+    if args.start is not None or args.end is not None:
+        cmds.append(TrimSegment(seg.id,
+                                None if args.start is None else _time(project, args.start, "start"),
+                                None if args.end is None else _time(project, args.end, "end")))
+    cmds += _field_commands(args, seg.id)
+    if not cmds:
+        raise ProjectError("nothing to change: give --start, --end, --prompt …")
+    _apply_and_save(project, Macro(cmds, "edit segment"))
+    return 0
+
+
+def _remove(args) -> int:
+    project = io.load(args.project)
+    _apply_and_save(project, RemoveSegment(args.segment))
+    return 0
+
+
+def _choose(args) -> int:
+    project = io.load(args.project)
+    _apply_and_save(project, SetActiveTake(args.segment, args.take))
+    return 0
+
+
+def _secs(samples: int) -> str:
+    return f"{samples / 48000:.3f} s"
+
+
+def _show(args) -> int:
+    project = io.load(args.project)
+    folder = project.path.parent
+    if args.json:
+        doc = io.to_dict(project, folder)
+        doc["path"] = str(project.path)
+        doc["media_path"] = str(project.media)
+        doc["media_exists"] = project.media.exists()
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 0
+    info = project.media_info
+    fps = info.get("fps") or "-"
+    print(f"project   {project.path}")
+    print(f"name      {project.name}")
+    missing = "" if project.media.exists() else "  [MISSING]"
+    print(f"clip      {os.path.relpath(project.media, folder)}{missing}")
+    print(f"duration  {_secs(project.duration_samples)} ({project.duration_samples} samples), "
+          f"{fps} fps, timecode {info.get('timecode') or '-'}, "
+          f"{info.get('audio_channels', 0)} audio channel(s)")
+    if project.stems:
+        for kind, p in sorted(project.stems.items()):
+            print(f"stem      {kind}: {os.path.relpath(p, folder)}")
+    else:
+        print("stems     not separated")
+    print(f"segments  {len(project.segments)}")
+    for seg in project.sorted_segments():
+        seed = "random" if seg.seed is None else str(seg.seed)
+        print(f"  {seg.id}  {_secs(seg.start)} - {_secs(seg.end)} ({_secs(seg.length)})  "
+              f"seed {seed} x{seg.variations}  {seg.prompt!r}"
+              + (f"  negative {seg.negative!r}" if seg.negative else ""))
+        for t in seg.takes:
+            mark = "*" if t.id == seg.active_take else " "
+            ok = "" if t.path.exists() else "  [MISSING]"
+            print(f"    {mark} {t.id}  seed {t.seed}  {t.model} {t.variant} {t.provider}{ok}")
+    return 0
+
+
+def run_generate(args) -> int:
+    """`foley-desktop generate --project P.foley (--all | --segment ID …)`, for generate.py.
+
+    Reads args.project, args.all, args.segment (list of ids), args.model, args.precision,
+    args.provider and args.json; generates the missing takes, saving after each one.
+    """
+    from foley_desktop.project.generate_segments import generate_segments
+
+    project = io.load(args.project)
+    ids = list(getattr(args, "segment", None) or [])
+    if getattr(args, "all", False):
+        if ids:
+            raise ProjectError("give --all or --segment, not both")
+        ids = None
+    elif not ids:
+        raise ProjectError("say which segments: --all or --segment ID (see `project show`)")
+    made = generate_segments(project, ids, package=getattr(args, "model", None),
+                             precision=getattr(args, "precision", "auto") or "auto",
+                             provider=getattr(args, "provider", "auto") or "auto",
+                             progress=_progress_printer())
+    if getattr(args, "json", False):
+        print(json.dumps([{"segment": sid, "take": t.id, "seed": t.seed, "path": str(t.path),
+                           "model": t.model, "variant": t.variant, "provider": t.provider}
+                          for sid, t in made], indent=2))
+    else:
+        for sid, t in made:
+            print(f"{sid}  seed {t.seed}  {t.path}")
+        if not made:
+            print("nothing to generate: every segment has its takes", file=sys.stderr)
+    return 0
+
+
+def _progress_printer():
+    if not sys.stderr.isatty():
+        return None
+
+    def show(p) -> None:
+        sys.stderr.write(f"\r{p.stage[:60]:60s} {p.done:.1f}/{p.total:.0f}   ")
+        if p.done >= p.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show

@@ -1,0 +1,109 @@
+"""generate_segments with the real engine on a small analytic ONNX package and a real clip."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import wavinfo
+
+from foley_desktop.commands.project import run_generate
+from foley_desktop.engine import testpkg
+from foley_desktop.errors import Cancelled, ProjectError
+from foley_desktop.jobs import CancelToken
+from foley_desktop.project import io
+from foley_desktop.project.generate_segments import generate_segments
+from foley_desktop.project.model import Segment
+
+
+@pytest.fixture(scope="module")
+def pkg(tmp_path_factory):
+    return testpkg.build(tmp_path_factory.mktemp("pkg") / "analytic", int8=False)
+
+
+@pytest.fixture
+def project(clip_tank, tmp_path):
+    p = io.new_project(clip_tank)
+    p.segments = [Segment(id="a", start=12000, end=60000, prompt="engine motor idle", seed=5,
+                          variations=2, precision="fp32"),
+                  Segment(id="b", start=96000, end=130001, prompt="door slam", seed=40,
+                          precision="fp32")]
+    io.save(p, tmp_path / "tank.foley")
+    return p
+
+
+def test_takes_are_written_added_and_saved(project, pkg):
+    seen = []
+    made = generate_segments(project, package=pkg, provider="cpu", progress=seen.append)
+    assert [(sid, t.seed) for sid, t in made] == [("a", 5), ("a", 6), ("b", 40)]
+    saved = io.load(project.path)
+    assert saved == project
+    for seg in saved.segments:
+        assert seg.active_take == seg.takes[-1].id
+        for t in seg.takes:
+            assert t.path.parent == project.cache_dir / "takes" / seg.id
+            info = wavinfo.WavInfoReader(str(t.path))
+            assert (info.fmt.sample_rate, info.fmt.audio_format, info.fmt.bits_per_sample) == (48000, 3, 32)
+            audio, _ = sf.read(str(t.path), dtype="float32")
+            assert len(audio) == seg.length and np.isfinite(audio).all() and np.abs(audio).max() > 0
+            assert t.model == "test-analytic" and t.variant and t.provider
+    # Different seeds give different takes; progress reached the total.
+    a = [sf.read(str(t.path))[0] for t in saved.segments[0].takes]
+    assert not np.allclose(a[0], a[1])
+    assert seen[-1].done == seen[-1].total == 3
+    # Running again has nothing left to do for fixed seeds.
+    assert generate_segments(project, package=pkg, provider="cpu") == []
+
+
+def test_cancel_keeps_finished_takes_and_resume_completes(project, pkg):
+    token = CancelToken()
+    count = []
+
+    def progress(p):
+        if p.done >= 1 and not count:  # the first take is finished and saved
+            count.append(1)
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        generate_segments(project, ["a"], package=pkg, provider="cpu", progress=progress, cancel=token)
+    saved = io.load(project.path)
+    assert [t.seed for t in saved.segment("a").takes] == [5]
+    assert saved.segment("a").takes[0].path.exists()
+    made = generate_segments(saved, ["a"], package=pkg, provider="cpu")
+    assert [t.seed for _, t in made] == [6]
+    assert [t.seed for t in io.load(project.path).segment("a").takes] == [5, 6]
+
+
+def test_on_take_hands_takes_to_the_caller(project, pkg):
+    got = []
+    generate_segments(project, ["b"], package=pkg, provider="cpu",
+                      on_take=lambda sid, t: got.append((sid, t)))
+    assert [(sid, t.seed) for sid, t in got] == [("b", 40)]
+    assert project.segment("b").takes == []  # the caller applies it (the GUI's undo stack)
+    assert got[0][1].path.exists()
+
+
+def test_errors(project, pkg, tmp_path):
+    with pytest.raises(ProjectError, match="no segment 'zz'"):
+        generate_segments(project, ["zz"], package=pkg)
+    project.path = None
+    with pytest.raises(ProjectError, match="save the project first"):
+        generate_segments(project, package=pkg)
+
+
+def test_cli_hook_for_generate_project(project, pkg, capsys):
+    args = argparse.Namespace(project=project.path, all=False, segment=["b"], model=str(pkg),
+                              precision="auto", provider="cpu", json=True)
+    assert run_generate(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(o["segment"], o["seed"]) for o in out] == [("b", 40)]
+    assert len(io.load(project.path).segment("b").takes) == 1
+    args.all, args.segment = True, []
+    assert run_generate(args) == 0
+    assert [len(s.takes) for s in io.load(project.path).segments] == [2, 1]
+    args.all = False
+    with pytest.raises(ProjectError, match="--all or --segment"):
+        run_generate(args)
