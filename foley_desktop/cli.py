@@ -91,6 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("foley-desktop: interrupted.", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # the desktop bundle leaves the developer tools out
+        if getattr(sys, "frozen", False) and (exc.name or "").startswith(("foley_desktop.", "torch", "onnx")):
+            print(f"foley-desktop {args.command}: not part of the desktop app ({exc.name} is "
+                  "left out); run it from a Python install", file=sys.stderr)
+            return 2
+        raise
 
 
 def main_gui(argv: Sequence[str] | None = None) -> int:

@@ -310,9 +310,9 @@ def _parse(path: Path, source: str) -> ModelPackage:
         if graph not in graphs:
             raise ModelPackageError(f"{mpath}: {ctx}graph names \"{graph}\", which is not in graphs")
         layout = s.get("layout", "TCHW")
-        if layout != "TCHW":
+        if layout not in ("TCHW", "NTCHW-windows"):
             raise ModelPackageError(f"{mpath}: {ctx}layout \"{layout}\" is not supported by this "
-                                    "engine version (only \"TCHW\")")
+                                    "engine version (\"TCHW\" or \"NTCHW-windows\")")
         streams[name] = StreamSpec(
             name=name, graph=graph, fps=_rational(_require(s, "fps", mpath, ctx), ctx + "fps", mpath),
             width=int(_require(s, "width", mpath, ctx)), height=int(_require(s, "height", mpath, ctx)),

@@ -1,0 +1,90 @@
+"""The backend interface every separator implements, and the registry that names them."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+import numpy as np
+
+from foley_desktop.errors import FoleyError
+
+SAMPLE_RATE = 48000
+
+
+class Separator(abc.ABC):
+    """Streaming separation of 48 kHz audio into (dialogue, background).
+
+    `process_block(block)` takes float32 `[channels, n]` blocks of any length and returns two
+    arrays of the same channel count holding the separated audio `latency` samples behind the
+    input: the first call's first `latency` output samples belong to time before the input
+    began and are zeros. `flush()` ends the stream and returns the last `latency` samples.
+    So the stems line up with the input after dropping `latency` samples from their start,
+    which `separate_array` and the file job do. Memory stays bounded by the latency.
+    """
+
+    name: str = ""
+    latency: int = 0
+
+    def __init__(self, channels: int) -> None:
+        if channels < 1:
+            raise FoleyError("audio with no channels cannot be separated")
+        self.channels = channels
+
+    @abc.abstractmethod
+    def process_block(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray]:
+        tail = np.zeros((self.channels, self.latency), np.float32)
+        return self.process_block(tail)
+
+    def speech_probability(self) -> np.ndarray:
+        """Per-10 ms speech probabilities emitted since the last call (for speech regions)."""
+        return np.zeros(0, np.float32)
+
+
+def separate_array(sep: Separator, audio: np.ndarray, block: int = 48000
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Run a whole (short) array through a separator; stems exactly as long as `audio`."""
+    audio = np.atleast_2d(np.asarray(audio, np.float32))
+    ds, bs = [], []
+    for i in range(0, audio.shape[1], block):
+        d, b = sep.process_block(audio[:, i:i + block])
+        ds.append(d)
+        bs.append(b)
+    d, b = sep.flush()
+    ds.append(d)
+    bs.append(b)
+    n, lat = audio.shape[1], sep.latency
+    d = np.concatenate(ds, axis=1)[:, lat:lat + n]
+    b = np.concatenate(bs, axis=1)[:, lat:lat + n]
+    return d, b
+
+
+BackendFactory = Callable[..., Separator]
+_BACKENDS: dict[str, tuple[BackendFactory, str]] = {}
+
+
+def register(name: str, help_text: str):
+    def deco(factory: BackendFactory) -> BackendFactory:
+        _BACKENDS[name] = (factory, help_text)
+        return factory
+
+    return deco
+
+
+def backends() -> dict[str, str]:
+    _load_builtin()
+    return {name: help_text for name, (_, help_text) in _BACKENDS.items()}
+
+
+def make_separator(name: str, channels: int, **options) -> Separator:
+    _load_builtin()
+    if name not in _BACKENDS:
+        raise FoleyError(f"unknown separation backend {name!r} (have: {', '.join(_BACKENDS)})")
+    return _BACKENDS[name][0](channels=channels, **options)
+
+
+def _load_builtin() -> None:
+    # Imported here so that importing the interface loads no model library.
+    from foley_desktop.separation import baseline, default, demucs  # noqa: F401

@@ -1,0 +1,263 @@
+"""Default backend: RNNoise's speech estimate, refined by a Wiener-like mask and Silero VAD.
+
+Why this shape: RNNoise (a trained recurrent denoiser) gives a good speech estimate while
+someone talks but lets effects and music through in the pauses and smears its 22 band gains
+over harmonics. Here its output only serves as a speech power estimate: per STFT bin, speech
+power |S|^2 against residual power |X - S|^2, both smoothed over neighbouring bins and frames,
+gives a soft mask G = S / (S + N). Silero VAD (a second trained network) then gates the mask
+to zero outside speech, with look-ahead so onsets are not clipped and a hang-over so word
+endings are kept; that is what removes musical noise from the pauses. The dialogue stem is
+the masked input and the background stem is input minus dialogue, so the two stems add up to
+the input exactly (up to float rounding). Multichannel input: mono and stereo (and quad)
+sources are analysed on the mean of their channels and the mask is applied to every channel,
+so a stereo dialogue keeps its image. Sources with a centre channel (3.0, 5.0, 5.1, 6.1,
+7.1) carry film dialogue there: the centre is analysed and masked, and every other channel
+goes wholly to the background. The stems keep the input's channel layout either way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from foley_desktop.separation import rnnoise, vad
+from foley_desktop.separation.base import Separator, register
+
+HOP = rnnoise.FRAME  # 480: one STFT frame per RNNoise frame (10 ms)
+WIN = 2 * HOP
+BINS = WIN // 2 + 1
+# sqrt of a periodic Hann at 50 % overlap: analysis * synthesis windows sum to exactly one.
+_WINDOW = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WIN) / WIN)).astype(np.float32)
+
+
+def analysis_channel(channels: int) -> int | None:
+    """Index of the channel to analyse, or None for the mean of all channels.
+
+    WAV/FFmpeg channel order puts front centre third (index 2) in 3.0, 5.0, 5.1, 6.1 and 7.1;
+    film dialogue lives there. Quad (4 channels) has no centre, so it is mixed down.
+    """
+    return 2 if channels in (3, 5, 6, 7, 8) else None
+
+
+class MaskSeparator(Separator):
+    """RNNoise + Wiener-like mask + VAD gate, streamed with a fixed latency."""
+
+    name = "default"
+
+    def __init__(self, channels: int, smooth_frames: int = 2, lookahead_ms: int = 100,
+                 hangover_ms: int = 200, gate_lo: float = 0.15, gate_hi: float = 0.5,
+                 use_gate: bool = True) -> None:
+        super().__init__(channels)
+        self.T = int(smooth_frames)
+        self.look = max(0, lookahead_ms * 48 // HOP)
+        self.hang = max(0, hangover_ms * 48 // HOP)
+        self.gate_lo, self.gate_hi = gate_lo, gate_hi
+        self.use_gate = use_gate
+        self.centre = analysis_channel(channels)
+        # Channels that carry dialogue: all, or only the centre (its STFT is the analysis').
+        self._dch = channels if self.centre is None else 1
+        # Worst case between input arriving and its frame's mask being final: RNNoise's delay,
+        # the smoothing and look-ahead frames, one VAD chunk and the filter's delay, one frame
+        # of window overlap and one of rounding. Checked on every block (see _emit).
+        self.latency = (rnnoise.DELAY + HOP * (self.T + self.look + 3) + vad.CHUNK
+                        + vad.FILTER_DELAY)
+        self._rn = rnnoise.RNNoise()
+        self._vad = vad.VoiceActivity()
+        self._x0 = -HOP  # global index of _x[:, 0], _a[0] and _s[0]
+        self._x = np.zeros((channels, HOP), np.float32)
+        self._a = np.zeros(HOP, np.float32)
+        self._s = np.zeros(0, np.float32)
+        self._s_skip = rnnoise.DELAY - HOP  # RNNoise output samples to drop at the start
+        self._k = 0  # next frame to transform
+        self._f0 = 0  # frame index of the first stored feature row
+        self._X = np.zeros((self._dch, 0, BINS), np.complex64)
+        self._PS = np.zeros((0, BINS), np.float32)
+        self._PN = np.zeros((0, BINS), np.float32)
+        self._m = 0  # next frame to mask and synthesize
+        self._vad_probs = np.zeros(0, np.float32)  # chunk probabilities from _vad_c0 on
+        self._vad_c0 = 0
+        self._new_vad: list[np.ndarray] = []
+        self._ola = np.zeros((self._dch, WIN), np.float32)  # starts at global (m - 1) * HOP
+        self._final: list[np.ndarray] = []  # dialogue samples final but not yet emitted
+        self._final_len = 0
+        self._emitted = 0  # output samples returned so far (latency zeros included)
+        self._pre = np.zeros((channels, 0), np.float32)  # input whose dialogue is not out yet
+
+    # -- streaming ---------------------------------------------------------------------
+    def process_block(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        block = np.atleast_2d(np.asarray(block, np.float32))
+        if block.shape[0] != self.channels:
+            raise ValueError(f"expected {self.channels} channels, got {block.shape[0]}")
+        n = block.shape[1]
+        a = block[self.centre] if self.centre is not None else block.mean(axis=0)
+        s, _ = self._rn.process(a)
+        if self._s_skip:
+            drop = min(self._s_skip, len(s))
+            s = s[drop:]
+            self._s_skip -= drop
+        self._s = np.concatenate([self._s, s])
+        probs = self._vad.process(a)
+        if len(probs):
+            self._vad_probs = np.concatenate([self._vad_probs, probs])
+            self._new_vad.append(probs)
+        self._x = np.concatenate([self._x, block], axis=1)
+        self._a = np.concatenate([self._a, a])
+        self._pre = np.concatenate([self._pre, block], axis=1)
+        self._transform()
+        self._mask_and_synthesize()
+        return self._emit(n)
+
+    def speech_probability(self) -> np.ndarray:
+        out = np.concatenate(self._new_vad) if self._new_vad else np.zeros(0, np.float32)
+        self._new_vad = []
+        return out
+
+    # -- stages ------------------------------------------------------------------------
+    def _transform(self) -> None:
+        """STFT every frame whose window is complete in both the input and RNNoise output."""
+        have = min(len(self._s), self._a.shape[0])  # samples from _x0 present in both
+        k_end = (self._x0 + have - HOP) // HOP + 1  # frames k with HOP*(k+1) <= x0 + have
+        if k_end <= self._k:
+            return
+        ks = np.arange(self._k, k_end)
+        starts = (ks - 1) * HOP - self._x0
+        idx = starts[:, None] + np.arange(WIN)[None, :]
+        S = np.fft.rfft(self._s[idx] * _WINDOW, axis=-1)
+        Xa = np.fft.rfft(self._a[idx] * _WINDOW, axis=-1)
+        if self._dch == 1:  # mono, or the centre channel: the analysis signal itself
+            Xc = Xa[None]
+        else:
+            Xc = np.fft.rfft(self._x[:, idx] * _WINDOW, axis=-1)
+        ps = (S.real ** 2 + S.imag ** 2).astype(np.float32)
+        r = Xa - S
+        pn = (r.real ** 2 + r.imag ** 2).astype(np.float32)
+        self._X = np.concatenate([self._X, Xc.astype(np.complex64)], axis=1)
+        self._PS = np.concatenate([self._PS, ps])
+        self._PN = np.concatenate([self._PN, pn])
+        self._k = k_end
+        # Samples before the next frame's window are no longer needed for transforms.
+        keep_from = (self._k - 1) * HOP - self._x0
+        if keep_from > 0:
+            self._s = self._s[keep_from:]
+            self._a = self._a[keep_from:]
+            self._x = self._x[:, keep_from:]
+            self._x0 += keep_from
+
+    def _frame_probs(self, j0: int, j1: int) -> np.ndarray:
+        """Speech probability of frames j0..j1-1 from the VAD chunk holding each frame centre."""
+        js = np.arange(j0, j1)
+        c = (js * HOP + vad.FILTER_DELAY) // vad.CHUNK - self._vad_c0
+        p = np.zeros(len(js), np.float32)
+        ok = (js >= 0) & (c >= 0) & (c < len(self._vad_probs))
+        p[ok] = self._vad_probs[c[ok]]
+        return p
+
+    def _vad_frames_ready(self) -> int:
+        """Frames j whose VAD probability exists: centre chunk complete."""
+        chunks = self._vad_c0 + len(self._vad_probs)
+        return (chunks * vad.CHUNK - vad.FILTER_DELAY) // HOP
+
+    def _mask_and_synthesize(self) -> None:
+        m_end = min(self._k - self.T, self._vad_frames_ready() - self.look)
+        if m_end <= self._m:
+            return
+        T = self.T
+        ms = np.arange(self._m, m_end)
+        r0 = self._m - T - self._f0  # row of frame m - T (may be negative at the start)
+        pad = max(0, -r0)
+        PS, PN = self._PS, self._PN
+        if pad:
+            PS = np.concatenate([np.zeros((pad, BINS), np.float32), PS])
+            PN = np.concatenate([np.zeros((pad, BINS), np.float32), PN])
+            r0 = 0
+        count = len(ms)
+        # Centered moving average over 2T+1 frames, then 3 bins.
+        ps = sum(PS[r0 + d:r0 + d + count] for d in range(2 * T + 1))
+        pn = sum(PN[r0 + d:r0 + d + count] for d in range(2 * T + 1))
+        ps = _smooth_bins(ps)
+        pn = _smooth_bins(pn)
+        G = ps / (ps + pn + 1e-12)
+        if self.use_gate:
+            p = self._frame_probs(self._m - self.hang, m_end + self.look)
+            w = self.hang + self.look + 1
+            pmax = np.lib.stride_tricks.sliding_window_view(p, w).max(axis=1)
+            g = np.clip((pmax - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0)
+            G = G * g[:, None]
+        rows = slice(self._m - self._f0, m_end - self._f0)
+        D = self._X[:, rows] * G[None].astype(np.float32)
+        frames = np.fft.irfft(D, n=WIN, axis=-1).astype(np.float32) * _WINDOW
+        # Overlap-add: frame k covers [(k-1)HOP, (k+1)HOP); _ola starts at (m-1)HOP.
+        ola = np.concatenate([self._ola, np.zeros((self._dch, count * HOP), np.float32)], axis=1)
+        for i in range(count):
+            ola[:, i * HOP:i * HOP + WIN] += frames[:, i]
+        done = count * HOP  # samples before (m_end - 1) * HOP are final
+        self._push_final(ola[:, :done], first_global=(self._m - 1) * HOP)
+        self._ola = ola[:, done:]
+        self._m = m_end
+        # Drop features and VAD chunks no frame will read again.
+        keep_f = self._m - T
+        if keep_f > self._f0:
+            cut = keep_f - self._f0
+            self._X = self._X[:, cut:]
+            self._PS = self._PS[cut:]
+            self._PN = self._PN[cut:]
+            self._f0 = keep_f
+        keep_c = ((self._m - self.hang) * HOP + vad.FILTER_DELAY) // vad.CHUNK
+        if keep_c > self._vad_c0:
+            cut = min(keep_c - self._vad_c0, len(self._vad_probs))
+            self._vad_probs = self._vad_probs[cut:]
+            self._vad_c0 += cut
+
+    def _push_final(self, d: np.ndarray, first_global: int) -> None:
+        if first_global < 0:  # the pre-roll half frame before the input began
+            d = d[:, -first_global:]
+        if d.shape[1]:
+            self._final.append(d)
+            self._final_len += d.shape[1]
+
+    def _emit(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return n output samples: the latency's zeros first, then final dialogue samples.
+
+        The background is the input minus the dialogue at the same instant; the input samples
+        are kept in `_pre` until their dialogue is emitted.
+        """
+        zeros = max(0, min(n, self.latency - self._emitted))
+        need = n - zeros
+        if need > self._final_len:
+            raise RuntimeError(f"separator fell behind its latency ({need} > {self._final_len})")
+        parts = [np.zeros((self._dch, zeros), np.float32)]
+        got = 0
+        while got < need:
+            head = self._final[0]
+            take = min(need - got, head.shape[1])
+            parts.append(head[:, :take])
+            if take == head.shape[1]:
+                self._final.pop(0)
+            else:
+                self._final[0] = head[:, take:]
+            got += take
+        self._final_len -= need
+        d = np.concatenate(parts, axis=1)
+        if self.centre is not None:  # every other channel goes wholly to the background
+            full = np.zeros((self.channels, n), np.float32)
+            full[self.centre] = d[0]
+            d = full
+        xin = np.concatenate([np.zeros((self.channels, zeros), np.float32),
+                              self._pre[:, :need]], axis=1)
+        self._pre = self._pre[:, need:]
+        self._emitted += n
+        return d, xin - d
+
+
+def _smooth_bins(p: np.ndarray) -> np.ndarray:
+    out = p * 0.5
+    out[:, 1:] += 0.25 * p[:, :-1]
+    out[:, :-1] += 0.25 * p[:, 1:]
+    out[:, 0] += 0.25 * p[:, 0]
+    out[:, -1] += 0.25 * p[:, -1]
+    return out
+
+
+@register("default", "RNNoise speech estimate + Wiener-like mask + Silero VAD gate (offline, "
+          "shipped weights)")
+def _make_default(channels: int, **options) -> Separator:
+    return MaskSeparator(channels, **options)

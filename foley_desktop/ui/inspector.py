@@ -1,0 +1,230 @@
+"""Inspector: edits the selected segment(s) and picks takes.
+
+Every change goes through `Document` as an undoable command when the field is committed
+(Return or leaving the field), not on each keystroke, so one edit is one undo step.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from foley_desktop.errors import FoleyError
+from foley_desktop.media.timebase import samples_to_timecode
+from foley_desktop.ui.settings import PRECISIONS
+
+
+class Inspector(QWidget):
+    generateRequested = Signal(list)  # segment ids
+    generateAllRequested = Signal()
+    abRequested = Signal()
+    error = Signal(str)
+
+    def __init__(self, doc, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.ids: list[str] = []
+        self._loading = False
+
+        self.header = QLabel("No segment selected")
+        self.header.setWordWrap(True)
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("e.g. footsteps on wet gravel, slow")
+        self.negative = QLineEdit()
+        self.negative.setPlaceholderText("what to avoid (optional)")
+        self.seed = QSpinBox()
+        self.seed.setRange(-1, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        self.variations = QSpinBox()
+        self.variations.setRange(1, 16)
+        self.steps = QSpinBox()
+        self.steps.setRange(0, 1000)
+        self.steps.setSpecialValueText("model default")
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setRange(0, 100)
+        self.guidance.setSingleStep(0.5)
+        self.guidance.setSpecialValueText("model default")
+        self.model = QComboBox()
+        self.precision = QComboBox()
+        for p in PRECISIONS:
+            self.precision.addItem(p, p)
+        self.provider = QLabel("provider: not loaded yet")
+        self.provider.setWordWrap(True)
+        self.provider.setToolTip("The ONNX Runtime provider the last generation actually used")
+
+        form = QFormLayout()
+        form.addRow("Prompt", self.prompt)
+        form.addRow("Negative", self.negative)
+        form.addRow("Seed", self.seed)
+        form.addRow("Variations", self.variations)
+        form.addRow("Steps", self.steps)
+        form.addRow("Guidance", self.guidance)
+        form.addRow("Model", self.model)
+        form.addRow("Precision", self.precision)
+        form.addRow("", self.provider)
+        seg_box = QGroupBox("Segment")
+        seg_box.setLayout(form)
+
+        self.gen_btn = QPushButton("Generate selected")
+        self.gen_btn.setObjectName("primary")
+        self.gen_btn.setToolTip("Generate takes for the selected segment(s) (Ctrl+G)")
+        self.gen_btn.clicked.connect(lambda: self.generateRequested.emit(list(self.ids)))
+        self.gen_all_btn = QPushButton("Generate all")
+        self.gen_all_btn.clicked.connect(self.generateAllRequested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.gen_btn)
+        buttons.addWidget(self.gen_all_btn)
+
+        self.takes = QListWidget()
+        self.takes.setToolTip("Double-click a take to make it the active one")
+        self.takes.itemDoubleClicked.connect(self._pick_take)
+        self.ab_btn = QPushButton("A/B")
+        self.ab_btn.setToolTip("Switch between this and the previous active take (B)")
+        self.ab_btn.clicked.connect(self.abRequested)
+        take_box = QGroupBox("Takes")
+        tl = QVBoxLayout(take_box)
+        tl.addWidget(self.takes)
+        tl.addWidget(self.ab_btn)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.header)
+        lay.addWidget(seg_box)
+        lay.addLayout(buttons)
+        lay.addWidget(take_box, 1)
+
+        self.prompt.editingFinished.connect(lambda: self._commit("prompt"))
+        self.negative.editingFinished.connect(lambda: self._commit("negative"))
+        for name, w in (("seed", self.seed), ("variations", self.variations),
+                        ("steps", self.steps), ("guidance", self.guidance)):
+            w.editingFinished.connect(lambda n=name: self._commit(n))
+        self.model.activated.connect(lambda _i: self._commit("model"))
+        self.precision.activated.connect(lambda _i: self._commit("precision"))
+        doc.changed.connect(self.refresh)
+        self.refresh()
+
+    def set_models(self, names: list[str], default: str = "") -> None:
+        self.has_models = bool(names)
+        self.model.clear()
+        self.model.addItem("(default)", None)
+        for n in names:
+            self.model.addItem(n, n)
+        if not names:
+            self.model.setToolTip("No model package installed: generation is not available")
+
+    def set_provider(self, text: str) -> None:
+        self.provider.setText(text)
+
+    def set_selection(self, ids: list[str]) -> None:
+        self.ids = list(ids)
+        self.refresh()
+
+    # ---- view
+    def refresh(self) -> None:
+        segs = [s for s in (self.doc.segment(i) for i in self.ids) if s is not None]
+        self.ids = [s.id for s in segs]
+        enabled = bool(segs)
+        for w in (self.prompt, self.negative, self.seed, self.variations, self.steps,
+                  self.guidance, self.model, self.precision, self.gen_btn, self.takes):
+            w.setEnabled(enabled)
+        can = getattr(self, "has_models", True)
+        self.gen_btn.setEnabled(enabled and can)
+        self.gen_all_btn.setEnabled(can and bool(self.doc.project and self.doc.project.segments))
+        tip = "" if can else "No model package installed: generation is not available yet"
+        self.gen_btn.setToolTip(tip or "Generate takes for the selected segment(s) (Ctrl+G)")
+        self.gen_all_btn.setToolTip(tip)
+        self._loading = True
+        try:
+            if not segs:
+                self.header.setText("No segment selected. Drag on the Foley lane or press I / O "
+                                    "to mark one.")
+                self.takes.clear()
+                self.ab_btn.setEnabled(False)
+                return
+            s = segs[0]
+            fps = self.doc.fps
+            self.header.setText(
+                f"{len(segs)} segments selected (edits apply to all)" if len(segs) > 1 else
+                 f"Segment {samples_to_timecode(s.start, fps)} – "
+                 f"{samples_to_timecode(s.end, fps)}")
+            if not self.prompt.hasFocus():
+                self.prompt.setText(s.prompt)
+            if not self.negative.hasFocus():
+                self.negative.setText(s.negative or "")
+            self.seed.setValue(-1 if s.seed is None else s.seed)
+            self.variations.setValue(s.variations)
+            self.steps.setValue(s.steps or 0)
+            self.guidance.setValue(s.guidance or 0.0)
+            self.model.setCurrentIndex(max(0, self.model.findData(s.model)))
+            self.precision.setCurrentIndex(max(0, self.precision.findData(s.precision)))
+            self.takes.clear()
+            for i, t in enumerate(s.takes, 1):
+                active = t.id == s.active_take
+                item = QListWidgetItem(f"{'● ' if active else '○ '}Take {i}  seed {t.seed}  "
+                                       f"{t.variant or ''} {t.provider or ''}".rstrip())
+                item.setData(Qt.ItemDataRole.UserRole, t.id)
+                self.takes.addItem(item)
+                if active:
+                    self.takes.setCurrentItem(item)
+            self.ab_btn.setEnabled(len(segs) == 1 and len(s.takes) >= 2)
+        finally:
+            self._loading = False
+
+    # ---- edits
+    def _value(self, name: str):
+        if name == "prompt":
+            return self.prompt.text().strip()
+        if name == "negative":
+            return self.negative.text().strip() or None
+        if name == "seed":
+            return None if self.seed.value() < 0 else self.seed.value()
+        if name == "variations":
+            return self.variations.value()
+        if name == "steps":
+            return self.steps.value() or None
+        if name == "guidance":
+            return self.guidance.value() or None
+        if name == "model":
+            return self.model.currentData()
+        if name == "precision":
+            return self.precision.currentData()
+        raise KeyError(name)
+
+    def _commit(self, name: str) -> None:
+        if self._loading or not self.ids:
+            return
+        value = self._value(name)
+        if name == "prompt" and not value:
+            return  # an empty prompt is not a valid segment prompt; keep the old one
+        ids = [i for i in self.ids if getattr(self.doc.segment(i), name) != value]
+        if not ids:
+            return
+        stack = self.doc.undo_stack
+        if len(ids) > 1:
+            stack.beginMacro(f"Set {name}")
+        try:
+            for i in ids:
+                self.doc.set_field(i, name, value)
+        except FoleyError as exc:
+            self.error.emit(str(exc))
+            self.refresh()
+        finally:
+            if len(ids) > 1:
+                stack.endMacro()
+
+    def _pick_take(self, item: QListWidgetItem) -> None:
+        if len(self.ids) == 1:
+            self.doc.set_active_take(self.ids[0], item.data(Qt.ItemDataRole.UserRole))

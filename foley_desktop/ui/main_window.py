@@ -1,0 +1,704 @@
+"""The main window: preview and inspector on top, the timeline below, jobs beside.
+
+The window wires the pieces together and owns no logic of its own beyond that: edits go to
+`Document` (undoable project commands), decoding and inference go to worker pools, playback
+to `Playback`.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+)
+
+from foley_desktop.errors import FoleyError
+from foley_desktop.media.timebase import frame_to_samples
+from foley_desktop.paths import resources_dir
+from foley_desktop.ui import workers
+from foley_desktop.ui.document import Document
+from foley_desktop.ui.generation import SegmentJob, run_segment_job
+from foley_desktop.ui.inspector import Inspector
+from foley_desktop.ui.jobs_panel import JobsPanel
+from foley_desktop.ui.playback import Playback
+from foley_desktop.ui.settings import PreferencesDialog, Settings
+from foley_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
+from foley_desktop.ui.timeline import SegmentItem, TimelineWidget
+from foley_desktop.ui.timeline.waveform import Overview, compute_overview
+from foley_desktop.ui.transport import Transport
+from foley_desktop.ui.video_preview import VideoPreview, to_qimage
+
+VIDEO_FILTER = "Video (*.mp4 *.mov *.mkv *.m4v *.avi *.webm *.mxf);;All files (*)"
+THUMB_H = 42
+
+
+def app_icon() -> QIcon:
+    return QIcon(str(resources_dir() / "icons" / "foley-desktop.svg"))
+
+
+def _thumb_job(path: str, t: int, size: tuple[int, int], frame: int, wanted: set) -> tuple:
+    from foley_desktop.media.decode import read_frame_at
+
+    if frame not in wanted:  # scrolled away before its turn came: skip the decode
+        return frame, None
+    return frame, to_qimage(read_frame_at(path, t, size))
+
+
+def _read_take(path: Path) -> np.ndarray:
+    from foley_desktop.media.decode import read_audio
+
+    return read_audio(path, mono=True)[0]
+
+
+def _read_bed(path: str) -> np.ndarray:
+    from foley_desktop.media.decode import read_audio
+
+    return read_audio(path)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Foley Desktop")
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.settings = settings or Settings()
+        self.doc = Document(self)
+        self.transport = Transport(self)
+        self.playback = Playback()
+        self.jobs = workers.JobQueue(1, self)
+        self.bg = workers.Runner(workers.make_pool(2, "background"), self)
+        self.thumb_runner = workers.Runner(workers.make_pool(1, "thumbnails"), self)
+        self._thumb_pending: set[int] = set()
+        self._thumb_wanted: set[int] = set()
+        self._take_audio: dict[Path, np.ndarray] = {}
+        self._take_loading: set[Path] = set()
+        self._prev_take: dict[str, str] = {}
+        self.mark_in: int | None = None
+        self._stem_paths: dict[str, str] = {}
+        self.models: list[str] = []
+
+        self.preview = VideoPreview(self.transport)
+        self.inspector = Inspector(self.doc)
+        self.jobs_panel = JobsPanel(self.jobs)
+        self.timeline = TimelineWidget()
+        self.canvas = self.timeline.canvas
+
+        side = QTabWidget()
+        side.addTab(self.inspector, "Inspector")
+        side.addTab(self.jobs_panel, "Jobs")
+        self.side_tabs = side
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.preview)
+        top.addWidget(side)
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 1)
+        top.setSizes([900, 360])
+        main = QSplitter(Qt.Orientation.Vertical)
+        main.addWidget(top)
+        main.addWidget(self.timeline)
+        main.setStretchFactor(0, 1)
+        main.setStretchFactor(1, 0)
+        self.setCentralWidget(main)
+        self.playback_label = QLabel(self.playback.reason)
+        if not self.playback.available:
+            self.playback_label.setObjectName("warning")
+        self.statusBar().addPermanentWidget(self.playback_label)
+
+        self._build_actions()
+        self._connect()
+        self._load_models()
+        geometry, _state = self.settings.window_state()
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1440, 900)
+
+    # ------------------------------------------------------------------ setup
+    def _build_actions(self) -> None:
+        handlers = {
+            "open": self.open_dialog, "open_project": self.open_project_dialog,
+            "save": self.save, "save_as": self.save_as,
+            "undo": self.doc.undo_stack.undo, "redo": self.doc.undo_stack.redo,
+            "delete": self.delete_selected, "play": self.toggle_play,
+            "shuttle_back": lambda: self._shuttle(-1), "shuttle_stop": self.stop,
+            "shuttle_fwd": lambda: self._shuttle(1),
+            "prev_frame": lambda: self.transport.step(-1),
+            "next_frame": lambda: self.transport.step(1),
+            "back_second": lambda: self.transport.step(-round(float(self.doc.fps))),
+            "fwd_second": lambda: self.transport.step(round(float(self.doc.fps))),
+            "home": lambda: self.seek(0), "end": lambda: self.seek(self.doc.duration),
+            "mark_in": self.set_mark_in, "mark_out": self.set_mark_out,
+            "generate": self.generate_selected, "generate_all": self.generate_all,
+            "ab": self.ab_toggle, "zoom_in": self.timeline.zoom_in,
+            "zoom_out": self.timeline.zoom_out, "zoom_fit": self.timeline.zoom_fit,
+            "preferences": self.preferences, "help": self.show_shortcuts, "quit": self.close,
+        }
+        self.actions_: dict[str, QAction] = {}
+        for name, (keys, text) in SHORTCUTS.items():
+            act = QAction(text.split(":")[0].split(";")[0], self)
+            act.setShortcuts([QKeySequence(k) for k in keys])
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            act.triggered.connect(handlers[name])
+            self.addAction(act)
+            self.actions_[name] = act
+        undo, redo = self.actions_["undo"], self.actions_["redo"]
+        self.doc.undo_stack.canUndoChanged.connect(undo.setEnabled)
+        self.doc.undo_stack.canRedoChanged.connect(redo.setEnabled)
+        self.doc.undo_stack.undoTextChanged.connect(
+            lambda t: undo.setText(f"Undo {t.lower()}".strip()))
+        self.doc.undo_stack.redoTextChanged.connect(
+            lambda t: redo.setText(f"Redo {t.lower()}".strip()))
+        undo.setEnabled(False)
+        redo.setEnabled(False)
+
+        mb = self.menuBar()
+        a = self.actions_
+        m = mb.addMenu("&File")
+        for n in ("open", "open_project"):
+            m.addAction(a[n])
+        self.recent_menu = m.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        m.addSeparator()
+        for n in ("save", "save_as"):
+            m.addAction(a[n])
+        m.addSeparator()
+        self.separate_action = m.addAction("Separate dialogue / background")
+        self.separate_action.triggered.connect(self.separate)
+        self.export_action = m.addAction("Export stems…")
+        self.export_action.triggered.connect(self.export)
+        try:
+            from foley_desktop.export import export_project  # noqa: F401
+        except ImportError:
+            self.export_action.setEnabled(False)
+            self.export_action.setToolTip("not available yet (the export layer is not built)")
+        try:
+            from foley_desktop.separation.job import separate  # noqa: F401
+        except ImportError:
+            self.separate_action.setEnabled(False)
+            self.separate_action.setToolTip("not available yet (separation is not built)")
+        m.addSeparator()
+        m.addAction(a["preferences"])
+        m.addAction(a["quit"])
+        m = mb.addMenu("&Edit")
+        for n in ("undo", "redo", "delete"):
+            m.addAction(a[n])
+        m = mb.addMenu("&Play")
+        for n in ("play", "shuttle_back", "shuttle_stop", "shuttle_fwd", "prev_frame",
+                  "next_frame", "home", "end", "mark_in", "mark_out"):
+            m.addAction(a[n])
+        m = mb.addMenu("&Generate")
+        for n in ("generate", "generate_all", "ab"):
+            m.addAction(a[n])
+        m = mb.addMenu("&View")
+        for n in ("zoom_in", "zoom_out", "zoom_fit"):
+            m.addAction(a[n])
+        m = mb.addMenu("&Help")
+        m.addAction(a["help"])
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        for n, short in (("open", "Open"), ("save", "Save"), ("undo", "Undo"),
+                         ("redo", "Redo"), ("generate", "Generate"),
+                         ("generate_all", "Generate all")):
+            a[n].setIconText(short)
+            tb.addAction(a[n])
+        self.separate_action.setIconText("Separate")
+        tb.addAction(self.separate_action)
+
+    def _connect(self) -> None:
+        c = self.canvas
+        c.seekRequested.connect(self.seek)
+        c.createRequested.connect(self._create_segment)
+        c.moveRequested.connect(lambda i, s: self._edit(self.doc.move_segment, i, s))
+        c.trimRequested.connect(lambda i, s, e: self._edit(self.doc.trim_segment, i, s, e))
+        c.selectionChanged.connect(self.inspector.set_selection)
+        c.thumbnailsWanted.connect(self._want_thumbs)
+        self.timeline.mixChanged.connect(self._mix_changed)
+        self.transport.positionChanged.connect(self._position_changed)
+        self.transport.playingChanged.connect(self._playing_changed)
+        self.doc.changed.connect(self._project_changed)
+        self.doc.opened.connect(self._project_opened)
+        self.inspector.generateRequested.connect(self.generate)
+        self.inspector.generateAllRequested.connect(self.generate_all)
+        self.inspector.abRequested.connect(self.ab_toggle)
+        self.inspector.error.connect(self.show_error)
+        self.doc.undo_stack.cleanChanged.connect(self._update_title)
+
+    def _load_models(self) -> None:
+        try:
+            from foley_desktop.engine.package import list_packages
+
+            self.models = [p.name for p in list_packages() if p.error is None]
+        except ImportError:
+            self.models = []
+        self.inspector.set_models(self.models, self.settings.get("default_model"))
+        if not self.models:
+            self.inspector.set_provider("No model package installed: generation is unavailable")
+            return
+        # Which provider would run (probing CUDA/TensorRT libraries takes a moment: off-thread).
+        from foley_desktop.engine.providers import choose
+
+        def shown(choice) -> None:
+            text = f"provider: {choice.name} (requested: {choice.requested})"
+            if choice.fallback_reason:
+                text += f"\n{choice.fallback_reason}"
+            self.inspector.set_provider(text)
+
+        self.bg.submit(choose, self.settings.get("provider"), on_done=shown,
+                       on_error=lambda e: self.inspector.set_provider(f"provider: {e}"))
+
+    # ------------------------------------------------------------------ files
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open video", "", VIDEO_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", "Foley project (*.foley)")
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        path = str(path)
+        try:
+            if path.endswith(".foley"):
+                self.doc.open_project(path)
+            else:
+                self.doc.open_media(path)
+        except FoleyError as exc:
+            self.show_error(str(exc))
+            return False
+        self.settings.add_recent(path)
+        return True
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = self.settings.recent_files()
+        if not files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        for f in files:
+            act = self.recent_menu.addAction(f)
+            act.triggered.connect(lambda _=False, p=f: self.open_path(p))
+
+    def save(self) -> bool:
+        if self.doc.project is None:
+            return False
+        if self.doc.project.path is None:
+            return self.save_as()
+        try:
+            self.doc.save()
+        except FoleyError as exc:
+            self.show_error(str(exc))
+            return False
+        self.statusBar().showMessage(f"Saved {self.doc.project.path}", 4000)
+        return True
+
+    def save_as(self) -> bool:
+        if self.doc.project is None:
+            return False
+        default = str(self.doc.project.media.with_suffix(".foley"))
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", default,
+                                              "Foley project (*.foley)")
+        if not path:
+            return False
+        try:
+            self.doc.save(path)
+        except FoleyError as exc:
+            self.show_error(str(exc))
+            return False
+        self.settings.add_recent(path)
+        self._update_title()
+        return True
+
+    def dragEnterEvent(self, ev) -> None:
+        if ev.mimeData().hasUrls() and any(u.isLocalFile() for u in ev.mimeData().urls()):
+            ev.acceptProposedAction()
+
+    def dropEvent(self, ev) -> None:
+        for url in ev.mimeData().urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+                ev.acceptProposedAction()
+                return
+
+    # ------------------------------------------------------------------ project → views
+    def _project_opened(self) -> None:
+        info, proj = self.doc.info, self.doc.project
+        fps = self.doc.fps
+        v = info.video
+        self.transport.set_media(proj.duration_samples, fps)
+        self.preview.set_media(str(proj.media), fps, v.display_width, v.display_height,
+                               proj.duration_samples)
+        self.canvas.set_media(proj.duration_samples, fps, v.display_width / v.display_height)
+        self._thumb_pending.clear()
+        self.playback.mixer.beds.clear()
+        self.playback.mixer.clips.clear()
+        self.mark_in = None
+        self.canvas.mark_in = None
+        self._stem_paths.clear()
+        self.canvas.speech = []
+        for key in ("dialogue", "background"):
+            self.canvas.lane_state[key] = "Not separated yet (File ▸ Separate)"
+        if info.audio is None:
+            self.canvas.lane_state["original"] = "This clip has no audio"
+        else:
+            self.canvas.lane_state["original"] = "Reading waveform…"
+            self._load_lane("original", str(proj.media))
+        self._load_stems()
+        self._update_title()
+
+    def _load_lane(self, key: str, path: str) -> None:
+        media = str(self.doc.project.media)
+
+        def got(ov: Overview, k=key, m=media) -> None:
+            if self.doc.project is not None and str(self.doc.project.media) == m:
+                self.canvas.overviews[k] = ov
+                self.canvas.refresh()
+
+        def failed(exc, k=key) -> None:
+            self.canvas.lane_state[k] = f"Cannot read audio: {exc}"
+            self.canvas.refresh()
+
+        self.bg.submit(compute_overview, path, on_done=got, on_error=failed, pass_job=True)
+        self.bg.submit(_read_bed, path,
+                       on_done=lambda a, k=key, m=media: self._bed_ready(k, m, a))
+
+    def _bed_ready(self, key: str, media: str, audio: np.ndarray) -> None:
+        if self.doc.project is not None and str(self.doc.project.media) == media:
+            self.playback.mixer.beds[key] = audio
+
+    def _load_stems(self) -> None:
+        """Bring the stem lanes in line with project.stems (after separation, undo, redo)."""
+        stems = self.doc.project.stems or {}
+        for key in ("dialogue", "background"):
+            path = stems.get(key)
+            if path is not None and Path(path).exists():
+                if self._stem_paths.get(key) != str(path):
+                    self._stem_paths[key] = str(path)
+                    self.canvas.overviews.pop(key, None)
+                    self.canvas.lane_state[key] = "Reading waveform…"
+                    self._load_lane(key, str(path))
+            elif key in self._stem_paths:
+                del self._stem_paths[key]
+                self.canvas.overviews.pop(key, None)
+                self.playback.mixer.beds.pop(key, None)
+                self.canvas.lane_state[key] = "Not separated yet (File ▸ Separate)"
+        self.canvas.refresh()
+
+    def _project_changed(self) -> None:
+        proj = self.doc.project
+        if proj is None:
+            return
+        items = []
+        clips = []
+        for seg in proj.segments:
+            take = seg.active()
+            ov = None
+            if take is not None:
+                audio = self._take_audio.get(Path(take.path))
+                if audio is None:
+                    self._load_take(Path(take.path))
+                else:
+                    ov = Overview.from_array(audio, seg.start)
+                    clips.append((seg.start, audio[: seg.length]))
+            items.append(SegmentItem(seg.id, seg.start, seg.end, seg.prompt, len(seg.takes), ov))
+        self.canvas.set_segments(items)
+        self.playback.mixer.clips = clips
+        self._load_stems()
+        self.inspector.set_selection(self.canvas.selected)
+        self._update_title()
+
+    def _load_take(self, path: Path) -> None:
+        if path in self._take_loading:
+            return
+        self._take_loading.add(path)
+
+        def done(audio, p=path):
+            self._take_loading.discard(p)
+            self._take_audio[p] = audio
+            self._project_changed()
+
+        self.bg.submit(_read_take, path, on_done=done,
+                       on_error=lambda e, p=path: self._take_loading.discard(p))
+
+    def _update_title(self, *_args) -> None:
+        proj = self.doc.project
+        if proj is None:
+            self.setWindowTitle("Foley Desktop")
+            return
+        name = proj.path.name if proj.path else proj.clip_name
+        dirty = "" if self.doc.undo_stack.isClean() else " *"
+        self.setWindowTitle(f"{name}{dirty} — Foley Desktop")
+
+    # ------------------------------------------------------------------ thumbnails
+    def _want_thumbs(self, frames: list[int]) -> None:
+        proj = self.doc.project
+        if proj is None:
+            return
+        self._thumb_wanted.clear()
+        self._thumb_wanted.update(frames)
+        h = THUMB_H
+        size = (max(2, int(h * self.canvas.thumb_aspect) // 2 * 2), h)
+        for f in frames:
+            if f in self._thumb_pending:
+                continue
+            self._thumb_pending.add(f)
+            self.thumb_runner.submit(_thumb_job, str(proj.media),
+                                     frame_to_samples(f, self.doc.fps), size, f,
+                                     self._thumb_wanted, on_done=self._thumb_ready,
+                                     on_error=lambda e: None)
+
+    def _thumb_ready(self, result) -> None:
+        frame, image = result
+        self._thumb_pending.discard(frame)
+        if image is not None:
+            if len(self.canvas.thumbs) > 2000:
+                self.canvas.thumbs.clear()
+            self.canvas.thumbs[frame] = image
+            self.canvas.refresh()
+
+    # ------------------------------------------------------------------ transport
+    def seek(self, t: int) -> None:
+        was = self.transport.playing
+        if was:
+            self.stop()
+        self.transport.seek(t)
+        if was:
+            self.toggle_play()
+
+    def toggle_play(self) -> None:
+        if self.transport.playing:
+            self.stop()
+        else:
+            self._shuttle(1, restart=True)
+
+    def _shuttle(self, direction: int, restart: bool = False) -> None:
+        if self.doc.project is None:
+            return
+        if restart or not self.transport.playing:
+            self.transport.play(direction)
+        else:
+            self.transport.shuttle(direction)
+        self.playback.stop()
+        self.transport.clock_source = None
+        if self.transport.rate == 1 and self.playback.start(self.transport.position):
+            self.transport.clock_source = self.playback.position
+        elif self.transport.rate == 1 and not self.playback.available:
+            self.statusBar().showMessage(self.playback.reason + " — playing picture only", 4000)
+
+    def stop(self) -> None:
+        self.transport.stop()
+        self.playback.stop()
+        self.transport.clock_source = None
+
+    def _playing_changed(self, playing: bool) -> None:
+        self.preview.play_btn.setText("⏸" if playing else "▶")
+        if not playing:
+            self.playback.stop()
+            self.transport.clock_source = None
+
+    def _position_changed(self, t: int) -> None:
+        self.canvas.set_playhead(t, follow=self.transport.playing)
+
+    def _mix_changed(self, key: str, gain_db: float, mute: bool, solo: bool) -> None:
+        lane = self.playback.mixer.lanes[key]
+        lane.gain_db, lane.mute, lane.solo = gain_db, mute, solo
+
+    # ------------------------------------------------------------------ edits
+    def _edit(self, fn, *args) -> bool:
+        try:
+            fn(*args)
+        except FoleyError as exc:
+            self.show_error(str(exc))
+            return False
+        return True
+
+    def _create_segment(self, start: int, end: int) -> None:
+        prompt_default = ""
+        try:
+            seg = self.doc.add_segment(start, end, prompt_default,
+                                       model=self.settings.get("default_model") or None,
+                                       precision=self.settings.get("precision"))
+        except FoleyError as exc:
+            self.show_error(str(exc))
+            return
+        self.canvas.set_selected([seg.id])
+        self.side_tabs.setCurrentWidget(self.inspector)
+        self.inspector.prompt.setFocus()
+
+    def set_mark_in(self) -> None:
+        if self.doc.project is None:
+            return
+        self.mark_in = self.transport.position
+        self.canvas.mark_in = self.mark_in
+        self.canvas.refresh()
+        self.statusBar().showMessage("In point set; press O at the out point", 3000)
+
+    def set_mark_out(self) -> None:
+        if self.doc.project is None:
+            return
+        out = self.transport.position
+        if self.mark_in is None or out <= self.mark_in:
+            self.statusBar().showMessage("Set an in point (I) before the out point", 3000)
+            return
+        start = self.mark_in
+        self.mark_in = None
+        self.canvas.mark_in = None
+        self._create_segment(start, out)
+
+    def delete_selected(self) -> None:
+        ids = list(self.canvas.selected)
+        if ids:
+            self._edit(self.doc.remove_segments, ids)
+            self.canvas.set_selected([])
+
+    def ab_toggle(self) -> None:
+        ids = self.canvas.selected
+        seg = self.doc.segment(ids[0]) if len(ids) == 1 else None
+        if seg is None or len(seg.takes) < 2:
+            return
+        prev = self._prev_take.get(seg.id)
+        if prev is None or prev == seg.active_take or prev not in {t.id for t in seg.takes}:
+            order = [t.id for t in seg.takes]
+            prev = order[(order.index(seg.active_take) + 1) % len(order)] \
+                if seg.active_take in order else order[0]
+        self._prev_take[seg.id] = seg.active_take
+        self.doc.set_active_take(seg.id, prev)
+        self.statusBar().showMessage(f"Active take: {[t.id for t in seg.takes].index(prev) + 1}",
+                                     2000)
+
+    # ------------------------------------------------------------------ jobs
+    def _out_dir(self) -> Path:
+        proj = self.doc.project
+        if proj.path is not None:
+            return proj.cache_dir / "takes"
+        # Unsaved: takes live in the app cache until the project is saved (save moves them
+        # beside the project file).
+        return self.settings.cache_dir / "unsaved" / proj.clip_name / "takes"
+
+    def generate_selected(self) -> None:
+        self.generate(list(self.canvas.selected))
+
+    def generate_all(self) -> None:
+        if self.doc.project is not None:
+            self.generate([s.id for s in self.doc.project.sorted_segments()])
+
+    def generate(self, ids: list[str]) -> list[workers.Job]:
+        if self.doc.project is None or not ids:
+            return []
+        jobs = []
+        for seg_id in ids:
+            seg = self.doc.segment(seg_id)
+            if seg is None:
+                continue
+            if not seg.prompt.strip():
+                self.show_error("Type a prompt for the segment before generating")
+                self.canvas.set_selected([seg_id])
+                self.inspector.prompt.setFocus()
+                return jobs
+            base = seg.seed if seg.seed is not None else random.randrange(2**31 - 64)
+            job = SegmentJob(
+                seg.id, self.doc.project.media, seg.start, seg.end, seg.prompt, seg.negative,
+                tuple(base + i for i in range(seg.variations)), seg.steps, seg.guidance,
+                seg.model or self.settings.get("default_model") or None,
+                seg.precision or self.settings.get("precision"),
+                self.settings.get("provider"), self._out_dir())
+            title = f"Generate “{seg.prompt[:40]}” ({seg.variations}×)"
+            jobs.append(self.jobs.submit(title, run_segment_job, job,
+                                         on_done=self._generation_done))
+        if jobs:
+            self.side_tabs.setCurrentWidget(self.jobs_panel)
+        return jobs
+
+    def _generation_done(self, job: workers.Job) -> None:
+        res = job.result
+        if self.doc.segment(res.segment_id) is None:
+            return  # deleted while generating: the files stay in the cache
+        self.doc.add_takes(res.segment_id, res.takes)
+        note = f"provider: {res.provider}, {res.variant}"
+        if res.fallback_reason:
+            note += f" (fallback: {res.fallback_reason})"
+        self.inspector.set_provider(note)
+
+    def separate(self) -> None:
+        try:
+            from foley_desktop.separation.job import separate as sep_fn
+        except ImportError:
+            self.show_error("Separation is not available in this build yet")
+            return
+        proj = self.doc.project
+        if proj is None:
+            return
+        out = self._out_dir().parent / "stems"
+        out.mkdir(parents=True, exist_ok=True)
+
+        def done(job):
+            r = job.result
+            self.doc.set_stems({"dialogue": Path(r.dialogue_path),
+                                "background": Path(r.background_path)})
+            self.canvas.speech = list(r.speech_regions)
+            self.canvas.refresh()
+
+        self.jobs.submit("Separate dialogue / background", sep_fn, str(proj.media), out,
+                         on_done=done)
+
+    def export(self) -> None:
+        try:
+            from foley_desktop.export import export_project
+        except ImportError:
+            self.show_error("Export is not available in this build yet")
+            return
+        if self.doc.project is None:
+            return
+        out = QFileDialog.getExistingDirectory(self, "Export to folder")
+        if out:
+            self.jobs.submit("Export", export_project, self.doc.project, out,
+                             format=self.settings.get("export_format"))
+
+    # ------------------------------------------------------------------ dialogs
+    def show_error(self, text: str) -> None:
+        self.statusBar().showMessage(text, 8000)
+        self.last_error = text
+
+    def preferences(self) -> None:
+        PreferencesDialog(self.settings, self.models, self).exec()
+
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self).exec()
+
+    # ------------------------------------------------------------------ shutdown
+    def shutdown(self) -> None:
+        """Stop every timer, worker and stream (also what tests check after each test)."""
+        self.stop()
+        self.statusBar().clearMessage()  # its timeout timer too
+        self.preview.shutdown()
+        self.jobs.shutdown()
+        self.bg.shutdown()
+        self.thumb_runner.shutdown()
+
+    def closeEvent(self, ev: QCloseEvent) -> None:
+        if self.doc.project is not None and not self.doc.undo_stack.isClean() \
+                and not getattr(self, "_skip_save_prompt", False):
+            answer = QMessageBox.question(
+                self, "Unsaved changes", "Save the project before closing?",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard |
+                QMessageBox.StandardButton.Cancel)
+            if answer == QMessageBox.StandardButton.Cancel or (
+                    answer == QMessageBox.StandardButton.Save and not self.save()):
+                ev.ignore()
+                return
+        self.settings.save_window_state(self.saveGeometry(), self.saveState())
+        self.shutdown()
+        ev.accept()

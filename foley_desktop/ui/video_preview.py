@@ -1,0 +1,322 @@
+"""Video preview: frames decoded off the GUI thread, shown letterboxed with the timecode.
+
+Paused (seek, scrub, frame step) each frame comes from `media.read_frame_at` with at most one
+decode in flight: a newer request replaces a pending one, so scrubbing never queues up work.
+Playing forward, one worker streams `media.iter_video_frames` into a small queue and the clock
+picks the frame due now, dropping late ones.
+"""
+
+from __future__ import annotations
+
+import queue
+from fractions import Fraction
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from foley_desktop.jobs import CancelToken
+from foley_desktop.media.timebase import frame_to_samples, samples_to_frame, samples_to_timecode
+from foley_desktop.ui import theme
+from foley_desktop.ui.workers import Runner, make_pool
+
+DECODE_BOX = (960, 540)  # preview frames are decoded at most this large
+
+
+def to_qimage(arr: np.ndarray) -> QImage:
+    """Copy an RGB array into a QImage that owns its pixels.
+
+    Not QImage(buffer, ...): wrapping a Python buffer corrupted reference counts under load
+    (a "deallocating None" abort with frames decoded on two threads), and the copy is cheap.
+    """
+    h, w, _ = arr.shape
+    img = QImage(w, h, QImage.Format.Format_RGB888)
+    bpl = img.bytesPerLine()  # rows are padded to 4 bytes
+    rows = np.frombuffer(img.bits(), np.uint8, count=bpl * h).reshape(h, bpl)
+    rows[:, : w * 3] = arr.reshape(h, w * 3)
+    return img
+
+
+def decode_size(width: int, height: int, box: tuple[int, int] = DECODE_BOX) -> tuple[int, int]:
+    scale = min(1.0, box[0] / width, box[1] / height)
+    # Even sizes: some scalers dislike odd chroma dimensions.
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def _frame_job(path: str, t: int, size: tuple[int, int], frame: int) -> tuple[int, QImage]:
+    from foley_desktop.media.decode import read_frame_at
+
+    return frame, to_qimage(read_frame_at(path, t, size))
+
+
+def _stream_job(path: str, fps: Fraction, size, first: int, out: queue.Queue,
+                cancel: CancelToken) -> None:
+    from foley_desktop.media.decode import iter_video_frames
+
+    for k, arr in enumerate(iter_video_frames(path, fps, size, frame_to_samples(first, fps),
+                                              cancel=cancel)):
+        item = (first + k, to_qimage(arr))
+        while not cancel.cancelled:
+            try:
+                out.put(item, timeout=0.05)
+                break
+            except queue.Full:
+                continue
+        if cancel.cancelled:
+            return
+
+
+class FrameView(QWidget):
+    """Paints the current frame, letterboxed, on black.
+
+    Frames are decoded at the size they are shown (see VideoPreview.fit_size), so painting is
+    a plain copy: smooth-scaling a large frame on the GUI thread every frame stalled the loop.
+    """
+
+    resized = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.image: QImage | None = None
+        self.message = "No clip open"
+        self.setMinimumSize(320, 180)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def sizeHint(self) -> QSize:
+        return QSize(800, 450)
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        self.resized.emit()
+
+    def paintEvent(self, ev) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), Qt.GlobalColor.black)
+        if self.image is None:
+            p.setPen(theme.TEXT_DIM)
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message)
+        else:
+            iw, ih = self.image.width(), self.image.height()
+            s = min(self.width() / iw, self.height() / ih)
+            if abs(s - 1) < 0.02:  # decoded at this size: copy it, centred
+                p.drawImage(int((self.width() - iw) / 2), int((self.height() - ih) / 2),
+                            self.image)
+            else:  # until the frame decoded for a new window size arrives
+                w, h = iw * s, ih * s
+                p.drawImage(QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h),
+                            self.image)
+        p.end()
+
+
+class VideoPreview(QWidget):
+    """Frame view plus transport controls; follows a `Transport`."""
+
+    frameShown = Signal(int)
+
+    def __init__(self, transport, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.transport = transport
+        self.view = FrameView()
+        self.runner = Runner(make_pool(1, "preview"), self)
+        self.path: str | None = None
+        self.fps = Fraction(25)
+        self.size_: tuple[int, int] = DECODE_BOX
+        self.shown = -1  # frame index on screen
+        self._in_flight = False
+        self._wanted: int | None = None
+        self._stream: tuple[CancelToken, queue.Queue, int] | None = None
+        self._stream_last = -1
+
+        self.play_btn = QToolButton(text="▶")
+        self.play_btn.setToolTip("Play / pause (Space)")
+        self.play_btn.clicked.connect(transport.toggle)
+        prev_btn = QToolButton(text="◀|")
+        prev_btn.setToolTip("Previous frame (Left)")
+        prev_btn.clicked.connect(lambda: transport.step(-1))
+        next_btn = QToolButton(text="|▶")
+        next_btn.setToolTip("Next frame (Right)")
+        next_btn.clicked.connect(lambda: transport.step(1))
+        self.scrub = QSlider(Qt.Orientation.Horizontal)
+        self.scrub.setToolTip("Scrub")
+        self.scrub.setRange(0, 0)
+        self.scrub.valueChanged.connect(self._scrubbed)
+        self.timecode = QLabel("00:00:00:00")
+        self.timecode.setObjectName("timecode")
+        self.timecode.setToolTip("Current timecode (HH:MM:SS:FF)")
+        self.duration_lbl = QLabel("")
+        self.duration_lbl.setStyleSheet(f"color: {theme.TEXT_DIM.name()}; font-family: monospace;")
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 2)
+        for w in (prev_btn, self.play_btn, next_btn):
+            bar.addWidget(w)
+        bar.addWidget(self.scrub, 1)
+        bar.addWidget(self.timecode)
+        bar.addWidget(self.duration_lbl)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(self.view, 1)
+        lay.addLayout(bar)
+
+        self._src = (16, 9)
+        self._resize_timer = QTimer(self)  # re-decode once a resize settles
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.setInterval(150)
+        self._resize_timer.timeout.connect(self._apply_size)
+        self.view.resized.connect(self._resize_timer.start)
+        self._poll = QTimer(self)  # drains the streaming queue while playing
+        self._poll.setInterval(10)
+        self._poll.timeout.connect(self._drain)
+        transport.positionChanged.connect(self.show_time)
+        transport.playingChanged.connect(self._playing_changed)
+
+    # ---- media
+    def set_media(self, path: str, fps: Fraction, width: int, height: int, duration: int,
+                  timecode_fps: Fraction | None = None) -> None:
+        self._stop_stream()
+        self.path = path
+        self.fps = fps
+        self._src = (width, height)
+        self.size_ = self.fit_size()
+        self.shown = -1
+        self.view.image = None
+        self.view.message = "Decoding…"
+        self.scrub.blockSignals(True)
+        self.scrub.setRange(0, max(0, samples_to_frame(max(0, duration - 1), fps)))
+        self.scrub.setValue(0)
+        self.scrub.blockSignals(False)
+        self.duration_lbl.setText("/ " + samples_to_timecode(duration, fps))
+        self.show_time(0, force=True)
+        self.view.update()
+
+    def fit_size(self) -> tuple[int, int]:
+        """The source's aspect fitted into the view (device pixels), at most DECODE_BOX."""
+        dpr = self.view.devicePixelRatioF()
+        box = (min(DECODE_BOX[0], int(self.view.width() * dpr)),
+               min(DECODE_BOX[1], int(self.view.height() * dpr)))
+        w, h = self._src
+        scale = min(box[0] / w, box[1] / h)
+        return max(2, int(w * scale) // 2 * 2), max(2, int(h * scale) // 2 * 2)
+
+    def _apply_size(self) -> None:
+        if self.path is None:
+            return
+        size = self.fit_size()
+        if size != self.size_:
+            self.size_ = size
+            if self._stream is not None:
+                self._start_stream(samples_to_frame(self.transport.position, self.fps))
+            else:
+                self.show_time(self.transport.position, force=True)
+
+    def _scrubbed(self, frame: int) -> None:
+        self.transport.stop()
+        self.transport.seek(frame_to_samples(frame, self.fps))
+
+    def show_time(self, t: int, force: bool = False) -> None:
+        frame = samples_to_frame(t, self.fps)
+        self.timecode.setText(samples_to_timecode(frame_to_samples(frame, self.fps), self.fps))
+        self.scrub.blockSignals(True)
+        self.scrub.setValue(frame)
+        self.scrub.blockSignals(False)
+        if self.path is None or (frame == self.shown and not force):
+            return
+        if self._stream is not None:
+            self._drain()
+            return
+        self._request(frame)
+
+    # ---- paused: one accurate seek at a time, newest wins
+    def _request(self, frame: int) -> None:
+        if self._in_flight:
+            self._wanted = frame
+            return
+        self._in_flight = True
+        self.runner.submit(_frame_job, self.path, frame_to_samples(frame, self.fps), self.size_,
+                           frame, on_done=self._got_frame, on_error=self._frame_failed)
+
+    def _got_frame(self, result) -> None:
+        self._in_flight = False
+        frame, image = result
+        self._show(frame, image)
+        wanted, self._wanted = self._wanted, None
+        if wanted is not None and wanted != frame and self._stream is None:
+            self._request(wanted)
+
+    def _frame_failed(self, exc: BaseException) -> None:
+        self._in_flight = False
+        self._wanted = None
+        self.view.image = None
+        self.view.message = f"Cannot show this frame: {exc}"
+        self.view.update()
+
+    def _show(self, frame: int, image: QImage) -> None:
+        self.shown = frame
+        self.view.image = image
+        self.view.update()
+        self.frameShown.emit(frame)
+
+    # ---- playing: stream frames in order
+    def _playing_changed(self, playing: bool) -> None:
+        if playing and self.transport.rate > 0 and self.path is not None:
+            self._start_stream(samples_to_frame(self.transport.position, self.fps))
+        else:
+            self._stop_stream()
+            self.show_time(self.transport.position, force=True)
+
+    def _start_stream(self, first: int) -> None:
+        self._stop_stream()
+        token, q = CancelToken(), queue.Queue(maxsize=6)
+        self._stream = (token, q, first)
+        self._stream_last = first - 1
+        self.runner.submit(_stream_job, self.path, self.fps, self.size_, first, q, token,
+                           on_error=self._stream_failed)
+        self._poll.start()
+
+    def _stop_stream(self) -> None:
+        self._poll.stop()
+        if self._stream is not None:
+            self._stream[0].cancel()
+            self._stream = None
+
+    def _stream_failed(self, exc: BaseException) -> None:
+        from foley_desktop.errors import Cancelled
+
+        if not isinstance(exc, Cancelled):
+            self._frame_failed(exc)
+
+    def _drain(self) -> None:
+        if self._stream is None:
+            return
+        _token, q, first = self._stream
+        want = samples_to_frame(self.transport.position, self.fps)
+        if want < first or want > self._stream_last + 2 * float(self.fps):
+            # Jumped away from where the stream is (a seek while playing): restart there.
+            self._start_stream(want)
+            return
+        best = None
+        while True:
+            try:
+                head = q.queue[0] if q.queue else None
+            except IndexError:
+                head = None
+            if head is None or head[0] > want:
+                break
+            best = q.get_nowait()
+            self._stream_last = best[0]
+        if best is not None and best[0] != self.shown:
+            self._show(*best)
+
+    def shutdown(self) -> None:
+        self._resize_timer.stop()
+        self._stop_stream()
+        self.runner.shutdown()

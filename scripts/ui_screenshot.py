@@ -1,0 +1,67 @@
+"""Open the real window on a clip, mark two segments, separate, and save a screenshot.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/ui_screenshot.py CLIP OUT.png
+
+(docs/screenshot.png is made this way from tests/conftest.py's clip_hello.) The capture is of
+the X screen (QScreen.grabWindow), i.e. what a user would see, not a widget render.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QGuiApplication
+
+
+def main(clip: str, out: str) -> int:
+    from foley_desktop.media.timebase import frame_to_samples
+    from foley_desktop.ui.app import create_app
+    from foley_desktop.ui.main_window import MainWindow, app_icon
+
+    app = create_app()
+    app.setWindowIcon(app_icon())
+    win = MainWindow()
+    win.setGeometry(0, 0, 1500, 920)
+    win.show()
+    if not win.open_path(clip):
+        return 2
+    fps = win.doc.fps
+    doc = win.doc
+    a = doc.add_segment(frame_to_samples(40, fps), frame_to_samples(75, fps),
+                        "a spoken hello, close mic")
+    b = doc.add_segment(frame_to_samples(100, fps), frame_to_samples(230, fps),
+                        "typing keyboard, mechanical")
+    win.canvas.set_selected([b.id])
+    win.transport.seek(frame_to_samples(130, fps))
+    win.separate()  # real separation job: fills the stem lanes and the speech markers
+    del a
+    status = {"rc": 1}
+
+    def shoot():
+        win.repaint()
+        shot = QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height())
+        status["rc"] = 0 if shot.save(out) else 1
+        win._skip_save_prompt = True
+        win.close()
+        app.quit()
+
+    tries = [0]
+
+    def wait_ready():
+        ready = win.preview.view.image is not None and "original" in win.canvas.overviews \
+            and len(win.canvas.thumbs) >= 8 and not win._thumb_pending \
+            and {"dialogue", "background"} <= set(win.canvas.overviews)
+        tries[0] += 1
+        if ready or tries[0] > 600:
+            QTimer.singleShot(300, shoot)
+        else:
+            QTimer.singleShot(100, wait_ready)
+
+    QTimer.singleShot(200, wait_ready)
+    app.exec()
+    return status["rc"]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
