@@ -24,7 +24,9 @@ def configure(parser) -> None:
     parser.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
     parser.add_argument("--guidance", type=float, help="classifier-free guidance scale")
     parser.add_argument("--sampler", choices=["euler", "heun"])
-    parser.add_argument("--precision", default="auto", choices=["auto", "int8", "fp16", "fp32"])
+    parser.add_argument("--precision", default="auto", metavar="auto|int8|fp16|fp32|VARIANT",
+                        help="precision variant (auto: what `bench` found fastest, else the "
+                        "provider's best present; any variant name the package has)")
     parser.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"])
     parser.add_argument("--model", default=None, metavar="NAME|PATH",
                         help="model package (default: the shipped foley-tiny)")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from foley_desktop.engine import providers, sampler, windows
+from foley_desktop.engine.bench import preferred_variants
 from foley_desktop.engine.features import VisualStream, tokens_for, unconditional
 from foley_desktop.engine.package import PRECISIONS, ModelPackage, load_package
 from foley_desktop.engine.post import finish
@@ -88,13 +89,19 @@ class GenerateResult:
 def pick_variants(package: ModelPackage, precision: str, provider: str) -> dict[str, str]:
     """Precision per graph: `auto` takes the provider's best present; an explicit one applies
     to every graph that has it (the others keep fp32) and must exist somewhere."""
-    if precision != "auto" and precision not in PRECISIONS:
+    named = {p for g in package.graphs.values() for p in g.variants}
+    if precision != "auto" and precision not in PRECISIONS and precision not in named:
         raise GenerationError(f"unknown precision {precision!r}; choose auto, "
-                              + ", ".join(PRECISIONS))
+                              + ", ".join(PRECISIONS + tuple(sorted(named - set(PRECISIONS)))))
+    # What `foley-desktop bench` measured fastest at acceptable quality on this provider
+    # (only while the package's files are the ones it measured).
+    measured = preferred_variants(package, provider) if precision == "auto" else None
     out = {}
     for role, g in package.graphs.items():
         if precision == "auto":
             order = PREFERENCE[provider] + tuple(p for p in g.variants if p not in PRECISIONS)
+            if measured and measured.get(role) in g.variants:
+                order = (measured[role],) + order
         else:
             order = (precision, "fp32")
         pick = next((p for p in order if p in g.variants), None)
