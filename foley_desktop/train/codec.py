@@ -1,0 +1,134 @@
+"""The audio representation of foley-tiny: log energies of mel-spaced bands at 100 Hz.
+
+Encoding (numpy, training side only): frame f covers samples [f*HOP, (f+1)*HOP) and is analysed
+with a Hann window of 2*HOP centred on that block. Decoding is deterministic "filtered noise":
+band energies -> linear power per STFT bin through a fixed interpolation matrix -> magnitudes
+times a fixed pseudo-random phase table -> inverse FFT -> sine window -> overlap-add. Foley is
+mostly noise-like, so this needs no trained vocoder; the decoder graph (export.py) computes
+exactly `decode()` below, which is the reference the tests compare against.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+SR = 48000
+HOP = 480                      # 100 latent frames per second
+WIN = 2 * HOP                  # 20 ms: short enough to keep footsteps and impacts sharp
+N_BINS = WIN // 2 + 1          # 481 linear bins, 50 Hz apart
+N_BANDS = 64
+F_MIN, F_MAX = 30.0, 20000.0
+POWER_FLOOR = 1e-9             # -90 dB per bin: the latent of digital silence
+# Latent normalisation: z = (ln(power + floor) - LOG_MEAN) / LOG_STD  (set from data, fixed).
+LOG_MEAN = -12.0
+LOG_STD = 4.0
+PHASE_PERIOD = 1024            # phase table repeats every 10.24 s (inaudible for noise)
+PHASE_SEED = 20260423
+
+
+def _mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def _imel(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def band_matrices() -> tuple[np.ndarray, np.ndarray]:
+    """(analysis [N_BANDS, N_BINS], synthesis [N_BINS, N_BANDS]).
+
+    Triangular mel bands whose centres are forced at least one bin apart (at 50 Hz
+    resolution the low mel bands would otherwise be empty). Analysis rows average the power
+    of their bins; synthesis rows interpolate band powers back to every bin (rows sum to 1).
+    """
+    bin_hz = SR / WIN
+    centres = _imel(np.linspace(_mel(F_MIN), _mel(F_MAX), N_BANDS)) / bin_hz
+    for i in range(1, N_BANDS):
+        centres[i] = max(centres[i], centres[i - 1] + 1.0)
+    k = np.arange(N_BINS, dtype=np.float64)
+    edges = np.concatenate([[max(centres[0] - 1.0, 0.0)], centres, [N_BINS - 1.0]])
+    ana = np.zeros((N_BANDS, N_BINS))
+    for b in range(N_BANDS):
+        lo, c, hi = edges[b], edges[b + 1], edges[b + 2]
+        up = (k - lo) / max(c - lo, 1e-9)
+        down = (hi - k) / max(hi - c, 1e-9)
+        ana[b] = np.clip(np.minimum(up, down), 0.0, None)
+        ana[b, round(c)] = max(ana[b, round(c)], 1.0)
+    ana /= ana.sum(axis=1, keepdims=True)
+    # Synthesis: piecewise-linear interpolation between band centres (flat outside).
+    syn = np.zeros((N_BINS, N_BANDS))
+    for i in range(N_BINS):
+        x = k[i]
+        if x <= centres[0]:
+            syn[i, 0] = 1.0
+        elif x >= centres[-1]:
+            syn[i, -1] = 1.0
+        else:
+            j = int(np.searchsorted(centres, x) - 1)
+            a = (x - centres[j]) / (centres[j + 1] - centres[j])
+            syn[i, j], syn[i, j + 1] = 1.0 - a, a
+    return ana.astype(np.float32), syn.astype(np.float32)
+
+
+def analysis_window() -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(WIN) + 0.5) / WIN)).astype(np.float32)
+
+
+def synthesis_window() -> np.ndarray:
+    # Sine window: its squares overlap-add to exactly 1 at hop WIN/2, so uncorrelated
+    # random-phase frames keep a constant power.
+    return np.sin(np.pi * (np.arange(WIN) + 0.5) / WIN).astype(np.float32)
+
+
+def phase_table() -> tuple[np.ndarray, np.ndarray]:
+    """Fixed (cos, sin) of uniform random phases, each [N_BINS, PHASE_PERIOD]."""
+    rng = np.random.Generator(np.random.PCG64(PHASE_SEED))
+    ph = rng.uniform(0.0, 2 * np.pi, size=(N_BINS, PHASE_PERIOD))
+    ph[0] = 0.0
+    ph[-1] = 0.0
+    return np.cos(ph).astype(np.float32), np.sin(ph).astype(np.float32)
+
+
+_ANA, _SYN = band_matrices()
+_WA = analysis_window()
+# Power of the analysis window, so band power is the per-sample signal power in the band.
+_WA_NORM = float(np.sum(_WA ** 2))
+
+
+def encode(audio: np.ndarray) -> np.ndarray:
+    """Mono float audio at 48 kHz -> normalised latent [N_BANDS, ceil(len/HOP)] float32."""
+    audio = np.asarray(audio, dtype=np.float32)
+    n_frames = -(-len(audio) // HOP)
+    padded = np.zeros(n_frames * HOP + WIN, dtype=np.float32)
+    padded[HOP // 2: HOP // 2 + len(audio)] = audio
+    idx = np.arange(n_frames)[:, None] * HOP + np.arange(WIN)[None, :]
+    spec = np.fft.rfft(padded[idx] * _WA, axis=1)
+    power = (spec.real ** 2 + spec.imag ** 2) / _WA_NORM          # [F, bins]
+    bands = power @ _ANA.T                                          # [F, bands]
+    return ((np.log(bands + POWER_FLOOR) - LOG_MEAN) / LOG_STD).T.astype(np.float32)
+
+
+def decode(latent: np.ndarray) -> np.ndarray:
+    """Reference decoder: latent [N_BANDS, F] -> audio [F*HOP] float32 (what the graph does)."""
+    latent = np.asarray(latent, dtype=np.float32)
+    n_frames = latent.shape[1]
+    power_b = np.exp(latent * LOG_STD + LOG_MEAN) - POWER_FLOOR
+    power_b = np.maximum(power_b, 0.0)
+    power = _SYN @ power_b                                          # [bins, F]
+    mag = np.sqrt(power * SYNTH_GAIN)
+    cos_t, sin_t = phase_table()
+    cols = np.arange(n_frames) % PHASE_PERIOD
+    frames = np.fft.irfft(mag * cos_t[:, cols] + 1j * mag * sin_t[:, cols], n=WIN, axis=0)
+    frames = frames.T * synthesis_window()                          # [F, WIN]
+    out = np.zeros((n_frames + 1) * HOP, dtype=np.float64)
+    for i in range(2):  # two interleaved sets of frames never overlap within a set
+        sel = frames[i::2].reshape(-1)
+        start = i * HOP
+        out[start:start + len(sel)] += sel
+    return out[HOP // 2: HOP // 2 + n_frames * HOP].astype(np.float32)
+
+
+# irfft of a spectrum with per-bin power P and random phase gives a frame whose sample variance
+# is sum_k c_k * P_k / WIN^2 (c_k = 2 except DC/Nyquist); with power measured per sample
+# (divided by sum(w^2) = 3/8 WIN for Hann) the constant below makes decoded white noise keep
+# its encoded power. Checked numerically in tests/test_model_codec.py.
+SYNTH_GAIN = float(WIN ** 2 / (2 * (N_BINS - 1)) * 1.0)

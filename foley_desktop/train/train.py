@@ -1,0 +1,152 @@
+"""Rectified-flow training of foley-tiny on CPU: deterministic by seed, resumable.
+
+    python -m foley_desktop.train.train --run runs/foley-tiny --steps 3000 --max-minutes 80
+
+Checkpoints (`ckpt.pt`, atomically replaced every --ckpt-every steps) hold model, EMA, optimiser
+and step; the batch at step k is drawn from Generator(PCG64([seed, k])) so a resumed run sees
+the same batches as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import Config, Denoiser, VisualEncoder
+from .paths import DATA
+from .text import UNCOND_CAPTIONS, caption_features
+
+
+class FoleyTiny(torch.nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.visual = VisualEncoder(cfg)
+        self.denoiser = Denoiser(cfg)
+        self.uncond_visual = torch.nn.Parameter(torch.zeros(cfg.vis_dim))
+
+
+def text_table(train_dir: Path, export_dir: Path):
+    """Features of every caption in the set (+ the unconditional ones), computed once."""
+    cache = train_dir / "text.npz"
+    meta = json.loads((train_dir / "meta.json").read_text())
+    caps = sorted({c["caption"] for c in meta["clips"]} | set(UNCOND_CAPTIONS))
+    if not cache.exists():
+        feats, mask = caption_features(export_dir / "text_encoder.int8.onnx",
+                                       export_dir / "tokenizer.json", caps)
+        np.savez(cache, feats=feats, mask=mask, caps=np.array(caps))
+    z = np.load(cache)
+    index = {c: i for i, c in enumerate(z["caps"].tolist())}
+    clip_cap = np.array([index[c["caption"]] for c in meta["clips"]])
+    uncond = np.array([index[c] for c in UNCOND_CAPTIONS])
+    return torch.from_numpy(z["feats"].astype(np.float32)), torch.from_numpy(z["mask"].astype(np.float32)), clip_cap, uncond
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", type=Path, default=Path("runs/foley-tiny"))
+    ap.add_argument("--data", type=Path, default=DATA / "train")
+    ap.add_argument("--export-dir", type=Path, default=Path("runs/export"))
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop", type=int, default=200, help="latent frames per training example")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--max-minutes", type=float, default=1e9)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    a.run.mkdir(parents=True, exist_ok=True)
+
+    lat = np.load(a.data / "latents.npy", mmap_mode="r")
+    frm = np.load(a.data / "frames.npy", mmap_mode="r")
+    feats, masks, clip_cap, uncond_caps = text_table(a.data, a.export_dir)
+    cfg = Config(frame_size=frm.shape[2])
+    model = FoleyTiny(cfg)
+    ema = FoleyTiny(cfg)
+    ema.load_state_dict(model.state_dict())
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    step = 0
+    ck = a.run / "ckpt.pt"
+    if ck.exists():
+        s = torch.load(ck, weights_only=False)
+        model.load_state_dict(s["model"]); ema.load_state_dict(s["ema"]); opt.load_state_dict(s["opt"])
+        step = s["step"]
+        torch.set_rng_state(s["torch_rng"])
+        print(f"resumed at step {step}", flush=True)
+    (a.run / "config.json").write_text(json.dumps({**cfg.to_dict(), **{k: str(v) for k, v in vars(a).items()}}, indent=1))
+    n = lat.shape[0]
+    t_start = time.time()
+    log = open(a.run / "train.log", "a")  # noqa: SIM115 - appended to for the whole run
+    losses = []
+    while step < a.steps:
+        rng = np.random.Generator(np.random.PCG64([a.seed, step]))
+        idx = np.sort(rng.choice(n, a.batch, replace=False))
+        # Random crops (whole video frames: 4 latent frames each) shorten the sequences the
+        # CPU has to train on and shift events in time.
+        per = lat.shape[2] // frm.shape[1]
+        n_v = a.crop // per
+        o = rng.integers(0, frm.shape[1] - n_v + 1, size=a.batch)
+        x1 = torch.from_numpy(np.stack([lat[i, :, k * per:(k + n_v) * per] for i, k in zip(idx, o)]).astype(np.float32))
+        fr = torch.from_numpy(np.stack([frm[i, k:k + n_v] for i, k in zip(idx, o)])).float().div_(127.5).sub_(1.0)
+        fr = fr.permute(0, 1, 4, 2, 3)
+        tf = feats[clip_cap[idx]].clone()
+        tm = masks[clip_cap[idx]].clone()
+        drop_t = rng.random(a.batch) < 0.15
+        drop_v = rng.random(a.batch) < 0.15
+        for i in np.nonzero(drop_t)[0]:
+            u = uncond_caps[rng.integers(len(uncond_caps))]
+            tf[i], tm[i] = feats[u], masks[u]
+        t = torch.from_numpy(1 / (1 + np.exp(-rng.normal(0, 1, a.batch)))).float()
+        x0 = torch.from_numpy(rng.standard_normal(x1.shape).astype(np.float32))
+        xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
+
+        lr = a.lr * min(1.0, (step + 1) / 150) * (0.5 * (1 + math.cos(math.pi * step / a.steps)) * 0.9 + 0.1)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        vis = model.visual(fr)                                                      # [B,T,D]
+        dv = torch.from_numpy(drop_v)[:, None, None]
+        vis = torch.where(dv, model.uncond_visual.expand_as(vis), vis)
+        v = model.denoiser(xt, t, tf, tm, vis)
+        loss = F.mse_loss(v, x1 - x0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        decay = min(0.998, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+        losses.append(loss.item())
+        if step % 10 == 0:
+            el = time.time() - t_start
+            msg = f"step {step} loss {np.mean(losses):.4f} lr {lr:.2e} elapsed {el:.0f}s"
+            print(msg, flush=True)
+            log.write(msg + "\n"); log.flush()
+            losses = []
+        stop = (time.time() - t_start) / 60 > a.max_minutes
+        if step % a.ckpt_every == 0 or step == a.steps or stop:
+            tmp = a.run / "ckpt.tmp"
+            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                        "step": step, "cfg": cfg.to_dict(), "torch_rng": torch.get_rng_state()}, tmp)
+            os.replace(tmp, ck)
+            if step % 500 == 0:
+                torch.save({"ema": ema.state_dict(), "step": step, "cfg": cfg.to_dict()},
+                           a.run / f"ema_{step:06d}.pt")
+        if stop:
+            print(f"time limit reached at step {step}", flush=True)
+            break
+
+
+if __name__ == "__main__":
+    main()
