@@ -139,6 +139,11 @@ def test_drag_create_prompt_generate_undo_redo(qtbot, win, clip_hello):
         assert np.abs(audio).max() > 1e-3
     assert "done" in win.jobs_panel.state_of(job.id)
     assert "cpu" in ins.provider.text().lower()
+    # Dragging takes out of the list hands other apps their WAVs as file URLs.
+    items = [ins.takes.item(i) for i in range(ins.takes.count())]
+    mime = ins.takes.mimeData(items)
+    assert mime.hasFormat("text/uri-list")
+    assert [u.toLocalFile() for u in mime.urls()] == [str(t.path.resolve()) for t in seg.takes]
     # The active take's waveform appears inside the segment once loaded.
     qtbot.waitUntil(lambda: c.segments[0].active_overview is not None, timeout=10000)
     # A/B switches the active take, undoably.

@@ -6,7 +6,9 @@ Every change goes through `Document` as an undoable command when the field is co
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -26,6 +28,26 @@ from PySide6.QtWidgets import (
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import samples_to_timecode
 from foley_desktop.ui.settings import PRECISIONS
+
+
+TAKE_PATH_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class TakeList(QListWidget):
+    """The takes of a segment; dragging one out hands other apps (an NLE, a file manager) the
+    take's WAV as a file URL (text/uri-list), so it can be dropped straight onto a timeline."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QListWidget.DragDropMode.DragOnly)
+        self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+
+    def mimeData(self, items):  # noqa: N802 (Qt override)
+        data = super().mimeData(items)
+        paths = [Path(i.data(TAKE_PATH_ROLE)) for i in items if i.data(TAKE_PATH_ROLE)]
+        data.setUrls([QUrl.fromLocalFile(str(p.resolve())) for p in paths if p.exists()])
+        return data
 
 
 class Inspector(QWidget):
@@ -89,8 +111,9 @@ class Inspector(QWidget):
         buttons.addWidget(self.gen_btn)
         buttons.addWidget(self.gen_all_btn)
 
-        self.takes = QListWidget()
-        self.takes.setToolTip("Double-click a take to make it the active one")
+        self.takes = TakeList()
+        self.takes.setToolTip("Double-click a take to make it the active one; drag it into "
+                              "your editing app to use the file")
         self.takes.itemDoubleClicked.connect(self._pick_take)
         self.ab_btn = QPushButton("A/B")
         self.ab_btn.setToolTip("Switch between this and the previous active take (B)")
@@ -176,6 +199,7 @@ class Inspector(QWidget):
                 item = QListWidgetItem(f"{'● ' if active else '○ '}Take {i}  seed {t.seed}  "
                                        f"{t.variant or ''} {t.provider or ''}".rstrip())
                 item.setData(Qt.ItemDataRole.UserRole, t.id)
+                item.setData(TAKE_PATH_ROLE, str(t.path))
                 self.takes.addItem(item)
                 if active:
                     self.takes.setCurrentItem(item)
