@@ -108,7 +108,11 @@ def _new(args) -> int:
     out = Path(args.output)
     if out.suffix != io.PROJECT_SUFFIX:
         out = out.with_name(out.name + io.PROJECT_SUFFIX)
-    if out.exists() and not args.force:
+    try:
+        exists = out.exists()
+    except OSError as exc:  # e.g. ENAMETOOLONG: a user's mistake, not a crash
+        raise ProjectError(f"cannot write {out}: {exc.strerror or exc}") from None
+    if exists and not args.force:
         raise ProjectError(f"{out} exists (use --force to replace it)")
     project = io.new_project(args.video, name=args.name)
     io.save(project, out)

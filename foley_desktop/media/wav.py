@@ -31,8 +31,9 @@ def _as_channels_first(audio: np.ndarray) -> np.ndarray:
 
 
 def encode_pcm24(audio: np.ndarray) -> bytes:
-    """Interleaved little-endian 24-bit samples; values clipped to [-1, 1)."""
-    a = _as_channels_first(audio).astype(np.float64)
+    """Interleaved little-endian 24-bit samples; values clipped to [-1, 1), NaN written as 0
+    (a cast of NaN to int is undefined; ±inf clip to full scale)."""
+    a = np.nan_to_num(_as_channels_first(audio).astype(np.float64), nan=0.0)
     q = np.clip(np.round(a * 8388608.0), -8388608, 8388607).astype("<i4")
     inter = q.T.reshape(-1)  # interleave: frame by frame
     return inter.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()

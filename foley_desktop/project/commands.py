@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from foley_desktop.errors import ProjectError
@@ -238,21 +239,33 @@ class SetActiveTake(Command):
 
 @dataclass
 class SetStems(Command):
-    """Record the separated dialogue/background WAVs (or clear them with an empty dict)."""
+    """Record the separated dialogue/background WAVs (or clear them with an empty dict) and,
+    when given, the speech regions separation found (None leaves them as they are)."""
 
     stems: dict
+    speech: list | None = None
     _old: dict = field(default_factory=dict, repr=False)
+    _old_speech: list = field(default_factory=list, repr=False)
     text = "set separated stems"
 
     def apply(self, project: Project) -> None:
         bad = set(self.stems) - {"dialogue", "background"}
         if bad:
             raise ProjectError(f"unknown stem kind(s): {', '.join(sorted(bad))}")
+        if self.speech is not None:
+            end = project.duration_samples
+            for a, b in self.speech:
+                if not (0 <= int(a) < int(b) <= end):
+                    raise ProjectError(f"speech region {a}..{b} is outside the clip")
         self._old = dict(project.stems)
+        self._old_speech = list(project.speech)
         project.stems = dict(self.stems)
+        if self.speech is not None:
+            project.speech = [(int(a), int(b)) for a, b in self.speech]
 
     def revert(self, project: Project) -> None:
         project.stems = dict(self._old)
+        project.speech = list(self._old_speech)
 
 
 @dataclass
@@ -365,3 +378,19 @@ class UndoStack:
 def snapshot(project: Project) -> Project:
     """A deep copy, for tests and for comparing states."""
     return copy.deepcopy(project)
+
+
+@dataclass
+class RelinkMedia(Command):
+    """Point the project at its clip's new location (the relink dialog after a move)."""
+
+    media: Path
+    _old: Path | None = field(default=None, repr=False)
+    text = "relink clip"
+
+    def apply(self, project: Project) -> None:
+        self._old = project.media
+        project.media = Path(self.media)
+
+    def revert(self, project: Project) -> None:
+        project.media = self._old

@@ -8,13 +8,16 @@ progress, and running it again resumes: a segment with a fixed seed skips the se
 has takes for.
 
 The GUI passes `on_take` to receive each finished take instead (it applies `AddTake` on its own
-thread, through its undo stack, and saves from there).
+thread, through its undo stack, and saves from there), a `take_dir` for a project not saved yet
+(the app cache; saving copies the takes beside the project) and an `engines` dict that keeps
+loaded engines from one job to the next.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from foley_desktop.errors import FoleyError, GenerationError, ProjectError
 from foley_desktop.jobs import CancelToken, Progress, ProgressFn, check
@@ -35,6 +38,7 @@ def seeds_to_run(seg: Segment) -> list[int]:
 def generate_segments(project: Project, segment_ids: Iterable[str] | None = None, *,
                       package=None, precision: str = "auto", provider: str = "auto",
                       on_take: Callable[[str, Take], None] | None = None,
+                      take_dir=None, engines: dict | None = None,
                       progress: ProgressFn | None = None, cancel: CancelToken | None = None,
                       ) -> list[tuple[str, Take]]:
     """Generate the missing takes of `segment_ids` (default: every segment).
@@ -47,7 +51,7 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
     from foley_desktop.engine.generate import DEFAULT_MODEL, Engine, GenerateRequest, generate
     from foley_desktop.media.wav import write_wav
 
-    if project.path is None:
+    if project.path is None and (on_take is None or take_dir is None):
         raise ProjectError("save the project first: takes are stored next to the project file")
     ids = [s.id for s in project.segments] if segment_ids is None else list(segment_ids)
     segments = [project.segment(i) for i in ids]  # raises for an unknown id
@@ -55,13 +59,14 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
         raise ProjectError(f"the clip is missing: {project.media}")
     plan = [(seg, seeds_to_run(seg)) for seg in segments]
     total = sum(len(seeds) for _, seeds in plan)
-    engines: dict[tuple, Engine] = {}
+    engines = {} if engines is None else engines
     made: list[tuple[str, Take]] = []
     done = 0
     for seg, seeds in plan:
         if not seg.prompt.strip():
             raise GenerationError(f"segment {seg.id} has no prompt")
-        key = (str(package or seg.model or ""), seg.precision if precision == "auto" else precision)
+        key = (str(package or seg.model or ""), seg.precision if precision == "auto" else precision,
+               provider)
         for seed in seeds:
             check(cancel)
             if key not in engines:
@@ -80,8 +85,11 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
                               engine=engine, progress=sub, cancel=cancel)
             t = result.takes[0]
             take_id = new_id("take")
-            path = project.cache_dir / "takes" / seg.id / f"{take_id}.wav"
-            io.ensure_writable_inside(path, project.path.parent)
+            if take_dir is not None:
+                path = Path(take_dir) / seg.id / f"{take_id}.wav"
+            else:
+                path = project.cache_dir / "takes" / seg.id / f"{take_id}.wav"
+                io.ensure_writable_inside(path, project.path.parent)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_wav(path, t.audio, sr=t.sample_rate, subtype="FLOAT")

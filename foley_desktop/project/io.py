@@ -79,6 +79,7 @@ def to_dict(project: Project, folder: Path) -> dict[str, Any]:
         ],
         "stems": {k: _to_rel(v, folder) for k, v in sorted(project.stems.items())},
         "settings": dict(project.settings),
+        "speech": [[int(a), int(b)] for a, b in project.speech],
     }
 
 
@@ -114,7 +115,8 @@ def from_dict(doc: dict[str, Any], folder: Path, path: Path | None = None) -> Pr
     info.setdefault("drop_frame", False)
     info.setdefault("audio_channels", 2)
     return Project(media=_from_rel(doc["media"], folder), media_info=info, segments=segments,
-                   stems=stems, settings=dict(doc.get("settings", {})), name=doc.get("name", ""),
+                   stems=stems, settings=dict(doc.get("settings", {})),
+                   speech=[(int(a), int(b)) for a, b in doc.get("speech", [])], name=doc.get("name", ""),
                    created=doc.get("created", ""), path=path)
 
 

@@ -95,6 +95,8 @@ class Project:
     segments: list[Segment] = field(default_factory=list)
     stems: dict[str, Path] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    # Speech regions found by separation, (start, end) in samples: drawn on the timeline.
+    speech: list[tuple[int, int]] = field(default_factory=list)
     name: str = ""
     created: str = field(default_factory=now_iso)
     # Where the project was loaded from / last saved to; None for a new, unsaved project.

@@ -11,7 +11,9 @@ Version history
   0  prototype files: no "format_version" but "version": 0; "video" instead of "media"; times
      in float seconds (start_s/end_s); takes as bare paths; clip duration in seconds.
   1  current: times in integer samples at 48 kHz; ids for segments and takes; media summary;
-     separated stems; per-segment generation settings.
+     separated stems; per-segment generation settings. Optional "speech": the speech regions
+     found by separation as [start, end] sample pairs (added later; files without it load as
+     having none, so no new version was needed).
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ _TOP = {
     "segments": (True, lambda v: isinstance(v, list), "a list"),
     "stems": (False, lambda v: isinstance(v, dict), "an object"),
     "settings": (False, lambda v: isinstance(v, dict), "an object"),
+    "speech": (False, lambda v: isinstance(v, list), "a list of [start, end] sample pairs"),
 }
 
 
@@ -136,6 +139,10 @@ def validate(doc: Any) -> None:
             _fail("stems", f"unknown stem {kind!r} (expected dialogue or background)")
         if not _nonempty_str(path):
             _fail(f"stems.{kind}", "expected a path")
+    for i, region in enumerate(doc.get("speech", [])):
+        if not (isinstance(region, list) and len(region) == 2 and all(map(_nonneg_int, region))
+                and region[0] < region[1] <= duration):
+            _fail(f"speech[{i}]", f"expected [start, end] samples inside the clip, got {region!r}"[:200])
     seen: set[str] = set()
     for i, seg in enumerate(doc["segments"]):
         where = f"segments[{i}]"

@@ -59,18 +59,49 @@ class Document(QObject):
         self.info = probe(project.media)
         self._set(project)
 
-    def open_project(self, path: str | Path) -> None:
-        from foley_desktop.media.probe import probe
+    def open_project(self, path: str | Path, *, recover=None, relink=None) -> None:
+        """Open a project file (raises ProjectError / MediaError with one line).
 
-        project = Project.load(path)
+        recover(autosave_path) -> bool is asked when a newer autosave exists (a crash or a
+        close without saving); relink(missing_clip) -> new path or None is asked when the clip
+        is not where the project says. Both are dialogs in the window, plain callables in tests.
+        A recovered or relinked project opens modified (not clean), so the user saves it.
+        """
+        from foley_desktop.media.probe import probe
+        from foley_desktop.project import autosave
+
+        auto = autosave.find_recovery(path)
+        recovered = False
+        if auto is not None and recover is not None and recover(auto):
+            project = autosave.load_recovery(path)
+            recovered = True
+        else:
+            project = Project.load(path)
+        relinked = None
+        if not project.media.exists():
+            new = relink(project.media) if relink is not None else None
+            if not new:
+                raise ProjectError(f"the clip is missing: {project.media}")
+            relinked = pc.RelinkMedia(Path(new))
+            relinked.apply(project)
         self.info = probe(project.media)
         self._set(project)
+        if relinked is not None:
+            self.undo_stack.push(ProjectCommand(self, relinked))
+        if recovered:
+            # Not clean: the recovered edits are not in the project file yet.
+            self.undo_stack.resetClean()
 
     def save(self, path: str | Path | None = None) -> Path:
         if self.project is None:
             raise ProjectError("nothing to save: open a clip first")
+        from foley_desktop.project import autosave
+
+        old = self.project.path
         out = self.project.save(path)
         self.undo_stack.setClean()
+        for p in {old, out} - {None}:
+            autosave.discard_autosave(p)  # the file now holds everything the autosave had
         return out
 
     def _set(self, project: Project) -> None:
@@ -116,13 +147,29 @@ class Document(QObject):
         cmds = [pc.AddTake(seg_id, t, make_active=(i == 0)) for i, t in enumerate(takes)]
         self.push(cmds[0] if len(cmds) == 1 else pc.Macro(cmds, f"add {len(cmds)} takes"))
 
+    def add_run_take(self, seg_id: str, take, run: object, make_active: bool) -> None:
+        """Add one take of a generation run; the takes of one run undo as one step (they are
+        appended to the run's entry while it is still the newest on the stack)."""
+        cmd = pc.AddTake(seg_id, take, make_active=make_active)
+        n = self.undo_stack.index()
+        top = self.undo_stack.command(n - 1) if n > 0 and n == self.undo_stack.count() else None
+        if isinstance(top, ProjectCommand) and getattr(top, "run", None) is run:
+            cmd.apply(self.project)
+            top.command.commands.append(cmd)
+            top.command.label = f"add {len(top.command.commands)} takes"
+            top.setText(top.command.text.capitalize())
+            self.changed.emit()
+            return
+        self.push(pc.Macro([cmd], "add take"))
+        self.undo_stack.command(self.undo_stack.index() - 1).run = run
+
     def set_active_take(self, seg_id: str, take_id: str | None) -> None:
         seg = self.segment(seg_id)
         if seg is not None and seg.active_take != take_id:
             self.push(pc.SetActiveTake(seg_id, take_id))
 
-    def set_stems(self, stems: dict) -> None:
-        self.push(pc.SetStems(stems))
+    def set_stems(self, stems: dict, speech: list | None = None) -> None:
+        self.push(pc.SetStems(stems, speech))
 
     # ---- queries
     def segment(self, seg_id: str) -> Segment | None:

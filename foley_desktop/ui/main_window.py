@@ -7,11 +7,12 @@ to `Playback`.
 
 from __future__ import annotations
 
-import random
+import copy
+import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -25,16 +26,19 @@ from PySide6.QtWidgets import (
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import frame_to_samples
 from foley_desktop.paths import resources_dir
+from foley_desktop.project import autosave
+from foley_desktop.project.generate_segments import generate_segments
+from foley_desktop.project.model import Project
 from foley_desktop.ui import workers
+from foley_desktop.ui.audio_cache import load_lane_audio
 from foley_desktop.ui.document import Document
-from foley_desktop.ui.generation import SegmentJob, run_segment_job
 from foley_desktop.ui.inspector import Inspector
 from foley_desktop.ui.jobs_panel import JobsPanel
 from foley_desktop.ui.playback import Playback
 from foley_desktop.ui.settings import PreferencesDialog, Settings
 from foley_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from foley_desktop.ui.timeline import SegmentItem, TimelineWidget
-from foley_desktop.ui.timeline.waveform import Overview, compute_overview
+from foley_desktop.ui.timeline.waveform import Overview
 from foley_desktop.ui.transport import Transport
 from foley_desktop.ui.video_preview import VideoPreview, to_qimage
 
@@ -60,13 +64,16 @@ def _read_take(path: Path) -> np.ndarray:
     return read_audio(path, mono=True)[0]
 
 
-def _read_bed(path: str) -> np.ndarray:
-    from foley_desktop.media.decode import read_audio
-
-    return read_audio(path)
+# Seconds between autosaves of a modified project (FOLEY_DESKTOP_AUTOSAVE_S overrides it, for
+# tests and for users who want a shorter interval).
+AUTOSAVE_S = 30
 
 
 class MainWindow(QMainWindow):
+    # A finished take, emitted from the generation worker: Qt queues it to the GUI thread,
+    # where it goes through the undo stack.
+    takeReady = Signal(str, object)
+
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Foley Desktop")
@@ -87,6 +94,19 @@ class MainWindow(QMainWindow):
         self.mark_in: int | None = None
         self._stem_paths: dict[str, str] = {}
         self.models: list[str] = []
+        self._engines: dict = {}
+        # Segments whose next finished take becomes active (the first of a run), and the run
+        # each segment's takes belong to (one undo step per run).
+        self._fresh: dict[str, object] = {}
+        self._runs: dict[str, object] = {}  # loaded engines, kept across generation jobs
+        self.last_error: str | None = None
+        self._error_box: QMessageBox | None = None
+        self.takeReady.connect(self._take_ready)
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(
+            int(float(os.environ.get("FOLEY_DESKTOP_AUTOSAVE_S", AUTOSAVE_S)) * 1000))
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
 
         self.preview = VideoPreview(self.transport)
         self.inspector = Inspector(self.doc)
@@ -175,13 +195,8 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self.separate_action = m.addAction("Separate dialogue / background")
         self.separate_action.triggered.connect(self.separate)
-        self.export_action = m.addAction("Export stems…")
-        self.export_action.triggered.connect(self.export)
-        try:
-            from foley_desktop.export import export_project  # noqa: F401
-        except ImportError:
-            self.export_action.setEnabled(False)
-            self.export_action.setToolTip("not available yet (the export layer is not built)")
+        self.export_action = m.addAction("Export…")
+        self.export_action.triggered.connect(lambda: self.export())
         try:
             from foley_desktop.separation.job import separate  # noqa: F401
         except ImportError:
@@ -274,7 +289,7 @@ class MainWindow(QMainWindow):
         path = str(path)
         try:
             if path.endswith(".foley"):
-                self.doc.open_project(path)
+                self.doc.open_project(path, recover=self.ask_recover, relink=self.ask_relink)
             else:
                 self.doc.open_media(path)
         except FoleyError as exc:
@@ -282,6 +297,33 @@ class MainWindow(QMainWindow):
             return False
         self.settings.add_recent(path)
         return True
+
+    def ask_recover(self, auto: Path) -> bool:
+        """Offer the autosave left by a crash (tests replace this with a plain function)."""
+        answer = QMessageBox.question(
+            self, "Recover unsaved changes?",
+            f"Foley Desktop found changes to this project that were not saved "
+            f"(autosaved {auto.name}). Recover them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_relink(self, missing: Path) -> str | None:
+        """Ask where the project's clip went (tests replace this with a plain function)."""
+        QMessageBox.information(self, "Clip not found",
+                                f"The clip {missing.name} is not at {missing.parent} any more. "
+                                "Show where it is now.")
+        path, _ = QFileDialog.getOpenFileName(self, f"Locate {missing.name}", "", VIDEO_FILTER)
+        return path or None
+
+    def autosave(self) -> Path | None:
+        """Write the autosave of a modified project (the timer calls this)."""
+        if self.doc.project is None or self.doc.undo_stack.isClean():
+            return None
+        try:
+            return autosave.write_autosave(self.doc.project)
+        except FoleyError as exc:
+            self.statusBar().showMessage(str(exc), 8000)
+            return None
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -348,7 +390,7 @@ class MainWindow(QMainWindow):
         self.mark_in = None
         self.canvas.mark_in = None
         self._stem_paths.clear()
-        self.canvas.speech = []
+        self.canvas.speech = list(proj.speech)
         for key in ("dialogue", "background"):
             self.canvas.lane_state[key] = "Not separated yet (File ▸ Separate)"
         if info.audio is None:
@@ -362,18 +404,21 @@ class MainWindow(QMainWindow):
     def _load_lane(self, key: str, path: str) -> None:
         media = str(self.doc.project.media)
 
-        def got(ov: Overview, k=key, m=media) -> None:
+        def got(result, k=key, m=media) -> None:
+            ov, bed = result
             if self.doc.project is not None and str(self.doc.project.media) == m:
                 self.canvas.overviews[k] = ov
                 self.canvas.refresh()
+                self._bed_ready(k, m, bed)
 
         def failed(exc, k=key) -> None:
             self.canvas.lane_state[k] = f"Cannot read audio: {exc}"
             self.canvas.refresh()
 
-        self.bg.submit(compute_overview, path, on_done=got, on_error=failed, pass_job=True)
-        self.bg.submit(_read_bed, path,
-                       on_done=lambda a, k=key, m=media: self._bed_ready(k, m, a))
+        # One streaming decode into the disk cache: the overview, and a memory-mapped float32
+        # copy for playback (an hour of stereo would be 1.4 GB in memory).
+        self.bg.submit(load_lane_audio, path, self.settings.cache_dir, on_done=got,
+                       on_error=failed, pass_job=True)
 
     def _bed_ready(self, key: str, media: str, audio: np.ndarray) -> None:
         if self.doc.project is not None and str(self.doc.project.media) == media:
@@ -415,6 +460,7 @@ class MainWindow(QMainWindow):
                     clips.append((seg.start, audio[: seg.length]))
             items.append(SegmentItem(seg.id, seg.start, seg.end, seg.prompt, len(seg.takes), ov))
         self.canvas.set_segments(items)
+        self.canvas.speech = list(proj.speech)
         self.playback.mixer.clips = clips
         self._load_stems()
         self.inspector.set_selection(self.canvas.selected)
@@ -596,6 +642,8 @@ class MainWindow(QMainWindow):
             self.generate([s.id for s in self.doc.project.sorted_segments()])
 
     def generate(self, ids: list[str]) -> list[workers.Job]:
+        """One job per segment, each running `generate_segments` (the CLI's job) on a copy of
+        the project; every finished take comes back through `takeReady` to the undo stack."""
         if self.doc.project is None or not ids:
             return []
         jobs = []
@@ -608,29 +656,41 @@ class MainWindow(QMainWindow):
                 self.canvas.set_selected([seg_id])
                 self.inspector.prompt.setFocus()
                 return jobs
-            base = seg.seed if seg.seed is not None else random.randrange(2**31 - 64)
-            job = SegmentJob(
-                seg.id, self.doc.project.media, seg.start, seg.end, seg.prompt, seg.negative,
-                tuple(base + i for i in range(seg.variations)), seg.steps, seg.guidance,
-                seg.model or self.settings.get("default_model") or None,
-                seg.precision or self.settings.get("precision"),
-                self.settings.get("provider"), self._out_dir())
+            # The worker reads a snapshot holding this segment alone: the user keeps editing the
+            # real project meanwhile (and copying all of a big project per job would cost).
+            proj = self.doc.project
+            snap_seg = copy.deepcopy(seg)
+            snap_seg.model = seg.model or self.settings.get("default_model") or None
+            snap = Project(media=proj.media, media_info=dict(proj.media_info),
+                           segments=[snap_seg], name=proj.name, created=proj.created,
+                           path=proj.path)
             title = f"Generate “{seg.prompt[:40]}” ({seg.variations}×)"
-            jobs.append(self.jobs.submit(title, run_segment_job, job,
-                                         on_done=self._generation_done))
+            self._fresh[seg_id] = object()  # identifies this run's undo entry
+            jobs.append(self.jobs.submit(
+                title, generate_segments, snap, [seg_id],
+                provider=self.settings.get("provider"),
+                precision=self.settings.get("precision") if seg.precision == "auto" else "auto",
+                on_take=self.takeReady.emit, take_dir=self._out_dir(), engines=self._engines))
         if jobs:
             self.side_tabs.setCurrentWidget(self.jobs_panel)
         return jobs
 
-    def _generation_done(self, job: workers.Job) -> None:
-        res = job.result
-        if self.doc.segment(res.segment_id) is None:
-            return  # deleted while generating: the files stay in the cache
-        self.doc.add_takes(res.segment_id, res.takes)
-        note = f"provider: {res.provider}, {res.variant}"
-        if res.fallback_reason:
-            note += f" (fallback: {res.fallback_reason})"
-        self.inspector.set_provider(note)
+    def _take_ready(self, seg_id: str, take) -> None:
+        if self.doc.segment(seg_id) is None:
+            return  # deleted while generating: the file stays in the cache
+        # The first take of a run becomes active (what the user asked to hear); later variations
+        # wait as alternates.
+        run = self._fresh.pop(seg_id, None)
+        first = run is not None
+        if run is None:
+            run = self._runs.get(seg_id)
+        self._runs[seg_id] = run
+        self.doc.add_run_take(seg_id, take, run, make_active=first)
+        self.inspector.set_provider(f"provider: {take.provider}, {take.variant}")
+        if self.doc.project.path is not None:
+            # Every finished take is saved at once (the CLI does the same): a crash never
+            # loses a take.
+            self.save()
 
     def separate(self) -> None:
         try:
@@ -646,31 +706,56 @@ class MainWindow(QMainWindow):
 
         def done(job):
             r = job.result
+            end = self.doc.duration
+            speech = [(max(0, int(a)), min(end, int(b))) for a, b in r.speech_regions]
             self.doc.set_stems({"dialogue": Path(r.dialogue_path),
-                                "background": Path(r.background_path)})
-            self.canvas.speech = list(r.speech_regions)
+                                "background": Path(r.background_path)},
+                               [(a, b) for a, b in speech if a < b])
             self.canvas.refresh()
 
         self.jobs.submit("Separate dialogue / background", sep_fn, str(proj.media), out,
                          on_done=done)
 
-    def export(self) -> None:
-        try:
-            from foley_desktop.export import export_project
-        except ImportError:
-            self.show_error("Export is not available in this build yet")
-            return
-        if self.doc.project is None:
-            return
-        out = QFileDialog.getExistingDirectory(self, "Export to folder")
-        if out:
-            self.jobs.submit("Export", export_project, self.doc.project, out,
-                             format=self.settings.get("export_format"))
+    def export(self, choice=None) -> workers.Job | None:
+        """Export stems, takes and timelines (`choice`: an ExportChoice; None asks)."""
+        from foley_desktop.export import export_project
+        from foley_desktop.ui.export_dialog import ExportDialog
+
+        proj = self.doc.project
+        if proj is None:
+            return None
+        if choice is None:
+            base = proj.path.parent if proj.path is not None else proj.media.parent
+            dlg = ExportDialog(str(base / f"{proj.clip_name}_export"),
+                               self.settings.get("export_format"), self)
+            if dlg.exec() != ExportDialog.DialogCode.Accepted:
+                return None
+            choice = dlg.choice()
+        if not choice.folder:
+            self.show_error("Choose a folder to export to")
+            return None
+        self.settings.set("export_format", choice.format)
+        snap = copy.deepcopy(proj)
+
+        def done(job) -> None:
+            self.statusBar().showMessage(f"Exported to {choice.folder}", 8000)
+
+        return self.jobs.submit("Export", export_project, snap, choice.folder,
+                                format=choice.format, stems=choice.stems,
+                                timelines=choice.timelines, on_done=done)
 
     # ------------------------------------------------------------------ dialogs
     def show_error(self, text: str) -> None:
+        """Report a user-facing error: status bar plus a non-modal message box (the app keeps
+        running; tests read `last_error`)."""
         self.statusBar().showMessage(text, 8000)
         self.last_error = text
+        if self._error_box is None:
+            self._error_box = QMessageBox(QMessageBox.Icon.Warning, "Foley Desktop", text,
+                                          QMessageBox.StandardButton.Ok, self)
+            self._error_box.setModal(False)
+        self._error_box.setText(text)
+        self._error_box.show()
 
     def preferences(self) -> None:
         PreferencesDialog(self.settings, self.models, self).exec()
@@ -682,6 +767,9 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop every timer, worker and stream (also what tests check after each test)."""
         self.stop()
+        self.autosave_timer.stop()
+        if self._error_box is not None:
+            self._error_box.close()
         self.statusBar().clearMessage()  # its timeout timer too
         self.preview.shutdown()
         self.jobs.shutdown()
@@ -699,6 +787,8 @@ class MainWindow(QMainWindow):
                     answer == QMessageBox.StandardButton.Save and not self.save()):
                 ev.ignore()
                 return
+            if answer == QMessageBox.StandardButton.Discard:
+                autosave.discard_autosave(self.doc.project)
         self.settings.save_window_state(self.saveGeometry(), self.saveState())
         self.shutdown()
         ev.accept()

@@ -1,7 +1,7 @@
 """Waveform overviews: min/max peaks per bin of a mono mix, and their painting.
 
-An overview is computed once, off the GUI thread (see `compute_overview`), from a file streamed
-by `media.iter_audio` or from an array (a take). Painting reduces the bins under each pixel
+An overview is computed once, off the GUI thread, from a file streamed by `media.iter_audio`
+and cached on disk (see `ui.audio_cache`), or from an array (a take). Painting reduces the bins under each pixel
 column with numpy, so a one-hour clip paints as fast as an eight-second one.
 """
 
@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QLineF, QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
-
-from foley_desktop.jobs import CancelToken, check
 
 BIN = 64  # samples per bin at 48 kHz: 1.3 ms, finer than one pixel at frame zoom is not needed
 
@@ -52,37 +50,6 @@ class Overview:
         starts = np.clip(edges[first:last], 0, len(self.mins) - 1)
         return (np.minimum.reduceat(self.mins, starts), np.maximum.reduceat(self.maxs, starts),
                 first)
-
-
-def compute_overview(path: str, *, progress=None, cancel: CancelToken | None = None) -> Overview:
-    """Stream the file's audio and reduce it to an overview (a job: runs in a worker)."""
-    from foley_desktop.jobs import ProgressMeter
-    from foley_desktop.media import iter_audio, probe
-
-    info = probe(path)
-    total = max(1, info.duration_samples)
-    meter = ProgressMeter(progress, "waveform", total)
-    mins, maxs = [], []
-    done = 0
-    carry = np.zeros(0, np.float32)
-    for block in iter_audio(path, BIN * 4096, mono=True):
-        check(cancel)
-        mono = block[0] if block.ndim == 2 else block
-        data = np.concatenate([carry, mono.astype(np.float32, copy=False)])
-        n = len(data) // BIN
-        if n:
-            b = data[: n * BIN].reshape(n, BIN)
-            mins.append(b.min(axis=1))
-            maxs.append(b.max(axis=1))
-        carry = data[n * BIN:]
-        done += len(mono)
-        meter.update(done)
-    if len(carry):
-        mins.append(np.array([carry.min()], np.float32))
-        maxs.append(np.array([carry.max()], np.float32))
-    if not mins:
-        return Overview(np.zeros(1, np.float32), np.zeros(1, np.float32))
-    return Overview(np.concatenate(mins), np.concatenate(maxs))
 
 
 def paint_overview(p: QPainter, rect: QRectF, ov: Overview, t0: float, spp: float,

@@ -1,0 +1,85 @@
+"""The Export dialog: output folder, audio format, which stems and which timelines.
+
+It only gathers choices; `MainWindow.export` runs `foley_desktop.export.export_project` with
+them as a job (the same call the CLI's `export` command makes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+from foley_desktop.export.export import DEFAULT_STEMS, DEFAULT_TIMELINES
+from foley_desktop.export.stems import FORMATS
+from foley_desktop.export.timeline import FORMATS as TIMELINE_FORMATS
+
+ALL_STEMS = ("foley", "background", "dialogue", "mix")
+
+
+@dataclass
+class ExportChoice:
+    folder: str
+    format: str = "wav24"
+    stems: list[str] = field(default_factory=lambda: list(DEFAULT_STEMS))
+    timelines: list[str] = field(default_factory=lambda: list(DEFAULT_TIMELINES))
+
+
+class ExportDialog(QDialog):
+    def __init__(self, folder: str, fmt: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export")
+        form = QFormLayout(self)
+        self.folder = QLineEdit(folder)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.folder)
+        row.addWidget(browse)
+        form.addRow("Folder", row)
+        self.format = QComboBox()
+        self.format.addItems(list(FORMATS))
+        self.format.setCurrentText(fmt if fmt in FORMATS else "wav24")
+        form.addRow("Format", self.format)
+        self.stems = {}
+        srow = QHBoxLayout()
+        for s in ALL_STEMS:
+            box = QCheckBox(s)
+            box.setChecked(s in DEFAULT_STEMS)
+            self.stems[s] = box
+            srow.addWidget(box)
+        form.addRow("Stems", srow)
+        self.timelines = {}
+        trow = QHBoxLayout()
+        for t in TIMELINE_FORMATS:
+            box = QCheckBox(t)
+            box.setChecked(t in DEFAULT_TIMELINES)
+            self.timelines[t] = box
+            trow.addWidget(box)
+        form.addRow("Timelines", trow)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok |
+                                   QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Export to folder", self.folder.text())
+        if d:
+            self.folder.setText(d)
+
+    def choice(self) -> ExportChoice:
+        return ExportChoice(self.folder.text().strip(), self.format.currentText(),
+                            [s for s, b in self.stems.items() if b.isChecked()],
+                            [t for t, b in self.timelines.items() if b.isChecked()])
