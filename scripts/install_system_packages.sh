@@ -5,10 +5,11 @@
 #   libxcb-*, libxkbcommon-x11-0   Qt's xcb platform on a real X display
 #   xvfb                        screenshots of the real window in tests/docs
 #   ffmpeg                      ffprobe: the independent reader the probe tests compare with
+#   desktop-file-utils          validates the bundle's .desktop entry in the tests
 set -euo pipefail
 PKGS=(libportaudio2 libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
       libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1
-      libxcb-shape0 libxcb-randr0 xvfb xauth ffmpeg)
+      libxcb-shape0 libxcb-randr0 xvfb xauth ffmpeg desktop-file-utils)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

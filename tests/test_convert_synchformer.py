@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch", reason="conversion tests need the train ext
 
 from foley_desktop.convert import export as ex
 from foley_desktop.convert.config import ConvertError
-from foley_desktop.convert.convert import engine_runs_clip_encoders, export_synchformer
+from foley_desktop.convert.convert import export_synchformer
 from foley_desktop.convert.synchformer import (
     ClsAggregator,
     DividedAttention,
@@ -97,31 +97,9 @@ def test_missing_weights_are_refused():
         from_state_dict({"afeat_extractor.x": torch.zeros(1)})
 
 
-def test_sync_stream_follows_the_engine(tmp_path):
-    """`sync="on"` either builds the stream or says the engine cannot run it yet."""
-    from test_convert_hunyuan import TINY_YAML  # the tiny denoiser configuration
-
-    from foley_desktop.convert.convert import ConvertOptions, convert
-
-    (tmp_path / "c.yaml").write_text(TINY_YAML)
-    (tmp_path / "ck").mkdir()
-    torch.save(_tiny_checkpoint()[1], tmp_path / "ck" / "synchformer_state_dict.pth")
-    torch.save({}, tmp_path / "ck" / "hunyuanvideo_foley.pth")
-    (tmp_path / "ck" / "vae_128d_48k.pth").write_bytes(b"")
-    opts = ConvertOptions(checkpoint_dir=tmp_path / "ck", output=tmp_path / "o", config=tmp_path / "c.yaml",
-                          siglip2=tmp_path, clap=tmp_path, sync="on")
-    if engine_runs_clip_encoders():
-        pytest.skip("the engine runs per-clip encoders now: covered by the end-to-end test")
-    with pytest.raises(ConvertError, match="NTCHW-windows"):
-        convert(opts)
-    assert not (tmp_path / "o").exists()
-
-
 def test_sync_stream_end_to_end(tmp_path, clip_tank):
-    """With an engine that runs per-clip encoders: convert with the Synchformer stream and
-    generate from a real clip (the picture reaches the denoiser through both streams)."""
-    if not engine_runs_clip_encoders():
-        pytest.skip("the engine's package loader refuses the NTCHW-windows layout (package.py)")
+    """Convert with the Synchformer stream and generate from a real clip (the picture reaches
+    the denoiser through both streams)."""
     import test_convert_hunyuan as th
 
     from foley_desktop.convert.config import load_config

@@ -85,7 +85,6 @@ def test_variations_write_numbered_files(pkg, env, tmp_path):
 
 
 def test_video_segment(pkg, env, tmp_path, clip_tank):
-    pytest.importorskip("foley_desktop.media.decode", reason="media layer (issue #2) missing")
     out = tmp_path / "tank.wav"
     r = cli(env, "generate", str(clip_tank), "--prompt", "engine motor idle", "--start", "1.0",
             "--end", "00:00:04.250", "--model", str(pkg), "-o", str(out))
@@ -133,7 +132,6 @@ def test_bad_input_exits_2_and_writes_nothing(pkg, env, tmp_path, args, message)
 
 
 def test_segment_outside_clip_exits_2(pkg, env, tmp_path, clip_tank):
-    pytest.importorskip("foley_desktop.media.decode", reason="media layer (issue #2) missing")
     r = cli(env, "generate", str(clip_tank), "--prompt", "rain", "--start", "5", "--end", "9",
             "--model", str(pkg), "-o", str(tmp_path / "o.wav"))
     assert r.returncode == 2 and "outside the clip" in r.stderr

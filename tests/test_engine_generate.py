@@ -329,7 +329,6 @@ def test_bad_requests_are_refused(engine, kw, message):
 
 @pytest.fixture(scope="module")
 def media():
-    pytest.importorskip("foley_desktop.media.decode", reason="media layer (issue #2) missing")
     import importlib
     return tuple(importlib.import_module(f"foley_desktop.media.{m}")
                  for m in ("decode", "probe", "wav"))

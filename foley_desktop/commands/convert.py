@@ -1,8 +1,8 @@
 """`foley-desktop convert hunyuan`: HunyuanVideo-Foley checkpoints -> a model package.
 
 Needs the `train` extra (PyTorch CPU, transformers); see docs/hunyuan.md. The Synchformer
-stream is included only when this engine's package loader accepts its per-clip layout
-("NTCHW-windows"); otherwise the package uses the model's learned empty sync features.
+stream (per-clip layout "NTCHW-windows") is included when its weights are there; without it
+the package uses the model's learned empty sync features.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ def configure(parser) -> None:
     p.add_argument("--precision", default="fp16,int8",
                    help="extra variants besides fp32, comma-separated from fp16,int8; '' for none")
     p.add_argument("--sync", choices=["auto", "on", "off"], default="auto",
-                   help="Synchformer stream: auto = when its weights are there and the engine "
-                        "runs per-clip encoders (default)")
+                   help="Synchformer stream: auto = when its weights are there (default)")
     p.add_argument("--name", help="package name (default from the configuration)")
     p.add_argument("--json", action="store_true", help="print a JSON report")
 

@@ -14,10 +14,10 @@ What the package holds (graph -> source):
                        16-frame clips every 8 frames, 8 tokens each
   denoiser             the MMDiT, one flow-matching velocity evaluation  hunyuanvideo_foley*.pth
   decoder              DAC VAE decoder, 128 x 50 Hz -> 48 kHz mono      vae_128d_48k.pth
-The Synchformer stream needs the engine's "NTCHW-windows" layout; while the package loader
-refuses that layout (or with `sync="off"`) the package is made without it and the denoiser graph
-uses the model's learned empty sync features in its place, so audio/picture timing is then only
-as good as the SigLIP2 stream makes it. The manifest says so in `description` and `limitations`.
+The Synchformer stream uses the engine's "NTCHW-windows" layout. With `sync="off"` (or no
+Synchformer checkpoint) the package is made without it and the denoiser graph uses the model's
+learned empty sync features in its place, so audio/picture timing is then only as good as the
+SigLIP2 stream makes it. The manifest says so in `description` and `limitations`.
 """
 
 from __future__ import annotations
@@ -291,28 +291,6 @@ def export_synchformer(ckpt: Path, out: Path, report: dict) -> dict:
     return info
 
 
-def engine_runs_clip_encoders() -> bool:
-    """Whether this engine's package loader accepts the "NTCHW-windows" stream layout (probed
-    with a small test package, so the converter follows the engine as it is updated)."""
-    import tempfile
-
-    from foley_desktop.engine import testpkg
-    from foley_desktop.engine.package import load_package
-    from foley_desktop.errors import ModelPackageError
-
-    with tempfile.TemporaryDirectory(prefix="foley-probe-") as tmp:
-        folder = testpkg.build(Path(tmp) / "p", int8=False)
-        man = json.loads((folder / "manifest.json").read_text())
-        man["streams"]["visual"].update(layout="NTCHW-windows", clip_frames=16, clip_stride=8)
-        (folder / "manifest.json").write_text(json.dumps(man))
-        testpkg.rehash(folder)
-        try:
-            load_package(folder)
-        except ModelPackageError:
-            return False
-    return True
-
-
 # ---------------------------------------------------------------- the job
 
 
@@ -355,11 +333,6 @@ def convert(opts: ConvertOptions, progress: ProgressFn | None = None,
     use_sync = opts.sync == "on" or (opts.sync == "auto" and sync_ckpt.is_file())
     if use_sync and not sync_ckpt.is_file():
         raise ConvertError(f"{ckdir}: no synchformer_state_dict.pth")
-    if use_sync and not engine_runs_clip_encoders():
-        if opts.sync == "on":
-            raise ConvertError("this engine cannot run the Synchformer stream yet (its package "
-                               "loader refuses the \"NTCHW-windows\" layout); use --sync off")
-        use_sync = False
     opts.report["sync_stream"] = use_sync
     if opts.clap is None or opts.siglip2 is None:
         raise ConvertError("--clap DIR and --siglip2 DIR are required (the text and image "
