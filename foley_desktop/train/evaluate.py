@@ -7,8 +7,14 @@ caption; we measure
   onset detector applied to the real reference audio as a check of the detector itself;
 - an audio-class check: nearest-centroid classification of the mean band spectrum, centroids
   from the real reference clips of each class; accuracy of generated clips;
+- prompt adherence (when a classifier exists, see classifier.py): a CNN trained separately on
+  real recordings labels the generated audio; accuracy with the dataset's captions and with
+  paraphrases never used in training (UNSEEN_PROMPTS, a second generation of every clip), and
+  per class the Fréchet distance between classifier embeddings of generated audio and real
+  held-out audio, next to the same distance between two disjoint halves of the real audio;
 and save spectrogram PNGs of generated next to reference audio.
 
+    python -m foley_desktop.train.classifier          # once: trains the judge (torch, CPU)
     python -m foley_desktop.train.evaluate --package resources/models/foley-tiny --out runs/eval
 """
 from __future__ import annotations
@@ -26,10 +32,50 @@ from foley_desktop.engine.package import load_package
 from foley_desktop.engine.text import TextTokenizer
 
 from . import codec
+from .classifier import AudioClassifier, frechet_between, render_real_clips, split_bank
 from .paths import DATA, PACKAGE_DIR, RUNS
 
 EVENT_CLASSES_PREFIX = ("footsteps_", "door_", "glass_break", "impact", "metal_hit", "explosion",
                         "water_drop", "dog_bark")
+
+# Paraphrases written for the prompt-adherence check: none is a training caption (sounds.py;
+# tests/test_train_classifier.py checks), so they measure whether the prompt's meaning, not
+# its exact wording, steers the sound.
+UNSEEN_PROMPTS = {
+    "crowd": ["an audience applauding and shouting", "a noisy crowd of fans",
+              "many people chattering at a party"],
+    "dog_bark": ["a dog woofs", "a puppy barking loudly", "the bark of a dog"],
+    "door_close": ["a door bangs shut", "shutting a wooden door", "the door is closed firmly"],
+    "door_open": ["a door swings open slowly", "a creaky door being opened",
+                  "someone pulls a door open"],
+    "fire": ["a campfire burning and popping", "wood burning in a fireplace",
+             "crackling flames of a bonfire"],
+    "footsteps_grass": ["footsteps through the grass", "walking across a grassy field",
+                        "someone strolls over a lawn"],
+    "footsteps_gravel": ["boots crunching on gravel", "walking along a gravel road",
+                         "footsteps crunching on a gravel driveway"],
+    "footsteps_hard": ["footsteps on a stone pavement", "shoes walking on a concrete floor",
+                       "someone walking on a marble floor"],
+    "footsteps_ice": ["walking on a frozen lake", "footsteps on slippery ice",
+                      "someone stepping across ice"],
+    "footsteps_metal": ["footsteps on a metal walkway", "boots walking on steel plates",
+                        "someone walks across an iron grate"],
+    "footsteps_sand": ["walking through sand on the beach", "footsteps in soft sand",
+                       "someone walking in the desert sand"],
+    "footsteps_snow": ["boots crunching through snow", "walking in deep snow",
+                       "footsteps in the snow"],
+    "footsteps_water": ["splashing footsteps through puddles", "walking through shallow water",
+                        "someone wades through puddles"],
+    "glass_break": ["a window shatters", "a glass bottle smashing", "glass breaking into shards"],
+    "impact": ["a heavy box dropped on the floor", "a dull thump", "an object thuds onto the ground"],
+    "lava": ["hot lava bubbling", "magma popping and hissing", "a lava pool gurgling"],
+    "metal_hit": ["a hammer striking metal", "a steel pipe clanging", "metal clanking on the floor"],
+    "vehicle_pass": ["a car passing on the road", "a motorcycle driving by",
+                     "a vehicle drives past quickly"],
+    "water_drop": ["water drips into a bucket", "a droplet plinks into water",
+                   "a small splash of water"],
+    "water_flow": ["a flowing river", "a stream trickling over rocks", "running water from a creek"],
+}
 
 
 def detect_onsets(audio: np.ndarray, delta: float = 0.8, min_gap_s: float = 0.2) -> np.ndarray:
@@ -137,7 +183,13 @@ def spectrogram_png(path: Path, pairs: list[tuple[str, np.ndarray, np.ndarray, l
 
 
 def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision: str = "int8",
-             steps: int | None = None, guidance: float | None = None) -> dict:
+             steps: int | None = None, guidance: float | None = None,
+             classifier_dir: Path | None = None, paraphrases: bool = True) -> dict:
+    """Metrics of a package on the held-out clips (also written to out/metrics.json).
+
+    The prompt-adherence block needs a trained classifier (`classifier_dir`, else runs/classifier
+    or resources/models/foley-tiny-eval); without one it says so and the rest runs unchanged.
+    `paraphrases=False` skips the second generation with UNSEEN_PROMPTS (half the time)."""
     out.mkdir(parents=True, exist_ok=True)
     ev_dir = DATA / "eval"
     meta = json.loads((ev_dir / "meta.json").read_text())["clips"]
@@ -192,6 +244,14 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
         correct += classes[int(np.argmin(d))] == meta[i]["cls"]
     res["class_check"] = {"accuracy": round(correct / n, 3), "classes": len(classes),
                           "chance": round(1 / len(classes), 3)}
+    model_dir = AudioClassifier.find(classifier_dir)
+    if model_dir is None:
+        res["prompt_adherence"] = {"skipped": "no classifier found: run "
+                                   "`python -m foley_desktop.train.classifier` first"}
+    else:
+        res["prompt_adherence"] = prompt_adherence(
+            run, AudioClassifier(model_dir), [meta[i] for i in range(n)], frames,
+            [np.asarray(audio[i]) for i in range(n)], gens, steps, guidance, paraphrases)
     spectrogram_png(out / "spectrograms.png", pairs)
     for j, (c, ref, g, _) in enumerate(pairs[:4]):
         from foley_desktop.media.wav import write_wav
@@ -199,6 +259,72 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
         write_wav(out / f"{j}_{c}_ref.wav", ref, codec.SR)
     (out / "metrics.json").write_text(json.dumps(res, indent=1))
     return res
+
+
+def prompt_adherence(run: Runner, clf: AudioClassifier, meta: list[dict], frames, refs: list,
+                     gens: list, steps: int | None, guidance: float | None,
+                     paraphrases: bool = True, real_seed: int = 4242) -> dict:
+    """Classifier accuracy on real and generated clips, and per-class Fréchet distances."""
+    cls = [m["cls"] for m in meta]
+    held = clf.info.get("heldout_real", {})
+    clips8 = held.get("clips_8s", {})
+    out = {"classifier": str(clf.dir), "classifier_labels": len(clf.labels),
+           "classifier_heldout_real": {"patch_accuracy": held.get("patch_accuracy"),
+                                       "clip_accuracy": clips8.get("accuracy"),
+                                       "clip_accuracy_coarse":
+                                           clips8.get("coarse", {}).get("accuracy"),
+                                       "clips": clips8.get("clips"),
+                                       "reliable_coarse_classes": clf.reliable()},
+           "reference_clips": clf.report(cls, refs),
+           # The same real clips re-synthesised by the package's decoder (band energies ->
+           # random-phase noise): what a perfect latent would score, the ceiling for generation.
+           "reference_clips_through_decoder": clf.report(
+               cls, [codec.decode(codec.encode(r)) for r in refs]),
+           "generated_dataset_captions": clf.report(cls, gens)}
+    judged = gens
+    if paraphrases:
+        seen: dict[str, int] = {}
+        para = []
+        for i, m in enumerate(meta):
+            k = seen.get(m["cls"], 0)
+            seen[m["cls"]] = k + 1
+            prompt = UNSEEN_PROMPTS[m["cls"]][k % len(UNSEEN_PROMPTS[m["cls"]])]
+            para.append(run.generate(np.asarray(frames[i]), prompt, seed=i, steps=steps,
+                                     guidance=guidance))
+        out["generated_unseen_paraphrases"] = clf.report(cls, para)
+        judged = para
+    # Fréchet distance per class: patch embeddings of the generated clips vs real held-out clips
+    # (drawn like the evaluation clips from the classifier's test recordings, never seen by the
+    # classifier), and the floor: a second, disjoint set of such real clips vs the first.
+    from .sounds import cached_bank
+    bank = cached_bank()
+    per = max(sum(c == x for x in cls) for c in set(cls))
+    real = render_real_clips(bank, split_bank(bank), "test", 2 * per, real_seed, only=set(cls))
+    emb_a: dict[str, list] = {}
+    emb_b: dict[str, list] = {}
+    for c, a in real:                      # alternate each class's clips between the halves
+        half = emb_a if len(emb_a.get(c, [])) <= len(emb_b.get(c, [])) else emb_b
+        half.setdefault(c, []).append(clf.clip(a)[1])
+    emb_g: dict[str, list] = {}
+    for c, a in zip(cls, judged):
+        emb_g.setdefault(c, []).append(clf.clip(a)[1])
+    fd = {}
+    for c in sorted(emb_g):
+        ra, rb, g = (np.concatenate(e[c]) for e in (emb_a, emb_b, emb_g))
+        fd[c] = {"generated_vs_real": round(frechet_between(g, ra), 2),
+                 "real_vs_real": round(frechet_between(rb, ra), 2),
+                 "patches": [len(g), len(ra), len(rb)]}
+    out["frechet"] = {
+        "embedding": f"classifier penultimate layer, {next(iter(emb_g.values()))[0].shape[1]} "
+                     "values per active 1 s patch",
+        "covariance": "shrunk towards its diagonal by D/(N+D) (few patches per class)",
+        "generated_from": "unseen paraphrases" if paraphrases else "dataset captions",
+        "real_clips_per_half": per,
+        "per_class": fd,
+        "mean_generated_vs_real": round(float(np.mean([v["generated_vs_real"]
+                                                       for v in fd.values()])), 2),
+        "mean_real_vs_real": round(float(np.mean([v["real_vs_real"] for v in fd.values()])), 2)}
+    return out
 
 
 def main(argv=None):
@@ -209,8 +335,14 @@ def main(argv=None):
     ap.add_argument("--precision", default="int8")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--guidance", type=float, default=None)
+    ap.add_argument("--classifier", type=Path, default=None,
+                    help="folder with classifier.onnx/.json (default runs/classifier, then "
+                         "resources/models/foley-tiny-eval)")
+    ap.add_argument("--no-paraphrases", action="store_true",
+                    help="judge only the dataset captions (skips the second generation)")
     a = ap.parse_args(argv)
-    print(json.dumps(evaluate(a.package, a.out, a.clips, a.precision, a.steps, a.guidance), indent=1))
+    print(json.dumps(evaluate(a.package, a.out, a.clips, a.precision, a.steps, a.guidance,
+                              a.classifier, not a.no_paraphrases), indent=1))
 
 
 if __name__ == "__main__":
