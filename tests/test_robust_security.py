@@ -20,9 +20,6 @@ PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib
 # developer script converts Demucs' published checkpoint (pickled class objects). Each entry
 # must still be present, so a fix shows up here and its entry is removed.
 KNOWN = {
-    ("foley_desktop/train/export.py", "torch.load without weights_only=True"),
-    ("foley_desktop/train/train.py", "torch.load without weights_only=True"),
-    ("foley_desktop/train/sounds.py", "np.load(allow_pickle=True)"),
     ("scripts/export_demucs_onnx.py", "torch.load without weights_only=True"),
 }
 

@@ -68,7 +68,7 @@ def prepare_text(work: Path) -> None:
 
 def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = None,
                    train_info: dict | None = None) -> dict:
-    s = torch.load(ckpt, weights_only=False)
+    s = torch.load(ckpt, weights_only=True)
     cfg = Config(**s["cfg"])
     model = FoleyTiny(cfg)
     model.load_state_dict(s["ema"])

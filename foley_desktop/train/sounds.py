@@ -8,6 +8,7 @@ one recording of every class that has three or more, and two whole classes.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,12 +192,17 @@ def build_bank(media_root: Path = MEDIA_ROOT) -> list[Recording]:
 
 
 def cached_bank() -> list[Recording]:
+    # The bank's metadata is stored as JSON text, not an object array, so the cache loads
+    # without pickle (a cache from an older version, with a pickled `meta`, is rebuilt).
     cache = DATA / "bank.npz"
     if cache.exists():
-        z = np.load(cache, allow_pickle=True)
-        return [Recording(*r[:2], z[f"a{i}"], int(r[2]), r[3]) for i, r in enumerate(z["meta"])]
+        with np.load(cache, allow_pickle=False) as z:
+            if "meta_json" in z.files:
+                meta = json.loads(str(z["meta_json"]))
+                return [Recording(c, path, z[f"a{i}"], int(onset), split)
+                        for i, (c, path, onset, split) in enumerate(meta)]
     recs = build_bank()
     cache.parent.mkdir(parents=True, exist_ok=True)
-    meta = np.array([(r.cls, r.path, r.onset, r.split) for r in recs], dtype=object)
-    np.savez(cache, meta=meta, **{f"a{i}": r.audio for i, r in enumerate(recs)})
+    meta = json.dumps([[r.cls, r.path, int(r.onset), r.split] for r in recs])
+    np.savez(cache, meta_json=np.array(meta), **{f"a{i}": r.audio for i, r in enumerate(recs)})
     return recs

@@ -49,6 +49,33 @@ def text_table(train_dir: Path, export_dir: Path):
     return torch.from_numpy(z["feats"].astype(np.float32)), torch.from_numpy(z["mask"].astype(np.float32)), clip_cap, uncond
 
 
+def draw_batch(step: int, seed: int, batch: int, crop: int, lat, frm, feats, masks, clip_cap,
+               uncond_caps):
+    """The training batch at `step`: drawn from Generator(PCG64([seed, step])) so a resumed run
+    (and QAT fine-tuning, which continues the same stream) sees the same batches."""
+    rng = np.random.Generator(np.random.PCG64([seed, step]))
+    idx = np.sort(rng.choice(lat.shape[0], batch, replace=False))
+    # Random crops (whole video frames: 4 latent frames each) shorten the sequences the
+    # CPU has to train on and shift events in time.
+    per = lat.shape[2] // frm.shape[1]
+    n_v = crop // per
+    o = rng.integers(0, frm.shape[1] - n_v + 1, size=batch)
+    x1 = torch.from_numpy(np.stack([lat[i, :, k * per:(k + n_v) * per] for i, k in zip(idx, o)]).astype(np.float32))
+    fr = torch.from_numpy(np.stack([frm[i, k:k + n_v] for i, k in zip(idx, o)])).float().div_(127.5).sub_(1.0)
+    fr = fr.permute(0, 1, 4, 2, 3)
+    tf = feats[clip_cap[idx]].clone()
+    tm = masks[clip_cap[idx]].clone()
+    drop_t = rng.random(batch) < 0.15
+    drop_v = rng.random(batch) < 0.15
+    for i in np.nonzero(drop_t)[0]:
+        u = uncond_caps[rng.integers(len(uncond_caps))]
+        tf[i], tm[i] = feats[u], masks[u]
+    t = torch.from_numpy(1 / (1 + np.exp(-rng.normal(0, 1, batch)))).float()
+    x0 = torch.from_numpy(rng.standard_normal(x1.shape).astype(np.float32))
+    xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
+    return fr, tf, tm, t, x0, x1, xt, drop_v
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, default=Path("runs/foley-tiny"))
@@ -78,37 +105,18 @@ def main(argv=None):
     step = 0
     ck = a.run / "ckpt.pt"
     if ck.exists():
-        s = torch.load(ck, weights_only=False)
+        s = torch.load(ck, weights_only=True)
         model.load_state_dict(s["model"]); ema.load_state_dict(s["ema"]); opt.load_state_dict(s["opt"])
         step = s["step"]
         torch.set_rng_state(s["torch_rng"])
         print(f"resumed at step {step}", flush=True)
     (a.run / "config.json").write_text(json.dumps({**cfg.to_dict(), **{k: str(v) for k, v in vars(a).items()}}, indent=1))
-    n = lat.shape[0]
     t_start = time.time()
     log = open(a.run / "train.log", "a")  # noqa: SIM115 - appended to for the whole run
     losses = []
     while step < a.steps:
-        rng = np.random.Generator(np.random.PCG64([a.seed, step]))
-        idx = np.sort(rng.choice(n, a.batch, replace=False))
-        # Random crops (whole video frames: 4 latent frames each) shorten the sequences the
-        # CPU has to train on and shift events in time.
-        per = lat.shape[2] // frm.shape[1]
-        n_v = a.crop // per
-        o = rng.integers(0, frm.shape[1] - n_v + 1, size=a.batch)
-        x1 = torch.from_numpy(np.stack([lat[i, :, k * per:(k + n_v) * per] for i, k in zip(idx, o)]).astype(np.float32))
-        fr = torch.from_numpy(np.stack([frm[i, k:k + n_v] for i, k in zip(idx, o)])).float().div_(127.5).sub_(1.0)
-        fr = fr.permute(0, 1, 4, 2, 3)
-        tf = feats[clip_cap[idx]].clone()
-        tm = masks[clip_cap[idx]].clone()
-        drop_t = rng.random(a.batch) < 0.15
-        drop_v = rng.random(a.batch) < 0.15
-        for i in np.nonzero(drop_t)[0]:
-            u = uncond_caps[rng.integers(len(uncond_caps))]
-            tf[i], tm[i] = feats[u], masks[u]
-        t = torch.from_numpy(1 / (1 + np.exp(-rng.normal(0, 1, a.batch)))).float()
-        x0 = torch.from_numpy(rng.standard_normal(x1.shape).astype(np.float32))
-        xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
+        fr, tf, tm, t, x0, x1, xt, drop_v = draw_batch(step, a.seed, a.batch, a.crop, lat, frm, feats,
+                                                       masks, clip_cap, uncond_caps)
 
         lr = a.lr * min(1.0, (step + 1) / 150) * (0.5 * (1 + math.cos(math.pi * step / a.steps)) * 0.9 + 0.1)
         for g in opt.param_groups:
