@@ -8,7 +8,8 @@ progress, and running it again resumes: a segment with a fixed seed skips the se
 has takes for.
 
 The GUI passes `on_take` to receive each finished take instead (it applies `AddTake` on its own
-thread, through its undo stack, and saves from there), a `take_dir` for a project not saved yet
+thread, through its undo stack, and hands the save to a background writer that serializes a
+snapshot of the project; see `ui/document.py`), a `take_dir` for a project not saved yet
 (the app cache; saving copies the takes beside the project) and an `engines` dict that keeps
 loaded engines from one job to the next.
 """

@@ -1,13 +1,18 @@
 """The Export dialog: output folder, audio format, which stems and which timelines.
 
 It only gathers choices; `MainWindow.export` runs `foley_desktop.export.export_project` with
-them as a job (the same call the CLI's `export` command makes).
+them as a job (the same call the CLI's `export` command makes). When the job is done,
+`ExportResultDialog` lists the files it wrote: drag them straight into an editing app (file
+URLs, like every drag out of the app), or reveal the folder.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -16,14 +21,18 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
+    QListWidgetItem,
     QPushButton,
+    QVBoxLayout,
     QWidget,
 )
 
 from foley_desktop.export.export import DEFAULT_STEMS, DEFAULT_TIMELINES
 from foley_desktop.export.stems import FORMATS
 from foley_desktop.export.timeline import FORMATS as TIMELINE_FORMATS
+from foley_desktop.ui.drag_out import PATH_ROLE, FileList
 
 ALL_STEMS = ("foley", "background", "dialogue", "mix")
 
@@ -83,3 +92,42 @@ class ExportDialog(QDialog):
         return ExportChoice(self.folder.text().strip(), self.format.currentText(),
                             [s for s, b in self.stems.items() if b.isChecked()],
                             [t for t, b in self.timelines.items() if b.isChecked()])
+
+
+class ExportResultDialog(QDialog):
+    """What an export wrote, as a list to drag from (text/uri-list), plus its notes."""
+
+    def __init__(self, files: list[Path], notes: list[str], folder: str | Path,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export finished")
+        self.folder = Path(folder)
+        lay = QVBoxLayout(self)
+        head = QLabel(f"{len(files)} file{'s' if len(files) != 1 else ''} written to "
+                      f"{self.folder}. Drag them into your editing app.")
+        head.setWordWrap(True)
+        lay.addWidget(head)
+        self.files = FileList()
+        self.files.setToolTip("Drag files into your editing app or a folder (select several "
+                              "with Shift or Ctrl)")
+        for f in files:
+            item = QListWidgetItem(Path(f).name)
+            item.setData(PATH_ROLE, str(f))
+            item.setToolTip(str(f))
+            self.files.addItem(item)
+        lay.addWidget(self.files, 1)
+        if notes:
+            note = QLabel("\n".join(notes))
+            note.setWordWrap(True)
+            note.setStyleSheet("color: #8b8f97;")
+            lay.addWidget(note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.reveal = buttons.addButton("Reveal folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.reveal.setToolTip("Open the export folder in the file manager")
+        self.reveal.clicked.connect(self.reveal_folder)
+        buttons.rejected.connect(self.reject)
+        lay.addWidget(buttons)
+        self.resize(560, 360)
+
+    def reveal_folder(self) -> bool:
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.folder)))

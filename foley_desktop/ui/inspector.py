@@ -6,9 +6,7 @@ Every change goes through `Document` as an undoable command when the field is co
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -17,7 +15,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
     QListWidgetItem,
     QPushButton,
     QSpinBox,
@@ -27,27 +24,8 @@ from PySide6.QtWidgets import (
 
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import samples_to_timecode
+from foley_desktop.ui.drag_out import PATH_ROLE, FileList
 from foley_desktop.ui.settings import PRECISIONS
-
-
-TAKE_PATH_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-class TakeList(QListWidget):
-    """The takes of a segment; dragging one out hands other apps (an NLE, a file manager) the
-    take's WAV as a file URL (text/uri-list), so it can be dropped straight onto a timeline."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setDragEnabled(True)
-        self.setDragDropMode(QListWidget.DragDropMode.DragOnly)
-        self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
-
-    def mimeData(self, items):  # noqa: N802 (Qt override)
-        data = super().mimeData(items)
-        paths = [Path(i.data(TAKE_PATH_ROLE)) for i in items if i.data(TAKE_PATH_ROLE)]
-        data.setUrls([QUrl.fromLocalFile(str(p.resolve())) for p in paths if p.exists()])
-        return data
 
 
 class Inspector(QWidget):
@@ -111,7 +89,8 @@ class Inspector(QWidget):
         buttons.addWidget(self.gen_btn)
         buttons.addWidget(self.gen_all_btn)
 
-        self.takes = TakeList()
+        # Dragging takes out hands other apps (an NLE, a file manager) their WAVs as file URLs.
+        self.takes = FileList()
         self.takes.setToolTip("Double-click a take to make it the active one; drag it into "
                               "your editing app to use the file")
         self.takes.itemDoubleClicked.connect(self._pick_take)
@@ -199,7 +178,7 @@ class Inspector(QWidget):
                 item = QListWidgetItem(f"{'● ' if active else '○ '}Take {i}  seed {t.seed}  "
                                        f"{t.variant or ''} {t.provider or ''}".rstrip())
                 item.setData(Qt.ItemDataRole.UserRole, t.id)
-                item.setData(TAKE_PATH_ROLE, str(t.path))
+                item.setData(PATH_ROLE, str(t.path))
                 self.takes.addItem(item)
                 if active:
                     self.takes.setCurrentItem(item)

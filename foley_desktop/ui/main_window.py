@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -32,6 +32,7 @@ from foley_desktop.project.model import Project
 from foley_desktop.ui import workers
 from foley_desktop.ui.audio_cache import load_lane_audio
 from foley_desktop.ui.document import Document
+from foley_desktop.ui.drag_out import FilePreparer
 from foley_desktop.ui.inspector import Inspector
 from foley_desktop.ui.jobs_panel import JobsPanel
 from foley_desktop.ui.playback import Playback
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self._thumb_pending: set[int] = set()
         self._thumb_wanted: set[int] = set()
         self._take_audio: dict[Path, np.ndarray] = {}
+        self._take_ov: dict[tuple[Path, int], Overview] = {}  # (take, start) -> waveform
         self._take_loading: set[Path] = set()
         self._prev_take: dict[str, str] = {}
         self.mark_in: int | None = None
@@ -113,6 +115,10 @@ class MainWindow(QMainWindow):
         self.jobs_panel = JobsPanel(self.jobs)
         self.timeline = TimelineWidget()
         self.canvas = self.timeline.canvas
+        # Drags out of the timeline write their files into the project's cache (drag/).
+        self.timeline.set_drag_files(
+            FilePreparer(self.doc, lambda: self._out_dir().parent / "drag", self))
+        self.timeline.drag_files.error.connect(lambda t: self.statusBar().showMessage(t, 8000))
 
         side = QTabWidget()
         side.addTab(self.inspector, "Inspector")
@@ -250,6 +256,7 @@ class MainWindow(QMainWindow):
         self.inspector.abRequested.connect(self.ab_toggle)
         self.inspector.error.connect(self.show_error)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self.doc.saveFailed.connect(self.show_error)
 
     def _load_models(self) -> None:
         try:
@@ -385,6 +392,8 @@ class MainWindow(QMainWindow):
                                proj.duration_samples)
         self.canvas.set_media(proj.duration_samples, fps, v.display_width / v.display_height)
         self._thumb_pending.clear()
+        self._take_audio.clear()  # the previous project's takes (decoded audio, waveforms)
+        self._take_ov.clear()
         self.playback.mixer.beds.clear()
         self.playback.mixer.clips.clear()
         self.mark_in = None
@@ -456,7 +465,10 @@ class MainWindow(QMainWindow):
                 if audio is None:
                     self._load_take(Path(take.path))
                 else:
-                    ov = Overview.from_array(audio, seg.start)
+                    ov = self._take_ov.get((Path(take.path), seg.start))
+                    if ov is None:  # computed once per take and position, not per change
+                        ov = Overview.from_array(audio, seg.start)
+                        self._take_ov[(Path(take.path), seg.start)] = ov
                     clips.append((seg.start, audio[: seg.length]))
             items.append(SegmentItem(seg.id, seg.start, seg.end, seg.prompt, len(seg.takes), ov))
         self.canvas.set_segments(items)
@@ -539,9 +551,9 @@ class MainWindow(QMainWindow):
             self.transport.shuttle(direction)
         self.playback.stop()
         self.transport.clock_source = None
-        if self.transport.rate == 1 and self.playback.start(self.transport.position):
+        if self.playback.start(self.transport.position, self.transport.rate):
             self.transport.clock_source = self.playback.position
-        elif self.transport.rate == 1 and not self.playback.available:
+        elif not self.playback.available:
             self.statusBar().showMessage(self.playback.reason + " — playing picture only", 4000)
 
     def stop(self) -> None:
@@ -689,8 +701,8 @@ class MainWindow(QMainWindow):
         self.inspector.set_provider(f"provider: {take.provider}, {take.variant}")
         if self.doc.project.path is not None:
             # Every finished take is saved at once (the CLI does the same): a crash never
-            # loses a take.
-            self.save()
+            # loses a take. The write runs off the GUI thread.
+            self.doc.save_soon()
 
     def separate(self) -> None:
         try:
@@ -739,6 +751,11 @@ class MainWindow(QMainWindow):
 
         def done(job) -> None:
             self.statusBar().showMessage(f"Exported to {choice.folder}", 8000)
+            from foley_desktop.ui.export_dialog import ExportResultDialog
+
+            self.export_result = ExportResultDialog(job.result.files, job.result.notes,
+                                                    choice.folder, self)
+            self.export_result.show()
 
         return self.jobs.submit("Export", export_project, snap, choice.folder,
                                 format=choice.format, stems=choice.stems,
@@ -773,10 +790,17 @@ class MainWindow(QMainWindow):
         self.statusBar().clearMessage()  # its timeout timer too
         self.preview.shutdown()
         self.jobs.shutdown()
+        # Takes that finished while the jobs stopped are still queued to this window: add
+        # them, then wait for their save.
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
+        self.doc.shutdown()
+        self._engines.clear()  # ONNX Runtime sessions and their threads go with them
         self.bg.shutdown()
         self.thumb_runner.shutdown()
+        self.timeline.shutdown()
 
     def closeEvent(self, ev: QCloseEvent) -> None:
+        self.doc.flush_saves()  # a pending take save decides whether anything is unsaved
         if self.doc.project is not None and not self.doc.undo_stack.isClean() \
                 and not getattr(self, "_skip_save_prompt", False):
             answer = QMessageBox.question(

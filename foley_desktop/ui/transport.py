@@ -2,7 +2,8 @@
 
 While playing, a precise QTimer ticks about twice per frame. The position comes from the audio
 output when one is running (`clock_source()`: the sample being heard now, output latency
-included) so that picture follows sound; otherwise from the monotonic clock.
+included), forwards, backwards and at shuttle speeds alike, so that picture follows sound;
+otherwise from the monotonic clock.
 """
 
 from __future__ import annotations
@@ -97,10 +98,14 @@ class Transport(QObject):
 
     # ---- clock
     def current_time(self) -> int:
-        if self.clock_source is not None and self.rate == 1:
+        if self.clock_source is not None:
+            # The audio clock, at any shuttle rate. Until the first sample is heard (before the
+            # first block, then during the output latency) it would point before the start:
+            # the picture holds the start frame instead, so it never runs ahead of the sound.
             t = self.clock_source()
-            if t is not None:
-                return t
+            if t is None:
+                return self._p0
+            return max(t, self._p0) if self.rate > 0 else min(t, self._p0)
         return int(self._p0 + (time.monotonic() - self._t0) * SAMPLE_RATE * self.rate)
 
     def _tick(self) -> None:

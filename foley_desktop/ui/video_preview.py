@@ -2,13 +2,16 @@
 
 Paused (seek, scrub, frame step) each frame comes from `media.read_frame_at` with at most one
 decode in flight: a newer request replaces a pending one, so scrubbing never queues up work.
-Playing forward, one worker streams `media.iter_video_frames` into a small queue and the clock
-picks the frame due now, dropping late ones.
+Playing, one worker decodes ahead into a small queue (`media.iter_video_frames`; backwards, in
+half-second runs queued in reverse) and the clock picks the frame due now, dropping late ones.
+Frames leave the worker as 32-bit QImages, so the GUI thread only copies them to the screen.
 """
 
 from __future__ import annotations
 
+import os
 import queue
+import threading
 from fractions import Fraction
 
 import numpy as np
@@ -52,27 +55,72 @@ def decode_size(width: int, height: int, box: tuple[int, int] = DECODE_BOX) -> t
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
+def screen_image(arr: np.ndarray) -> QImage:
+    """A frame in the format the screen paints without converting (32-bit, opaque).
+
+    Done on the decoding thread: drawing an RGB888 image converts every pixel on the GUI
+    thread at every paint (3x the cost of drawing RGB32, measured).
+    """
+    return to_qimage(arr).convertToFormat(QImage.Format.Format_RGB32)
+
+
+def _yield_cpu_to_gui() -> None:
+    """Lower this decoding thread's scheduling priority (Linux: per-thread nice +5), so on a
+    busy machine the GUI thread and the audio callback get the CPU first; a late frame is
+    dropped by the clock, a late event loop stalls everything."""
+    try:
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < 5:
+            os.setpriority(os.PRIO_PROCESS, tid, 5)
+    except (AttributeError, OSError):  # not Linux, or not allowed: keep the default
+        pass
+
+
 def _frame_job(path: str, t: int, size: tuple[int, int], frame: int) -> tuple[int, QImage]:
     from foley_desktop.media.decode import read_frame_at
 
-    return frame, to_qimage(read_frame_at(path, t, size))
+    _yield_cpu_to_gui()
+    return frame, screen_image(read_frame_at(path, t, size))
+
+
+def _put(out: queue.Queue, item, cancel: CancelToken) -> bool:
+    """Queue one frame, waiting while the queue is full; False once cancelled."""
+    while not cancel.cancelled:
+        try:
+            out.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 def _stream_job(path: str, fps: Fraction, size, first: int, out: queue.Queue,
-                cancel: CancelToken) -> None:
+                cancel: CancelToken, direction: int = 1) -> None:
+    """Decode ahead from `first` into `out` (bounded: it waits while the queue is full).
+
+    Backwards (J), video can only be decoded forwards from a keyframe: the job decodes the
+    half second before the last frame it queued, forwards, and queues those frames in reverse
+    order, then the half second before that, and so on.
+    """
     from foley_desktop.media.decode import iter_video_frames
 
-    for k, arr in enumerate(iter_video_frames(path, fps, size, frame_to_samples(first, fps),
-                                              cancel=cancel)):
-        item = (first + k, to_qimage(arr))
-        while not cancel.cancelled:
-            try:
-                out.put(item, timeout=0.05)
-                break
-            except queue.Full:
-                continue
-        if cancel.cancelled:
-            return
+    _yield_cpu_to_gui()
+    if direction > 0:
+        for k, arr in enumerate(iter_video_frames(path, fps, size, frame_to_samples(first, fps),
+                                                  cancel=cancel)):
+            if not _put(out, (first + k, screen_image(arr)), cancel):
+                return
+        return
+    chunk = max(4, round(float(fps) / 2))
+    end = first + 1  # frames [a, end) decoded per round
+    while end > 0 and not cancel.cancelled:
+        a = max(0, end - chunk)
+        arrs = list(iter_video_frames(path, fps, size, frame_to_samples(a, fps),
+                                      frame_to_samples(end, fps), cancel=cancel))
+        for k in range(len(arrs) - 1, -1, -1):
+            if not _put(out, (a + k, screen_image(arrs[k])), cancel):
+                return
+        end = a
 
 
 class FrameView(QWidget):
@@ -133,7 +181,7 @@ class VideoPreview(QWidget):
         self.shown = -1  # frame index on screen
         self._in_flight = False
         self._wanted: int | None = None
-        self._stream: tuple[CancelToken, queue.Queue, int] | None = None
+        self._stream: tuple[CancelToken, queue.Queue, int, int] | None = None
         self._stream_last = -1
 
         self.play_btn = QToolButton(text="▶")
@@ -267,7 +315,7 @@ class VideoPreview(QWidget):
 
     # ---- playing: stream frames in order
     def _playing_changed(self, playing: bool) -> None:
-        if playing and self.transport.rate > 0 and self.path is not None:
+        if playing and self.path is not None:
             self._start_stream(samples_to_frame(self.transport.position, self.fps))
         else:
             self._stop_stream()
@@ -275,11 +323,13 @@ class VideoPreview(QWidget):
 
     def _start_stream(self, first: int) -> None:
         self._stop_stream()
-        token, q = CancelToken(), queue.Queue(maxsize=6)
-        self._stream = (token, q, first)
-        self._stream_last = first - 1
+        direction = 1 if self.transport.rate >= 0 else -1
+        # Backwards, a whole half-second run arrives at once: room for it plus the next.
+        token, q = CancelToken(), queue.Queue(maxsize=6 if direction > 0 else 40)
+        self._stream = (token, q, first, direction)
+        self._stream_last = first - direction
         self.runner.submit(_stream_job, self.path, self.fps, self.size_, first, q, token,
-                           on_error=self._stream_failed)
+                           direction, on_error=self._stream_failed)
         self._poll.start()
 
     def _stop_stream(self) -> None:
@@ -297,11 +347,15 @@ class VideoPreview(QWidget):
     def _drain(self) -> None:
         if self._stream is None:
             return
-        _token, q, first = self._stream
+        _token, q, first, d = self._stream
         want = samples_to_frame(self.transport.position, self.fps)
-        if want < first or want > self._stream_last + 2 * float(self.fps):
-            # Jumped away from where the stream is (a seek while playing): restart there.
+        if (want - first) * d < 0 or (want - self._stream_last) * d > 2 * float(self.fps):
+            # Jumped away from where the stream is (a seek while playing, or a shuttle speed
+            # the decoder cannot keep up with): restart there.
             self._start_stream(want)
+            return
+        if (self.transport.rate >= 0) != (d > 0):
+            self._start_stream(want)  # the direction changed (J after L)
             return
         best = None
         while True:
@@ -309,7 +363,7 @@ class VideoPreview(QWidget):
                 head = q.queue[0] if q.queue else None
             except IndexError:
                 head = None
-            if head is None or head[0] > want:
+            if head is None or (head[0] - want) * d > 0:  # not due yet
                 break
             best = q.get_nowait()
             self._stream_last = best[0]

@@ -3,6 +3,10 @@
 One widget paints every lane from integer sample times through `TimeScale`; the Foley lane also
 handles drag-to-create, drag-to-move and edge trimming. The canvas never edits the project: it
 emits requests (create/move/trim/select/seek) that the main window turns into undoable commands.
+
+Dragging a take out to another app starts on a segment's grip (the dotted handle at its top
+right, shown once it has a take) or with Alt held anywhere on its body; plain drags keep
+meaning move/trim/create. The file comes from `drag_files` (set by the timeline widget).
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from foley_desktop.media.timebase import frame_to_samples, samples_to_frame, samples_to_timecode
 from foley_desktop.ui import theme
+from foley_desktop.ui.drag_out import DragStarter, FilePreparer
 from foley_desktop.ui.timeline.geometry import TimeScale
 from foley_desktop.ui.timeline.waveform import Overview, paint_overview
 
 EDGE_PX = 6  # grab distance for trimming a segment's edge
+GRIP_W, GRIP_H = 14, 12  # a segment's take grip (drag the take out), top right inside it
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,8 @@ class TimelineCanvas(QWidget):
         self.thumbs: dict[int, QImage] = {}  # frame index -> image
         self.thumb_aspect = 16 / 9
         self._drag: _Drag | None = None
+        self.drag_files: FilePreparer | None = None  # set by TimelineWidget.set_drag_files
+        self.take_drag = DragStarter(self, lambda: self.drag_files)
         self._font = theme.mono_font(8)
         # Everything but the playhead is painted into this pixmap and reused while only the
         # playhead moves (playback repaints ~50 times a second).
@@ -176,6 +184,23 @@ class TimelineCanvas(QWidget):
                     return seg, "body"
         return None, ""
 
+    def take_grip_rect(self, seg: SegmentItem) -> QRectF | None:
+        """Where a segment's take grip is drawn and grabbed (None: no take, or too narrow)."""
+        if not seg.takes:
+            return None
+        r = self.segment_rect(seg)
+        if r.width() < GRIP_W + 2 * EDGE_PX + 16:
+            return None
+        return QRectF(r.right() - EDGE_PX - GRIP_W - 1, r.top() + 1, GRIP_W, GRIP_H)
+
+    def wants_take_drag(self, seg: SegmentItem, part: str, pos: QPointF,
+                        modifiers: Qt.KeyboardModifier) -> bool:
+        if not seg.takes:
+            return False
+        grip = self.take_grip_rect(seg)
+        return (grip is not None and grip.contains(pos)) or (
+            part == "body" and bool(modifiers & Qt.KeyboardModifier.AltModifier))
+
     def _edges(self, exclude: str | None) -> list[int]:
         out = [0, self.scale.duration, self.playhead]
         for s in self.segments:
@@ -217,6 +242,10 @@ class TimelineCanvas(QWidget):
                 self._drag = _Drag("create", start, cur=(start, start))
                 if not ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
                     self.set_selected([])
+            elif self.wants_take_drag(seg, part, pos, ev.modifiers()) and \
+                    self.take_drag.press(ev, ("take", seg.id)):
+                if seg.id not in self.selected:
+                    self.set_selected([seg.id])
             else:
                 mode = {"left": "trim-l", "right": "trim-r", "body": "move"}[part]
                 self._drag = _Drag(mode, t, seg.id, (seg.start, seg.end), (seg.start, seg.end))
@@ -237,11 +266,20 @@ class TimelineCanvas(QWidget):
 
     def mouseMoveEvent(self, ev: QMouseEvent) -> None:
         pos = ev.position()
+        if self.take_drag.move(ev):
+            return
         d = self._drag
         if d is None:
-            _seg, part = self.hit_segment(pos) if self.lane_at(pos.y()) == "foley" else (None, "")
+            seg, part = self.hit_segment(pos) if self.lane_at(pos.y()) == "foley" else (None, "")
             shape = {"left": Qt.CursorShape.SizeHorCursor, "right": Qt.CursorShape.SizeHorCursor,
                      "body": Qt.CursorShape.OpenHandCursor}.get(part, Qt.CursorShape.ArrowCursor)
+            grip = seg is not None and self.wants_take_drag(seg, part, pos, ev.modifiers())
+            if grip:
+                shape = Qt.CursorShape.DragCopyCursor
+            tip = ("Drag the active take into your editing app (or Alt+drag the clip)"
+                   if grip else "")
+            if self.toolTip() != tip:
+                self.setToolTip(tip)
             self.setCursor(shape)
             return
         t = self._clamp_t(self.scale.t_of(pos.x()))
@@ -274,6 +312,8 @@ class TimelineCanvas(QWidget):
         self.refresh()
 
     def mouseReleaseEvent(self, ev: QMouseEvent) -> None:
+        if self.take_drag.release():
+            return
         d, self._drag = self._drag, None
         if d is None:
             return
@@ -414,16 +454,30 @@ class TimelineCanvas(QWidget):
             label = seg.label or "(no prompt)"
             if seg.takes:
                 label += f"  [{seg.takes} take{'s' if seg.takes > 1 else ''}]"
+            grip = self.take_grip_rect(seg)
             p.save()
-            p.setClipRect(r.adjusted(3, 0, -3, 0))
+            p.setClipRect(r.adjusted(3, 0, -(3 + (GRIP_W + EDGE_PX if grip else 0)), 0))
             p.drawText(r.adjusted(4, 1, -2, 0), Qt.AlignmentFlag.AlignTop, label)
             p.restore()
+            if grip is not None:
+                self._paint_grip(p, grip, QColor("#111") if sel else theme.TEXT)
         if preview:
             x0, x1 = self.scale.x_of(preview[0]), self.scale.x_of(preview[1])
             r = QRectF(x0, lane.top() + 4, x1 - x0, lane.height() - 8)
             p.fillRect(r, QColor(74, 163, 255, 90))
             p.setPen(QPen(theme.ACCENT, 1, Qt.PenStyle.DashLine))
             p.drawRect(r)
+
+    @staticmethod
+    def _paint_grip(p: QPainter, r: QRectF, color: QColor) -> None:
+        """Two columns of three dots: the usual sign of something that can be dragged."""
+        p.save()
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(color)
+        for cx in (r.left() + r.width() * 0.35, r.left() + r.width() * 0.65):
+            for k in range(3):
+                p.drawEllipse(QPointF(cx, r.top() + r.height() * (0.25 + 0.25 * k)), 1.3, 1.3)
+        p.restore()
 
     def _paint_ruler(self, p: QPainter) -> None:
         sc = self.scale
