@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -133,3 +134,15 @@ def test_drop_frame_stays_within_a_frame_of_clock_time(frame):
     label_s = hh * 3600 + mm * 60 + ss + Fraction(ff, 30)
     real_s = Fraction(frame) / NTSC
     assert abs(label_s - real_s) < Fraction(7, 100)  # worst case is 2.01 frames, before a drop
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 60 * 60 * 60 * 4), min_size=1, max_size=50),
+       st.sampled_from([Fraction(24000, 1001), 24, 25, Fraction(30000, 1001), 30, 50,
+                        Fraction(60000, 1001), 60]))
+def test_frames_to_samples_matches_the_scalar_form(frames, fps):
+    from foley_desktop.media.timebase import frame_to_samples, frames_to_samples
+
+    got = frames_to_samples(np.array(frames), fps)
+    assert got.dtype == np.int64
+    assert got.tolist() == [frame_to_samples(f, fps) for f in frames]
