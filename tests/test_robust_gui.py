@@ -277,3 +277,111 @@ def test_lane_audio_is_memory_mapped_and_cached_on_disk(qtbot, win, clip_hello, 
     ov, bed2 = load_lane_audio(clip_hello, win.settings.cache_dir)
     assert np.array_equal(ov.maxs, win.canvas.overviews["original"].maxs)
     assert bed2.shape == ref.shape
+
+
+# ------------------------------------------------------------------ never-saved projects
+
+CHILD_UNTITLED = textwrap.dedent("""
+    import os, sys
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QTimer
+    from foley_desktop.ui.app import create_app
+    from foley_desktop.ui.main_window import MainWindow
+    from foley_desktop.ui.settings import Settings
+    from foley_desktop.project import autosave
+
+    app = create_app([])
+    w = MainWindow(Settings(sys.argv[2]))
+    assert w.open_path(sys.argv[1]), w.last_error          # a clip: the project is untitled
+    seg = w.doc.add_segment(48000, 72000, "tank tracks", model="test-analytic")
+    w.doc.add_segment(96000, 120000, "metal clank")
+    w.generate([seg.id])
+
+    def poll():
+        auto = autosave.autosave_path(w.doc.project, w._untitled_folder())
+        if w.doc.project.segment(seg.id).takes and auto.exists() \\
+                and "takes/" in auto.read_text():
+            print("AUTOSAVED", seg.id, auto, flush=True)
+            poll_timer.stop()
+    poll_timer = QTimer()
+    poll_timer.timeout.connect(poll)
+    poll_timer.start(50)
+    app.exec()  # runs until it is killed
+""")
+
+
+def _run_untitled_child(clip, tmp_path):
+    env = {**os.environ, "FOLEY_DESKTOP_AUTOSAVE_S": "0.3"}
+    child = subprocess.Popen([sys.executable, "-c", CHILD_UNTITLED, str(clip), str(tmp_path / "c.ini")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    timer = threading.Timer(90, child.kill)
+    timer.start()
+    try:
+        line = child.stdout.readline()
+    finally:
+        timer.cancel()
+    assert line.startswith("AUTOSAVED"), child.stderr.read() if child.poll() is not None else line
+    _, seg_id, auto = line.split(maxsplit=2)
+    return child, seg_id, Path(auto.strip())
+
+
+def test_never_saved_project_is_recovered_after_sigkill(win, clip_tank, tmp_path, monkeypatch):
+    from foley_desktop.project import autosave, io
+
+    child, seg_id, auto = _run_untitled_child(clip_tank, tmp_path)
+    try:
+        # While its window lives, the autosave is that window's: never offered.
+        win.ask_recover_untitled = lambda a: pytest.fail(f"offered a live window's autosave {a}")
+        assert not win.offer_untitled_recovery()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(10) == -signal.SIGKILL
+
+    offered = []
+    win.ask_recover_untitled = lambda a: offered.append(a) or "recover"
+    assert win.offer_untitled_recovery()
+    assert offered == [auto]
+    proj = win.doc.project
+    assert proj.path is None and not win.doc.undo_stack.isClean()
+    segs = {s.id: s for s in proj.segments}
+    assert len(segs) == 2 and segs[seg_id].prompt == "tank tracks"
+    (take,) = segs[seg_id].takes
+    assert take.path.exists() and soundfile.info(str(take.path)).frames == 24000
+
+    # A second window (same user, this process still alive) is not offered it again.
+    win.ask_recover_untitled = lambda a: pytest.fail("offered twice")
+    assert not win.offer_untitled_recovery()
+
+    # Save As gives it a file: the take moves beside it and the untitled autosave is gone.
+    target = tmp_path / "proj" / "tank.foley"
+    target.parent.mkdir()
+    monkeypatch.setattr("foley_desktop.ui.main_window.QFileDialog.getSaveFileName",
+                        lambda *a, **k: (str(target), ""))
+    assert win.save_as()
+    win.doc.flush_saves()
+    assert not auto.exists() and not Path(str(auto) + ".pid").exists()
+    saved = io.load(target)
+    assert {s.id for s in saved.segments} == set(segs)
+    assert all(t.path.exists() for s in saved.segments for t in s.takes)
+    assert autosave.find_untitled_recoveries([win.settings.cache_dir / "unsaved"]) == []
+
+
+def test_untitled_recovery_later_keeps_and_discard_deletes(win, clip_tank):
+    from foley_desktop.project import autosave, io
+
+    folder = win.settings.cache_dir / "unsaved" / "tank"
+    p = io.new_project(clip_tank)
+    p.segments.append(__import__("foley_desktop.project.model", fromlist=["Segment"]).Segment(
+        "seg-y", 0, 48000, "engine idle"))
+    auto = autosave.write_autosave(p, folder)
+    Path(str(auto) + ".pid").write_text("999999999")  # its process is gone (no such PID)
+
+    asked = []
+    win.ask_recover_untitled = lambda a: asked.append(a) or "later"
+    assert not win.offer_untitled_recovery()
+    assert asked == [auto] and auto.exists() and win.doc.project is None  # "later" keeps it
+    win.ask_recover_untitled = lambda a: asked.append(a) or "discard"
+    assert not win.offer_untitled_recovery()
+    assert len(asked) == 2 and not auto.exists() and not Path(str(auto) + ".pid").exists()
+    win.ask_recover_untitled = lambda a: pytest.fail("nothing left to offer")
+    assert not win.offer_untitled_recovery()

@@ -32,6 +32,11 @@ def run_app(path: str | None) -> int:
     win.show()
     if path:
         win.open_path(path)
+    else:
+        # A never-saved project whose window was killed is offered back once the window shows.
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, win.offer_untitled_recovery)
     # Smoke tests and start-up benchmarks: quit by themselves after this many milliseconds.
     quit_after = os.environ.get("FOLEY_DESKTOP_QUIT_AFTER_MS")
     if quit_after:

@@ -141,6 +141,18 @@ class Document(QObject):
             # Not clean: the recovered edits are not in the project file yet.
             self.undo_stack.resetClean()
 
+    def open_recovered(self, project: Project) -> None:
+        """Open a never-saved project brought back from its autosave: untitled and modified,
+        so Save asks where it goes."""
+        from foley_desktop.media.probe import probe
+
+        self.flush_saves()
+        if not project.media.exists():
+            raise ProjectError(f"the clip is missing: {project.media}")
+        self.info = probe(project.media)
+        self._set(project)
+        self.undo_stack.resetClean()
+
     def save(self, path: str | Path | None = None) -> Path:
         if self.project is None:
             raise ProjectError("nothing to save: open a clip first")

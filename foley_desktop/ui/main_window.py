@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -322,12 +323,51 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, f"Locate {missing.name}", "", VIDEO_FILTER)
         return path or None
 
+    def ask_recover_untitled(self, auto: Path) -> str:
+        """Offer a never-saved project left by a crash: "recover", "discard" or "later"
+        (tests replace this with a plain function)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved project?",
+                          "Foley Desktop closed unexpectedly while a project that was never "
+                          f"saved was open (autosaved {time.strftime('%Y-%m-%d %H:%M', time.localtime(auto.stat().st_mtime))})."
+                          " Recover it?", parent=self)
+        recover = box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return {recover: "recover", discard: "discard"}.get(box.clickedButton(), "later")
+
+    def offer_untitled_recovery(self) -> bool:
+        """At launch: offer never-saved projects whose window was killed; True if one opened."""
+        try:
+            found = autosave.find_untitled_recoveries([self.settings.cache_dir / "unsaved"])
+        except OSError:
+            return False
+        for auto in found:
+            answer = self.ask_recover_untitled(auto)
+            if answer == "discard":
+                autosave.discard_untitled(auto)
+            elif answer == "recover":
+                try:
+                    self.doc.open_recovered(autosave.load_untitled_recovery(auto))
+                except FoleyError as exc:
+                    self.show_error(str(exc))
+                    return False
+                self.statusBar().showMessage("Recovered the unsaved project: save it to keep it",
+                                             8000)
+                return True
+        return False
+
+    def _untitled_folder(self) -> Path | None:
+        """Where a never-saved project's takes and autosave live (None once it has a file)."""
+        proj = self.doc.project
+        return None if proj is None or proj.path is not None else self._out_dir().parent
+
     def autosave(self) -> Path | None:
         """Write the autosave of a modified project (the timer calls this)."""
         if self.doc.project is None or self.doc.undo_stack.isClean():
             return None
         try:
-            return autosave.write_autosave(self.doc.project)
+            return autosave.write_autosave(self.doc.project, self._untitled_folder())
         except FoleyError as exc:
             self.statusBar().showMessage(str(exc), 8000)
             return None
@@ -362,11 +402,14 @@ class MainWindow(QMainWindow):
                                               "Foley project (*.foley)")
         if not path:
             return False
+        untitled = self._untitled_folder()
         try:
             self.doc.save(path)
         except FoleyError as exc:
             self.show_error(str(exc))
             return False
+        if untitled is not None:
+            autosave.discard_autosave(self.doc.project, untitled)  # it has a file now
         self.settings.add_recent(path)
         self._update_title()
         return True
@@ -812,7 +855,7 @@ class MainWindow(QMainWindow):
                 ev.ignore()
                 return
             if answer == QMessageBox.StandardButton.Discard:
-                autosave.discard_autosave(self.doc.project)
+                autosave.discard_autosave(self.doc.project, self._untitled_folder())
         self.settings.save_window_state(self.saveGeometry(), self.saveState())
         self.shutdown()
         ev.accept()
