@@ -69,6 +69,7 @@ def make_clip(path: Path, minutes: float) -> Path:
 def run_phase(phase: str, clip: str, work: str) -> dict:
     """Runs inside the child process."""
     t0 = time.perf_counter()
+    extra = {}
     if phase == "probe":
         from foley_desktop.media import probe
 
@@ -76,7 +77,11 @@ def run_phase(phase: str, clip: str, work: str) -> dict:
     elif phase == "overview":
         from foley_desktop.ui.audio_cache import load_lane_audio
 
-        ov, bed = load_lane_audio(clip, work)
+        first = []
+        _ov, bed = load_lane_audio(clip, work,
+                                  partial=lambda p: first or first.append(time.perf_counter() - t0))
+        # Time until the timeline can draw something (the first partial overview).
+        extra["first_s"] = first[0] if first else time.perf_counter() - t0
         # Scrub: read one second at ten places through the memory map.
         n = bed.shape[1]
         for i in range(10):
@@ -95,7 +100,7 @@ def run_phase(phase: str, clip: str, work: str) -> dict:
         export_project(p, Path(work) / "export", stems=("background", "mix"), timelines=("otio",),
                        takes="none")
     return {"seconds": time.perf_counter() - t0,
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **extra}
 
 
 def main() -> int:
@@ -110,7 +115,7 @@ def main() -> int:
         return 0
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
-    print(f"{'minutes':>7} {'phase':>10} {'peak MB':>8} {'seconds':>8}")
+    print(f"{'minutes':>7} {'phase':>10} {'peak MB':>8} {'seconds':>8} {'first draw s':>12}")
     for minutes in args.minutes:
         t = time.perf_counter()
         clip = make_clip(root / f"clip-{minutes:g}min.mkv", minutes)
@@ -123,7 +128,8 @@ def main() -> int:
                     print(f"{minutes:7g} {phase:>10} failed: {r.stderr.strip().splitlines()[-1:]}")
                     continue
                 res = json.loads(r.stdout.strip().splitlines()[-1])
-                print(f"{minutes:7g} {phase:>10} {res['peak_mb']:8.0f} {res['seconds']:8.1f}",
+                first = f"{res['first_s']:12.2f}" if "first_s" in res else ""
+                print(f"{minutes:7g} {phase:>10} {res['peak_mb']:8.0f} {res['seconds']:8.1f} {first}",
                       flush=True)
     return 0
 

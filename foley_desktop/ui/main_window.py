@@ -75,6 +75,8 @@ class MainWindow(QMainWindow):
     # A finished take, emitted from the generation worker: Qt queues it to the GUI thread,
     # where it goes through the undo stack.
     takeReady = Signal(str, object)
+    # A partial waveform overview (lane key, media path, Overview) from the decode worker.
+    overviewPartial = Signal(str, str, object)
 
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
@@ -105,6 +107,7 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self.takeReady.connect(self._take_ready)
+        self.overviewPartial.connect(self._overview_partial)
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(
             int(float(os.environ.get("FOLEY_DESKTOP_AUTOSAVE_S", AUTOSAVE_S)) * 1000))
@@ -468,9 +471,19 @@ class MainWindow(QMainWindow):
             self.canvas.refresh()
 
         # One streaming decode into the disk cache: the overview, and a memory-mapped float32
-        # copy for playback (an hour of stereo would be 1.4 GB in memory).
+        # copy for playback (an hour of stereo would be 1.4 GB in memory). Partial overviews
+        # arrive through a queued signal while it runs, so long clips draw as they decode.
         self.bg.submit(load_lane_audio, path, self.settings.cache_dir, on_done=got,
-                       on_error=failed, pass_job=True)
+                       on_error=failed, pass_job=True,
+                       partial=lambda ov, k=key, m=media: self.overviewPartial.emit(k, m, ov))
+
+    def _overview_partial(self, key: str, media: str, ov) -> None:
+        current = self.canvas.overviews.get(key)
+        if (self.doc.project is None or str(self.doc.project.media) != media
+                or (current is not None and current.complete)):
+            return  # another clip by now, or the finished overview already arrived
+        self.canvas.overviews[key] = ov
+        self.canvas.refresh()
 
     def _bed_ready(self, key: str, media: str, audio: np.ndarray) -> None:
         if self.doc.project is not None and str(self.doc.project.media) == media:

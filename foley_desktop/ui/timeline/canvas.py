@@ -371,6 +371,8 @@ class TimelineCanvas(QWidget):
             if ov is not None:
                 paint_overview(p, rect.adjusted(0, 3, 0, -3), ov, self.scale.origin,
                                self.scale.samples_per_px, color)
+                if not ov.complete:
+                    self._paint_pending(p, rect, ov)
             elif self.lane_state.get(key):
                 p.setPen(theme.TEXT_DIM)
                 p.drawText(rect.adjusted(8, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter,
@@ -383,6 +385,18 @@ class TimelineCanvas(QWidget):
             p.setPen(QPen(theme.ACCENT, 1, Qt.PenStyle.DashLine))
             p.drawLine(QPointF(x, 0), QPointF(x, self.height()))
             p.drawText(QPointF(x + 3, self.lane_rect("foley").top() + 12), "IN")
+
+    def _paint_pending(self, p: QPainter, rect: QRectF, ov: Overview) -> None:
+        """The part of a lane whose waveform is still being read, shaded and labelled."""
+        x0 = max(rect.left(), self.scale.x_of(ov.end))
+        x1 = min(rect.right(), self.scale.x_of(ov.expected_end))
+        if x1 <= x0:
+            return
+        p.fillRect(QRectF(x0, rect.top(), x1 - x0, rect.height()), QColor(255, 255, 255, 14))
+        share = ov.end / max(1, ov.expected_end)
+        p.setPen(theme.TEXT_DIM)
+        p.drawText(QRectF(x0 + 8, rect.top(), max(0.0, x1 - x0 - 8), rect.height()),
+                   Qt.AlignmentFlag.AlignVCenter, f"Reading waveform… {share:.0%}")
 
     def _paint_lane_backgrounds(self, p: QPainter) -> None:
         y = 0

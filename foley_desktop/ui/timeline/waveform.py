@@ -21,9 +21,16 @@ class Overview:
     mins: np.ndarray  # float32 [bins]
     maxs: np.ndarray
     offset: int = 0  # sample time of bin 0 on the timeline
+    # While a long file is still decoding: where the finished overview will end (samples);
+    # None once complete. The timeline marks [end, expected_end) as still being read.
+    expected_end: int | None = None
 
     def __post_init__(self) -> None:
         self.peak = max(float(self.maxs.max(initial=0)), float(-self.mins.min(initial=0)), 1e-4)
+
+    @property
+    def complete(self) -> bool:
+        return self.expected_end is None
 
     @classmethod
     def from_array(cls, audio: np.ndarray, offset: int = 0) -> Overview:
