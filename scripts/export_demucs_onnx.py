@@ -26,14 +26,28 @@ from pathlib import Path
 
 
 def load_checkpoint(path: Path):
-    """A model saved by demucs (states.serialize_model) or a whole pickled model."""
+    """A model saved by demucs (`states.serialize_model`: klass, args, kwargs, state).
+
+    Loaded with `weights_only=True`: a checkpoint is a user's file and must never run code. Only
+    the Demucs model classes (named by the checkpoint's `klass`) and Fraction (HTDemucs'
+    `segment`) are allowed besides tensors and plain containers.
+    """
+    import fractions
+
     import torch
+    from demucs.demucs import Demucs
+    from demucs.hdemucs import HDemucs
+    from demucs.htdemucs import HTDemucs
     from demucs.states import set_state
 
-    pkg = torch.load(str(path), map_location="cpu", weights_only=False)
-    if isinstance(pkg, torch.nn.Module):
-        return pkg
-    if isinstance(pkg, dict) and "klass" in pkg:
+    allowed = [Demucs, HDemucs, HTDemucs, fractions.Fraction]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            pkg = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling refusal becomes one line
+        raise SystemExit(f"{path}: not a Demucs checkpoint this tool can read safely "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    if isinstance(pkg, dict) and pkg.get("klass") in (Demucs, HDemucs, HTDemucs):
         model = pkg["klass"](*pkg["args"], **pkg["kwargs"])
         set_state(model, pkg["state"])
         return model
