@@ -128,7 +128,12 @@ class Inspector(QWidget):
             self.model.setToolTip("No model package installed: generation is not available")
 
     def set_provider(self, text: str) -> None:
-        self.provider.setText(text)
+        # One line in the form (the fallback reasons are long and would squeeze the fields);
+        # the whole text, with why CUDA/TensorRT were not used, is in the tooltip.
+        first, _, rest = text.partition("\n")
+        self.provider.setText(first + (" (details: hover)" if rest else ""))
+        self.provider.setToolTip(text if rest else
+                                 "The ONNX Runtime provider the last generation actually used")
 
     def set_selection(self, ids: list[str]) -> None:
         self.ids = list(ids)
