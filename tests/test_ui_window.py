@@ -362,3 +362,80 @@ def test_save_and_reopen_project(qtbot, win, clip_tank, tmp_path):
     assert (again.start, again.end, again.prompt) == (seg.start, seg.end, seg.prompt)
     qtbot.waitUntil(lambda: win.canvas.segments and win.canvas.segments[0].id == seg.id,
                     timeout=5000)
+
+
+def test_editor_story_three_segments_variations_while_scrubbing_keep_the_best(qtbot, win,
+                                                                               clip_hello):
+    """Issue #6's "done when": open a clip, mark three segments, generate variations for each in
+    the background while scrubbing, audition them against the picture, keep the best."""
+    from foley_desktop.media.timebase import frame_to_samples
+
+    open_clip(qtbot, win, clip_hello)
+    fps = win.doc.fps
+    win.canvas.setFocus()
+    # Three segments marked with I / O at the playhead, each described in the inspector.
+    prompts = ["a spoken hello", "typing keyboard", "mouse click"]
+    for k, (a, b) in enumerate([(10, 40), (80, 150), (170, 200)]):
+        win.seek(frame_to_samples(a, fps))
+        qtbot.keyClick(win, Qt.Key.Key_I)
+        win.seek(frame_to_samples(b, fps))
+        qtbot.keyClick(win, Qt.Key.Key_O)
+        seg = win.doc.project.sorted_segments()[k]
+        assert (seg.start, seg.end) == (frame_to_samples(a, fps), frame_to_samples(b, fps))
+        win.canvas.set_selected([seg.id])
+        ins = win.inspector
+        ins.prompt.setFocus()
+        qtbot.keyClicks(ins.prompt, prompts[k])
+        qtbot.keyClick(ins.prompt, Qt.Key.Key_Return)
+        ins.model.setCurrentIndex(ins.model.findData("test-analytic"))
+        ins.model.activated.emit(ins.model.currentIndex())
+        ins.variations.setValue(3)
+        ins.variations.editingFinished.emit()
+    segs = win.doc.project.sorted_segments()
+    assert [s.prompt for s in segs] == prompts and all(s.variations == 3 for s in segs)
+
+    # Generate all: jobs run in the background while the editor scrubs the picture.
+    jobs = win.generate([s.id for s in segs])
+    assert len(jobs) == 3
+    shown = set()
+    frame = 0
+    while not all(j.state in ("done", "failed", "cancelled") for j in jobs):
+        frame = (frame + 7) % 200
+        win.seek(frame_to_samples(frame, fps))
+        qtbot.wait(30)
+        shown.add(win.preview.shown)
+    assert all(j.state == "done" for j in jobs), [j.error for j in jobs]
+    assert len(shown) >= 3  # the picture followed the scrubbing during generation
+    qtbot.waitUntil(lambda: all(c.active_overview is not None for c in win.canvas.segments),
+                    timeout=10000)
+
+    # Audition: for each segment, A/B through its takes; what plays at the segment is the
+    # active take (the mixer renders it at the segment's start sample); keep the loudest.
+    mixer = win.playback.mixer
+    mixer.lanes["original"].mute = True
+    for seg in segs:
+        assert len(seg.takes) == 3 and len({t.seed for t in seg.takes}) == 3
+        win.canvas.set_selected([seg.id])
+        levels = {}
+        for _ in seg.takes:
+            take = seg.active()
+            audio, sr = soundfile.read(take.path, dtype="float32")
+            qtbot.waitUntil(lambda s=seg: any(cs == s.start for cs, _ in mixer.clips), timeout=5000)
+            heard = mixer.render(seg.start, seg.length)
+            assert sr == 48000 and np.allclose(heard[0], audio[: seg.length], atol=1e-6)
+            levels[take.id] = float(np.sqrt(np.mean(heard ** 2)))
+            win.ab_toggle()
+        best = max(levels, key=levels.get)
+        takes_list = win.inspector.takes
+        row = [t.id for t in seg.takes].index(best)
+        takes_list.setCurrentRow(row)
+        takes_list.itemDoubleClicked.emit(takes_list.item(row))  # double-click keeps a take
+        qtbot.waitUntil(lambda s=seg, b=best: s.active_take == b, timeout=2000)
+    # Kept: saving and reopening brings the chosen takes back.
+    chosen = {s.id: s.active_take for s in segs}
+    path = Path(win.settings.cache_dir).parent / "story.foley"
+    win.doc.save(path)
+    from foley_desktop.project import io
+
+    again = {s.id: s.active_take for s in io.load(path).segments}
+    assert again == chosen

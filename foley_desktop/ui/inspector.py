@@ -136,11 +136,14 @@ class Inspector(QWidget):
                                  "The ONNX Runtime provider the last generation actually used")
 
     def set_selection(self, ids: list[str]) -> None:
+        # Another segment: its text replaces the fields even if one has focus (the guard in
+        # `refresh` only protects typing from refreshes of the same segment).
+        changed = list(ids) != self.ids
         self.ids = list(ids)
-        self.refresh()
+        self.refresh(force_text=changed)
 
     # ---- view
-    def refresh(self) -> None:
+    def refresh(self, force_text: bool = False) -> None:
         segs = [s for s in (self.doc.segment(i) for i in self.ids) if s is not None]
         self.ids = [s.id for s in segs]
         enabled = bool(segs)
@@ -167,9 +170,9 @@ class Inspector(QWidget):
                 f"{len(segs)} segments selected (edits apply to all)" if len(segs) > 1 else
                  f"Segment {samples_to_timecode(s.start, fps)} – "
                  f"{samples_to_timecode(s.end, fps)}")
-            if not self.prompt.hasFocus():
+            if force_text or not self.prompt.hasFocus():
                 self.prompt.setText(s.prompt)
-            if not self.negative.hasFocus():
+            if force_text or not self.negative.hasFocus():
                 self.negative.setText(s.negative or "")
             self.seed.setValue(-1 if s.seed is None else s.seed)
             self.variations.setValue(s.variations)
