@@ -158,9 +158,11 @@ if [ -n "$demo" ]; then
     else
         fail "GUI: exit status $rc"; tail_of gui
     fi
-    if cat "$work"/lddebug.* 2>/dev/null | grep -q "file=$internal/libportaudio.so.2 .*generating link map"; then
+    # grep the files directly: `cat | grep -q` under pipefail fails when grep stops early and
+    # cat gets SIGPIPE (it did once the loader's log grew past a pipe buffer).
+    if grep -qs "file=$internal/libportaudio.so.2 .*generating link map" "$work"/lddebug.*; then
         pass "GUI: PortAudio loaded from the bundle ($internal/libportaudio.so.2)"
-    elif cat "$work"/lddebug.* 2>/dev/null | grep -q "file=.*libportaudio.*generating link map"; then
+    elif grep -qs "file=.*libportaudio.*generating link map" "$work"/lddebug.*; then
         fail "GUI: PortAudio loaded from outside the bundle"
     else
         fail "GUI: PortAudio was never loaded (sounddevice could not find it?)"
