@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 HELP = "convert HunyuanVideo-Foley checkpoints into a model package (needs the train extra)"
@@ -37,13 +38,17 @@ def configure(parser) -> None:
 
 
 def _printer():
-    if not sys.stderr.isatty():
-        return None
+    tty = sys.stderr.isatty()
+    last = [None]
 
     def show(p) -> None:
-        sys.stderr.write(f"\r{p.stage} {p.done:.0f}/{p.total:.0f}      ")
-        if p.done >= p.total:
-            sys.stderr.write("\n")
+        if tty:
+            sys.stderr.write(f"\r{p.stage} {p.done:.0f}/{p.total:.0f}      ")
+            if p.done >= p.total:
+                sys.stderr.write("\n")
+        elif p.stage != last[0]:   # logs: one line per stage, with its time
+            last[0] = p.stage
+            sys.stderr.write(f"{time.strftime('%H:%M:%S')} {p.stage} {p.done:.0f}/{p.total:.0f}\n")
         sys.stderr.flush()
 
     return show

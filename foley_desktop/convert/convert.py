@@ -76,9 +76,7 @@ def load_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise ConvertError(f"{path}: not found")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
+        return _SafetensorsState(path)
     try:
         obj = torch.load(str(path), map_location="cpu", mmap=True, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling raises many kinds
@@ -91,6 +89,35 @@ def load_checkpoint(path: Path) -> dict:
     if not isinstance(obj, dict):
         raise ConvertError(f"{path}: expected a state dict, found {type(obj).__name__}")
     return obj
+
+
+class _SafetensorsState(dict):
+    """A safetensors file as a read-only mapping that reads each tensor when asked for it
+    (safetensors' load_file would copy the whole file into memory at once)."""
+
+    def __init__(self, path: Path):
+        from safetensors import safe_open
+
+        self._file = safe_open(str(path), framework="pt")
+        super().__init__((k, None) for k in self._file.keys())  # noqa: SIM118 - not a dict
+
+    def __getitem__(self, key):
+        if key not in self:
+            raise KeyError(key)
+        return self._file.get_tensor(key)
+
+    def shape(self, key) -> tuple[int, ...]:
+        return tuple(self._file.get_slice(key).get_shape())
+
+    def values(self):
+        return (self[k] for k in self)
+
+    def items(self):
+        return ((k, self[k]) for k in self)
+
+
+def _shape(state: dict, key: str) -> tuple[int, ...]:
+    return state.shape(key) if isinstance(state, _SafetensorsState) else tuple(state[key].shape)
 
 
 def _find_denoiser_checkpoint(folder: Path, variant: str | None) -> Path:
@@ -122,11 +149,14 @@ def _check(report: dict, role: str, onnx_path: Path, feeds: dict, expected: np.n
                            f"(relative error {err:.2e}, shapes {got.shape} vs {expected.shape})")
 
 
-def build_denoiser(cfg: DenoiserConfig, state: dict, report: dict):
-    """The PyTorch denoiser with the checkpoint's weights (float32), strictly by name."""
+def build_denoiser(cfg: DenoiserConfig, state: dict, report: dict, weights_path: Path):
+    """The PyTorch denoiser with the checkpoint's weights, strictly by name: float32 views of
+    a weight file at `weights_path` (stream.py), filled one tensor at a time. Returns the
+    model, the weight file and which parameters it stores transposed (for the export)."""
     import torch
 
     from foley_desktop.convert.hunyuan_model import HunyuanFoleyDenoiser
+    from foley_desktop.convert.stream import load_into_weight_file
 
     with torch.device("meta"):
         model = HunyuanFoleyDenoiser(cfg)
@@ -135,20 +165,18 @@ def build_denoiser(cfg: DenoiserConfig, state: dict, report: dict):
     if missing:
         raise ConvertError(f"the denoiser checkpoint lacks {len(missing)} weights the configuration "
                            f"needs (first: {missing[0]}); wrong --variant or --config?")
-    weights = {}
     for k, ref in wanted.items():
-        t = state[k]
-        if tuple(t.shape) != tuple(ref.shape):
-            raise ConvertError(f"denoiser weight {k}: shape {tuple(t.shape)} in the checkpoint, "
+        if _shape(state, k) != tuple(ref.shape):
+            raise ConvertError(f"denoiser weight {k}: shape {_shape(state, k)} in the checkpoint, "
                                f"{tuple(ref.shape)} expected from the configuration")
-        weights[k] = t.to(torch.float32)
     ignored = sorted(k for k in state if k not in wanted)
     report["ignored_keys"] = len(ignored)
     report["ignored_prefixes"] = sorted({k.split(".")[0] for k in ignored})
-    model.load_state_dict(weights, assign=True)
+    # names as the export wrapper (DenoiserForExport.model) will call them
+    wf, transposed = load_into_weight_file(model, state, weights_path, prefix="model.")
     # buffers built on the meta device (RoPE, timestep frequencies) are rebuilt for real
     _rebuild_buffers(model)
-    return model.eval()
+    return model.eval(), wf, transposed
 
 
 def _rebuild_buffers(model) -> None:
@@ -169,11 +197,11 @@ def export_denoiser(cfg: DenoiserConfig, ckpt: Path, out: Path, report: dict,
                     sync_stream: bool = False) -> dict:
     import torch
 
-    from foley_desktop.convert.export import export
+    from foley_desktop.convert.export import export_streamed
     from foley_desktop.convert.hunyuan_model import DenoiserForExport
 
     state = load_checkpoint(ckpt)
-    model = build_denoiser(cfg, state, report)
+    model, wf, transposed = build_denoiser(cfg, state, report, out.with_name(out.name + ".weights"))
     uncond = {"siglip2": model.empty_clip_feat.detach().numpy().astype(np.float32).copy(),
               "synchformer": model.empty_sync_feat.detach().numpy().astype(np.float32).copy()}
     del state
@@ -191,7 +219,7 @@ def export_denoiser(cfg: DenoiserConfig, ckpt: Path, out: Path, report: dict,
         probe += (torch.randn(2, 16, cfg.sync_feat_dim, generator=g),)
         names.append("synchformer")
         axes["synchformer"] = {0: "B", 1: "S"}
-    export(wrapper, probe, out, names, ["velocity"], axes)
+    export_streamed(wrapper, probe, out, names, ["velocity"], axes, wf, transposed)
     # check at another length and batch than the trace used
     check_in = (torch.randn(1, cfg.audio_vae_latent_dim, 3 * LATENT_RATE, generator=g), torch.tensor([500.0]),
                 torch.randn(1, 7, cfg.condition_dim, generator=g), torch.ones(1, 7),

@@ -6,16 +6,17 @@ symbolic lengths these graphs use. Graphs whose weights pass 2 GB are saved with
 (one `<graph>.onnx.data` file next to the graph). Variants:
 
 - fp16: weights and activations in float16, inputs/outputs kept float32 (onnxruntime's
-  float16 converter with keep_io_types), for CUDA / TensorRT;
-- int8: dynamic quantisation of MatMul/Gemm weights (onnxruntime.quantization.quantize_dynamic,
-  recipe "int8-dynamic") until the project's quantisation toolchain (foley_desktop/quantize/)
-  provides its own recipes.
+  float16 converter with keep_io_types, run on the graph's structure while the weights are
+  converted one at a time by stream.py), for CUDA / TensorRT;
+- int8: dynamic quantisation of MatMul/Gemm weights (recipe "int8-dynamic": symmetric
+  per-tensor INT8 weights, activations quantised at run time, as onnxruntime's
+  quantize_dynamic does), written by stream.py one weight at a time.
+The denoiser, the only stage too large to hold twice, is exported by `export_streamed`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import warnings
 from pathlib import Path
@@ -23,8 +24,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from foley_desktop.convert import stream
+
 OPSET = 17
-TWO_GB = 2 ** 31 - 1
+# graphs with more weights than this keep them in an external data file, so that the precision
+# variants can be written one tensor at a time (stream.py) instead of from an in-memory copy
+EXTERNAL_ABOVE = 64 << 20
 
 
 def _quiet():
@@ -37,12 +42,12 @@ def _quiet():
 
 def export(module, args: tuple, path: Path, input_names: list[str], output_names: list[str],
            dynamic_axes: dict[str, dict[int, str]]) -> Path:
-    """Export `module(*args)` to `path` (fp32); external data when the weights exceed 2 GB."""
+    """Export `module(*args)` to `path` (fp32); external data when the weights exceed 64 MiB."""
     import torch
 
     path = Path(path)
     nbytes = sum(p.numel() * 4 for p in module.parameters())
-    big = nbytes > TWO_GB - (64 << 20)
+    big = nbytes > EXTERNAL_ABOVE
     tmp = path.with_suffix(".export.onnx")
     with _quiet(), torch.inference_mode():
         torch.onnx.export(module, args, str(tmp), dynamo=False, opset_version=OPSET,
@@ -51,6 +56,22 @@ def export(module, args: tuple, path: Path, input_names: list[str], output_names
     model = onnx.load(str(tmp), load_external_data=True)
     _cleanup_export(tmp)
     save(model, path, external=big)
+    return path
+
+
+def export_streamed(module, args: tuple, path: Path, input_names: list[str], output_names: list[str],
+                    dynamic_axes: dict[str, dict[int, str]], weights, transposed: dict[str, bool]) -> Path:
+    """Export `module(*args)` whose parameters are views of the `stream.WeightFile` `weights`:
+    traced without parameters, which are then attached from that file (stream.py)."""
+    import torch
+
+    path = Path(path)
+    with _quiet(), torch.inference_mode():
+        torch.onnx.export(module, args, str(path), dynamo=False, opset_version=OPSET,
+                          input_names=input_names, output_names=output_names,
+                          dynamic_axes=dynamic_axes, export_params=False,
+                          do_constant_folding=False)
+    stream.attach_weights(path, weights, transposed, input_names)
     return path
 
 
@@ -111,52 +132,18 @@ def _fp32_nodes(model: onnx.ModelProto) -> list[str]:
 
 
 def to_fp16(src: Path, dst: Path) -> Path:
-    """float16 weights and compute with float32 inputs and outputs."""
-    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+    """float16 weights and compute with float32 inputs and outputs (weights streamed)."""
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST
 
-    model = onnx.load(str(src), load_external_data=True)
-    big = sum(np.prod(t.dims) * 2 for t in model.graph.initializer) > TWO_GB - (64 << 20)
     with _quiet():
-        half = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=big,
-                                        op_block_list=list(DEFAULT_OP_BLOCK_LIST) + _FP32_OPS,
-                                        node_block_list=_fp32_nodes(model))
-    # the converter can insert the same Cast twice (a value feeding several kept nodes); the
-    # copies define the same value, so all but the first are dropped
-    defined: set[str] = set()
-    nodes = []
-    for node in half.graph.node:
-        if node.op_type == "Cast" and node.output[0] in defined:
-            continue
-        defined.update(node.output)
-        nodes.append(node)
-    del half.graph.node[:]
-    half.graph.node.extend(nodes)
-    save(half, dst, external=big)
-    return dst
+        return stream.to_fp16(src, dst, list(DEFAULT_OP_BLOCK_LIST) + _FP32_OPS, _fp32_nodes)
 
 
 def to_int8(src: Path, dst: Path) -> Path:
-    """Dynamic INT8 quantisation of the MatMul/Gemm weights (recipe "int8-dynamic")."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    model = onnx.load(str(src), load_external_data=False)
-    big = any(init.external_data for init in model.graph.initializer)
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)   # its "consider pre-processing" advice is not for us
-    try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul", "Gemm"], use_external_data_format=big)
-    finally:
-        root.setLevel(level)
-    return dst
+    """Dynamic INT8 of the MatMul/Gemm weights (recipe "int8-dynamic", weights streamed)."""
+    return stream.to_int8(src, dst)[0]
 
 
 def run_graph(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """Run a graph once on CPU (for checks and tests)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
+    """Run a graph once on CPU (for checks and tests), its external weights memory-mapped."""
+    return stream.check_session(path).run(None, feeds)

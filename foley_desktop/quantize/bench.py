@@ -126,8 +126,15 @@ def bench(package: str | Path, *, threads: list[int] | None = None, provider: st
 
 
 def _variant_bytes(pkg, picked: dict[str, str]) -> int:
-    files = sum(int(f.get("bytes", 0)) for f in pkg.manifest.get("files", {}).values())
-    return files + sum(int(pkg.graphs[r].variants[p].get("bytes", 0)) for r, p in picked.items())
+    """Bytes a variant loads: the package's shared files plus, per graph, the picked variant's
+    file and its external data file (another variant's data file is not counted)."""
+    files = pkg.manifest.get("files", {})
+    data = {n for n in files if n.endswith(".onnx.data")}
+    total = sum(int(f.get("bytes", 0)) for n, f in files.items() if n not in data)
+    for r, p in picked.items():
+        v = pkg.graphs[r].variants[p]
+        total += int(v.get("bytes", 0)) + int(files.get(v.get("file", "") + ".data", {}).get("bytes", 0))
+    return total
 
 
 def summarize(pkg, raw, audio, names, events, video, prompt, start, end, provider, rounds, reps,
