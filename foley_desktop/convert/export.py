@@ -113,21 +113,32 @@ def graph_files(path: Path) -> list[Path]:
 # Kept in float32 in fp16 graphs: the arithmetic behind sinusoids and index computations
 # (timestep 0-1000 and RoPE positions up to thousands lose whole units in float16, which
 # would scramble the phases and the resampling indices) and the sums of squares of norms.
+# Only chains that start from inputs, shapes and constants count: a Sin of learned
+# activations (the VAE decoder's Snake after each convolution) is ordinary compute, and
+# keeping everything upstream of it would leave the whole decoder in float32.
 _FP32_ROOTS = {"Cos", "Sin", "Floor"}
 _FP32_OPS = ["Pow", "ReduceMean"]
+_HEAVY = {"Conv", "ConvTranspose", "MatMul", "Gemm"}
 
 
 def _fp32_nodes(model: onnx.ModelProto) -> list[str]:
-    """Names of the nodes that compute the inputs of Cos/Sin/Floor (stopping at Shape)."""
+    """Names of the nodes that compute the inputs of Cos/Sin/Floor (stopping at Shape), for
+    the roots whose chain contains no convolution or matrix product."""
     producer = {out: n for n in model.graph.node for out in n.output}
     keep: set[str] = set()
-    stack = [n for n in model.graph.node if n.op_type in _FP32_ROOTS]
-    while stack:
-        node = stack.pop()
-        if node.name in keep or node.op_type == "Shape":
-            continue
-        keep.add(node.name)
-        stack.extend(producer[i] for i in node.input if i in producer)
+    for root in (n for n in model.graph.node if n.op_type in _FP32_ROOTS):
+        chain: set[str] = set()
+        stack = [root]
+        heavy = False
+        while stack and not heavy:
+            node = stack.pop()
+            if node.name in chain or node.op_type == "Shape":
+                continue
+            heavy = node.op_type in _HEAVY
+            chain.add(node.name)
+            stack.extend(producer[i] for i in node.input if i in producer)
+        if not heavy:
+            keep |= chain
     return sorted(keep)
 
 
