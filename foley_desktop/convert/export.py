@@ -66,11 +66,18 @@ def export_streamed(module, args: tuple, path: Path, input_names: list[str], out
     import torch
 
     path = Path(path)
+    # The exporter's final ONNX shape inference takes a copy of every parameter it is given
+    # and keeps them until the export ends (20 GB for XXL): it is switched off here, which
+    # the public torch.onnx.export cannot do. The traced graph keeps the shapes of the
+    # example inputs, which the operator conversions use, and the result is checked against
+    # PyTorch at other lengths and batch sizes afterwards.
+    from torch.onnx._internal.torchscript_exporter import utils as ts_utils
+
     with _quiet(), torch.inference_mode():
-        torch.onnx.export(module, args, str(path), dynamo=False, opset_version=OPSET,
-                          input_names=input_names, output_names=output_names,
-                          dynamic_axes=dynamic_axes, export_params=False,
-                          do_constant_folding=False)
+        ts_utils._export(module, args, str(path), export_params=False, input_names=input_names,
+                         output_names=output_names, opset_version=OPSET,
+                         dynamic_axes=dynamic_axes, do_constant_folding=False,
+                         onnx_shape_inference=False)
     stream.attach_weights(path, weights, transposed, input_names)
     return path
 

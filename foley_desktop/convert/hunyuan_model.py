@@ -159,8 +159,10 @@ class Rope(nn.Module):
     def tables(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin [L, D] for float positions [L]."""
         ang = positions[:, None] * self.freqs[None, :]
-        cos = torch.repeat_interleave(torch.cos(ang), 2, dim=1)
-        sin = torch.repeat_interleave(torch.sin(ang), 2, dim=1)
+        # each angle twice in a row (repeat_interleave by 2, written so that the exporter
+        # needs no shape inference for it)
+        cos = torch.stack([torch.cos(ang)] * 2, dim=-1).flatten(-2)
+        sin = torch.stack([torch.sin(ang)] * 2, dim=-1).flatten(-2)
         return cos, sin
 
     @staticmethod
