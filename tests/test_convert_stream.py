@@ -53,11 +53,11 @@ def graphs(tmp_path_factory):
     # the same weights through the streaming path: meta module, weight file, no-param trace
     with torch.device("meta"):
         meta = Mixed()
-    wf, transposed = stream.load_into_weight_file(meta, ref.state_dict(), root / "w.weights")
+    wf, perms = stream.load_into_weight_file(meta, ref.state_dict(), root / "w.weights")
     streamed = ex.export_streamed(meta.eval(), _inputs(), root / "streamed.onnx", ["x", "v"], ["y"],
-                                  AXES, wf, transposed)
+                                  AXES, wf, perms)
     return {"root": root, "ref": ref, "plain": plain, "streamed": streamed, "streamed_module": meta,
-            "transposed": transposed}
+            "perms": perms}
 
 
 def test_streamed_graph_computes_what_the_plain_export_computes(graphs):
@@ -83,7 +83,7 @@ def test_streamed_graph_has_its_weights_as_aligned_external_initializers(graphs)
         assert not (n.op_type == "Transpose" and n.input[0] in inits), "weight transposes are folded"
         for i in n.input:
             assert not i or i in inits or i in producers or i in ("x", "v"), i
-    assert graphs["transposed"]["big.weight"] and not graphs["transposed"]["conv.weight"]
+    assert graphs["perms"]["big.weight"] == (1, 0) and graphs["perms"]["conv.weight"] is None
     big = [i for i in inits.values() if list(i.dims) == [512, 640]]
     assert len(big) == 1
     info = {e.key: e.value for e in big[0].external_data}

@@ -152,7 +152,7 @@ def _check(report: dict, role: str, onnx_path: Path, feeds: dict, expected: np.n
 def build_denoiser(cfg: DenoiserConfig, state: dict, report: dict, weights_path: Path):
     """The PyTorch denoiser with the checkpoint's weights, strictly by name: float32 views of
     a weight file at `weights_path` (stream.py), filled one tensor at a time. Returns the
-    model, the weight file and which parameters it stores transposed (for the export)."""
+    model, the weight file and how it stores each parameter (for the export)."""
     import torch
 
     from foley_desktop.convert.hunyuan_model import HunyuanFoleyDenoiser
@@ -173,10 +173,10 @@ def build_denoiser(cfg: DenoiserConfig, state: dict, report: dict, weights_path:
     report["ignored_keys"] = len(ignored)
     report["ignored_prefixes"] = sorted({k.split(".")[0] for k in ignored})
     # names as the export wrapper (DenoiserForExport.model) will call them
-    wf, transposed = load_into_weight_file(model, state, weights_path, prefix="model.")
+    wf, perms = load_into_weight_file(model, state, weights_path, prefix="model.")
     # buffers built on the meta device (RoPE, timestep frequencies) are rebuilt for real
     _rebuild_buffers(model)
-    return model.eval(), wf, transposed
+    return model.eval(), wf, perms
 
 
 def _rebuild_buffers(model) -> None:
@@ -201,7 +201,7 @@ def export_denoiser(cfg: DenoiserConfig, ckpt: Path, out: Path, report: dict,
     from foley_desktop.convert.hunyuan_model import DenoiserForExport
 
     state = load_checkpoint(ckpt)
-    model, wf, transposed = build_denoiser(cfg, state, report, out.with_name(out.name + ".weights"))
+    model, wf, perms = build_denoiser(cfg, state, report, out.with_name(out.name + ".weights"))
     uncond = {"siglip2": model.empty_clip_feat.detach().numpy().astype(np.float32).copy(),
               "synchformer": model.empty_sync_feat.detach().numpy().astype(np.float32).copy()}
     del state
@@ -219,7 +219,7 @@ def export_denoiser(cfg: DenoiserConfig, ckpt: Path, out: Path, report: dict,
         probe += (torch.randn(2, 16, cfg.sync_feat_dim, generator=g),)
         names.append("synchformer")
         axes["synchformer"] = {0: "B", 1: "S"}
-    export_streamed(wrapper, probe, out, names, ["velocity"], axes, wf, transposed)
+    export_streamed(wrapper, probe, out, names, ["velocity"], axes, wf, perms)
     # check at another length and batch than the trace used
     check_in = (torch.randn(1, cfg.audio_vae_latent_dim, 3 * LATENT_RATE, generator=g), torch.tensor([500.0]),
                 torch.randn(1, 7, cfg.condition_dim, generator=g), torch.ones(1, 7),

@@ -60,7 +60,7 @@ def export(module, args: tuple, path: Path, input_names: list[str], output_names
 
 
 def export_streamed(module, args: tuple, path: Path, input_names: list[str], output_names: list[str],
-                    dynamic_axes: dict[str, dict[int, str]], weights, transposed: dict[str, bool]) -> Path:
+                    dynamic_axes: dict[str, dict[int, str]], weights, perms: dict) -> Path:
     """Export `module(*args)` whose parameters are views of the `stream.WeightFile` `weights`:
     traced without parameters, which are then attached from that file (stream.py)."""
     import torch
@@ -78,7 +78,7 @@ def export_streamed(module, args: tuple, path: Path, input_names: list[str], out
                          output_names=output_names, opset_version=OPSET,
                          dynamic_axes=dynamic_axes, do_constant_folding=False,
                          onnx_shape_inference=False)
-    stream.attach_weights(path, weights, transposed, input_names)
+    stream.attach_weights(path, weights, perms, input_names)
     return path
 
 

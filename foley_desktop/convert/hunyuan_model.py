@@ -74,10 +74,32 @@ class GatedLinear(nn.Module):
 
 
 class TokenConv(nn.Conv1d):
-    """A Conv1d over the token axis of a [B, L, C] tensor."""
+    """A Conv1d over the token axis of a [B, L, C] tensor (stride 1, odd kernel, same padding).
+
+    Computed as one matrix product: the k shifted copies of the padded input side by side
+    [B, L, k*C_in] times the weight laid out [k*C_in, C_out]. Same function as the convolution;
+    in the exported graph it is a MatMul with a constant weight, which dynamic INT8 quantises
+    with the fast integer GEMM (the XXL single blocks' k=3 MLPs are 40 % of its parameters),
+    and the converter stores the weight in that layout ([k, C_in, C_out]) so that the export
+    needs no copy of it."""
+
+    stored_permutation = (2, 1, 0)
 
     def forward(self, x):
-        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        k = self.kernel_size[0]
+        if self.stride[0] != 1 or self.dilation[0] != 1 or 2 * self.padding[0] != k - 1:
+            return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        p = self.padding[0]
+        if p:   # zero rows by concatenation (F.pad exports as sequence ops without shape inference)
+            z = torch.zeros_like(x[:, :1]).expand(-1, p, -1)
+            xp = torch.cat((z, x, z), dim=1)
+        else:
+            xp = x
+        # shift j covers rows j .. j+L-1 of the padded input: negative ends keep L symbolic
+        cols = torch.cat([xp[:, j:j - (k - 1)] if j < k - 1 else xp[:, j:] for j in range(k)], dim=-1)
+        w = self.weight.permute(2, 1, 0).reshape(k * self.in_channels, self.out_channels)
+        y = torch.matmul(cols, w)
+        return y if self.bias is None else y + self.bias
 
 
 def conv_mlp_hidden(hidden: float) -> int:

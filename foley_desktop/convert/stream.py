@@ -154,39 +154,81 @@ class WeightFile:
         del self._map
 
 
+def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
 def load_into_weight_file(model, state: dict, path: Path, prefix: str = ""):
     """Give `model` (built on the meta device) the checkpoint's weights as float32 views of a
     `WeightFile` at `path`, converting one tensor at a time. Returns (file, {parameter name:
-    stored transposed?}); names carry `prefix` (the export wrapper's attribute path)."""
+    the permutation it is stored in, or None}); names carry `prefix` (the export wrapper's
+    attribute path).
+
+    A module can ask for its weight to be stored permuted by having a `stored_permutation`
+    attribute (hunyuan_model.TokenConv: [k, in, out], what its MatMul form consumes); nn.Linear
+    weights are stored transposed ([in, out], what ONNX MatMul consumes)."""
     import torch
     from torch import nn
 
     wanted = model.state_dict()
-    linear = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, nn.Linear)}
-    transposed = {k: k in linear for k in wanted}
-    shapes = {prefix + k: (tuple(reversed(v.shape)) if transposed[k] else tuple(v.shape))
+    perms: dict[str, tuple[int, ...] | None] = dict.fromkeys(wanted)
+    for n, m in model.named_modules():
+        key = f"{n}.weight" if n else "weight"
+        if key in perms:
+            if getattr(m, "stored_permutation", None) is not None:
+                perms[key] = tuple(m.stored_permutation)
+            elif isinstance(m, nn.Linear):
+                perms[key] = (1, 0)
+    shapes = {prefix + k: (tuple(v.shape[i] for i in perms[k]) if perms[k] else tuple(v.shape))
               for k, v in wanted.items()}
     wf = WeightFile(path, shapes)
     tensors = {}
     with torch.no_grad():
         for k in wanted:
             t = state[k].to(torch.float32)
-            v = wf.write(prefix + k, (t.T if transposed[k] else t).numpy())
+            perm = perms[k]
+            v = wf.write(prefix + k, (t.permute(*perm) if perm else t).numpy())
             del t
             view = torch.from_numpy(v)
-            tensors[k] = view.T if transposed[k] else view
+            tensors[k] = view.permute(*_inverse(perm)) if perm else view
     wf.flush()
     model.load_state_dict(tensors, assign=True, strict=True)
-    return wf, {prefix + k: f for k, f in transposed.items()}
+    return wf, {prefix + k: p for k, p in perms.items()}
 
 
 # ---------------------------------------------------------------- attaching weights to a graph
 
 
-def attach_weights(graph_path: Path, wf: WeightFile, transposed: dict[str, bool],
+def _constants(g) -> dict[str, np.ndarray]:
+    vals = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            vals[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    return vals
+
+
+def _reshaped(dims: tuple[int, ...], spec: np.ndarray) -> tuple[int, ...] | None:
+    """ONNX Reshape's output shape for a constant shape (0 = keep, -1 = infer)."""
+    out = [dims[i] if s == 0 else int(s) for i, s in enumerate(spec.tolist())]
+    total = int(np.prod(dims))
+    if out.count(-1) == 1:
+        rest = int(np.prod([d for d in out if d != -1]))
+        out[out.index(-1)] = total // rest if rest else 0
+    return tuple(out) if int(np.prod(out)) == total and min(out, default=0) >= 0 else None
+
+
+def attach_weights(graph_path: Path, wf: WeightFile, perms: dict[str, tuple[int, ...] | None],
                    keep_inputs: list[str]) -> None:
     """Turn the weight inputs of a graph traced with export_params=False into initializers
-    pointing into `wf`'s file, which becomes the graph's external data file."""
+    pointing into `wf`'s file, which becomes the graph's external data file.
+
+    The exporter reorients weights with Transpose (Linear: [1, 0]; the MatMul form of a token
+    convolution: [2, 1, 0]) and Reshape nodes; where that equals how the weight is stored the
+    nodes are dropped and the consumer reads the stored bytes (with the reshaped dims). A
+    consumer that wants a weight in another orientation gets a copy appended to the file."""
     model = onnx.load(str(graph_path), load_external_data=False)
     g = model.graph
     weights = {i.name for i in g.input if i.name not in keep_inputs}
@@ -194,84 +236,83 @@ def attach_weights(graph_path: Path, wf: WeightFile, transposed: dict[str, bool]
     if unknown:
         raise ValueError(f"graph inputs that are neither inputs nor weights: {unknown[:3]}")
     location = data_path(graph_path).name
-    alias: dict[str, str] = {}        # Identity outputs the exporter made for shared weights
-    nodes = []
-    for n in g.node:
-        if n.op_type == "Identity" and n.input[0] in weights:
-            alias[n.output[0]] = n.input[0]
-            continue
-        nodes.append(n)
-    for n in nodes:
-        for i, name in enumerate(n.input):
-            if name in alias:
-                n.input[i] = alias[name]
+    consts = _constants(g)
 
-    # which orientation each consumer needs: stored ([in, out] for linear layers) or its reverse
-    need: dict[tuple[str, bool], str] = {}   # (weight, as stored?) -> initializer name
+    # value name -> (weight, dims) for values that are the stored bytes of a weight
+    stored: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for w in weights:
+        if perms[w] is None:
+            stored[w] = (w, wf.shapes[w])
+    alias: dict[str, str] = {}
+    first: dict[tuple[str, tuple[int, ...]], str] = {}   # one initializer per (weight, dims)
+
+    def view(value: str, w: str, dims: tuple[int, ...]) -> None:
+        name = first.setdefault((w, dims), value)
+        if name == value:
+            stored[value] = (w, dims)
+        else:
+            alias[value] = name
+
     kept = []
-    renames: dict[str, str] = {}
-
-    def ref(w: str, stored: bool, name: str | None = None) -> str:
-        key = (w, stored)
-        if key not in need:
-            need[key] = name or (w if stored else f"{w}.T")
-        return need[key]
-
-    for n in nodes:
-        if n.op_type == "Transpose" and n.input[0] in weights:
-            perm = next((list(a.ints) for a in n.attribute if a.name == "perm"), None)
-            if len(wf.shapes[n.input[0]]) == 2 and perm in (None, [1, 0]):
-                # stored transposed -> the transpose of the parameter is the stored tensor
-                w = n.input[0]
-                renames[n.output[0]] = ref(w, transposed[w], n.output[0])
+    for n in g.node:
+        src = alias.get(n.input[0], n.input[0]) if n.input else None
+        if n.op_type == "Identity" and (src in weights or src in stored):
+            alias[n.output[0]] = src
+            continue
+        if n.op_type == "Transpose" and src in weights and perms[src] is not None:
+            rank = len(wf.shapes[src])
+            perm = next((tuple(a.ints) for a in n.attribute if a.name == "perm"),
+                        tuple(reversed(range(rank))))
+            if perm == perms[src]:
+                view(n.output[0], src, wf.shapes[src])
+                continue
+        if n.op_type == "Reshape" and src in stored and n.input[1] in consts:
+            dims = _reshaped(stored[src][1], consts[n.input[1]])
+            if dims is not None:
+                view(n.output[0], stored[src][0], dims)
                 continue
         kept.append(n)
     for n in kept:
         for i, name in enumerate(n.input):
-            if name in renames:
-                n.input[i] = renames[name]
-    for n in kept:
-        done = set()
-        if n.op_type == "Gemm" and len(n.input) > 1 and n.input[1] in weights:
-            w = n.input[1]
+            if name in alias:
+                n.input[i] = alias[name]
+        if n.op_type == "Gemm" and len(n.input) > 1 and n.input[1] in weights and \
+                perms[n.input[1]] == (1, 0):
             tb = next((a for a in n.attribute if a.name == "transB"), None)
-            if tb is not None and tb.i == 1 and transposed[w]:
+            if tb is not None and tb.i == 1:
                 tb.i = 0
-                n.input[1] = ref(w, True)
-                done.add(1)
-        for i, name in enumerate(n.input):
-            if name in weights and i not in done:
-                # the parameter itself: the stored tensor unless it was stored transposed
-                n.input[i] = ref(name, not transposed[name])
-    for name in g.output:
-        if name.name in weights:
-            raise ValueError(f"a weight is a graph output: {name.name}")
+                stored[n.input[1] + ".T"] = (n.input[1], wf.shapes[n.input[1]])
+                n.input[1] = n.input[1] + ".T"
 
-    extra = [(w, stored, init) for (w, stored), init in need.items() if not stored]
+    used = {i for n in kept for i in n.input}
     inits = []
-    for (w, stored), init_name in need.items():
-        shape = wf.shapes[w]
-        if stored:
-            inits.append(wf.tensor(w, shape, location))
-            inits[-1].name = init_name
+    for name, (w, dims) in stored.items():
+        if name in used:
+            t = wf.tensor(w, dims, location)
+            t.name = name
+            inits.append(t)
+    plain = sorted(w for w in weights if w in used and w not in stored)
     wf.close()
     final = data_path(graph_path)
     os.replace(wf.path, final)
-    if extra:   # a few weights are also needed the other way round: append those
+    if plain:   # weights also wanted in their original orientation: append those copies
         with open(final, "r+b") as f:
             f.seek(0, 2)
             size = f.tell()
-            for w, _, init_name in extra:
+            for w in plain:
                 src = np.memmap(final, dtype=np.float32, mode="r", offset=wf.offsets[w],
                                 shape=wf.shapes[w])
-                arr = np.ascontiguousarray(src.T)
+                arr = np.ascontiguousarray(src.transpose(_inverse(perms[w])))
                 offset = _aligned(size, arr.nbytes)
                 f.seek(offset)
                 f.write(arr.tobytes())
                 size = offset + arr.nbytes
-                inits.append(external_tensor(init_name, TensorProto.FLOAT, arr.shape, final.name,
+                inits.append(external_tensor(w, TensorProto.FLOAT, arr.shape, final.name,
                                              offset, arr.nbytes))
                 del src, arr
+    for o in g.output:
+        if o.name in weights or o.name in stored:
+            raise ValueError(f"a weight is a graph output: {o.name}")
     del g.node[:]
     g.node.extend(kept)
     inputs = [i for i in g.input if i.name in keep_inputs]
