@@ -9,11 +9,17 @@ converter in a child process and samples its memory every 0.2 s from /proc:
   file        mapped file pages (the memory-mapped checkpoint and weight files): page cache
               the kernel can drop and re-read, shown for completeness.
 
-Usage (needs the train extra; XXL needs ~75 GB of free disk and takes tens of minutes):
-  python scripts/bench_convert_memory.py --variant xxl --workdir /big/disk/bench
-  python scripts/bench_convert_memory.py --config tests/data/tiny.yaml --workdir /tmp/b
+With --keep, the package stays; --step-only then measures one denoiser evaluation per
+precision of that package on the CPU (batch 2 = both guidance halves, --seconds of audio): the
+session's load time, one step's wall time and the process's peak memory, each variant in a
+fresh process.
 
-Prints a table and writes <workdir>/convert_memory.json.
+Usage (needs the train extra; XXL needs ~75 GB of free disk and takes tens of minutes):
+  python scripts/bench_convert_memory.py --variant xxl --workdir /big/disk/bench --keep
+  python scripts/bench_convert_memory.py --variant xxl --workdir /big/disk/bench --step-only
+  python scripts/bench_convert_memory.py --config my.yaml --workdir /tmp/b
+
+Prints tables and writes <workdir>/convert_memory.json (and step.json).
 """
 
 from __future__ import annotations
@@ -143,6 +149,57 @@ def run_convert(args: list[str], log: Path) -> dict:
             "anon_peak_by_progress_line_mb": {k: round(v / 1024) for k, v in stage_peaks.items()}}
 
 
+_STEP = """
+import json, resource, sys, time
+import numpy as np
+import onnxruntime as ort
+from pathlib import Path
+root = Path(sys.argv[1]); prec = sys.argv[2]; seconds = float(sys.argv[3]); prepack = sys.argv[4] == "1"
+man = json.loads((root / "manifest.json").read_text())
+path = root / man["graphs"]["denoiser"]["variants"][prec]["file"]
+t0 = time.perf_counter()
+so = ort.SessionOptions(); so.log_severity_level = 3
+if not prepack:
+    so.add_session_config_entry("session.disable_prepacking", "1")
+s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+load = time.perf_counter() - t0
+shapes = {i.name: i.shape for i in s.get_inputs()}
+F = int(50 * seconds)
+rng = np.random.default_rng(0)
+sizes = {"x": (2, shapes["x"][1], F), "t": (2,), "text_features": (2, 77, shapes["text_features"][2]),
+         "text_mask": (2, 77), "siglip2": (2, int(8 * seconds), shapes["siglip2"][2])}
+if "synchformer" in shapes:
+    sizes["synchformer"] = (2, 8 * max(1, (int(25 * seconds) - 16) // 8 + 1), shapes["synchformer"][2])
+feeds = {k: rng.standard_normal(v).astype(np.float32) for k, v in sizes.items()}
+feeds["t"] = np.array([900.0, 900.0], np.float32); feeds["text_mask"][:] = 1
+t0 = time.perf_counter(); s.run(None, feeds); step = time.perf_counter() - t0
+print(json.dumps({"precision": prec, "prepacking": prepack, "load_s": round(load, 1), "step_s": round(step, 2),
+                  "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}))
+"""
+
+
+def measure_steps(package: Path, seconds: float) -> list[dict]:
+    import json as _json
+
+    man = _json.loads((package / "manifest.json").read_text())
+    rows = []
+    for prec in man["graphs"]["denoiser"]["variants"]:
+        if prec == "fp16":
+            continue   # float16 kernels are for GPUs; the CPU provider runs few of them
+        data = package / (man["graphs"]["denoiser"]["variants"][prec]["file"] + ".data")
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        big = data.exists() and data.stat().st_size > 0.4 * ram
+        # onnxruntime's default (prepacked copies of the weights: skipped when that copy alone
+        # would not fit), and the weights left memory-mapped
+        for prepack in (("0",) if big else ("1", "0")):
+            out = subprocess.run([sys.executable, "-c", _STEP, str(package), prec, str(seconds),
+                                  prepack], capture_output=True, text=True, check=False)
+            rows.append(_json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0
+                        else {"precision": prec, "error": out.stderr.strip().splitlines()[-1:]})
+            print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     g = ap.add_mutually_exclusive_group(required=True)
@@ -151,7 +208,20 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--precision", default="fp16,int8")
     ap.add_argument("--keep", action="store_true", help="keep the checkpoints and the package")
+    ap.add_argument("--step-only", action="store_true",
+                    help="only time one denoiser step per precision of the kept package")
+    ap.add_argument("--seconds", type=float, default=1.0, help="audio length of the timed step")
     a = ap.parse_args()
+    if a.step_only:
+        rows = measure_steps(a.workdir / "package", a.seconds)
+        (a.workdir / "step.json").write_text(json.dumps(rows, indent=2))
+        print(f"one denoiser evaluation, batch 2, {a.seconds:g} s of audio, CPU, {os.cpu_count()} cores:")
+        print("| precision | prepacking | session load | one step | peak RSS |\n|---|---|---|---|---|")
+        for r in rows:
+            if "error" not in r:
+                print(f"| {r['precision']} | {'on' if r['prepacking'] else 'off'} | {r['load_s']} s "
+                      f"| {r['step_s']} s | {r['peak_rss_gb']} GiB |")
+        return 0
 
     from foley_desktop.convert.config import CHECKPOINT_FILES, load_config, variant_config
 
