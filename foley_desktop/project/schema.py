@@ -180,6 +180,10 @@ def _v0_to_v1(doc: dict) -> dict:
         # v0 stored 29.97 and friends as floats: recover the NTSC rationals.
         ntsc = {23.976: "24000/1001", 29.97: "30000/1001", 59.94: "60000/1001"}
         fps_text = ntsc.get(round(float(fps), 3)) or (str(int(fps)) if float(fps).is_integer() else None)
+    if not isinstance(doc.get("segments") or [], list):
+        _fail("segments", "expected a list (version 0 file)")
+    if not isinstance(doc.get("name", ""), str) or not isinstance(doc.get("model", ""), str):
+        _fail("name", "expected text (version 0 file)")
     segments = []
     for i, seg in enumerate(doc.get("segments") or [], start=1):
         if not isinstance(seg, dict):
@@ -190,6 +194,8 @@ def _v0_to_v1(doc: dict) -> dict:
         except (KeyError, TypeError, ValueError):
             _fail(f"segments[{i - 1}]", "expected start_s and end_s in seconds (version 0 file)")
         seed = seg.get("seed")
+        if not isinstance(seg.get("takes") or [], list):
+            _fail(f"segments[{i - 1}].takes", "expected a list of paths (version 0 file)")
         takes = []
         for j, p in enumerate(seg.get("takes") or [], start=1):
             if not isinstance(p, str):
