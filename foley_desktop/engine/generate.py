@@ -45,6 +45,9 @@ class GenerateRequest:
     steps: int | None = None        # None: the package's default
     guidance: float | None = None
     sampler: str | None = None      # "euler" | "heun"; None: the package's default
+    # Separate guidance on the visual condition (sampler.py); None: the package's
+    # `sampler.visual_guidance` if it has one, else one guidance for both conditions.
+    visual_guidance: float | None = None
     loudness_lufs: float | None = None
     continue_windows: bool = True   # inpaint each window's overlap from the previous one
 
@@ -74,6 +77,7 @@ class GenerateResult:
     sampler: str
     timings: dict
     join_correlation: list[float] = field(default_factory=list)   # first take, per join
+    visual_guidance: float | None = None
 
     def to_dict(self) -> dict:
         return {"model": self.takes[0].model, "version": self.takes[0].version,
@@ -83,7 +87,9 @@ class GenerateResult:
                 "guidance": self.guidance, "sampler": self.sampler, "windows": self.windows,
                 "samples": len(self.takes[0].audio), "sample_rate": SR,
                 "timings": self.timings, "post": [t.post for t in self.takes],
-                "join_correlation": [round(r, 4) for r in self.join_correlation]}
+                "join_correlation": [round(r, 4) for r in self.join_correlation],
+                **({"visual_guidance": self.visual_guidance}
+                   if self.visual_guidance is not None else {})}
 
 
 def pick_variants(package: ModelPackage, precision: str, provider: str) -> dict[str, str]:
@@ -189,6 +195,21 @@ def _run_rows(session: GraphSession, feeds: dict[str, np.ndarray],
     return np.concatenate(outs)
 
 
+def _visual_guidance(req: GenerateRequest, engine: Engine, guidance: float) -> float | None:
+    """The separate visual guidance to use, or None for one guidance (two batch rows)."""
+    s = engine.package.sampler
+    vg = req.visual_guidance if req.visual_guidance is not None else s.get("visual_guidance")
+    if vg is None:
+        return None
+    vg = float(vg)
+    glo, ghi = s.get("guidance_range", [0.0, 100.0])
+    if not (math.isfinite(vg) and glo <= vg <= ghi):
+        raise GenerationError(f"visual guidance must be within {glo}..{ghi} for this model, not {vg}")
+    if not engine.streams or (guidance == 1.0 and vg == 1.0):
+        return None            # no visual stream (or no guidance at all): nothing to weigh apart
+    return vg
+
+
 def _validate(req: GenerateRequest, engine: Engine) -> tuple[int, float, str, int | None]:
     s = engine.package.sampler
     if not req.prompt or not req.prompt.strip():
@@ -239,15 +260,19 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
         engine = Engine(package if package is not None else DEFAULT_MODEL, precision, provider)
     pkg = engine.package
     steps, guidance, method, clip_end = _validate(request, engine)
+    visual_guidance = _visual_guidance(request, engine, guidance)
     video = Path(request.video) if (request.video is not None and clip_end is not None) else None
+    if video is None:       # text only: the visual rows would equal the prompt-only rows
+        visual_guidance = None
     check(cancel)
     timings = {"text_s": 0.0, "visual_s": 0.0, "denoise_s": 0.0, "decode_s": 0.0, "post_s": 0.0}
 
     cfg = sampler.SamplerConfig(method=method, steps=steps, guidance=guidance,
                                 time=pkg.sampler.get("time", "noise_to_data"),
                                 timestep_scale=float(pkg.sampler.get("timestep_scale", 1.0)),
-                                shift=float(pkg.sampler.get("shift", 1.0)))
-    guided = guidance != 1.0
+                                shift=float(pkg.sampler.get("shift", 1.0)),
+                                visual_guidance=visual_guidance)
+    guided = guidance != 1.0 or visual_guidance is not None
     seeds = [int(s) for s in request.seeds]
     S = len(seeds)
 
@@ -269,7 +294,9 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                            {"input_ids": ids, "attention_mask": mask}, cancel)
     timings["text_s"] += time.monotonic() - t0
     rows_c = np.zeros(S, dtype=int)
-    rows = np.concatenate([rows_c, rows_c + 1]) if guided else rows_c
+    # Row groups of the denoiser batch: conditional, [prompt-only,] unconditional (sampler.py).
+    groups = cfg.rows_per_seed(guided)
+    rows = np.concatenate([rows_c] * (groups - 1) + [rows_c + 1]) if guided else rows_c
     text_rows, mask_rows = text_feats[rows], mask[rows]
 
     # All randomness: per seed, frame-major noise so a longer segment starts the same way.
@@ -287,7 +314,8 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
             cond = stream.window(video, win_start, plan.frames, clip_end or 0, cancel)
             if guided:
                 unc = unconditional(pkg, stream.stream, tokens_for(pkg, stream.stream, plan.frames))
-                feeds_static[name] = np.concatenate([np.repeat(cond, S, 0), np.repeat(unc, S, 0)])
+                feeds_static[name] = np.concatenate([np.repeat(cond, S, 0)]
+                                                    + [np.repeat(unc, S, 0)] * (groups - 1))
             else:
                 feeds_static[name] = np.repeat(cond, S, 0)
         timings["visual_s"] += time.monotonic() - t0
@@ -348,7 +376,8 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
     return GenerateResult(takes=takes, provider=engine.provider,
                           fallback_reason=engine.fallback_reason, variants=dict(engine.variants),
                           windows=len(plan.starts), steps=steps, guidance=guidance,
-                          sampler=method, timings=timings, join_correlation=rhos)
+                          sampler=method, timings=timings, join_correlation=rhos,
+                          visual_guidance=visual_guidance)
 
 
 def _decoder_input(pkg: ModelPackage) -> str:

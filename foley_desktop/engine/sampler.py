@@ -7,6 +7,9 @@ from the noise end to the data end over a schedule of noise levels s (1 -> 0), o
 shifted (s' = shift s / (1 + (shift - 1) s)), so a step is x += (t_next - t) v.
 
 Guidance: conditional and unconditional halves run as one batch; v = v_u + g (v_c - v_u).
+With a separate visual guidance g_v (`visual_guidance`), three thirds run as one batch:
+conditional, prompt-only (the prompt with the unconditional visual features) and unconditional;
+v = v_u + g (v_p - v_u) + g_v (v_c - v_p), so the prompt and the picture are weighted apart.
 Inpainting (RePaint-style, used to continue the previous window): where `known_mask` is 1 the
 state is replaced after every step by the known latent carried to the current noise level with
 this run's own initial noise, so the known frames end exactly as given and the rest is sampled
@@ -35,6 +38,13 @@ class SamplerConfig:
     time: str = "noise_to_data"
     timestep_scale: float = 1.0
     shift: float = 1.0
+    visual_guidance: float | None = None   # None: one guidance for both conditions
+
+    def rows_per_seed(self, guided: bool) -> int:
+        """Denoiser batch rows per seed: 1 unguided, 2 guided, 3 with separate visual guidance."""
+        if not guided:
+            return 1
+        return 2 if self.visual_guidance is None else 3
 
     def noise_levels(self) -> np.ndarray:
         s = np.linspace(1.0, 0.0, self.steps + 1, dtype=np.float64)
@@ -64,7 +74,8 @@ def sample(denoise: DenoiseFn, noise: np.ndarray, cfg: SamplerConfig, *,
     """Integrate from `noise` [S, C, F] to data; returns float32 [S, C, F].
 
     With `guided`, `denoise` receives 2S rows (conditional first, unconditional second) and the
-    caller has set up the conditioning in that order.
+    caller has set up the conditioning in that order; with `cfg.visual_guidance` set, 3S rows:
+    conditional, prompt-only (unconditional visual features), unconditional.
     """
     ts = cfg.graph_times()
     x = noise.astype(np.float64)
@@ -74,12 +85,17 @@ def sample(denoise: DenoiseFn, noise: np.ndarray, cfg: SamplerConfig, *,
     def velocity(x_now: np.ndarray, t: float) -> np.ndarray:
         nonlocal done
         check(cancel)
-        batch = np.concatenate([x_now, x_now]) if guided else x_now
+        k = cfg.rows_per_seed(guided)
+        batch = np.concatenate([x_now] * k) if k > 1 else x_now
         tt = np.full(len(batch), t * cfg.timestep_scale, dtype=np.float32)
         v = denoise(batch.astype(np.float32), tt).astype(np.float64)
-        if guided:
-            vc, vu = v[: len(x_now)], v[len(x_now):]
+        n = len(x_now)
+        if k == 2:
+            vc, vu = v[:n], v[n:]
             v = vu + cfg.guidance * (vc - vu)
+        elif k == 3:
+            vc, vp, vu = v[:n], v[n: 2 * n], v[2 * n:]
+            v = vu + cfg.guidance * (vp - vu) + cfg.visual_guidance * (vc - vp)
         done += 1
         if on_step is not None:
             on_step(done, n_eval)

@@ -17,14 +17,20 @@ from .paths import DATA
 from .scenes import FPS, SIZE, Scene
 from .sounds import cached_bank
 
+# One-shot classes with few events per clip: the shipped model puts extra bursts between their
+# events. The fine-tune mixes in extra clips of these (render_set(..., names=SPARSE_CLASSES)).
+SPARSE_CLASSES = ("dog_bark", "door_close", "door_open", "explosion", "glass_break", "impact",
+                  "metal_hit", "water_drop")
+
 
 def render_set(name: str, split: str, n: int, seconds: float, seed: int, aug: bool,
-               keep_audio: bool = False) -> Path:
+               keep_audio: bool = False, names: tuple[str, ...] | None = None) -> Path:
     out = DATA / name
     if (out / "meta.json").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
     scene = Scene(cached_bank(), split, seconds)
+    pick = [c for c in scene.names if names is None or c in names]
     rng = np.random.Generator(np.random.PCG64(seed))
     n_lat = scene.n // codec.HOP
     lat = np.lib.format.open_memmap(out / "latents.npy", "w+", np.float16, (n, codec.N_BANDS, n_lat))
@@ -35,7 +41,7 @@ def render_set(name: str, split: str, n: int, seconds: float, seed: int, aug: bo
     t0 = time.time()
     for i in range(n):
         # Classes in turn so every class is equally represented.
-        clip = scene.make(rng, scene.names[i % len(scene.names)], aug=aug, mix_p=0.25 if aug else 0.0)
+        clip = scene.make(rng, pick[i % len(pick)], aug=aug, mix_p=0.25 if aug else 0.0)
         lat[i] = codec.encode(clip.audio)[:, :n_lat]
         frm[i] = clip.frames
         if aud is not None:
@@ -56,7 +62,19 @@ def main(argv=None):
     ap.add_argument("--train-clips", type=int, default=2400)
     ap.add_argument("--eval-clips", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--val-clips", type=int, default=0,
+                    help="also render data/val: 8 s clips like data/eval but from TRAINING "
+                         "recordings with another seed (seed + 7), for choosing inference "
+                         "settings without looking at the held-out evaluation set")
+    ap.add_argument("--sparse-clips", type=int, default=0,
+                    help="also render data/train_sparse: 4 s training clips of the sparse one-shot "
+                         "classes only (seed + 11), mixed into fine-tuning batches")
     a = ap.parse_args(argv)
+    if a.sparse_clips:
+        render_set("train_sparse", "train", a.sparse_clips, 4.0, a.seed + 11, aug=True,
+                   names=SPARSE_CLASSES)
+    if a.val_clips:
+        render_set("val", "train", a.val_clips, 8.0, a.seed + 7, aug=False, keep_audio=True)
     render_set("eval", "eval", a.eval_clips, 8.0, a.seed + 1, aug=False, keep_audio=True)
     render_set("train", "train", a.train_clips, 4.0, a.seed, aug=True)
 

@@ -139,21 +139,31 @@ class Runner:
         self.tok = TextTokenizer(self.pkg)
         self.uncond = np.load(self.pkg.file("uncond_visual.npy"))
 
+    # Sampler options beyond steps / guidance (None: the package's manifest value), set by
+    # evaluate(): method ("euler" | "heun"), shift, visual_guidance (see engine/sampler.py).
+    options: dict | None = None
+
     def generate(self, frames: np.ndarray, prompt: str, seed: int = 0, steps: int | None = None,
                  guidance: float | None = None) -> np.ndarray:
         s = self.pkg.sampler
-        cfg = sampler.SamplerConfig(steps=steps or s["steps"], guidance=guidance or s["guidance"])
+        o = {k: v for k, v in (self.options or {}).items() if v is not None}
+        vg = o.get("visual_guidance", s.get("visual_guidance"))
+        cfg = sampler.SamplerConfig(method=o.get("method", s.get("default_method", "euler")),
+                                    steps=steps or s["steps"], guidance=guidance or s["guidance"],
+                                    shift=float(o.get("shift", s.get("shift", 1.0))),
+                                    visual_guidance=None if vg is None else float(vg))
         ids, mask = self.tok.encode([prompt, self.pkg.text["default_negative"]])
         tf = self.sess["text_encoder"].run(None, {"input_ids": ids, "attention_mask": mask})[0]
         x = frames.astype(np.float32) / 127.5 - 1.0
         vis = self.sess["visual_encoder"].run(None, {"frames": x.transpose(0, 3, 1, 2)[None]})[0]
         n_lat = len(frames) * 4
         unc = np.tile(self.uncond[None], (vis.shape[1], 1))[None]
-        feeds = {"text_features": tf, "text_mask": mask.astype(np.int64),
-                 "visual": np.concatenate([vis, unc]).astype(np.float32)}
+        rows = [0, 1] if cfg.visual_guidance is None else [0, 0, 1]   # sampler.sample's order
+        feeds = {"text_features": tf[rows], "text_mask": mask[rows].astype(np.int64),
+                 "visual": np.concatenate([vis] + [unc] * (len(rows) - 1)).astype(np.float32)}
         tm_type = self.sess["denoiser"].get_inputs()[3].type
         if "float" in tm_type:
-            feeds["text_mask"] = mask.astype(np.float32)
+            feeds["text_mask"] = feeds["text_mask"].astype(np.float32)
 
         def den(xx, tt):
             return self.sess["denoiser"].run(None, {"x": xx, "t": tt, **feeds})[0]
@@ -184,19 +194,21 @@ def spectrogram_png(path: Path, pairs: list[tuple[str, np.ndarray, np.ndarray, l
 
 def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision: str = "int8",
              steps: int | None = None, guidance: float | None = None,
-             classifier_dir: Path | None = None, paraphrases: bool = True) -> dict:
+             classifier_dir: Path | None = None, paraphrases: bool = True,
+             clip_set: str = "eval", options: dict | None = None, threads: int = 2) -> dict:
     """Metrics of a package on the held-out clips (also written to out/metrics.json).
 
     The prompt-adherence block needs a trained classifier (`classifier_dir`, else runs/classifier
     or resources/models/foley-tiny-eval); without one it says so and the rest runs unchanged.
     `paraphrases=False` skips the second generation with UNSEEN_PROMPTS (half the time)."""
     out.mkdir(parents=True, exist_ok=True)
-    ev_dir = DATA / "eval"
+    ev_dir = DATA / clip_set
     meta = json.loads((ev_dir / "meta.json").read_text())["clips"]
     frames = np.load(ev_dir / "frames.npy", mmap_mode="r")
     audio = np.load(ev_dir / "audio.npy", mmap_mode="r")
     n = min(n_clips or len(meta), len(meta))
-    run = Runner(package_dir, precision)
+    run = Runner(package_dir, precision, threads)
+    run.options = dict(options or {})
     tol = {"40ms": 0.04, "100ms": 0.1}
     acc = {k: {"gen": [0, 0, 0], "ref": [0, 0, 0]} for k in tol}
     per_class: dict[str, list] = {}
@@ -229,6 +241,9 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
 
     res = {"clips": n, "precision": precision,
            "steps": steps or run.pkg.sampler["steps"], "guidance": guidance or run.pkg.sampler["guidance"],
+           "sampler_options": {k: run.options.get(k) if run.options.get(k) is not None
+                               else run.pkg.sampler.get(k if k != "method" else "default_method")
+                               for k in ("method", "shift", "visual_guidance")},
            "onset_f1": {k: {"generated": score(*v["gen"]), "reference_audio": score(*v["ref"])}
                         for k, v in acc.items()},
            "onset_f1_100ms_per_class": {c: score(*v) for c, v in sorted(per_class.items())},
@@ -250,7 +265,7 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
                                    "`python -m foley_desktop.train.classifier` first"}
     else:
         res["prompt_adherence"] = prompt_adherence(
-            run, AudioClassifier(model_dir), [meta[i] for i in range(n)], frames,
+            run, AudioClassifier(model_dir, threads), [meta[i] for i in range(n)], frames,
             [np.asarray(audio[i]) for i in range(n)], gens, steps, guidance, paraphrases)
     spectrogram_png(out / "spectrograms.png", pairs)
     for j, (c, ref, g, _) in enumerate(pairs[:4]):
@@ -268,7 +283,8 @@ def prompt_adherence(run: Runner, clf: AudioClassifier, meta: list[dict], frames
     cls = [m["cls"] for m in meta]
     held = clf.info.get("heldout_real", {})
     clips8 = held.get("clips_8s", {})
-    out = {"classifier": str(clf.dir), "classifier_labels": len(clf.labels),
+    # the classifier's name, not this machine's path (the result goes into the manifest)
+    out = {"classifier": clf.dir.name, "classifier_labels": len(clf.labels),
            "classifier_heldout_real": {"patch_accuracy": held.get("patch_accuracy"),
                                        "clip_accuracy": clips8.get("accuracy"),
                                        "clip_accuracy_coarse":
@@ -335,14 +351,24 @@ def main(argv=None):
     ap.add_argument("--precision", default="int8")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--guidance", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--method", default=None, help="euler or heun (default: the package's)")
+    ap.add_argument("--shift", type=float, default=None)
+    ap.add_argument("--visual-guidance", type=float, default=None,
+                    help="separate guidance on the visual condition (a third batch row)")
     ap.add_argument("--classifier", type=Path, default=None,
                     help="folder with classifier.onnx/.json (default runs/classifier, then "
                          "resources/models/foley-tiny-eval)")
+    ap.add_argument("--set", default="eval", dest="clip_set",
+                    help="clip set under data/: eval (held-out, report once) or val (training "
+                         "recordings, another seed: for choosing settings)")
     ap.add_argument("--no-paraphrases", action="store_true",
                     help="judge only the dataset captions (skips the second generation)")
     a = ap.parse_args(argv)
     print(json.dumps(evaluate(a.package, a.out, a.clips, a.precision, a.steps, a.guidance,
-                              a.classifier, not a.no_paraphrases), indent=1))
+                              a.classifier, not a.no_paraphrases, a.clip_set,
+                              {"method": a.method, "shift": a.shift,
+                               "visual_guidance": a.visual_guidance}, a.threads), indent=1))
 
 
 if __name__ == "__main__":

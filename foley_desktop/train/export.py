@@ -25,7 +25,7 @@ from .paths import PACKAGE_DIR, RUNS
 from .text import MAX_TOKENS, export_text_encoder, write_tokenizer
 from .train import FoleyTiny
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 DEFAULT_NEGATIVE = "noisy, harsh"
 
 
@@ -66,8 +66,14 @@ def prepare_text(work: Path) -> None:
                          weight_type=QuantType.QInt8, per_channel=True)
 
 
+# The package's default sampler settings (the engine reads them from the manifest). Steps,
+# shift and the separate visual guidance were chosen on the validation clips (sweep.py).
+SAMPLER_DEFAULTS = {"steps": 16, "guidance": 4.0, "shift": 2.0, "visual_guidance": 10.0}
+
+
 def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = None,
-                   train_info: dict | None = None) -> dict:
+                   train_info: dict | None = None, sampler_defaults: dict | None = None) -> dict:
+    sd = {**SAMPLER_DEFAULTS, **{k: v for k, v in (sampler_defaults or {}).items() if v is not None}}
     s = torch.load(ckpt, weights_only=True)
     cfg = Config(**s["cfg"])
     model = FoleyTiny(cfg)
@@ -152,9 +158,11 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
                         "variants": var({"fp32": "decoder.fp32.onnx"})},
         },
         "sampler": {"type": "flow_matching", "prediction": "velocity", "time": "noise_to_data",
-                    "timestep_scale": 1.0, "shift": 1.0, "methods": ["euler", "heun"],
-                    "default_method": "euler", "steps": 10, "steps_range": [1, 100],
-                    "guidance": 7.0, "guidance_range": [1.0, 12.0]},
+                    "timestep_scale": 1.0, "shift": float(sd["shift"]), "methods": ["euler", "heun"],
+                    "default_method": "euler", "steps": int(sd["steps"]), "steps_range": [1, 100],
+                    "guidance": float(sd["guidance"]), "guidance_range": [1.0, 12.0],
+                    **({"visual_guidance": float(sd["visual_guidance"])}
+                       if sd["visual_guidance"] is not None else {})},
         "files": {},
         "training": train_info or {"checkpoint_step": int(s.get("step", 0))},
     }
@@ -177,9 +185,19 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=PACKAGE_DIR)
     ap.add_argument("--work", type=Path, default=RUNS / "export")
     ap.add_argument("--metrics", type=Path, default=None, help="JSON written by evaluate.py")
+    ap.add_argument("--steps", type=int, default=None, help="default sampler steps")
+    ap.add_argument("--guidance", type=float, default=None, help="default (prompt) guidance")
+    ap.add_argument("--shift", type=float, default=None, help="default noise-schedule shift")
+    ap.add_argument("--visual-guidance", type=float, default=None,
+                    help="default separate guidance on the visual condition")
+    ap.add_argument("--train-info", type=Path, default=None,
+                    help="JSON describing the training run, stored as the manifest's `training`")
     a = ap.parse_args(argv)
     metrics = json.loads(a.metrics.read_text()) if a.metrics else None
-    m = export_package(a.ckpt, a.out, a.work, metrics)
+    info = json.loads(a.train_info.read_text()) if a.train_info else None
+    m = export_package(a.ckpt, a.out, a.work, metrics, info,
+                       {"steps": a.steps, "guidance": a.guidance, "shift": a.shift,
+                        "visual_guidance": a.visual_guidance})
     total = sum(v["bytes"] for g in m["graphs"].values() for v in g["variants"].values())
     total += sum(f["bytes"] for f in m["files"].values())
     print(f"wrote {a.out} ({total / 1e6:.1f} MB)")

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import codec
 from .model import Config, Denoiser, VisualEncoder
 from .paths import DATA
 from .text import UNCOND_CAPTIONS, caption_features
@@ -50,9 +51,11 @@ def text_table(train_dir: Path, export_dir: Path):
 
 
 def draw_batch(step: int, seed: int, batch: int, crop: int, lat, frm, feats, masks, clip_cap,
-               uncond_caps):
+               uncond_caps, with_index: bool = False, drop_text: float = 0.15,
+               drop_visual: float = 0.15):
     """The training batch at `step`: drawn from Generator(PCG64([seed, step])) so a resumed run
-    (and QAT fine-tuning, which continues the same stream) sees the same batches."""
+    (and QAT fine-tuning, which continues the same stream) sees the same batches.
+    `with_index` also returns the clip indices and the crop offsets (in video frames)."""
     rng = np.random.Generator(np.random.PCG64([seed, step]))
     idx = np.sort(rng.choice(lat.shape[0], batch, replace=False))
     # Random crops (whole video frames: 4 latent frames each) shorten the sequences the
@@ -65,15 +68,63 @@ def draw_batch(step: int, seed: int, batch: int, crop: int, lat, frm, feats, mas
     fr = fr.permute(0, 1, 4, 2, 3)
     tf = feats[clip_cap[idx]].clone()
     tm = masks[clip_cap[idx]].clone()
-    drop_t = rng.random(batch) < 0.15
-    drop_v = rng.random(batch) < 0.15
+    drop_t = rng.random(batch) < drop_text
+    drop_v = rng.random(batch) < drop_visual
     for i in np.nonzero(drop_t)[0]:
         u = uncond_caps[rng.integers(len(uncond_caps))]
         tf[i], tm[i] = feats[u], masks[u]
     t = torch.from_numpy(1 / (1 + np.exp(-rng.normal(0, 1, batch)))).float()
     x0 = torch.from_numpy(rng.standard_normal(x1.shape).astype(np.float32))
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
+    if with_index:
+        return fr, tf, tm, t, x0, x1, xt, drop_v, idx, o * per
     return fr, tf, tm, t, x0, x1, xt, drop_v
+
+
+def onset_weights(events: list[list[int]], idx, offsets, n_frames: int, weight: float,
+                  before: int = 2, after: int = 6) -> torch.Tensor:
+    """Per-latent-frame loss weights [B, 1, F]: 1 + `weight` from `before` frames ahead of each
+    event onset to `after` frames past it (the attack the picture must place), 1 elsewhere."""
+    w = np.ones((len(idx), 1, n_frames), np.float32)
+    for b, (i, off) in enumerate(zip(idx, offsets)):
+        for e in events[i]:
+            f = round(e / codec.HOP) - int(off)
+            lo, hi = max(0, f - before), min(n_frames, f + after + 1)
+            if lo < hi:
+                w[b, 0, lo:hi] += weight
+    return torch.from_numpy(w)
+
+
+class Sources:
+    """One or two rendered sets; with two, `frac` of every batch comes from the second (e.g.
+    extra clips of the sparse one-shot classes), both drawn deterministically per step."""
+
+    def __init__(self, dirs: list[Path], export_dir: Path, frac: float, drop_visual: float = 0.15):
+        self.sets = []
+        for d in dirs:
+            meta = json.loads((d / "meta.json").read_text())
+            self.sets.append((np.load(d / "latents.npy", mmap_mode="r"),
+                              np.load(d / "frames.npy", mmap_mode="r"),
+                              *text_table(d, export_dir), [c["events"] for c in meta["clips"]]))
+        self.frac = frac
+        self.drop_visual = drop_visual
+
+    def draw(self, step: int, seed: int, batch: int, crop: int):
+        n2 = round(batch * self.frac) if len(self.sets) > 1 else 0
+        parts = []
+        for j, nb in ((0, batch - n2), (1, n2)):
+            if nb == 0:
+                continue
+            lat, frm, feats, masks, clip_cap, unc, events = self.sets[j]
+            *b, idx, off = draw_batch(step if j == 0 else step + 10 ** 7, seed, nb, crop, lat, frm,
+                                      feats, masks, clip_cap, unc, with_index=True,
+                                      drop_visual=self.drop_visual)
+            parts.append((b, [events[i] for i in idx], off))
+        cat = [torch.cat([p[0][k] for p in parts]) if k != 7 else
+               np.concatenate([p[0][k] for p in parts]) for k in range(8)]
+        events = [e for p in parts for e in p[1]]
+        offs = np.concatenate([p[2] for p in parts])
+        return cat, events, offs
 
 
 def main(argv=None):
@@ -89,17 +140,31 @@ def main(argv=None):
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--max-minutes", type=float, default=1e9)
     ap.add_argument("--threads", type=int, default=2)
+    # Fine-tuning (defaults keep the original recipe):
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this checkpoint's EMA weights (fresh optimiser, step 0)")
+    ap.add_argument("--extra-data", type=Path, default=None,
+                    help="second rendered set mixed into every batch (see --extra-frac)")
+    ap.add_argument("--extra-frac", type=float, default=0.5)
+    ap.add_argument("--onset-weight", type=float, default=0.0,
+                    help="extra loss weight on the latent frames around event onsets")
+    ap.add_argument("--warmup", type=int, default=150)
+    ap.add_argument("--drop-visual", type=float, default=0.15,
+                    help="probability of replacing the visual condition by the learned "
+                         "unconditional vector (trains the prompt-only branch that separate "
+                         "visual guidance uses)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     a.run.mkdir(parents=True, exist_ok=True)
 
-    lat = np.load(a.data / "latents.npy", mmap_mode="r")
-    frm = np.load(a.data / "frames.npy", mmap_mode="r")
-    feats, masks, clip_cap, uncond_caps = text_table(a.data, a.export_dir)
-    cfg = Config(frame_size=frm.shape[2])
+    src = Sources([a.data] + ([a.extra_data] if a.extra_data else []), a.export_dir, a.extra_frac,
+                  a.drop_visual)
+    cfg = Config(frame_size=src.sets[0][1].shape[2])
     model = FoleyTiny(cfg)
     ema = FoleyTiny(cfg)
+    if a.init is not None and not (a.run / "ckpt.pt").exists():
+        model.load_state_dict(torch.load(a.init, weights_only=True)["ema"])
     ema.load_state_dict(model.state_dict())
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01, betas=(0.9, 0.99))
     step = 0
@@ -115,17 +180,20 @@ def main(argv=None):
     log = open(a.run / "train.log", "a")  # noqa: SIM115 - appended to for the whole run
     losses = []
     while step < a.steps:
-        fr, tf, tm, t, x0, x1, xt, drop_v = draw_batch(step, a.seed, a.batch, a.crop, lat, frm, feats,
-                                                       masks, clip_cap, uncond_caps)
+        (fr, tf, tm, t, x0, x1, xt, drop_v), events, offs = src.draw(step, a.seed, a.batch, a.crop)
 
-        lr = a.lr * min(1.0, (step + 1) / 150) * (0.5 * (1 + math.cos(math.pi * step / a.steps)) * 0.9 + 0.1)
+        lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.5 * (1 + math.cos(math.pi * step / a.steps)) * 0.9 + 0.1)
         for g in opt.param_groups:
             g["lr"] = lr
         vis = model.visual(fr)                                                      # [B,T,D]
         dv = torch.from_numpy(drop_v)[:, None, None]
         vis = torch.where(dv, model.uncond_visual.expand_as(vis), vis)
         v = model.denoiser(xt, t, tf, tm, vis)
-        loss = F.mse_loss(v, x1 - x0)
+        if a.onset_weight > 0:
+            w = onset_weights(events, range(len(events)), offs, x1.shape[2], a.onset_weight)
+            loss = ((v - (x1 - x0)) ** 2 * w).mean() / w.mean()
+        else:
+            loss = F.mse_loss(v, x1 - x0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

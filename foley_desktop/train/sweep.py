@@ -1,0 +1,152 @@
+"""Inference-setting sweep of a foley-tiny package on a clip set (no torch: ONNX graphs only).
+
+Meant for the VALIDATION set (data/val: training recordings, another seed; see dataset.py
+--val-clips), so that the held-out evaluation set is only looked at once, with the settings
+chosen here. Each setting generates every clip once with its dataset caption and reports onset
+F1 (+-40/+-100 ms, event classes), per-class F1 at +-100 ms, the separately trained classifier's
+accuracy on the generated audio, and the generation time per 8 s clip (one thread).
+
+    python -m foley_desktop.train.sweep --set val --out runs/sweep \
+        --setting steps=10,guidance=7 --setting steps=16,method=heun,guidance=7,visual_guidance=4
+
+A setting is comma-separated key=value among: steps, method (euler|heun), guidance,
+visual_guidance (separate guidance on the visual condition: a third batch row with the prompt
+and the unconditional visual vector; see engine/sampler.py), shift.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from foley_desktop.engine import sampler
+
+from . import codec
+from .classifier import AudioClassifier
+from .evaluate import EVENT_CLASSES_PREFIX, Runner, detect_onsets, f1
+from .paths import DATA, PACKAGE_DIR, RUNS
+
+
+def parse_setting(text: str) -> dict:
+    out: dict = {}
+    for kv in text.split(","):
+        k, v = kv.split("=")
+        k = k.strip()
+        if k in ("steps",):
+            out[k] = int(v)
+        elif k in ("method",):
+            out[k] = v.strip()
+        elif k in ("guidance", "visual_guidance", "shift"):
+            out[k] = float(v)
+        else:
+            raise ValueError(f"unknown key {k!r}")
+    return out
+
+
+def _score(h, nr, ne):
+    p = h / ne if ne else 0.0
+    r = h / nr if nr else 0.0
+    return round(2 * p * r / (p + r), 3) if p + r else 0.0
+
+
+class SweepRunner(Runner):
+    """Runner with the visual condition features cached per clip and all sampler options."""
+
+    def features(self, frames: np.ndarray, prompt: str):
+        ids, mask = self.tok.encode([prompt, self.pkg.text["default_negative"]])
+        tf = self.sess["text_encoder"].run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        x = frames.astype(np.float32) / 127.5 - 1.0
+        vis = self.sess["visual_encoder"].run(None, {"frames": x.transpose(0, 3, 1, 2)[None]})[0]
+        return tf, mask, vis
+
+    def generate_with(self, feats, n_lat: int, seed: int, st: dict) -> np.ndarray:
+        tf, mask, vis = feats
+        vg = st.get("visual_guidance")
+        cfg = sampler.SamplerConfig(method=st.get("method", "euler"), steps=st.get("steps", 10),
+                                    guidance=st.get("guidance", 7.0), shift=st.get("shift", 1.0),
+                                    visual_guidance=vg)
+        unc = np.tile(self.uncond[None], (vis.shape[1], 1))[None].astype(np.float32)
+        if vg is None:
+            rows, vis_rows = [0, 1], [vis, unc]
+        else:       # conditional, prompt without the visual condition, unconditional
+            rows, vis_rows = [0, 0, 1], [vis, unc, unc]
+        feeds = {"text_features": tf[rows], "text_mask": mask[rows].astype(np.int64),
+                 "visual": np.concatenate(vis_rows).astype(np.float32)}
+        if "float" in self.sess["denoiser"].get_inputs()[3].type:
+            feeds["text_mask"] = feeds["text_mask"].astype(np.float32)
+
+        def den(xx, tt):
+            return self.sess["denoiser"].run(None, {"x": xx, "t": tt, **feeds})[0]
+
+        noise = sampler.initial_noise(seed, (n_lat, codec.N_BANDS)).T[None]
+        lat = sampler.sample(den, noise, cfg, guided=True)
+        return self.sess["decoder"].run(None, {"latent": lat})[0].reshape(-1)
+
+
+def run_setting(run: SweepRunner, clf: AudioClassifier | None, meta, frames, feats_cache,
+                st: dict, seed_offset: int = 0) -> dict:
+    acc = {"40ms": [0, 0, 0], "100ms": [0, 0, 0]}
+    per_class: dict[str, list] = {}
+    gens, t_gen = [], 0.0
+    for i, m in enumerate(meta):
+        if i not in feats_cache:
+            feats_cache[i] = run.features(np.asarray(frames[i]), m["caption"])
+        t0 = time.perf_counter()
+        g = run.generate_with(feats_cache[i], len(frames[i]) * 4, i + seed_offset, st)
+        t_gen += time.perf_counter() - t0
+        gens.append(g)
+        if m["cls"].startswith(EVENT_CLASSES_PREFIX):
+            ev = np.array(m["events"], np.float64) / codec.SR
+            est = detect_onsets(g)
+            for k, tl in (("40ms", 0.04), ("100ms", 0.1)):
+                h, nr, ne = f1(ev, est, tl)
+                acc[k] = [acc[k][0] + h, acc[k][1] + nr, acc[k][2] + ne]
+                if k == "100ms":
+                    pc = per_class.setdefault(m["cls"], [0, 0, 0])
+                    per_class[m["cls"]] = [pc[0] + h, pc[1] + nr, pc[2] + ne]
+    res = {"setting": st, "clips": len(meta),
+           "onset_f1_40ms": _score(*acc["40ms"]), "onset_f1_100ms": _score(*acc["100ms"]),
+           "precision_100ms": round(acc["100ms"][0] / max(acc["100ms"][2], 1), 3),
+           "recall_100ms": round(acc["100ms"][0] / max(acc["100ms"][1], 1), 3),
+           "per_class_100ms": {c: _score(*v) for c, v in sorted(per_class.items())},
+           "seconds_per_clip": round(t_gen / len(meta), 3)}
+    if clf is not None:
+        r = clf.report([m["cls"] for m in meta], gens)
+        res["classifier_accuracy"] = r["accuracy"]
+        res["classifier_coarse"] = r["coarse"]["accuracy"]
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--package", type=Path, default=PACKAGE_DIR)
+    ap.add_argument("--set", default="val", dest="clip_set")
+    ap.add_argument("--out", type=Path, default=RUNS / "sweep")
+    ap.add_argument("--setting", action="append", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clips", type=int, default=None)
+    a = ap.parse_args(argv)
+    d = DATA / a.clip_set
+    meta = json.loads((d / "meta.json").read_text())["clips"]
+    frames = np.load(d / "frames.npy", mmap_mode="r")
+    meta = meta[: a.clips or len(meta)]
+    run = SweepRunner(a.package, "int8", threads=a.threads)
+    cdir = AudioClassifier.find(None)
+    clf = AudioClassifier(cdir, threads=a.threads) if cdir else None
+    a.out.mkdir(parents=True, exist_ok=True)
+    cache: dict = {}
+    with open(a.out / "results.jsonl", "a") as log:
+        for s in a.setting:
+            res = run_setting(run, clf, meta, frames, cache, parse_setting(s))
+            res["set"] = a.clip_set
+            res["package"] = str(a.package)
+            log.write(json.dumps(res) + "\n")
+            log.flush()
+            print(json.dumps({k: v for k, v in res.items() if k != "per_class_100ms"}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Fine-tuning additions of foley_desktop/train: onset loss weights, mixing a second rendered set
+into the batches (one set must give exactly the original batches), recovering torch weights from
+a package's FP32 graphs, and the sampler's and engine's separate visual guidance. The training
+tests need torch (the `train` extra) and are skipped without it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from foley_desktop.engine import sampler
+
+PACKAGE = Path(__file__).resolve().parents[1] / "resources/models/foley-tiny"
+
+
+# ----- sampler: separate visual guidance ------------------------------------------------------
+SEEDS = 2
+
+
+def _constant_denoiser(rows_seen):
+    """v is a constant per row group: conditional 5, prompt-only 2 (three groups only),
+    unconditional 1; records the batch sizes it was called with."""
+    def den(x, t):
+        rows_seen.append(len(x))
+        groups = [5.0, 2.0, 1.0] if len(x) == 3 * SEEDS else [5.0, 1.0]
+        return np.concatenate([np.full((SEEDS, *x.shape[1:]), g, np.float32) for g in groups])
+    return den
+
+
+def test_visual_guidance_combines_three_rows():
+    seen: list[int] = []
+    noise = np.zeros((SEEDS, 3, 4), np.float32)
+    cfg = sampler.SamplerConfig(steps=1, guidance=3.0, visual_guidance=2.0)
+    assert cfg.rows_per_seed(True) == 3 and cfg.rows_per_seed(False) == 1
+    out = sampler.sample(_constant_denoiser(seen), noise, cfg, guided=True)
+    assert seen == [3 * SEEDS]
+    # v = u + g (p - u) + g_v (c - p) = 1 + 3 (2 - 1) + 2 (5 - 2) = 10; one step of length 1.
+    np.testing.assert_allclose(out, 10.0)
+
+
+def test_without_visual_guidance_the_sampler_is_unchanged():
+    seen: list[int] = []
+    noise = np.zeros((SEEDS, 3, 4), np.float32)
+    cfg = sampler.SamplerConfig(steps=1, guidance=3.0)
+    assert cfg.rows_per_seed(True) == 2
+    out = sampler.sample(_constant_denoiser(seen), noise, cfg, guided=True)
+    assert seen == [2 * SEEDS]
+    np.testing.assert_allclose(out, 1.0 + 3.0 * (5.0 - 1.0))
+
+
+# ----- training additions (need torch) ------------------------------------------------------
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+def test_onset_weights_mark_the_attack_in_crop_coordinates(torch):
+    from foley_desktop.train import codec
+    from foley_desktop.train.train import onset_weights
+    events = [[10 * codec.HOP, 50 * codec.HOP], []]
+    w = onset_weights(events, [0, 1], np.array([8, 0]), 40, 3.0, before=2, after=6)
+    assert w.shape == (2, 1, 40)
+    hot = np.nonzero(w[0, 0].numpy() > 1)[0]
+    # event at latent frame 10, crop starts at 8 -> frame 2: frames 0..8; 50 - 8 = 42 is outside.
+    assert hot.tolist() == list(range(9))
+    assert float(w[0, 0, 0]) == 4.0 and float(w[1].max()) == 1.0
+
+
+def _set(folder: Path, n: int, seed: int, cls: str):
+    from foley_desktop.train.text import MAX_TOKENS, UNCOND_CAPTIONS
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    np.save(folder / "latents.npy", rng.standard_normal((n, 8, 16)).astype(np.float16))
+    np.save(folder / "frames.npy", rng.integers(0, 256, (n, 4, 16, 16, 3), dtype=np.uint8))
+    caps = [f"{cls} {i % 2}" for i in range(n)]
+    (folder / "meta.json").write_text(json.dumps(
+        {"clips": [{"caption": c, "cls": cls, "events": [480 * (i + 1)]} for i, c in enumerate(caps)]}))
+    allcaps = sorted(set(caps) | set(UNCOND_CAPTIONS))
+    mask = np.ones((len(allcaps), MAX_TOKENS), np.uint8)
+    np.savez(folder / "text.npz", caps=np.array(allcaps), mask=mask,
+             feats=rng.standard_normal((len(allcaps), MAX_TOKENS, 24)).astype(np.float16))
+    return folder
+
+
+def test_one_source_gives_the_original_batches_and_two_mix(torch, tmp_path):
+    from foley_desktop.train.train import Sources, draw_batch, text_table
+    a = _set(tmp_path / "a", 10, 0, "x")
+    b = _set(tmp_path / "b", 6, 1, "y")
+    one = Sources([a], tmp_path, 0.5)
+    got, events, offs = one.draw(7, 3, 4, 8)
+    lat = np.load(a / "latents.npy", mmap_mode="r")
+    frm = np.load(a / "frames.npy", mmap_mode="r")
+    ref = draw_batch(7, 3, 4, 8, lat, frm, *text_table(a, tmp_path))
+    for g, r in zip(got, ref):
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(r))
+    assert len(events) == 4 and offs.shape == (4,)
+    two = Sources([a, b], tmp_path, 0.5)
+    got2, _, _ = two.draw(7, 3, 4, 8)
+    assert got2[5].shape[0] == 4                                  # x1 rows
+    # The second half comes from set b: its clips' latents are among b's.
+    lat_b = np.load(b / "latents.npy").astype(np.float32)
+    rows_b = got2[5][2:].numpy()
+    assert all(any(np.allclose(r, lat_b[i, :, k:k + 8]) for i in range(6) for k in (0, 4, 8))
+               for r in rows_b)
+
+
+@pytest.mark.skipif(not (PACKAGE / "denoiser.fp32.onnx").exists(), reason="no shipped package")
+def test_recovered_weights_reproduce_the_shipped_graphs(torch):
+    pytest.importorskip("onnx")
+    from foley_desktop.train.recover import check, recover
+    torch.set_num_threads(1)
+    model = recover(PACKAGE)
+    c = check(model, PACKAGE)
+    assert c["denoiser_max_abs"] < 1e-3 * max(1.0, c["denoiser_rms"])
+    assert c["visual_max_abs"] < 1e-3
+
+
+# ----- engine: separate visual guidance end to end (analytic package, closed form) -----------
+@pytest.fixture(scope="module")
+def analytic(tmp_path_factory):
+    from foley_desktop.engine import testpkg
+    from foley_desktop.engine.generate import Engine
+    pkg = testpkg.build(tmp_path_factory.mktemp("vg") / "analytic", alpha=0.3)
+    return pkg, Engine(pkg, precision="fp32", provider="cpu")
+
+
+def test_engine_visual_guidance_matches_closed_form(analytic, clip_tank):
+    """The analytic denoiser's target is affine in its conditions, so the sampled latent is
+    T_u + g (T_p - T_u) + g_v (T_c - T_p) + alpha n: the text part scaled by g, the visual
+    part (zero unconditional visual features) by g_v."""
+    import importlib
+
+    from test_engine_generate import reference, run, visual_target
+
+    from foley_desktop.engine import post
+    pkg, engine = analytic
+    decode = importlib.import_module("foley_desktop.media.decode")
+    start, n = 48000 + 4800, int(1.5 * 48000)
+    res = run(engine, n, start=start, video=clip_tank, guidance=2.0, visual_guidance=5.0)
+    assert res.visual_guidance == 5.0 and res.to_dict()["visual_guidance"] == 5.0
+    vis = visual_target(pkg, clip_tank, start, decode)
+    ref, _ = reference(pkg, "door slam", "noisy harsh", 5, n, 2.0, visual=vis * 5.0 / 2.0)
+    expected, _ = post.finish(ref.astype(np.float32))
+    np.testing.assert_allclose(res.takes[0].audio, expected, atol=5e-4)
+    # Without it (and with it equal to the guidance) the two-row result is unchanged.
+    plain = run(engine, n, start=start, video=clip_tank, guidance=2.0)
+    assert plain.visual_guidance is None and "visual_guidance" not in plain.to_dict()
+    same = run(engine, n, start=start, video=clip_tank, guidance=2.0, visual_guidance=2.0)
+    np.testing.assert_allclose(same.takes[0].audio, plain.takes[0].audio, atol=5e-4)
+    assert not np.allclose(res.takes[0].audio, plain.takes[0].audio, atol=1e-3)
+
+
+def test_engine_visual_guidance_is_checked_and_skipped_without_video(analytic):
+    from test_engine_generate import run
+
+    from foley_desktop.errors import GenerationError
+    _, engine = analytic
+    with pytest.raises(GenerationError, match="visual guidance"):
+        run(engine, 48000, guidance=2.0, visual_guidance=50.0)
+    text_only = run(engine, 48000, guidance=2.0, visual_guidance=5.0)
+    assert text_only.visual_guidance is None
+    np.testing.assert_array_equal(text_only.takes[0].audio,
+                                  run(engine, 48000, guidance=2.0).takes[0].audio)
