@@ -1,0 +1,92 @@
+"""The `masknet` separator (default pipeline + trained mask refinement) on real speech and music."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from foley_desktop.separation import masknet, rnnoise
+
+try:
+    rnnoise.RNNoise()
+    _RN = None
+except Exception as exc:  # noqa: BLE001 - the reason is shown in the skip
+    _RN = str(exc)
+pytestmark = pytest.mark.skipif(_RN is not None, reason=f"RNNoise unavailable: {_RN}")
+
+from foley_desktop.media import read_audio
+from foley_desktop.separation import evaluate as ev
+from foley_desktop.separation.base import backends, make_separator, separate_array
+
+SPEECH = "usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav"
+MUSIC = "usr/share/sonic-pi/samples/loop_amen.flac"
+
+
+@pytest.fixture(scope="module")
+def parts(media_root):
+    s = read_audio(media_root / SPEECH, mono=True)[0]
+    s = np.concatenate([np.zeros(ev.PAD, np.float32), s, np.zeros(ev.PAD, np.float32)])
+    n = np.resize(read_audio(media_root / MUSIC, mono=True)[0], len(s))
+    n = (n * np.sqrt(np.dot(s, s) / np.dot(n, n))).astype(np.float32)  # 0 dB
+    g = 0.9 / np.abs(s + n).max()
+    return s * g, n * g
+
+
+def test_registered_and_shipped():
+    assert "masknet" in backends()
+    path = masknet.model_path()
+    assert path.is_file() and path.stat().st_size < 5 * 2 ** 20
+    assert make_separator("masknet", 2).latency == make_separator("default", 2).latency
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_stems_sum_to_the_input_with_exact_length(parts, channels):
+    s, n = parts
+    x = np.stack([s + n * (0.5 + 0.1 * c) for c in range(channels)])[:, :70001]
+    d, b = separate_array(make_separator("masknet", channels), x, block=12345)
+    assert d.shape == x.shape and b.shape == x.shape
+    assert d.dtype == np.float32 and np.isfinite(d).all()
+    np.testing.assert_allclose(d + b, x, atol=1e-6)
+    assert np.abs(d).max() > 1e-3  # speech found, not an all-background pass-through
+    if channels == 6:  # 5.1: only the centre carries dialogue
+        assert not np.any(d[[0, 1, 3, 4, 5]])
+
+
+def test_block_size_does_not_change_the_result(parts):
+    x = (parts[0] + parts[1])[None, :96000]
+    d1, b1 = separate_array(make_separator("masknet", 1), x, block=48000)
+    d2, b2 = separate_array(make_separator("masknet", 1), x, block=777)
+    d3, _ = separate_array(make_separator("masknet", 1), x, block=96000)
+    # Frames reach the network in different groupings: float rounding only.
+    np.testing.assert_allclose(d1, d2, atol=1e-5)
+    np.testing.assert_allclose(d1, d3, atol=1e-5)
+    np.testing.assert_allclose(b1, b2, atol=1e-5)
+
+
+def test_dump_mode_is_exactly_the_default_backend(parts):
+    x = (parts[0] + parts[1])[None, :60000]
+    d0, _ = separate_array(make_separator("default", 1), x)
+    d1, _ = separate_array(make_separator("masknet", 1, dump=True), x)
+    np.testing.assert_array_equal(d0, d1)
+
+
+def test_beats_rnnoise_and_default_and_is_silent_in_pauses(parts):
+    s, n = parts
+    x = s + n
+    res = {}
+    for backend in ("rnnoise", "default", "masknet"):
+        d, _ = separate_array(make_separator(backend, 1), x[None])
+        res[backend] = (ev.si_sdr(d[0], s) - ev.si_sdr(x, s), ev.pause_residual_db(d[0], s, x))
+    # Measured on this mixture (masknet-v1): SI-SDRi rnnoise 5.96, default 6.78, masknet 6.88
+    # dB; pause residual rnnoise -23.5, default -142.8, masknet -171.1 dB.
+    assert res["masknet"][0] > res["rnnoise"][0] + 0.5, res
+    assert res["masknet"][0] > res["default"][0] - 0.2, res  # at least as good as the default
+    assert res["masknet"][1] < -100.0, res  # gate + pause-trained mask: no musical noise
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    from foley_desktop.errors import ModelPackageError
+
+    with pytest.raises(ModelPackageError, match="mask network missing"):
+        make_separator("masknet", 1, model=tmp_path / "nope.onnx")
+
