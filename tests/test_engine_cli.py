@@ -92,6 +92,23 @@ def test_video_segment(pkg, env, tmp_path, clip_tank):
     assert len(read_wav(out)) == int(3.25 * SR)
 
 
+def test_visual_guidance_flag(pkg, env, tmp_path, clip_tank):
+    """--visual-guidance runs the three-row batch (a different take from plain guidance), is
+    reported, and a value outside the model's range exits 2 and writes nothing."""
+    base = ["generate", str(clip_tank), "--prompt", "engine motor idle", "--end", "2",
+            "--model", str(pkg), "--seed", "5", "--json"]
+    r1 = cli(env, *base, "-o", str(tmp_path / "a.wav"))
+    r2 = cli(env, *base, "--visual-guidance", "6", "-o", str(tmp_path / "b.wav"))
+    assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr
+    assert "visual_guidance" not in json.loads(r1.stdout)
+    assert json.loads(r2.stdout)["visual_guidance"] == 6.0
+    a, b = read_wav(tmp_path / "a.wav"), read_wav(tmp_path / "b.wav")
+    assert len(a) == len(b) == 2 * SR and np.abs(a - b).max() > 1e-3
+    r3 = cli(env, *base, "--visual-guidance", "99", "-o", str(tmp_path / "c.wav"))
+    assert r3.returncode == 2 and "visual guidance must be within" in r3.stderr
+    assert "Traceback" not in r3.stderr and not (tmp_path / "c.wav").exists()
+
+
 def test_cuda_request_falls_back_with_a_reason(pkg, env, tmp_path):
     from foley_desktop.engine.providers import unavailable_reason
     if unavailable_reason("cuda") is None:

@@ -22,7 +22,10 @@ def configure(parser) -> None:
     parser.add_argument("--variations", type=int, default=1, metavar="K",
                         help="K takes with seeds seed, seed+1 … (OUT-1.wav …)")
     parser.add_argument("--steps", type=int, help="sampler steps (default: the model's)")
-    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale")
+    parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (on the prompt)")
+    parser.add_argument("--visual-guidance", type=float, metavar="G",
+                        help="guidance on the picture apart from the prompt (default: the "
+                             "model's, if it has one; higher follows the visible events harder)")
     parser.add_argument("--sampler", choices=["euler", "heun"])
     parser.add_argument("--precision", default="auto", metavar="auto|int8|fp16|fp32|VARIANT",
                         help="precision variant (auto: what `bench` found fastest, else the "
@@ -110,7 +113,8 @@ def run(args) -> int:
     request = GenerateRequest(
         video=video, start=start, end=end, prompt=args.prompt, negative=args.negative,
         seeds=[seed + i for i in range(args.variations)], steps=args.steps,
-        guidance=args.guidance, sampler=args.sampler, loudness_lufs=args.loudness,
+        guidance=args.guidance, visual_guidance=args.visual_guidance, sampler=args.sampler,
+        loudness_lufs=args.loudness,
         continue_windows=not args.independent_windows)
     result, paths = generate_to_files(request, args.output, package=package,
                                       precision=args.precision, provider=args.provider,
@@ -123,7 +127,9 @@ def run(args) -> int:
         take = result.takes[0]
         print(f"model {take.model} {take.version}, variant {take.variant}, "
               f"provider {result.provider}, {result.sampler} x {result.steps} steps, "
-              f"guidance {result.guidance:g}, {result.windows} window(s), "
+              f"guidance {result.guidance:g}"
+              + (f" (picture {result.visual_guidance:g})" if result.visual_guidance is not None else "")
+              + f", {result.windows} window(s), "
               f"{result.timings['total_s']:.2f} s")
         if result.fallback_reason:
             print(f"provider: {result.fallback_reason}")
