@@ -349,6 +349,20 @@ def test_separate_fills_stem_lanes_and_speech_markers(qtbot, win, clip_hello):
     qtbot.waitUntil(lambda: "dialogue" in win.canvas.overviews, timeout=15000)
 
 
+def test_picture_guidance_in_the_inspector_is_undoable(qtbot, win, clip_tank):
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(48000, 96000, "engine motor idle")
+    win.canvas.set_selected([seg.id])
+    ins = win.inspector
+    assert ins.visual_guidance.text() == "model default" and ins.visual_guidance.isEnabled()
+    ins.visual_guidance.setValue(6.5)
+    ins.visual_guidance.editingFinished.emit()
+    assert seg.visual_guidance == 6.5
+    win.doc.undo_stack.undo()
+    assert seg.visual_guidance is None
+    qtbot.waitUntil(lambda: ins.visual_guidance.value() == 0.0, timeout=3000)
+
+
 def test_save_and_reopen_project(qtbot, win, clip_tank, tmp_path):
     open_clip(qtbot, win, clip_tank)
     seg = win.doc.add_segment(48000, 96000, "engine motor idle")

@@ -131,6 +131,8 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "variations": (lambda v: isinstance(v, int) and 1 <= v <= 64, "a whole number from 1 to 64"),
     "steps": (lambda v: v is None or (isinstance(v, int) and 1 <= v <= 1000), "1 to 1000"),
     "guidance": (lambda v: v is None or (isinstance(v, (int, float)) and 0 <= v <= 100), "0 to 100"),
+    "visual_guidance": (lambda v: v is None or (isinstance(v, (int, float)) and 0 <= v <= 100),
+                        "0 to 100"),
     "model": (lambda v: v is None or isinstance(v, str), "a package name"),
     "precision": (lambda v: isinstance(v, str) and v != "", "a precision name"),
     "gain_db": (lambda v: isinstance(v, (int, float)) and -96 <= v <= 24, "-96 to 24 dB"),

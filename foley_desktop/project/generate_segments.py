@@ -82,7 +82,8 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
 
             result = generate(GenerateRequest(video=project.media, start=seg.start, end=seg.end,
                                               prompt=seg.prompt, negative=seg.negative,
-                                              seeds=[seed], steps=seg.steps, guidance=seg.guidance),
+                                              seeds=[seed], steps=seg.steps, guidance=seg.guidance,
+                                              visual_guidance=seg.visual_guidance),
                               engine=engine, progress=sub, cancel=cancel)
             t = result.takes[0]
             take_id = new_id("take")

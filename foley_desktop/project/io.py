@@ -65,7 +65,8 @@ def to_dict(project: Project, folder: Path) -> dict[str, Any]:
             {
                 "id": s.id, "start": int(s.start), "end": int(s.end), "prompt": s.prompt,
                 "negative": s.negative, "seed": s.seed, "variations": s.variations,
-                "steps": s.steps, "guidance": s.guidance, "model": s.model,
+                "steps": s.steps, "guidance": s.guidance, "visual_guidance": s.visual_guidance,
+                "model": s.model,
                 "precision": s.precision, "gain_db": s.gain_db,
                 "takes": [
                     {"id": t.id, "path": _to_rel(t.path, folder), "seed": t.seed, "model": t.model,
@@ -101,7 +102,8 @@ def from_dict(doc: dict[str, Any], folder: Path, path: Path | None = None) -> Pr
         segments.append(Segment(
             id=s["id"], start=s["start"], end=s["end"], prompt=s["prompt"],
             negative=s.get("negative"), seed=s.get("seed"), variations=s.get("variations", 1),
-            steps=s.get("steps"), guidance=s.get("guidance"), model=s.get("model"),
+            steps=s.get("steps"), guidance=s.get("guidance"),
+            visual_guidance=s.get("visual_guidance"), model=s.get("model"),
             precision=s.get("precision", "auto"), gain_db=float(s.get("gain_db", 0.0)),
             takes=takes, active_take=s.get("active_take")))
     stems = {}

@@ -58,6 +58,7 @@ class Segment:
     variations: int = 1
     steps: int | None = None
     guidance: float | None = None
+    visual_guidance: float | None = None  # the picture's guidance apart from the prompt's
     model: str | None = None  # package name; None = the default package
     precision: str = "auto"
     gain_db: float = 0.0  # applied to the active take in stems and mix

@@ -95,6 +95,8 @@ _SEGMENT = {
     "variations": (False, lambda v: _is_int(v) and 1 <= v <= 64, "an integer from 1 to 64"),
     "steps": (False, _opt(lambda v: _is_int(v) and 1 <= v <= 1000), "an integer from 1 to 1000 or null"),
     "guidance": (False, _opt(lambda v: _is_num(v) and 0 <= v <= 100), "a number from 0 to 100 or null"),
+    "visual_guidance": (False, _opt(lambda v: _is_num(v) and 0 <= v <= 100),
+                        "a number from 0 to 100 or null"),
     "model": (False, _opt(_str), "a string or null"),
     "precision": (False, _str, "a string"),
     "gain_db": (False, lambda v: _is_num(v) and -96 <= v <= 24, "a number of dB from -96 to 24"),

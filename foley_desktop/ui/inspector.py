@@ -58,6 +58,13 @@ class Inspector(QWidget):
         self.guidance.setRange(0, 100)
         self.guidance.setSingleStep(0.5)
         self.guidance.setSpecialValueText("model default")
+        self.visual_guidance = QDoubleSpinBox()
+        self.visual_guidance.setRange(0, 100)
+        self.visual_guidance.setSingleStep(0.5)
+        self.visual_guidance.setSpecialValueText("model default")
+        self.visual_guidance.setToolTip(
+            "How hard the sound follows the picture, apart from the prompt (Guidance). Higher: "
+            "hits land on the visible events and fewer sounds appear between them.")
         self.model = QComboBox()
         self.precision = QComboBox()
         for p in PRECISIONS:
@@ -73,6 +80,7 @@ class Inspector(QWidget):
         form.addRow("Variations", self.variations)
         form.addRow("Steps", self.steps)
         form.addRow("Guidance", self.guidance)
+        form.addRow("Picture guidance", self.visual_guidance)
         form.addRow("Model", self.model)
         form.addRow("Precision", self.precision)
         form.addRow("", self.provider)
@@ -111,7 +119,8 @@ class Inspector(QWidget):
         self.prompt.editingFinished.connect(lambda: self._commit("prompt"))
         self.negative.editingFinished.connect(lambda: self._commit("negative"))
         for name, w in (("seed", self.seed), ("variations", self.variations),
-                        ("steps", self.steps), ("guidance", self.guidance)):
+                        ("steps", self.steps), ("guidance", self.guidance),
+                        ("visual_guidance", self.visual_guidance)):
             w.editingFinished.connect(lambda n=name: self._commit(n))
         self.model.activated.connect(lambda _i: self._commit("model"))
         self.precision.activated.connect(lambda _i: self._commit("precision"))
@@ -148,7 +157,8 @@ class Inspector(QWidget):
         self.ids = [s.id for s in segs]
         enabled = bool(segs)
         for w in (self.prompt, self.negative, self.seed, self.variations, self.steps,
-                  self.guidance, self.model, self.precision, self.gen_btn, self.takes):
+                  self.guidance, self.visual_guidance, self.model, self.precision, self.gen_btn,
+                  self.takes):
             w.setEnabled(enabled)
         can = getattr(self, "has_models", True)
         self.gen_btn.setEnabled(enabled and can)
@@ -178,6 +188,7 @@ class Inspector(QWidget):
             self.variations.setValue(s.variations)
             self.steps.setValue(s.steps or 0)
             self.guidance.setValue(s.guidance or 0.0)
+            self.visual_guidance.setValue(s.visual_guidance or 0.0)
             self.model.setCurrentIndex(max(0, self.model.findData(s.model)))
             self.precision.setCurrentIndex(max(0, self.precision.findData(s.precision)))
             self.takes.clear()
@@ -208,6 +219,8 @@ class Inspector(QWidget):
             return self.steps.value() or None
         if name == "guidance":
             return self.guidance.value() or None
+        if name == "visual_guidance":
+            return self.visual_guidance.value() or None
         if name == "model":
             return self.model.currentData()
         if name == "precision":
