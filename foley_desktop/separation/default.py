@@ -177,11 +177,22 @@ class MaskSeparator(Separator):
         pn = _smooth_bins(pn)
         G = ps / (ps + pn + 1e-12)
         if self.use_gate:
-            p = self._frame_probs(self._m - self.hang, m_end + self.look)
-            w = self.hang + self.look + 1
-            pmax = np.lib.stride_tricks.sliding_window_view(p, w).max(axis=1)
-            g = np.clip((pmax - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0)
-            G = G * g[:, None]
+            G = G * self._gate(m_end)[:, None]
+        self._apply_mask(G, m_end)
+
+    def _gate(self, m_end: int) -> np.ndarray:
+        """Voice-activity gate per frame m .. m_end-1: the maximum speech probability over
+        [-hang, +look] frames, mapped linearly from gate_lo..gate_hi to 0..1."""
+        p = self._frame_probs(self._m - self.hang, m_end + self.look)
+        w = self.hang + self.look + 1
+        pmax = np.lib.stride_tricks.sliding_window_view(p, w).max(axis=1)
+        return np.clip((pmax - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0)
+
+    def _apply_mask(self, G: np.ndarray, m_end: int) -> None:
+        """Mask frames m .. m_end-1 with G [frames, bins], overlap-add the final samples out
+        and drop the features and VAD chunks no later frame reads."""
+        T = self.T
+        count = m_end - self._m
         rows = slice(self._m - self._f0, m_end - self._f0)
         D = self._X[:, rows] * G[None].astype(np.float32)
         frames = np.fft.irfft(D, n=WIN, axis=-1).astype(np.float32) * _WINDOW

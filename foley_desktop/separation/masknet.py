@@ -26,9 +26,8 @@ import numpy as np
 
 from foley_desktop.errors import ModelPackageError
 from foley_desktop.paths import resources_dir
-from foley_desktop.separation import vad
 from foley_desktop.separation.base import Separator, register
-from foley_desktop.separation.default import _WINDOW, BINS, HOP, WIN, MaskSeparator, _smooth_bins
+from foley_desktop.separation.default import BINS, MaskSeparator, _smooth_bins
 
 N_BANDS = 64
 CONTEXT = 2  # frames either side seen by the network's first layer (= smoothing frames)
@@ -131,11 +130,7 @@ class MaskNetSeparator(MaskSeparator):
         ps = _smooth_bins(ps)
         pn = _smooth_bins(pn)
         gw = (ps / (ps + pn + 1e-12)).astype(np.float32)
-        p = self._frame_probs(self._m - self.hang, m_end + self.look)
-        w = self.hang + self.look + 1
-        pmax = np.lib.stride_tricks.sliding_window_view(p, w).max(axis=1)
-        gate = np.clip((pmax - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0)
-        gate = gate.astype(np.float32)
+        gate = self._gate(m_end).astype(np.float32)
         feats = frame_features(ps_rows, pn_rows)
         rows = slice(self._m - self._f0, m_end - self._f0)
         if self.dump is not None:
@@ -152,27 +147,7 @@ class MaskNetSeparator(MaskSeparator):
                 feed["xpow"] = (Xa.real ** 2 + Xa.imag ** 2).astype(np.float32)[None]
             g_net, self._h = self._sess.run(None, feed)
             G = g_net[0] * gate[:, None]
-        D = self._X[:, rows] * G[None].astype(np.float32)
-        frames = np.fft.irfft(D, n=WIN, axis=-1).astype(np.float32) * _WINDOW
-        ola = np.concatenate([self._ola, np.zeros((self._dch, count * HOP), np.float32)], axis=1)
-        for i in range(count):
-            ola[:, i * HOP:i * HOP + WIN] += frames[:, i]
-        done = count * HOP
-        self._push_final(ola[:, :done], first_global=(self._m - 1) * HOP)
-        self._ola = ola[:, done:]
-        self._m = m_end
-        keep_f = self._m - T
-        if keep_f > self._f0:
-            cut = keep_f - self._f0
-            self._X = self._X[:, cut:]
-            self._PS = self._PS[cut:]
-            self._PN = self._PN[cut:]
-            self._f0 = keep_f
-        keep_c = ((self._m - self.hang) * HOP + vad.FILTER_DELAY) // vad.CHUNK
-        if keep_c > self._vad_c0:
-            cut = min(keep_c - self._vad_c0, len(self._vad_probs))
-            self._vad_probs = self._vad_probs[cut:]
-            self._vad_c0 += cut
+        self._apply_mask(G, m_end)
 
 
 def dump_features(audio: np.ndarray) -> dict[str, np.ndarray]:

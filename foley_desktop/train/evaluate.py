@@ -152,11 +152,19 @@ class Runner:
                                     steps=steps or s["steps"], guidance=guidance or s["guidance"],
                                     shift=float(o.get("shift", s.get("shift", 1.0))),
                                     visual_guidance=None if vg is None else float(vg))
+        return self.sample(self.features(frames, prompt), len(frames) * 4, seed, cfg)
+
+    def features(self, frames: np.ndarray, prompt: str):
+        """Text features and mask of (prompt, default negative), and the clip's visual features."""
         ids, mask = self.tok.encode([prompt, self.pkg.text["default_negative"]])
         tf = self.sess["text_encoder"].run(None, {"input_ids": ids, "attention_mask": mask})[0]
         x = frames.astype(np.float32) / 127.5 - 1.0
         vis = self.sess["visual_encoder"].run(None, {"frames": x.transpose(0, 3, 1, 2)[None]})[0]
-        n_lat = len(frames) * 4
+        return tf, mask, vis
+
+    def sample(self, feats, n_lat: int, seed: int, cfg: sampler.SamplerConfig) -> np.ndarray:
+        """Audio from `features(...)` with the sampler settings `cfg` (guided)."""
+        tf, mask, vis = feats
         unc = np.tile(self.uncond[None], (vis.shape[1], 1))[None]
         rows = [0, 1] if cfg.visual_guidance is None else [0, 0, 1]   # sampler.sample's order
         feeds = {"text_features": tf[rows], "text_mask": mask[rows].astype(np.int64),

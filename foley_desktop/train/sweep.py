@@ -53,37 +53,15 @@ def _score(h, nr, ne):
 
 
 class SweepRunner(Runner):
-    """Runner with the visual condition features cached per clip and all sampler options."""
-
-    def features(self, frames: np.ndarray, prompt: str):
-        ids, mask = self.tok.encode([prompt, self.pkg.text["default_negative"]])
-        tf = self.sess["text_encoder"].run(None, {"input_ids": ids, "attention_mask": mask})[0]
-        x = frames.astype(np.float32) / 127.5 - 1.0
-        vis = self.sess["visual_encoder"].run(None, {"frames": x.transpose(0, 3, 1, 2)[None]})[0]
-        return tf, mask, vis
+    """Runner with every sampler option given per call (the visual features are cached per
+    clip by the caller through `features`)."""
 
     def generate_with(self, feats, n_lat: int, seed: int, st: dict) -> np.ndarray:
-        tf, mask, vis = feats
         vg = st.get("visual_guidance")
         cfg = sampler.SamplerConfig(method=st.get("method", "euler"), steps=st.get("steps", 10),
                                     guidance=st.get("guidance", 7.0), shift=st.get("shift", 1.0),
                                     visual_guidance=vg)
-        unc = np.tile(self.uncond[None], (vis.shape[1], 1))[None].astype(np.float32)
-        if vg is None:
-            rows, vis_rows = [0, 1], [vis, unc]
-        else:       # conditional, prompt without the visual condition, unconditional
-            rows, vis_rows = [0, 0, 1], [vis, unc, unc]
-        feeds = {"text_features": tf[rows], "text_mask": mask[rows].astype(np.int64),
-                 "visual": np.concatenate(vis_rows).astype(np.float32)}
-        if "float" in self.sess["denoiser"].get_inputs()[3].type:
-            feeds["text_mask"] = feeds["text_mask"].astype(np.float32)
-
-        def den(xx, tt):
-            return self.sess["denoiser"].run(None, {"x": xx, "t": tt, **feeds})[0]
-
-        noise = sampler.initial_noise(seed, (n_lat, codec.N_BANDS)).T[None]
-        lat = sampler.sample(den, noise, cfg, guided=True)
-        return self.sess["decoder"].run(None, {"latent": lat})[0].reshape(-1)
+        return self.sample(feats, n_lat, seed, cfg)
 
 
 def run_setting(run: SweepRunner, clf: AudioClassifier | None, meta, frames, feats_cache,
