@@ -38,3 +38,22 @@ def clip_phone(media_root) -> Path:
 def clip_tank(media_root) -> Path:
     """5.6 s 560x320 30 fps, mono AAC 48 kHz: a toy tank's motor (MIT)."""
     return media_root / "usr/share/doc/python3-hug/examples/streaming_movie_server/movie.mp4"
+
+
+@pytest.fixture(scope="module")
+def parts(media_root):
+    """(speech, music) for a 0 dB mixture: a LibriVox sentence with 0.75 s of silence either
+    side, and loop_amen looped to its length, scaled together to a 0.9 peak sum."""
+    import numpy as np
+
+    from foley_desktop.media import read_audio
+    from foley_desktop.separation import evaluate as ev
+
+    speech = "usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav"
+    s = read_audio(media_root / speech, mono=True)[0]
+    s = np.concatenate([np.zeros(ev.PAD, np.float32), s, np.zeros(ev.PAD, np.float32)])
+    music = media_root / "usr/share/sonic-pi/samples/loop_amen.flac"
+    n = np.resize(read_audio(music, mono=True)[0], len(s))
+    n = (n * np.sqrt(np.dot(s, s) / np.dot(n, n))).astype(np.float32)  # 0 dB
+    g = 0.9 / np.abs(s + n).max()
+    return s * g, n * g

@@ -4,32 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_separation_stream import pytestmark  # noqa: F401 - the same RNNoise skip
 
-from foley_desktop.separation import masknet, rnnoise
-
-try:
-    rnnoise.RNNoise()
-    _RN = None
-except Exception as exc:  # noqa: BLE001 - the reason is shown in the skip
-    _RN = str(exc)
-pytestmark = pytest.mark.skipif(_RN is not None, reason=f"RNNoise unavailable: {_RN}")
-
-from foley_desktop.media import read_audio
 from foley_desktop.separation import evaluate as ev
+from foley_desktop.separation import masknet
 from foley_desktop.separation.base import backends, make_separator, separate_array
-
-SPEECH = "usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav"
-MUSIC = "usr/share/sonic-pi/samples/loop_amen.flac"
-
-
-@pytest.fixture(scope="module")
-def parts(media_root):
-    s = read_audio(media_root / SPEECH, mono=True)[0]
-    s = np.concatenate([np.zeros(ev.PAD, np.float32), s, np.zeros(ev.PAD, np.float32)])
-    n = np.resize(read_audio(media_root / MUSIC, mono=True)[0], len(s))
-    n = (n * np.sqrt(np.dot(s, s) / np.dot(n, n))).astype(np.float32)  # 0 dB
-    g = 0.9 / np.abs(s + n).max()
-    return s * g, n * g
 
 
 def test_registered_and_shipped():

@@ -19,19 +19,6 @@ from foley_desktop.separation import evaluate as ev
 from foley_desktop.separation.base import make_separator, separate_array
 from foley_desktop.separation.default import MaskSeparator
 
-SPEECH = "usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav"
-MUSIC = "usr/share/sonic-pi/samples/loop_amen.flac"
-
-
-@pytest.fixture(scope="module")
-def parts(media_root):
-    s = read_audio(media_root / SPEECH, mono=True)[0]
-    s = np.concatenate([np.zeros(ev.PAD, np.float32), s, np.zeros(ev.PAD, np.float32)])
-    n = np.resize(read_audio(media_root / MUSIC, mono=True)[0], len(s))
-    n = (n * np.sqrt(np.dot(s, s) / np.dot(n, n))).astype(np.float32)  # 0 dB
-    g = 0.9 / np.abs(s + n).max()
-    return s * g, n * g
-
 
 @pytest.mark.parametrize("backend", ["default", "rnnoise"])
 def test_block_size_does_not_change_the_result(parts, backend):
