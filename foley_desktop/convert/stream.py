@@ -7,13 +7,15 @@ at once (~45 GB). Here no whole copy ever exists in anonymous memory:
 1. `WeightFile`: the checkpoint's tensors are converted to float32 one at a time and written
    into one file at 64 KiB-aligned offsets; the PyTorch module's parameters are views of that
    file (np.memmap), so they are page cache the kernel can drop, not process memory. Weights
-   of nn.Linear layers are stored transposed ([in, out]): that is the orientation the ONNX
-   MatMul wants, so the file can become the graph's external data as it is.
-2. The graph is traced with `export_params=False` and no constant folding: the weights stay
-   graph inputs named after their parameters, and the exporter never copies them.
+   are stored in the layout the graph's MatMul consumes: nn.Linear transposed ([in, out]),
+   token convolutions as [k, in, out] (see `load_into_weight_file`), so the file can become
+   the graph's external data as it is.
+2. The graph is traced with `export_params=False`, no constant folding and no exporter-side
+   shape inference: the weights stay graph inputs named after their parameters, and the
+   exporter never copies them.
 3. `attach_weights` turns those inputs into initializers that point into the file (folding
-   the exporter's Transpose nodes and Gemm transB into the stored orientation), and the file
-   is renamed to `<graph>.onnx.data`.
+   the exporter's Transpose / Reshape nodes and Gemm transB on weights into the stored
+   layout), and the file is renamed to `<graph>.onnx.data`.
 4. `to_fp16` and `to_int8` read that data through np.memmap and write the variant's data file
    tensor by tensor.
 
