@@ -168,3 +168,26 @@ def test_check_session_maps_external_weights_without_copying(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert int(out[0]) < 32, f"session added {out[0]} MiB of process memory for a 64 MiB weight"
     assert abs(float(out[1]) - float((np.ones((2, 2048), np.float32) @ w).sum())) < 1.0
+
+
+def test_engine_leaves_large_external_weights_mapped(graphs, monkeypatch):
+    """The engine's sessions skip prepacking for graphs whose external weights are a large
+    share of RAM (a converted XXL), and keep onnxruntime's default otherwise."""
+    import onnxruntime as ort
+
+    from foley_desktop.engine import session
+
+    path = graphs["streamed"]
+    size = stream.data_path(path).stat().st_size
+    assert session.keeps_weights_mapped(path, ram=2 * size)            # half the RAM
+    assert not session.keeps_weights_mapped(path, ram=100 * size)
+    assert not session.keeps_weights_mapped(graphs["root"] / "nodata.onnx", ram=1)
+    monkeypatch.setattr(session, "PREPACK_MAX_SHARE", 0.0)
+    so = session._session_options(1, path)
+    assert so.get_session_config_entry("session.disable_prepacking") == "1"
+    x, v = _inputs(B=1, T=4, seed=9)
+    feeds = {"x": x.numpy(), "v": v.numpy()}
+    mapped = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    packed = ort.InferenceSession(str(path), session._session_options(1),
+                                  providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    assert np.abs(mapped - packed).max() <= 1e-5 * np.abs(packed).max()

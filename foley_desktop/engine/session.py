@@ -8,6 +8,9 @@ containing NaN or Inf are refused.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 
@@ -21,11 +24,36 @@ _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
              "tensor(double)": np.float64}
 
 
-def _session_options(threads: int | None) -> ort.SessionOptions:
+# Above this share of the machine's RAM, a graph's external weights are not prepacked on CPU.
+PREPACK_MAX_SHARE = 0.25
+
+
+def _physical_ram() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):   # not POSIX: assume plenty, keep the default
+        return 1 << 60
+
+
+def keeps_weights_mapped(path, ram: int | None = None) -> bool:
+    """Whether a session should leave this graph's weights memory-mapped instead of prepacking
+    them: onnxruntime's CPU prepacking copies every MatMul weight into process memory (twice
+    the weights in all), which for a large converted graph (XXL fp32: 20.6 GB) would not fit;
+    mapped, they are page cache (measured in docs/hunyuan.md: int8 XXL step 4.05 s prepacked,
+    5.95 s mapped, same memory). Small graphs keep onnxruntime's default."""
+    data = Path(str(path) + ".data")
+    if not data.exists():
+        return False
+    return data.stat().st_size > PREPACK_MAX_SHARE * (ram or _physical_ram())
+
+
+def _session_options(threads: int | None, path=None) -> ort.SessionOptions:
     so = ort.SessionOptions()
     so.log_severity_level = 3
     if threads:
         so.intra_op_num_threads = threads
+    if path is not None and keeps_weights_mapped(path):
+        so.add_session_config_entry("session.disable_prepacking", "1")
     # Same graph, same provider, same input -> same bits: avoid thread-count dependent reductions
     # from inter-op parallelism.
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -46,13 +74,13 @@ class GraphSession:
         path = package.graph_file(role, precision)   # hash checked here, before loading
         self.path = path
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=_session_options(threads),
+            self.session = ort.InferenceSession(str(path), sess_options=_session_options(threads, path),
                                                 providers=choice.ort_providers(precision))
         except Exception as exc:  # noqa: BLE001 - ORT raises its own unexported exception types
             if choice.name != "cpu":
                 # Libraries present but the device could not start: run on CPU, say why.
                 self.session = ort.InferenceSession(
-                    str(path), sess_options=_session_options(threads),
+                    str(path), sess_options=_session_options(threads, path),
                     providers=ProviderChoice("cpu", choice.requested, None).ort_providers())
                 self.choice = ProviderChoice("cpu", choice.requested,
                                  f"{choice.name} could not start ({' '.join(str(exc).split())[:200]}); "
