@@ -71,6 +71,22 @@ def prepare_text(work: Path) -> None:
 SAMPLER_DEFAULTS = {"steps": 16, "guidance": 4.0, "shift": 2.0, "visual_guidance": 10.0}
 
 
+def export_trained_graphs(model, cfg: Config, visual: Path, denoiser: Path) -> None:
+    """The two trained graphs of `model` (FoleyTiny): visual encoder and denoiser, fp32."""
+    S = cfg.frame_size
+    with torch.no_grad():
+        _export(_Vis(model.visual), (torch.zeros(1, 50, 3, S, S),), visual,
+                ["frames"], ["visual_features"], {"frames": {1: "T"}, "visual_features": {1: "T"}})
+        B, Fr = 2, 800
+        args = (torch.randn(B, cfg.latent_ch, Fr), torch.rand(B), torch.randn(B, MAX_TOKENS, 384),
+                torch.ones(B, MAX_TOKENS), torch.randn(B, 200, cfg.vis_dim))
+        _export(model.denoiser, args, denoiser,
+                ["x", "t", "text_features", "text_mask", "visual"], ["velocity"],
+                {"x": {0: "B", 2: "F"}, "t": {0: "B"}, "text_features": {0: "B", 1: "L"},
+                 "text_mask": {0: "B", 1: "L"}, "visual": {0: "B", 1: "V"},
+                 "velocity": {0: "B", 2: "F"}})
+
+
 def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = None,
                    train_info: dict | None = None, sampler_defaults: dict | None = None) -> dict:
     sd = {**SAMPLER_DEFAULTS, **{k: v for k, v in (sampler_defaults or {}).items() if v is not None}}
@@ -89,16 +105,8 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
     shutil.copy(work / "tokenizer.json", out / "tokenizer.json")
 
     with torch.no_grad():
-        _export(_Vis(model.visual), (torch.zeros(1, 50, 3, S, S),), out / "visual_encoder.fp32.onnx",
-                ["frames"], ["visual_features"], {"frames": {1: "T"}, "visual_features": {1: "T"}})
-        B, Fr = 2, 800
-        args = (torch.randn(B, cfg.latent_ch, Fr), torch.rand(B), torch.randn(B, MAX_TOKENS, 384),
-                torch.ones(B, MAX_TOKENS), torch.randn(B, 200, cfg.vis_dim))
-        _export(model.denoiser, args, out / "denoiser.fp32.onnx",
-                ["x", "t", "text_features", "text_mask", "visual"], ["velocity"],
-                {"x": {0: "B", 2: "F"}, "t": {0: "B"}, "text_features": {0: "B", 1: "L"},
-                 "text_mask": {0: "B", 1: "L"}, "visual": {0: "B", 1: "V"},
-                 "velocity": {0: "B", 2: "F"}})
+        export_trained_graphs(model, cfg, out / "visual_encoder.fp32.onnx",
+                              out / "denoiser.fp32.onnx")
         _export(Decoder().eval(), (torch.zeros(1, codec.N_BANDS, 100),), out / "decoder.fp32.onnx",
                 ["latent"], ["audio"], {"latent": {2: "F"}, "audio": {1: "N"}})
     _quantize(out / "denoiser.fp32.onnx", out / "denoiser.int8.onnx")

@@ -22,7 +22,7 @@ import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 
-from .export import _export, _Vis
+from .export import _Vis, export_trained_graphs
 from .model import Config
 from .paths import PACKAGE_DIR, RUNS
 from .text import MAX_TOKENS
@@ -61,19 +61,9 @@ def recover(package: Path) -> FoleyTiny:
     probe.eval()
     model = FoleyTiny(cfg)
     state = model.state_dict()
-    S = cfg.frame_size
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         tmp = Path(tmp)
-        _export(_Vis(probe.visual), (torch.zeros(1, 50, 3, S, S),), tmp / "v.onnx",
-                ["frames"], ["visual_features"], {"frames": {1: "T"}, "visual_features": {1: "T"}})
-        B, Fr = 2, 800
-        args = (torch.randn(B, cfg.latent_ch, Fr), torch.rand(B), torch.randn(B, MAX_TOKENS, 384),
-                torch.ones(B, MAX_TOKENS), torch.randn(B, 200, cfg.vis_dim))
-        _export(probe.denoiser, args, tmp / "d.onnx",
-                ["x", "t", "text_features", "text_mask", "visual"], ["velocity"],
-                {"x": {0: "B", 2: "F"}, "t": {0: "B"}, "text_features": {0: "B", 1: "L"},
-                 "text_mask": {0: "B", 1: "L"}, "visual": {0: "B", 1: "V"},
-                 "velocity": {0: "B", 2: "F"}})
+        export_trained_graphs(probe, cfg, tmp / "v.onnx", tmp / "d.onnx")
         done = set()
         for prefix, mod, mine, shipped in (
                 ("visual.", probe.visual, tmp / "v.onnx", package / "visual_encoder.fp32.onnx"),
