@@ -160,8 +160,17 @@ class MaskSeparator(Separator):
         m_end = min(self._k - self.T, self._vad_frames_ready() - self.look)
         if m_end <= self._m:
             return
+        G = self._wiener(m_end)[2]
+        if self.use_gate:
+            G = G * self._gate(m_end)[:, None]
+        self._apply_mask(G, m_end)
+
+    def _wiener(self, m_end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Speech and residual powers of frames m-T .. m_end+T-1 (zeros before the start), and
+        the Wiener-like mask of frames m .. m_end-1 from their centred moving averages over
+        2T+1 frames, then 3 bins."""
         T = self.T
-        ms = np.arange(self._m, m_end)
+        count = m_end - self._m
         r0 = self._m - T - self._f0  # row of frame m - T (may be negative at the start)
         pad = max(0, -r0)
         PS, PN = self._PS, self._PN
@@ -169,16 +178,11 @@ class MaskSeparator(Separator):
             PS = np.concatenate([np.zeros((pad, BINS), np.float32), PS])
             PN = np.concatenate([np.zeros((pad, BINS), np.float32), PN])
             r0 = 0
-        count = len(ms)
-        # Centered moving average over 2T+1 frames, then 3 bins.
-        ps = sum(PS[r0 + d:r0 + d + count] for d in range(2 * T + 1))
-        pn = sum(PN[r0 + d:r0 + d + count] for d in range(2 * T + 1))
-        ps = _smooth_bins(ps)
-        pn = _smooth_bins(pn)
-        G = ps / (ps + pn + 1e-12)
-        if self.use_gate:
-            G = G * self._gate(m_end)[:, None]
-        self._apply_mask(G, m_end)
+        ps_rows = PS[r0:r0 + count + 2 * T]
+        pn_rows = PN[r0:r0 + count + 2 * T]
+        ps = _smooth_bins(sum(ps_rows[d:d + count] for d in range(2 * T + 1)))
+        pn = _smooth_bins(sum(pn_rows[d:d + count] for d in range(2 * T + 1)))
+        return ps_rows, pn_rows, ps / (ps + pn + 1e-12)
 
     def _gate(self, m_end: int) -> np.ndarray:
         """Voice-activity gate per frame m .. m_end-1: the maximum speech probability over

@@ -27,7 +27,7 @@ import numpy as np
 from foley_desktop.errors import ModelPackageError
 from foley_desktop.paths import resources_dir
 from foley_desktop.separation.base import Separator, register
-from foley_desktop.separation.default import BINS, MaskSeparator, _smooth_bins
+from foley_desktop.separation.default import BINS, MaskSeparator
 
 N_BANDS = 64
 CONTEXT = 2  # frames either side seen by the network's first layer (= smoothing frames)
@@ -115,21 +115,8 @@ class MaskNetSeparator(MaskSeparator):
         if m_end <= self._m:
             return
         T = self.T
-        r0 = self._m - T - self._f0  # row of frame m - T (may be negative at the start)
-        pad = max(0, -r0)
-        PS, PN = self._PS, self._PN
-        if pad:
-            PS = np.concatenate([np.zeros((pad, BINS), np.float32), PS])
-            PN = np.concatenate([np.zeros((pad, BINS), np.float32), PN])
-            r0 = 0
-        count = m_end - self._m
-        ps_rows = PS[r0:r0 + count + 2 * T]  # frames m-T .. m_end+T-1
-        pn_rows = PN[r0:r0 + count + 2 * T]
-        ps = sum(ps_rows[d:d + count] for d in range(2 * T + 1))
-        pn = sum(pn_rows[d:d + count] for d in range(2 * T + 1))
-        ps = _smooth_bins(ps)
-        pn = _smooth_bins(pn)
-        gw = (ps / (ps + pn + 1e-12)).astype(np.float32)
+        ps_rows, pn_rows, gw = self._wiener(m_end)
+        gw = gw.astype(np.float32)
         gate = self._gate(m_end).astype(np.float32)
         feats = frame_features(ps_rows, pn_rows)
         rows = slice(self._m - self._f0, m_end - self._f0)
