@@ -90,6 +90,30 @@ def test_inpainted_frames_end_exactly_as_known_and_evaluations_are_counted():
     assert steps == [(k, 7) for k in range(1, 8)]     # 2 * 4 - 1 evaluations
 
 
+def test_output_filter_removes_isolated_outliers_and_keeps_steps_in_place():
+    x = np.zeros((2, 3, 40))
+    x[..., 20:] = 4.0                      # an attack: must stay at frame 20
+    x[0, 1, 7] = 9.0                       # one-frame outliers (sampling noise): must go
+    x[1, 2, 30] = -9.0
+    cfg = sampler.SamplerConfig(latent_median=5)
+    out = sampler.output_filter(x.astype(np.float32), cfg)
+    assert out.shape == x.shape and out.dtype == np.float32
+    step = np.zeros(40)
+    step[20:] = 4.0
+    np.testing.assert_array_equal(out, np.broadcast_to(step, x.shape))
+    # A burst of 3 frames (30 ms, a short real event) survives a 5-frame window unchanged.
+    y = np.zeros((1, 1, 20), np.float32)
+    y[..., 8:11] = 2.0
+    np.testing.assert_array_equal(sampler.output_filter(y, cfg), y)
+    # Off by default and for window 1; even windows are refused (no centred median).
+    z = np.random.default_rng(0).standard_normal((1, 2, 9)).astype(np.float32)
+    np.testing.assert_array_equal(sampler.output_filter(z, sampler.SamplerConfig()), z)
+    np.testing.assert_array_equal(
+        sampler.output_filter(z, sampler.SamplerConfig(latent_median=1)), z)
+    with pytest.raises(ValueError, match="odd"):
+        sampler.output_filter(z, sampler.SamplerConfig(latent_median=4))
+
+
 def test_sampler_stops_on_cancel_between_steps():
     token = CancelToken()
     calls = []

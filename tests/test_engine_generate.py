@@ -100,6 +100,29 @@ def test_long_segment_matches_closed_form_across_windows(pkg, engine):
     np.testing.assert_allclose(result.takes[0].audio, expected, atol=2e-4)
 
 
+def test_package_output_filter_is_applied_per_window_before_decoding(tmp_path):
+    """latent_median in the manifest: each window's latent is median-filtered over time before
+    the decoder; the next window still continues from the unfiltered latent."""
+    from foley_desktop.engine import sampler
+
+    pkg = testpkg.build(tmp_path / "median", alpha=ALPHA)
+    m = json.loads((pkg / "manifest.json").read_text())
+    m["sampler"]["latent_median"] = 5
+    (pkg / "manifest.json").write_text(json.dumps(m))
+    n = 5 * SR + 123
+    result = run(Engine(pkg, precision="fp32", provider="cpu"), n, guidance=1.5)
+    assert result.windows == 3
+    tc, tu = text_target(pkg, "door slam"), text_target(pkg, "noisy harsh")
+    plan = windows.plan(math.ceil(n / 480), 200, 40)
+    lat = tu + 1.5 * (tc - tu) + ALPHA * noise(5, plan.total_frames)
+    chunks = [testpkg.carrier_decode(sampler.median_over_time(lat[:, f: f + 200], 5), 480, SR)
+              for f in plan.starts]
+    expected, _ = post.finish(windows.join(chunks, 160 * 480, 40 * 480)[:n].astype(np.float32))
+    np.testing.assert_allclose(result.takes[0].audio, expected, atol=2e-4)
+    unfiltered, _ = reference(pkg, "door slam", "noisy harsh", 5, n, 1.5)
+    assert np.abs(result.takes[0].audio - post.finish(unfiltered.astype(np.float32))[0]).max() > 0.01
+
+
 def test_prompt_and_negative_change_the_result(engine):
     a = run(engine, 24000).takes[0].audio
     b = run(engine, 24000, prompt="water splash").takes[0].audio

@@ -125,6 +125,13 @@ def test_tampered_tokenizer_and_unconditional_features(pkg):
         generate(GenerateRequest(None, 0, 4800, "rain"), package=pkg, provider="cpu")
 
 
+@pytest.mark.parametrize("value", [4, -1, 2.5, "5", True])
+def test_bad_output_filter_window_is_refused(pkg, value):
+    edit_manifest(pkg, lambda m: m["sampler"].update(latent_median=value))
+    with pytest.raises(ModelPackageError, match="latent_median must be 0 or an odd number"):
+        load_package(pkg)
+
+
 def test_window_that_cuts_visual_tokens_is_refused(pkg):
     edit_manifest(pkg, lambda m: m["window"].update(frames=202))
     with pytest.raises(ModelPackageError, match="not a whole number of visual features"):

@@ -271,7 +271,8 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                                 time=pkg.sampler.get("time", "noise_to_data"),
                                 timestep_scale=float(pkg.sampler.get("timestep_scale", 1.0)),
                                 shift=float(pkg.sampler.get("shift", 1.0)),
-                                visual_guidance=visual_guidance)
+                                visual_guidance=visual_guidance,
+                                latent_median=int(pkg.sampler.get("latent_median", 0)))
     guided = guidance != 1.0 or visual_guidance is not None
     seeds = [int(s) for s in request.seeds]
     S = len(seeds)
@@ -336,6 +337,7 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                                 on_step=lambda k, n, base=base: meter.update(base + k, "denoising"))
         timings["denoise_s"] += time.monotonic() - t0
         prev_latent = latent
+        latent = sampler.output_filter(latent, cfg)
         t0 = time.monotonic()
         for i in range(S):
             audio = engine.sessions["decoder"].run({_decoder_input(pkg): latent[i: i + 1]}, cancel)[0]

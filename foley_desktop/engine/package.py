@@ -345,6 +345,10 @@ def _parse(path: Path, source: str) -> ModelPackage:
         raise ModelPackageError(f"{mpath}: sampler must be flow_matching with velocity prediction")
     if sampler.get("time", "noise_to_data") not in ("noise_to_data", "data_to_noise"):
         raise ModelPackageError(f"{mpath}: sampler.time must be noise_to_data or data_to_noise")
+    med = sampler.get("latent_median", 0)
+    if not isinstance(med, int) or isinstance(med, bool) or med < 0 or (med > 1 and med % 2 == 0):
+        raise ModelPackageError(f"{mpath}: sampler.latent_median must be 0 or an odd number of "
+                                f"frames, got {med!r}")
     return ModelPackage(path=path, manifest=manifest, graphs=graphs, streams=streams,
                         source=source)
 

@@ -151,7 +151,9 @@ class Runner:
         cfg = sampler.SamplerConfig(method=o.get("method", s.get("default_method", "euler")),
                                     steps=steps or s["steps"], guidance=guidance or s["guidance"],
                                     shift=float(o.get("shift", s.get("shift", 1.0))),
-                                    visual_guidance=None if vg is None else float(vg))
+                                    visual_guidance=None if vg is None else float(vg),
+                                    latent_median=int(o.get("latent_median",
+                                                            s.get("latent_median", 0))))
         return self.sample(self.features(frames, prompt), len(frames) * 4, seed, cfg)
 
     def features(self, frames: np.ndarray, prompt: str):
@@ -177,7 +179,7 @@ class Runner:
             return self.sess["denoiser"].run(None, {"x": xx, "t": tt, **feeds})[0]
 
         noise = sampler.initial_noise(seed, (n_lat, codec.N_BANDS)).T[None]
-        lat = sampler.sample(den, noise, cfg, guided=True)
+        lat = sampler.output_filter(sampler.sample(den, noise, cfg, guided=True), cfg)
         return self.sess["decoder"].run(None, {"latent": lat})[0].reshape(-1)
 
 
@@ -251,7 +253,7 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
            "steps": steps or run.pkg.sampler["steps"], "guidance": guidance or run.pkg.sampler["guidance"],
            "sampler_options": {k: run.options.get(k) if run.options.get(k) is not None
                                else run.pkg.sampler.get(k if k != "method" else "default_method")
-                               for k in ("method", "shift", "visual_guidance")},
+                               for k in ("method", "shift", "visual_guidance", "latent_median")},
            "onset_f1": {k: {"generated": score(*v["gen"]), "reference_audio": score(*v["ref"])}
                         for k, v in acc.items()},
            "onset_f1_100ms_per_class": {c: score(*v) for c, v in sorted(per_class.items())},
@@ -364,6 +366,8 @@ def main(argv=None):
     ap.add_argument("--shift", type=float, default=None)
     ap.add_argument("--visual-guidance", type=float, default=None,
                     help="separate guidance on the visual condition (a third batch row)")
+    ap.add_argument("--latent-median", type=int, default=None,
+                    help="output filter window in latent frames (default: the package's)")
     ap.add_argument("--classifier", type=Path, default=None,
                     help="folder with classifier.onnx/.json (default runs/classifier, then "
                          "resources/models/foley-tiny-eval)")
@@ -376,7 +380,8 @@ def main(argv=None):
     print(json.dumps(evaluate(a.package, a.out, a.clips, a.precision, a.steps, a.guidance,
                               a.classifier, not a.no_paraphrases, a.clip_set,
                               {"method": a.method, "shift": a.shift,
-                               "visual_guidance": a.visual_guidance}, a.threads), indent=1))
+                               "visual_guidance": a.visual_guidance,
+                               "latent_median": a.latent_median}, a.threads), indent=1))
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def prepare_text(work: Path) -> None:
 
 # The package's default sampler settings (the engine reads them from the manifest). Steps,
 # shift and the separate visual guidance were chosen on the validation clips (sweep.py).
-SAMPLER_DEFAULTS = {"steps": 16, "guidance": 4.0, "shift": 2.0, "visual_guidance": 10.0}
+SAMPLER_DEFAULTS = {"steps": 16, "guidance": 4.0, "shift": 2.0, "visual_guidance": 10.0,
+                    "latent_median": 5}
 
 
 def export_trained_graphs(model, cfg: Config, visual: Path, denoiser: Path) -> None:
@@ -170,7 +171,9 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
                     "default_method": "euler", "steps": int(sd["steps"]), "steps_range": [1, 100],
                     "guidance": float(sd["guidance"]), "guidance_range": [1.0, 12.0],
                     **({"visual_guidance": float(sd["visual_guidance"])}
-                       if sd["visual_guidance"] is not None else {})},
+                       if sd["visual_guidance"] is not None else {}),
+                    **({"latent_median": int(sd["latent_median"])}
+                       if sd.get("latent_median") else {})},
         "files": {},
         "training": train_info or {"checkpoint_step": int(s.get("step", 0))},
     }
@@ -198,6 +201,8 @@ def main(argv=None):
     ap.add_argument("--shift", type=float, default=None, help="default noise-schedule shift")
     ap.add_argument("--visual-guidance", type=float, default=None,
                     help="default separate guidance on the visual condition")
+    ap.add_argument("--latent-median", type=int, default=None,
+                    help="default output filter: running median over this many latent frames")
     ap.add_argument("--train-info", type=Path, default=None,
                     help="JSON describing the training run, stored as the manifest's `training`")
     a = ap.parse_args(argv)
@@ -205,7 +210,7 @@ def main(argv=None):
     info = json.loads(a.train_info.read_text()) if a.train_info else None
     m = export_package(a.ckpt, a.out, a.work, metrics, info,
                        {"steps": a.steps, "guidance": a.guidance, "shift": a.shift,
-                        "visual_guidance": a.visual_guidance})
+                        "visual_guidance": a.visual_guidance, "latent_median": a.latent_median})
     total = sum(v["bytes"] for g in m["graphs"].values() for v in g["variants"].values())
     total += sum(f["bytes"] for f in m["files"].values())
     print(f"wrote {a.out} ({total / 1e6:.1f} MB)")

@@ -11,7 +11,8 @@ accuracy on the generated audio, and the generation time per 8 s clip (one threa
 
 A setting is comma-separated key=value among: steps, method (euler|heun), guidance,
 visual_guidance (separate guidance on the visual condition: a third batch row with the prompt
-and the unconditional visual vector; see engine/sampler.py), shift.
+and the unconditional visual vector; see engine/sampler.py), shift, latent_median (the
+output filter's window, see engine/sampler.py).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def parse_setting(text: str) -> dict:
     for kv in text.split(","):
         k, v = kv.split("=")
         k = k.strip()
-        if k in ("steps",):
+        if k in ("steps", "latent_median"):
             out[k] = int(v)
         elif k in ("method",):
             out[k] = v.strip()
@@ -60,7 +61,7 @@ class SweepRunner(Runner):
         vg = st.get("visual_guidance")
         cfg = sampler.SamplerConfig(method=st.get("method", "euler"), steps=st.get("steps", 10),
                                     guidance=st.get("guidance", 7.0), shift=st.get("shift", 1.0),
-                                    visual_guidance=vg)
+                                    visual_guidance=vg, latent_median=st.get("latent_median", 0))
         return self.sample(feats, n_lat, seed, cfg)
 
 
