@@ -180,7 +180,16 @@ class Runner:
 
         noise = sampler.initial_noise(seed, (n_lat, codec.N_BANDS)).T[None]
         lat = sampler.output_filter(sampler.sample(den, noise, cfg, guided=True), cfg)
+        self.last_latent = lat[0]
         return self.sess["decoder"].run(None, {"latent": lat})[0].reshape(-1)
+
+    last_latent: np.ndarray | None = None   # [C, F] that `sample` decoded last (diagnostics)
+
+
+def latent_jitter(latent: np.ndarray) -> float:
+    """Mean absolute change of a latent [C, F] from one frame to the next. Real latents of the
+    validation clips: 0.13; sampling noise left in a generated latent raises it."""
+    return float(np.abs(np.diff(np.asarray(latent, np.float64), axis=-1)).mean())
 
 
 def spectrogram_png(path: Path, pairs: list[tuple[str, np.ndarray, np.ndarray, list[float]]]):

@@ -27,7 +27,7 @@ from foley_desktop.engine import sampler
 
 from . import codec
 from .classifier import AudioClassifier
-from .evaluate import EVENT_CLASSES_PREFIX, Runner, detect_onsets, f1
+from .evaluate import EVENT_CLASSES_PREFIX, Runner, detect_onsets, f1, latent_jitter
 from .paths import DATA, PACKAGE_DIR, RUNS
 
 
@@ -69,7 +69,7 @@ def run_setting(run: SweepRunner, clf: AudioClassifier | None, meta, frames, fea
                 st: dict, seed_offset: int = 0) -> dict:
     acc = {"40ms": [0, 0, 0], "100ms": [0, 0, 0]}
     per_class: dict[str, list] = {}
-    gens, t_gen = [], 0.0
+    gens, jit, t_gen = [], [], 0.0
     for i, m in enumerate(meta):
         if i not in feats_cache:
             feats_cache[i] = run.features(np.asarray(frames[i]), m["caption"])
@@ -77,6 +77,7 @@ def run_setting(run: SweepRunner, clf: AudioClassifier | None, meta, frames, fea
         g = run.generate_with(feats_cache[i], len(frames[i]) * 4, i + seed_offset, st)
         t_gen += time.perf_counter() - t0
         gens.append(g)
+        jit.append(latent_jitter(run.last_latent))
         if m["cls"].startswith(EVENT_CLASSES_PREFIX):
             ev = np.array(m["events"], np.float64) / codec.SR
             est = detect_onsets(g)
@@ -91,6 +92,7 @@ def run_setting(run: SweepRunner, clf: AudioClassifier | None, meta, frames, fea
            "precision_100ms": round(acc["100ms"][0] / max(acc["100ms"][2], 1), 3),
            "recall_100ms": round(acc["100ms"][0] / max(acc["100ms"][1], 1), 3),
            "per_class_100ms": {c: _score(*v) for c, v in sorted(per_class.items())},
+           "latent_jitter": round(float(np.mean(jit)), 3),
            "seconds_per_clip": round(t_gen / len(meta), 3)}
     if clf is not None:
         r = clf.report([m["cls"] for m in meta], gens)
@@ -117,6 +119,10 @@ def main(argv=None):
     clf = AudioClassifier(cdir, threads=a.threads) if cdir else None
     a.out.mkdir(parents=True, exist_ok=True)
     cache: dict = {}
+    if (d / "latents.npy").exists():   # the same measure on the clips' real audio
+        real = np.load(d / "latents.npy", mmap_mode="r")[: len(meta)]
+        print(json.dumps({"real_latent_jitter": round(float(np.mean(
+            [latent_jitter(z) for z in real])), 3)}), flush=True)
     with open(a.out / "results.jsonl", "a") as log:
         for s in a.setting:
             res = run_setting(run, clf, meta, frames, cache, parse_setting(s))
