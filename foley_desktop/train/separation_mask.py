@@ -9,6 +9,13 @@ Stages (each deterministic for a given --seed; run them in order, scripts/train_
 
 Training speech (never the evaluation speech: not pocketsphinx-testdata's librivox/ sentences,
 not CMU ARCTIC; the `cards/` phrases are only used for validation):
+- only with --recorded-share > 0 (an experiment, not the shipped recipe): warzone2100-data
+  (Debian, GPL-2+), ~11.5 min of recorded English sentences spoken by voice actors (the game's
+  tutorial narration, research/mission announcements, countdowns), mono 11.025 kHz, so
+  nothing above 5.5 kHz: the loss ignores the bins above 5 kHz of those mixtures. The only
+  sentence-level real speech found offline outside the evaluation set; at a share of 0.5 it
+  made the tuning-set loss worse (-12.35 dB, -12.61 with the high bins ignored, against
+  -12.73 without it), so masknet-v1 is trained without it;
 - klettres-data (Debian, GPL-2+): ~1800 recorded letters, syllables and short words read by
   people in 20+ languages; concatenated here into phrase-like runs with short gaps;
 - espeak-ng (Debian, GPL-3+) sentences with varied voice variants, speed and pitch;
@@ -53,6 +60,7 @@ WIN = 960
 BINS = WIN // 2 + 1
 CLIP_S = 4.0
 PAUSE_WEIGHT = 0.05
+RECORDED_BAND_HZ = 5000.0  # warzone2100 speech is 11.025 kHz: the loss ignores bins above this
 
 EVAL_EXCLUDE = (  # evaluation backgrounds (every variant), tuning backgrounds, voice-like
     "fire_fire.", "default_gravel_footstep.", "doors_door_open", "WaterRunning.", "Footsteps-",
@@ -74,7 +82,7 @@ def _threads() -> None:
 
 # ---------------------------------------------------------------------------------------
 # speech
-def stage_speech(work: Path, seed: int) -> None:
+def stage_speech(work: Path, seed: int, recorded: bool = False) -> None:
     """klettres recordings (unpacked from the Debian package) and synthesized sentences."""
     rng = np.random.default_rng(seed)
     deb_dir = work / "debs"
@@ -87,6 +95,8 @@ def stage_speech(work: Path, seed: int) -> None:
     lic = work / "speech" / "LICENSES"
     lic.mkdir(parents=True, exist_ok=True)
     shutil.copy(root / "usr/share/doc/klettres-data/copyright", lic / "klettres-data.copyright")
+    if recorded:
+        _recorded_sentences(deb_dir, work / "speech" / "recorded", lic)
     for pkg in ("espeak-ng-data", "festvox-kallpc16k", "festival"):
         src = Path(f"/usr/share/doc/{pkg}/copyright")
         if src.is_file():
@@ -121,6 +131,39 @@ def stage_speech(work: Path, seed: int) -> None:
         subprocess.run(["text2wave", "-o", str(wav)], input=sents[(n_espeak + i) % len(sents)],
                        text=True, check=True, capture_output=True)
     print(f"speech: {len(list(out.glob('*.wav')))} synthesized sentences, klettres in {root}")
+
+
+# Voice folders of warzone2100-data's base.wz that hold clean spoken sentences (chosen by
+# silero-vad speech fraction 0.75-0.94 per file and by ear-proxy: 'nexus' is a processed robot
+# voice, 'taunts'/'vtoltalk'/'coltive' are radio-filtered or shouted, 'sfx' is effects).
+WZ_SPEECH_DIRS = ("audio/tutorial/", "audio/memressp/", "audio/extra/", "audio/countdown/",
+                  "audio/proxmessages/")
+
+
+def _recorded_sentences(deb_dir: Path, out: Path, lic: Path) -> None:
+    """Unpack the spoken sentences of warzone2100-data (not installed: only downloaded)."""
+    import zipfile
+
+    if out.is_dir() and any(out.glob("*.ogg")):
+        return
+    if not list(deb_dir.glob("warzone2100-data_*.deb")):
+        subprocess.run(["apt-get", "download", "warzone2100-data"], cwd=deb_dir, check=True)
+    deb = max(deb_dir.glob("warzone2100-data_*.deb"))
+    root = deb_dir / "wz"
+    wz = root / "usr/share/games/warzone2100/base.wz"
+    if not wz.is_file():
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    tmp = out.with_name(out.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with zipfile.ZipFile(wz) as z:
+        for name in sorted(z.namelist()):
+            if name.endswith(".ogg") and name.startswith(WZ_SPEECH_DIRS):
+                (tmp / name.replace("audio/", "").replace("/", "_")).write_bytes(z.read(name))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    shutil.copy(root / "usr/share/doc/warzone2100-data/copyright",
+                lic / "warzone2100-data.copyright")
 
 
 # ---------------------------------------------------------------------------------------
@@ -161,17 +204,37 @@ def _trim(x: np.ndarray, rel: float = 1e-3) -> np.ndarray:
 
 
 class SpeechBank:
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, recorded_share: float = 0.0):
         root = work / "debs/root/usr/share/klettres"
         self.klettres: dict[str, list[np.ndarray]] = {}
         for f in sorted(root.glob("*/*/*.ogg")):
             lang = f.parent.parent.name
             self.klettres.setdefault(lang, []).append(_trim(_read(f)))
         self.tts = [_trim(_read(f)) for f in sorted((work / "speech/tts").glob("*.wav"))]
+        self.recorded_share = recorded_share
+        self.recorded = [_trim(_read(f)) for f in sorted((work / "speech/recorded").glob("*.ogg"))
+                         ] if recorded_share > 0 else []
+        if recorded_share > 0 and not self.recorded:
+            raise SystemExit("no recorded sentences: run the speech stage with --recorded-share")
         print(f"speech bank: {sum(map(len, self.klettres.values()))} klettres clips in "
-              f"{len(self.klettres)} languages, {len(self.tts)} TTS sentences", file=sys.stderr)
+              f"{len(self.klettres)} languages, {len(self.tts)} TTS sentences, "
+              f"{len(self.recorded)} recorded sentences "
+              f"({sum(map(len, self.recorded)) / SR / 60:.1f} min)", file=sys.stderr)
 
-    def utterance(self, rng: np.random.Generator, max_len: int) -> np.ndarray:
+    def utterance(self, rng: np.random.Generator, max_len: int) -> tuple[np.ndarray, float | None]:
+        """Speech samples and their bandwidth in Hz when it is below 8 kHz (else None)."""
+        if self.recorded and rng.random() < self.recorded_share:
+            # Real sentences, several in a row with pauses (a line of dialogue), each with its
+            # own small speed change so that one speaker does not sound the same every time.
+            parts, total = [], 0
+            while total < max_len * rng.uniform(0.6, 1.0):
+                s = self.recorded[rng.integers(len(self.recorded))]
+                if rng.random() < 0.5:
+                    s = _resample(s, SR, int(SR * rng.uniform(0.92, 1.08)))
+                gap = np.zeros(int(rng.uniform(0.1, 0.6) * SR), np.float32)
+                parts += [s * rng.uniform(0.6, 1.0), gap]
+                total += len(s) + len(gap)
+            return np.concatenate(parts[:-1])[:max_len], RECORDED_BAND_HZ
         if rng.random() < 0.55:
             langs = sorted(self.klettres)
             pool = self.klettres[langs[rng.integers(len(langs))]]
@@ -187,7 +250,7 @@ class SpeechBank:
             x = self.tts[rng.integers(len(self.tts))].copy()
             if rng.random() < 0.5:  # speed / pitch change by resampling
                 x = _resample(x, SR, int(SR * rng.uniform(0.88, 1.12)))
-        return x[:max_len]
+        return x[:max_len], None
 
 
 def _colour(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -218,13 +281,21 @@ def stft(x: np.ndarray, frames: int) -> np.ndarray:
     return np.fft.rfft(xp[idx] * _WINDOW, axis=-1)
 
 
-def clip_features(speech: np.ndarray, mix: np.ndarray) -> dict[str, np.ndarray]:
+def clip_features(speech: np.ndarray, mix: np.ndarray, band_hz: float | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Network inputs and loss terms of one mixture. With `band_hz` (band-limited training
+    speech) the mixture's bins above it are left out of the loss (|X| stored as 0 there): the
+    clean speech says nothing about what a full-band voice would have had there."""
     from foley_desktop.separation.masknet import CONTEXT, dump_features
 
     K = len(mix) // HOP + 1
     d = dump_features(mix)
     X = stft(mix, K)
     S = stft(speech, K)
+    if band_hz is not None:
+        cut = int(np.ceil(band_hz / (SR / WIN)))
+        X[:, cut:] = 0
+        S[:, cut:] = 0
     ax = np.abs(X)
     proj = (S.real * X.real + S.imag * X.imag) / np.maximum(ax, 1e-12)
     es = float((np.abs(S) ** 2).sum())
@@ -236,9 +307,10 @@ def clip_features(speech: np.ndarray, mix: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def make_train_mix(bank: SpeechBank, bgs: list[np.ndarray], rng: np.random.Generator
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   ) -> tuple[np.ndarray, np.ndarray, float | None]:
     n = int(CLIP_S * SR)
-    s = _colour(bank.utterance(rng, int(n * 0.9)), rng)
+    u, band = bank.utterance(rng, int(n * 0.9))
+    s = _colour(u, rng)
     if rng.random() < 0.5:  # recordings' own hiss / room tone while someone talks
         s = s + _noise(len(s), rng) * np.sqrt(np.mean(s ** 2)) * 10 ** (rng.uniform(-55, -30) / 20)
     speech = np.zeros(n, np.float32)
@@ -261,7 +333,7 @@ def make_train_mix(bank: SpeechBank, bgs: list[np.ndarray], rng: np.random.Gener
     bg *= np.sqrt(np.mean(speech ** 2) / max(np.mean(bg ** 2), 1e-20) / 10 ** (snr / 10))
     mix = speech + bg
     g = rng.uniform(0.1, 0.95) / max(np.abs(mix).max(), 1e-9)
-    return (speech * g).astype(np.float32), (mix * g).astype(np.float32)
+    return (speech * g).astype(np.float32), (mix * g).astype(np.float32), band
 
 
 def _save(path: Path, clips: list[dict]) -> None:
@@ -275,9 +347,9 @@ def _load(path: Path) -> list[dict]:
     return [{k: z[f"{k}_{i}"] for k in keys} for i in range(n)]
 
 
-def stage_data(work: Path, seed: int, n_clips: int) -> None:
+def stage_data(work: Path, seed: int, n_clips: int, recorded_share: float = 0.0) -> None:
     rng = np.random.default_rng(seed)
-    bank = SpeechBank(work)
+    bank = SpeechBank(work, recorded_share)
     bg_files = training_backgrounds()
     bgs = [_read(p) for p in bg_files]
     bgs = [b for b in bgs if len(b) > SR // 10 and np.abs(b).max() > 0]
@@ -287,8 +359,8 @@ def stage_data(work: Path, seed: int, n_clips: int) -> None:
     t0 = time.time()
     clips = []
     for i in range(n_clips):
-        speech, mix = make_train_mix(bank, bgs, rng)
-        clips.append(clip_features(speech, mix))
+        speech, mix, band = make_train_mix(bank, bgs, rng)
+        clips.append(clip_features(speech, mix, band))
         if i % 100 == 0:
             print(f"clip {i}/{n_clips} {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
     _save(work / "train.npz", clips)
@@ -508,12 +580,15 @@ def main(argv=None) -> int:
     ap.add_argument("--arch", default="v2", choices=["v1", "v2"])
     ap.add_argument("--pause-weight", type=float, default=PAUSE_WEIGHT)
     ap.add_argument("--tag", default="", help="suffix of this run's log and weights")
+    ap.add_argument("--recorded-share", type=float, default=0.0,
+                    help="share of training utterances taken from warzone2100-data's recorded "
+                         "sentences (speech and data stages; 0 = the shipped recipe)")
     a = ap.parse_args(argv)
     a.work.mkdir(parents=True, exist_ok=True)
     if a.stage == "speech":
-        stage_speech(a.work, a.seed)
+        stage_speech(a.work, a.seed, a.recorded_share > 0)
     elif a.stage == "data":
-        stage_data(a.work, a.seed, a.clips)
+        stage_data(a.work, a.seed, a.clips, a.recorded_share)
     elif a.stage == "train":
         stage_train(a.work, a.seed, a.steps, a.batch, a.hidden, a.lr, a.arch, a.tag,
                     a.pause_weight)
