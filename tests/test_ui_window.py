@@ -354,7 +354,15 @@ def test_picture_guidance_in_the_inspector_is_undoable(qtbot, win, clip_tank):
     seg = win.doc.add_segment(48000, 96000, "engine motor idle")
     win.canvas.set_selected([seg.id])
     ins = win.inspector
-    assert ins.visual_guidance.text() == "model default" and ins.visual_guidance.isEnabled()
+    # Unset fields say what the default model will use (read from its manifest).
+    from foley_desktop.engine.generate import DEFAULT_MODEL
+    from foley_desktop.engine.package import load_package
+
+    sd = load_package(DEFAULT_MODEL).sampler
+    assert ins.visual_guidance.text() == f"model default ({sd['visual_guidance']:g})"
+    assert ins.steps.text() == f"model default ({sd['steps']})"
+    assert ins.guidance.text() == f"model default ({sd['guidance']:g})"
+    assert ins.visual_guidance.isEnabled()
     ins.visual_guidance.setValue(6.5)
     ins.visual_guidance.editingFinished.emit()
     assert seg.visual_guidance == 6.5

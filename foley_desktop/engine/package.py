@@ -213,13 +213,17 @@ class PackageSummary:
     variants: dict[str, list[str]]   # graph -> precisions
     sizes: dict[str, int]            # precision -> bytes
     error: str | None = None
+    # What a request that leaves them unset gets: steps, guidance, visual_guidance (None: one
+    # guidance for both conditions), method.
+    sampler_defaults: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "version": self.version, "path": str(self.path),
                 "source": self.source, "license": self.license,
                 "description": self.description, "sample_rate": self.sample_rate,
                 "window_seconds": self.window_seconds, "variants": self.variants,
-                "sizes": self.sizes, "error": self.error}
+                "sizes": self.sizes, "error": self.error,
+                "sampler_defaults": self.sampler_defaults}
 
 
 # ---------------------------------------------------------------- parsing and validation
@@ -414,5 +418,9 @@ def list_packages() -> list[PackageSummary]:
             license=str(m.get("license", "")), description=str(m.get("description", "")),
             sample_rate=pkg.sample_rate,
             window_seconds=float(Fraction(pkg.window_frames) / pkg.latent_rate),
-            variants={r: list(g.variants) for r, g in pkg.graphs.items()}, sizes=pkg.sizes()))
+            variants={r: list(g.variants) for r, g in pkg.graphs.items()}, sizes=pkg.sizes(),
+            sampler_defaults={"steps": pkg.sampler.get("steps"),
+                              "guidance": pkg.sampler.get("guidance"),
+                              "visual_guidance": pkg.sampler.get("visual_guidance"),
+                              "method": pkg.sampler.get("default_method", "euler")}))
     return out

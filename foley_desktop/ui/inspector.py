@@ -127,8 +127,13 @@ class Inspector(QWidget):
         doc.changed.connect(self.refresh)
         self.refresh()
 
-    def set_models(self, names: list[str], default: str = "") -> None:
+    def set_models(self, names: list[str], default: str = "",
+                   sampler_defaults: dict[str, dict] | None = None) -> None:
+        """`sampler_defaults`: per package name, what an unset steps / guidance / picture
+        guidance means (shown in the fields, so "model default" is not a blind setting)."""
         self.has_models = bool(names)
+        self._default_model = default or ""
+        self._sampler_defaults = dict(sampler_defaults or {})
         self.model.clear()
         self.model.addItem("(default)", None)
         for n in names:
@@ -150,6 +155,26 @@ class Inspector(QWidget):
         changed = list(ids) != self.ids
         self.ids = list(ids)
         self.refresh(force_text=changed)
+
+    def _show_model_defaults(self, model: str | None) -> None:
+        d = getattr(self, "_sampler_defaults", {}).get(
+            model or getattr(self, "_default_model", ""), {})
+
+        def fmt(v) -> str:
+            return f"{v:g}" if isinstance(v, float) else str(v)
+
+        self.steps.setSpecialValueText(
+            f"model default ({d['steps']})" if d.get("steps") is not None else "model default")
+        self.guidance.setSpecialValueText(
+            f"model default ({fmt(d['guidance'])})" if d.get("guidance") is not None
+            else "model default")
+        if not d:
+            self.visual_guidance.setSpecialValueText("model default")
+        elif d.get("visual_guidance") is None:
+            self.visual_guidance.setSpecialValueText("model default (as Guidance)")
+        else:
+            self.visual_guidance.setSpecialValueText(
+                f"model default ({fmt(d['visual_guidance'])})")
 
     # ---- view
     def refresh(self, force_text: bool = False) -> None:
@@ -190,6 +215,7 @@ class Inspector(QWidget):
             self.guidance.setValue(s.guidance or 0.0)
             self.visual_guidance.setValue(s.visual_guidance or 0.0)
             self.model.setCurrentIndex(max(0, self.model.findData(s.model)))
+            self._show_model_defaults(s.model)
             self.precision.setCurrentIndex(max(0, self.precision.findData(s.precision)))
             self.takes.clear()
             for i, t in enumerate(s.takes, 1):

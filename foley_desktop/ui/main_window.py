@@ -266,10 +266,14 @@ class MainWindow(QMainWindow):
         try:
             from foley_desktop.engine.package import list_packages
 
-            self.models = [p.name for p in list_packages() if p.error is None]
+            from foley_desktop.engine.generate import DEFAULT_MODEL
+
+            packages = [p for p in list_packages() if p.error is None]
         except ImportError:
-            self.models = []
-        self.inspector.set_models(self.models, self.settings.get("default_model"))
+            packages, DEFAULT_MODEL = [], ""
+        self.models = [p.name for p in packages]
+        self.inspector.set_models(self.models, self.settings.get("default_model") or DEFAULT_MODEL,
+                                  {p.name: p.sampler_defaults for p in packages})
         if not self.models:
             self.inspector.set_provider("No model package installed: generation is unavailable")
             return
