@@ -23,8 +23,11 @@ def test_quantize_and_bench_a_converted_package(tiny, tmp_path, clip_hello, caps
     monkeypatch.setenv("FOLEY_DESKTOP_CACHE", str(tmp_path / "cache"))
     pkg = tmp_path / "pkg"
     shutil.copytree(tiny["pkg"], pkg)
+    # Random weights quantize worse than trained ones, and the app's 7-bit weights (see
+    # quantize/dynamic.py) cost precision: this denoiser measured 0.16 relative error, over the
+    # default gate of 0.1. The gate itself is tested elsewhere.
     assert main(["quantize", str(pkg), "--mode", "int8-static", "--calibration",
-                 str(clip_hello)]) == 0
+                 str(clip_hello), "--max-error", "0.25"]) == 0
     man = json.loads((pkg / "manifest.json").read_text())
     assert "int8-static" in man["graphs"]["denoiser"]["variants"]
     from foley_desktop.engine.package import load_package

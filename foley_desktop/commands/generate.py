@@ -133,6 +133,8 @@ def run(args) -> int:
               f"{result.timings['total_s']:.2f} s")
         if result.fallback_reason:
             print(f"provider: {result.fallback_reason}")
+        for note in result.notes:
+            print(f"precision: {note}")
         for p, t in zip(paths, result.takes):
             print(f"wrote {p}  (seed {t.seed}, {len(t.audio)} samples at 48 kHz)")
     return 0

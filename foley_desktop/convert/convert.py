@@ -39,6 +39,7 @@ from foley_desktop.convert.config import (
     variant_config,
 )
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
+from foley_desktop.quantize.dynamic import WEIGHT_QMAX
 
 LICENSE = "Tencent Hunyuan Community License"
 PRECISIONS = ("fp16", "int8")
@@ -435,8 +436,8 @@ def convert(opts: ConvertOptions, progress: ProgressFn | None = None,
                 dst = work / f"{role}.{prec}.onnx"
                 (ex.to_fp16 if prec == "fp16" else ex.to_int8)(fp32, dst)
                 variants[prec] = {"file": dst.name, **_entry(dst)}
-                if prec == "int8":
-                    variants[prec]["recipe"] = "int8-dynamic"
+                if prec == "int8":   # stream.to_int8: 7-bit weights (engine/cpu.py)
+                    variants[prec].update(recipe="int8-dynamic", weight_range=WEIGHT_QMAX)
             for v in variants.values():
                 data = work / (v["file"] + ".data")
                 if data.exists():

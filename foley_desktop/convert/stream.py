@@ -33,6 +33,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from foley_desktop.quantize import dynamic
+
 ALIGN = 1 << 16          # 64 KiB: mmap granularity on Windows, a multiple of Linux's page
 INLINE_MAX = 1 << 10     # tensors up to 1 KiB stay inside the graph file
 _NP = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16, TensorProto.INT8: np.int8,
@@ -413,23 +415,25 @@ def _write_variant(model: onnx.ModelProto, ext: dict[str, TensorProto], folder: 
 
 
 def _quantize_weight(w: np.ndarray) -> tuple[np.ndarray, np.float32]:
-    """Symmetric per-tensor INT8 (what onnxruntime's dynamic quantisation does by default)."""
+    """Symmetric per-tensor INT8 in the 7-bit range -64..64: what onnxruntime's dynamic
+    quantisation does with the app's recipe (quantize/dynamic.py says why 7 bits)."""
+    qmax = float(dynamic.WEIGHT_QMAX)
     peak = 0.0
     flat = w.reshape(-1)
     for i in range(0, flat.size, _CHUNK):
         peak = max(peak, float(np.abs(flat[i:i + _CHUNK]).max(initial=0.0)))
-    scale = np.float32(peak / 127.0 if peak > 0 else 1.0)
+    scale = np.float32(peak / qmax if peak > 0 else 1.0)
     q = np.empty(w.shape, np.int8)
     qf = q.reshape(-1)
     for i in range(0, flat.size, _CHUNK):
-        qf[i:i + _CHUNK] = np.clip(np.rint(np.asarray(flat[i:i + _CHUNK], np.float32) / scale), -127, 127)
+        qf[i:i + _CHUNK] = np.clip(np.rint(np.asarray(flat[i:i + _CHUNK], np.float32) / scale), -qmax, qmax)
     return q, scale
 
 
 def to_int8(src: Path, dst: Path, op_types=("MatMul", "Gemm")) -> tuple[Path, int]:
     """Dynamic INT8: every MatMul (and plain Gemm) with a constant 2-D weight becomes
     DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul (onnxruntime fuses that into its
-    DynamicQuantizeMatMul kernel), weights int8 symmetric per tensor. Returns (dst, number of
+    DynamicQuantizeMatMul kernel), weights int8 symmetric per tensor (7-bit range). Returns (dst, number of
     quantized ops)."""
     src, dst = Path(src), Path(dst)
     model = onnx.load(str(src), load_external_data=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from foley_desktop.engine import providers, sampler, windows
+from foley_desktop.engine import cpu, providers, sampler, windows
 from foley_desktop.engine.bench import preferred_variants
 from foley_desktop.engine.features import VisualStream, tokens_for, unconditional
 from foley_desktop.engine.package import PRECISIONS, ModelPackage, load_package
@@ -78,6 +78,7 @@ class GenerateResult:
     timings: dict
     join_correlation: list[float] = field(default_factory=list)   # first take, per join
     visual_guidance: float | None = None
+    notes: list[str] = field(default_factory=list)   # precision choices worth telling the user
 
     def to_dict(self) -> dict:
         return {"model": self.takes[0].model, "version": self.takes[0].version,
@@ -89,12 +90,16 @@ class GenerateResult:
                 "timings": self.timings, "post": [t.post for t in self.takes],
                 "join_correlation": [round(r, 4) for r in self.join_correlation],
                 **({"visual_guidance": self.visual_guidance}
-                   if self.visual_guidance is not None else {})}
+                   if self.visual_guidance is not None else {}),
+                **({"notes": self.notes} if self.notes else {})}
 
 
-def pick_variants(package: ModelPackage, precision: str, provider: str) -> dict[str, str]:
+def pick_variants(package: ModelPackage, precision: str, provider: str,
+                  notes: list[str] | None = None) -> dict[str, str]:
     """Precision per graph: `auto` takes the provider's best present; an explicit one applies
-    to every graph that has it (the others keep fp32) and must exist somewhere."""
+    to every graph that has it (the others keep fp32) and must exist somewhere. On a CPU whose
+    INT8 kernels saturate (engine/cpu.py) `auto` passes over full-range INT8 variants; what was
+    passed over, or an explicit choice that will saturate, is said in `notes`."""
     named = {p for g in package.graphs.values() for p in g.variants}
     if precision != "auto" and precision not in PRECISIONS and precision not in named:
         raise GenerationError(f"unknown precision {precision!r}; choose auto, "
@@ -108,9 +113,25 @@ def pick_variants(package: ModelPackage, precision: str, provider: str) -> dict[
             order = PREFERENCE[provider] + tuple(p for p in g.variants if p not in PRECISIONS)
             if measured and measured.get(role) in g.variants:
                 order = (measured[role],) + order
+            if provider == "cpu":
+                bad = [p for p in order if p in g.variants and cpu.saturates(p, g.variants[p])]
+                rest = tuple(p for p in order if p not in bad)
+                if bad and any(p in g.variants for p in rest):
+                    order = rest
+                    if notes is not None:
+                        notes.append(f"{role}: {', '.join(bad)} passed over (8-bit INT8 weights "
+                                     "saturate on this CPU without VNNI; re-quantize with "
+                                     "`foley-desktop quantize` for 7-bit weights)")
+                elif bad and notes is not None:   # nothing else to run: run it, and say so
+                    notes.append(f"{role}: only {bad[0]}, whose 8-bit INT8 weights saturate on "
+                                 "this CPU without VNNI: expect degraded audio")
         else:
             order = (precision, "fp32")
         pick = next((p for p in order if p in g.variants), None)
+        if (precision != "auto" and provider == "cpu" and pick is not None and notes is not None
+                and cpu.saturates(pick, g.variants[pick])):
+            notes.append(f"{role}: {pick} has 8-bit INT8 weights, which saturate on this CPU "
+                         "without VNNI: expect degraded audio (use fp32, or re-quantize)")
         if pick is None:
             raise ModelPackageError(f"model package {package.name}: graph {role} has neither "
                                     f"{' nor '.join(order)} (has {', '.join(g.variants)})")
@@ -154,7 +175,8 @@ class Engine:
         self.package = package if isinstance(package, ModelPackage) else load_model(package)
         choice = providers.choose(provider)
         for _ in range(2):
-            self.variants = pick_variants(self.package, precision, choice.name)
+            self.notes: list[str] = []
+            self.variants = pick_variants(self.package, precision, choice.name, self.notes)
             self.sessions: dict[str, GraphSession] = {}
             started = choice
             for role in ("denoiser", "text_encoder", "decoder",
@@ -379,7 +401,7 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                           fallback_reason=engine.fallback_reason, variants=dict(engine.variants),
                           windows=len(plan.starts), steps=steps, guidance=guidance,
                           sampler=method, timings=timings, join_correlation=rhos,
-                          visual_guidance=visual_guidance)
+                          visual_guidance=visual_guidance, notes=list(engine.notes))
 
 
 def _decoder_input(pkg: ModelPackage) -> str:

@@ -298,6 +298,11 @@ def _parse(path: Path, source: str) -> ModelPackage:
         for p, v in variants.items():
             for key in ("file", "sha256"):
                 _require(v, key, mpath, f"graphs.{role}.variants.{p}.")
+            wr = v.get("weight_range")   # INT8 weights' largest |q| (engine/cpu.py)
+            if wr is not None and not (isinstance(wr, int) and not isinstance(wr, bool)
+                                       and 1 <= wr <= 127):
+                raise ModelPackageError(f"{mpath}: graphs.{role}.variants.{p}.weight_range must be "
+                                        f"an integer from 1 to 127, not {wr!r}")
         graphs[role] = GraphSpec(role, ins, outs, dict(variants))
     for role in GRAPH_ROLES:
         if role not in graphs:

@@ -25,6 +25,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from foley_desktop.engine import cpu
 from foley_desktop.engine.package import sha256_file
 
 OPSET = 17
@@ -239,11 +240,12 @@ def build(folder: str | Path, *, name: str = "test-analytic", sample_rate: int =
             root = logging.getLogger()
             level = root.level
             root.setLevel(logging.ERROR)   # its "consider pre-processing" advice is not for us
-            try:
-                quantize_dynamic(str(fp32), str(q), weight_type=QuantType.QInt8)
+            try:   # 7-bit weights like every INT8 graph of the app (engine/cpu.py)
+                quantize_dynamic(str(fp32), str(q), weight_type=QuantType.QInt8, reduce_range=True)
             finally:
                 root.setLevel(level)
-            variants["int8"] = {"file": q.name, **_entry(q), "recipe": "int8-dynamic"}
+            variants["int8"] = {"file": q.name, **_entry(q), "recipe": "int8-dynamic",
+                                "weight_range": cpu.SAFE_WEIGHT_RANGE}
         ios = {}
         for kind_, values in (("inputs", model.graph.input), ("outputs", model.graph.output)):
             ios[kind_] = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]

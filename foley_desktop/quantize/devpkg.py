@@ -121,15 +121,10 @@ def build(folder: str | Path, *, dim: int = 128, blocks: int = 2, channels: int 
     den = onnx.load(str(folder / "denoiser.fp32.onnx"))
     onnx.save(add_block_stack(den, channels, dim, blocks, rng), str(folder / "denoiser.fp32.onnx"))
     onnx.save(conv_visual_encoder(16, 8, rng), str(folder / "visual_encoder.fp32.onnx"))
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from foley_desktop.quantize import dynamic
 
-    from foley_desktop.quantize._quiet import quiet
-
-    with quiet():
-        for role in ("denoiser", "visual_encoder"):
-            quantize_dynamic(str(folder / f"{role}.fp32.onnx"), str(folder / f"{role}.int8.onnx"),
-                             op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8,
-                             extra_options={"MatMulConstBOnly": True})
+    for role in ("denoiser", "visual_encoder"):
+        dynamic.quantize(folder / f"{role}.fp32.onnx", folder / f"{role}.int8.onnx")
     testpkg.rehash(folder)
     m = json.loads((folder / "manifest.json").read_text())
     m["description"] = "testpkg with a DiT-like denoiser and a CNN visual encoder (quantize dev)"

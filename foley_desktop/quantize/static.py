@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from foley_desktop.quantize import dynamic
 from foley_desktop.quantize._quiet import quiet
 
 DEFAULT_OPS = ("Conv", "MatMul", "Gemm")
@@ -64,12 +65,13 @@ def quantize(src: Path, dst: Path, samples: list[dict[str, np.ndarray]], *,
     with quiet():
         quantize_static(str(src), str(dst), reader, quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=list(ops), per_channel=per_channel,
+                        reduce_range=dynamic.REDUCE_RANGE,   # 7-bit weights: see dynamic.py
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=list(exclude_nodes or []),
                         nodes_to_quantize=list(nodes) if nodes else None,
                         calibrate_method=calib,
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True,
                                        "CalibMovingAverage": False})
-    return {"ops": list(ops), "per_channel": per_channel, "weights": "S8",
+    return {"ops": list(ops), "per_channel": per_channel, "weights": dynamic.WEIGHTS,
             "activations": "U8 (static)", "calibration_method": method,
             "calibration_samples": reader.served, "excluded_nodes": sorted(exclude_nodes or [])}

@@ -17,6 +17,7 @@ from pathlib import Path
 from foley_desktop.engine.package import sha256_file
 from foley_desktop.errors import ModelPackageError
 from foley_desktop.fsutil import atomic_write
+from foley_desktop.quantize.dynamic import WEIGHT_QMAX
 
 
 @dataclass
@@ -63,6 +64,7 @@ def write_variants(folder: Path, new: list[NewVariant]) -> dict:
                 old_files.append(prev["file"])
             graph["variants"][nv.name] = {"file": rel, "sha256": sha256_file(dst),
                                           "bytes": dst.stat().st_size, "recipe": nv.recipe,
+                                          **_int8_range(nv.recipe),
                                           **({"quantize": nv.details} if nv.details else {})}
         with atomic_write(mpath, "w") as fh:
             fh.write(json.dumps(manifest, indent=2) + "\n")
@@ -75,6 +77,12 @@ def write_variants(folder: Path, new: list[NewVariant]) -> dict:
         if rel not in still:
             (folder / rel).unlink(missing_ok=True)
     return manifest
+
+
+def _int8_range(recipe: str) -> dict:
+    """Every INT8 recipe of the app writes 7-bit weights; the engine reads this to know the
+    variant is safe on CPUs without VNNI (engine/cpu.py)."""
+    return {"weight_range": WEIGHT_QMAX} if recipe.startswith("int8") else {}
 
 
 def _same_fs(src: Path, folder: Path) -> bool:

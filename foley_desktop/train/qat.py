@@ -7,7 +7,7 @@ What it does:
 1. Loads the checkpoint's EMA weights (the shipped model) and replaces the denoiser's layers that
    the INT8 variant quantizes (every nn.Linear = the graph's MatMul/Gemm with constant weights;
    with --conv also the depthwise temporal Conv1d of each block) by fake-quant versions:
-   weights per output channel, symmetric S8 (scale = max|w| / 127, recomputed every step), input
+   weights per output channel, symmetric S8 in the 7-bit range (scale = max|w| / 64, recomputed every step), input
    activations per tensor, asymmetric U8, ranges first observed (moving min/max) and then either
    frozen or learned (LSQ-style, torch's learnable fake-quant op); with --conv the Conv output is
    quantized too (ONNX Runtime's QLinearConv needs an output scale).
@@ -42,11 +42,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from foley_desktop.quantize import dynamic
+
 from .model import Config, Denoiser
 from .paths import DATA, PACKAGE_DIR, REPO, RUNS
 from .train import draw_batch
 
-QMIN_W, QMAX_W = -127, 127          # symmetric S8 weights (narrow range: -128 never used)
+# Symmetric S8 weights in the 7-bit range -64..64, like every INT8 graph of the app: CPUs
+# without VNNI saturate full-range U8 x S8 products (quantize/dynamic.py).
+QMIN_W, QMAX_W = -dynamic.WEIGHT_QMAX, dynamic.WEIGHT_QMAX
 QMIN_A, QMAX_A = 0, 255             # U8 activations, the form ORT's CPU QDQ kernels fuse well
 VARIANT = "int8-qat"
 DEMO_CLIP = REPO / "resources/demo/footsteps_gravel.mp4"
