@@ -101,12 +101,19 @@ def limit_true_peak(x: np.ndarray, ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     """Gain-ride `x` so its true peak stays under the ceiling: a look-ahead limiter on 1 ms
     blocks (gain falls before a peak and recovers over `release_s`), then a final static trim
     that guarantees the ceiling even where the gain ramps created inter-sample overs."""
+    return _limit(x, ceiling_dbtp, block, attack_s, release_s)[0]
+
+
+def _limit(x: np.ndarray, ceiling_dbtp: float, block: int = 48, attack_s: float = 0.002,
+           release_s: float = 0.05) -> tuple[np.ndarray, float]:
+    """limit_true_peak's work; also returns the result's true peak (linear), which it has
+    measured anyway, so that finish() need not oversample the take once more."""
     if len(x) == 0:
-        return x
+        return x, 0.0
     ceiling = 10 ** (ceiling_dbtp / 20)
     env = true_peak_envelope(x)
     if env.max() <= ceiling:
-        return x
+        return x, float(env.max())
     nb = math.ceil(len(x) / block)
     peaks = np.pad(env, (0, nb * block - len(x))).reshape(nb, block).max(axis=1)
     need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
@@ -122,13 +129,15 @@ def limit_true_peak(x: np.ndarray, ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     g = np.minimum(g, np.minimum(np.r_[g[1:], 1.0], np.r_[1.0, g[:-1]]))
     centres = np.arange(nb) * block + (block - 1) / 2
     gain = np.interp(np.arange(len(x)), centres, g)
-    y = x * gain
+    y = (x * gain).astype(np.float32)
     for _ in range(3):
-        tp = true_peak_envelope(y).max()
+        tp = float(true_peak_envelope(y).max())
         if tp <= ceiling:
             break
-        y = y * (ceiling / tp * 0.9999)
-    return y.astype(np.float32)
+        y = (y * (ceiling / tp * 0.9999)).astype(np.float32)
+    else:
+        tp = float(true_peak_envelope(y).max())
+    return y, tp
 
 
 def finish(audio: np.ndarray, loudness_lufs: float | None = None,
@@ -141,8 +150,8 @@ def finish(audio: np.ndarray, loudness_lufs: float | None = None,
         report["loudness_before_lufs"] = before
         if math.isfinite(before):
             y = (y * 10 ** ((loudness_lufs - before) / 20)).astype(np.float32)
-    y = limit_true_peak(y, ceiling_dbtp)
-    report["true_peak_dbtp"] = true_peak_dbtp(y)
+    y, peak = _limit(y, ceiling_dbtp)
+    report["true_peak_dbtp"] = 20 * math.log10(peak) if peak > 0 else float("-inf")
     if loudness_lufs is not None:
         report["loudness_lufs"] = integrated_loudness(y)
     return y, report
