@@ -97,7 +97,7 @@ class GenerateResult:
 def pick_variants(package: ModelPackage, precision: str, provider: str,
                   notes: list[str] | None = None) -> dict[str, str]:
     """Precision per graph: `auto` takes the provider's best present; an explicit one applies
-    to every graph that has it (the others keep fp32) and must exist somewhere. On a CPU whose
+    to every graph that has it (the others keep fp32, or else their best) and must exist somewhere. On a CPU whose
     INT8 kernels saturate (engine/cpu.py) `auto` passes over full-range INT8 variants; what was
     passed over, or an explicit choice that will saturate, is said in `notes`."""
     named = {p for g in package.graphs.values() for p in g.variants}
@@ -126,7 +126,9 @@ def pick_variants(package: ModelPackage, precision: str, provider: str,
                     notes.append(f"{role}: only {bad[0]}, whose 8-bit INT8 weights saturate on "
                                  "this CPU without VNNI: expect degraded audio")
         else:
-            order = (precision, "fp32")
+            # The others keep fp32, or else what they have (the shipped text encoder is INT8
+            # only: `--precision fp32` must still run, as "fp32 (text_encoder int8)").
+            order = tuple(dict.fromkeys((precision, "fp32", *PREFERENCE[provider], *g.variants)))
         pick = next((p for p in order if p in g.variants), None)
         if (precision != "auto" and provider == "cpu" and pick is not None and notes is not None
                 and cpu.saturates(pick, g.variants[pick])):
