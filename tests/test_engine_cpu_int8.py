@@ -110,3 +110,37 @@ def test_engine_reports_what_it_passed_over(tmp_path, monkeypatch):
     monkeypatch.setenv("FOLEY_DESKTOP_INT8_SATURATES", "1")
     eng = Engine(_pkg(tmp_path, None), provider="cpu")
     assert set(eng.variants.values()) == {"fp32"} and eng.notes
+
+
+def test_explicit_fp32_runs_a_graph_that_has_only_int8():
+    """The shipped text encoder is INT8 only (its FP32 file would be 90 MB): --precision fp32
+    runs every other graph in FP32 and says so in the label."""
+    from foley_desktop.engine.generate import load_model, variant_label
+
+    picked = pick_variants(load_model(None), "fp32", "cpu", [])
+    assert picked["text_encoder"] == "int8" and picked["denoiser"] == "fp32"
+    assert variant_label(picked) == "fp32 (text_encoder int8)"
+
+
+def test_shipped_model_int8_graphs_hold_seven_bit_weights():
+    """The manifest's claim and the files agree: every INT8 weight of the shipped model is
+    within -64..64, so its INT8 variants run exactly on CPUs without VNNI too."""
+    import onnx
+    from onnx import numpy_helper
+
+    from foley_desktop.engine.generate import load_model
+
+    pkg = load_model(None)
+    checked = 0
+    for role, g in pkg.graphs.items():
+        for name, v in g.variants.items():
+            if not cpu.is_int8(name, v):
+                continue
+            assert v.get("weight_range") == cpu.SAFE_WEIGHT_RANGE, (role, name)
+            m = onnx.load(str(pkg.graph_file(role, name)))
+            q = [numpy_helper.to_array(i) for i in m.graph.initializer
+                 if i.data_type == TensorProto.INT8 and i.dims and np.prod(i.dims) > 1]
+            assert q, (role, name)
+            assert max(int(np.abs(x.astype(np.int16)).max()) for x in q) <= cpu.SAFE_WEIGHT_RANGE
+            checked += 1
+    assert checked >= 3    # text encoder, visual encoder, denoiser
