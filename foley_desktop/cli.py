@@ -12,7 +12,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from foley_desktop import __version__
 from foley_desktop.errors import Cancelled, FoleyError

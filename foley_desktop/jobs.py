@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from foley_desktop.errors import Cancelled
 
@@ -67,7 +67,7 @@ class Progress:
     stage: str
     done: float
     total: float
-    eta_s: Optional[float] = None
+    eta_s: float | None = None
 
     @property
     def fraction(self) -> float:

@@ -24,9 +24,9 @@ from collections.abc import Iterator
 from fractions import Fraction
 
 import av
-from av.video.reformatter import VideoReformatter
 import numpy as np
 import soxr
+from av.video.reformatter import VideoReformatter
 
 from foley_desktop.errors import MediaError, NoStreamError
 from foley_desktop.jobs import CancelToken, check

@@ -264,9 +264,8 @@ class MainWindow(QMainWindow):
 
     def _load_models(self) -> None:
         try:
-            from foley_desktop.engine.package import list_packages
-
             from foley_desktop.engine.generate import DEFAULT_MODEL
+            from foley_desktop.engine.package import list_packages
 
             packages = [p for p in list_packages() if p.error is None]
         except ImportError:
