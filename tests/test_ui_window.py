@@ -461,3 +461,26 @@ def test_editor_story_three_segments_variations_while_scrubbing_keep_the_best(qt
 
     again = {s.id: s.active_take for s in io.load(path).segments}
     assert again == chosen
+
+
+def test_inspector_says_when_int8_is_passed_over_on_this_cpu(win, qtbot, tmp_path, monkeypatch):
+    """A package whose INT8 variant has full 8-bit weights, on a CPU whose INT8 kernels
+    saturate (engine/cpu.py, forced here): the inspector says the model runs without it."""
+    import json
+
+    from foley_desktop.engine import cpu, testpkg
+
+    folder = testpkg.build(tmp_path / "old-int8", name="old-int8")
+    m = json.loads((folder / "manifest.json").read_text())
+    for g in m["graphs"].values():
+        g["variants"].get("int8", {}).pop("weight_range", None)
+    (folder / "manifest.json").write_text(json.dumps(m))
+    monkeypatch.setenv("FOLEY_DESKTOP_INT8_SATURATES", "1")
+    cpu.int8_saturates.cache_clear()
+    try:
+        win.settings.set("default_model", str(folder))
+        win._load_models()
+        qtbot.waitUntil(lambda: "INT8 passed over" in win.inspector.provider.text(), timeout=10000)
+        assert "VNNI" in win.inspector.provider.toolTip()
+    finally:
+        cpu.int8_saturates.cache_clear()

@@ -276,16 +276,36 @@ class MainWindow(QMainWindow):
         if not self.models:
             self.inspector.set_provider("No model package installed: generation is unavailable")
             return
-        # Which provider would run (probing CUDA/TensorRT libraries takes a moment: off-thread).
+        # Which provider would run (probing CUDA/TensorRT libraries takes a moment: off-thread),
+        # and which precisions the default model would get there (engine/cpu.py: an old 8-bit
+        # INT8 variant is passed over on a CPU without VNNI; the user should know why).
+        from foley_desktop.engine.generate import load_model, pick_variants
         from foley_desktop.engine.providers import choose
 
-        def shown(choice) -> None:
+        model = self.settings.get("default_model") or DEFAULT_MODEL
+        precision = self.settings.get("precision") or "auto"
+
+        def probe():
+            choice = choose(self.settings.get("provider"))
+            notes: list[str] = []
+            try:
+                pick_variants(load_model(model), precision, choice.name, notes)
+            except Exception:  # noqa: BLE001 - a bad package is reported when generating
+                pass
+            return choice, notes
+
+        def shown(result) -> None:
+            choice, notes = result
             text = f"provider: {choice.name} (requested: {choice.requested})"
+            if notes:
+                text += " — INT8 passed over" if precision == "auto" else " — INT8 saturates"
             if choice.fallback_reason:
                 text += f"\n{choice.fallback_reason}"
+            for note in notes:
+                text += f"\nprecision: {note}"
             self.inspector.set_provider(text)
 
-        self.bg.submit(choose, self.settings.get("provider"), on_done=shown,
+        self.bg.submit(probe, on_done=shown,
                        on_error=lambda e: self.inspector.set_provider(f"provider: {e}"))
 
     # ------------------------------------------------------------------ files
