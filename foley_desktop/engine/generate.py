@@ -97,9 +97,10 @@ class GenerateResult:
 def pick_variants(package: ModelPackage, precision: str, provider: str,
                   notes: list[str] | None = None) -> dict[str, str]:
     """Precision per graph: `auto` takes the provider's best present; an explicit one applies
-    to every graph that has it (the others keep fp32, or else their best) and must exist somewhere. On a CPU whose
-    INT8 kernels saturate (engine/cpu.py) `auto` passes over full-range INT8 variants; what was
-    passed over, or an explicit choice that will saturate, is said in `notes`."""
+    to every graph that has it (the others keep fp32, or else their best) and must exist
+    somewhere. On a CPU whose INT8 kernels saturate (engine/cpu.py) `auto` passes over
+    full-range INT8 variants; what was passed over, or an explicit choice that will saturate,
+    is said in `notes`."""
     named = {p for g in package.graphs.values() for p in g.variants}
     if precision != "auto" and precision not in PRECISIONS and precision not in named:
         raise GenerationError(f"unknown precision {precision!r}; choose auto, "
