@@ -7,6 +7,7 @@ to `Playback`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import time
@@ -288,10 +289,9 @@ class MainWindow(QMainWindow):
         def probe():
             choice = choose(self.settings.get("provider"))
             notes: list[str] = []
-            try:
+            # A package that cannot load is reported when generating, with its message.
+            with contextlib.suppress(FoleyError):
                 pick_variants(load_model(model), precision, choice.name, notes)
-            except Exception:  # noqa: BLE001 - a bad package is reported when generating
-                pass
             return choice, notes
 
         def shown(result) -> None:
