@@ -5,7 +5,8 @@
 Graphs: text_encoder (MiniLM, INT8 per-channel only: its FP32 file alone is 90 MB, over the
 package budget), visual_encoder (FP32; its work is convolutions, which dynamic INT8 slows down
 on this CPU, so the INT8 variant quantizes only its MatMul/Gemm), denoiser (FP32 + INT8 dynamic
-MatMul/Gemm, S8 weights in the 7-bit range), decoder (FP32 only: fixed DSP, nothing to learn or quantize).
+MatMul/Gemm, S8 weights in the 7-bit range), decoder (FP32 only: fixed DSP, nothing to learn
+or quantize).
 """
 from __future__ import annotations
 

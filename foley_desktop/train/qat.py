@@ -7,9 +7,9 @@ What it does:
 1. Loads the checkpoint's EMA weights (the shipped model) and replaces the denoiser's layers that
    the INT8 variant quantizes (every nn.Linear = the graph's MatMul/Gemm with constant weights;
    with --conv also the depthwise temporal Conv1d of each block) by fake-quant versions:
-   weights per output channel, symmetric S8 in the 7-bit range (scale = max|w| / 64, recomputed every step), input
-   activations per tensor, asymmetric U8, ranges first observed (moving min/max) and then either
-   frozen or learned (LSQ-style, torch's learnable fake-quant op); with --conv the Conv output is
+   weights per output channel, symmetric S8 in the 7-bit range (scale = max|w| / 64,
+   recomputed every step), input activations per tensor, asymmetric U8, ranges first observed
+   (moving min/max) and then either frozen or learned (LSQ-style, torch's learnable fake-quant op); with --conv the Conv output is
    quantized too (ONNX Runtime's QLinearConv needs an output scale).
 2. Fine-tunes with the training loss and batch pipeline of train.py (velocity MSE, logit-normal
    t, 15 % text / visual condition dropout, same deterministic batch stream continuing after the
