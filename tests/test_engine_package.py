@@ -132,6 +132,26 @@ def test_bad_output_filter_window_is_refused(pkg, value):
         load_package(pkg)
 
 
+@pytest.mark.parametrize("value", ["footsteps", [""], [3], ["x" * 201]])
+def test_bad_prompt_examples_are_refused(pkg, value):
+    edit_manifest(pkg, lambda m: m["text"].update(examples=value))
+    with pytest.raises(ModelPackageError, match="text.examples must be a list"):
+        load_package(pkg)
+
+
+def test_prompt_examples_are_listed(pristine, tmp_path, monkeypatch):
+    monkeypatch.setenv("FOLEY_DESKTOP_DATA", str(tmp_path))
+    monkeypatch.setenv("FOLEY_DESKTOP_RESOURCES", str(tmp_path / "no-resources"))
+    (tmp_path / "models").mkdir()
+    shutil.copytree(pristine, tmp_path / "models" / "mine")
+    assert list_packages()[0].prompt_examples == []          # optional
+    edit_manifest(tmp_path / "models" / "mine",
+                  lambda m: m["text"].update(examples=["door slam", "rain on a roof"]))
+    (s,) = list_packages()
+    assert s.error is None and s.prompt_examples == ["door slam", "rain on a roof"]
+    assert s.to_dict()["prompt_examples"] == 2
+
+
 def test_window_that_cuts_visual_tokens_is_refused(pkg):
     edit_manifest(pkg, lambda m: m["window"].update(frames=202))
     with pytest.raises(ModelPackageError, match="not a whole number of visual features"):

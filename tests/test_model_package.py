@@ -56,6 +56,27 @@ def test_text_encoder_is_a_real_sentence_encoder(pkg):
     assert e[0] @ e[1] > 0.5 > e[0] @ e[2] + 0.2
 
 
+def test_prompt_features_do_not_depend_on_the_negative_prompt(pkg):
+    """The INT8 text encoder scales activations per batch: the engine encodes each text alone,
+    so a prompt gives the same features whatever the negative prompt, and the same as the
+    training captions got (train/text.caption_features)."""
+    from foley_desktop.engine.generate import Engine, encode_texts
+    from foley_desktop.train.text import caption_features
+    engine = Engine(pkg, precision="int8", provider="cpu")
+    a, mask = encode_texts(engine, ["footsteps on gravel", "noisy, harsh"])
+    b, _ = encode_texts(engine, ["footsteps on gravel", "a very long and loud negative prompt"])
+    np.testing.assert_array_equal(a[0], b[0])
+    ref, ref_mask = caption_features(pkg.graph_file("text_encoder", "int8"),
+                                     PKG_DIR / "tokenizer.json", ["footsteps on gravel"])
+    np.testing.assert_array_equal(mask[0], ref_mask[0])
+    np.testing.assert_allclose(a[0], ref[0].astype(np.float32), atol=2e-3, rtol=2e-3)
+    # Encoded together, the batch-wide activation scale would have changed them.
+    sess = _session(pkg, "text_encoder", "int8")
+    ids, m = TextTokenizer(pkg).encode(["footsteps on gravel", "a very long and loud negative prompt"])
+    together = sess.run(None, {"input_ids": ids, "attention_mask": m})[0]
+    assert not np.allclose(together[0], a[0], atol=1e-3)
+
+
 def test_visual_encoder_sees_motion(pkg):
     sess = _session(pkg, "visual_encoder", "fp32")
     s = pkg.streams["visual"]

@@ -107,3 +107,28 @@ def test_unseen_prompts_are_paraphrases_never_used_in_training():
     for name, prompts in UNSEEN_PROMPTS.items():
         assert len(set(prompts)) == len(prompts) >= 3
         assert not set(prompts) & every, name
+
+
+def test_caption_swap_pools_hold_no_evaluation_prompt_and_no_heldout_class():
+    """Training wordings, validation wordings and held-out prompts are three disjoint sets."""
+    from foley_desktop.train.captions import paraphrase, pools
+    from foley_desktop.train.evaluate import UNSEEN_PROMPTS
+    from foley_desktop.train.sounds import HELDOUT_CLASSES, classes
+    from foley_desktop.train.sweep import VALIDATION_PROMPTS
+    table = pools()
+    unseen = {p for ps in UNSEEN_PROMPTS.values() for p in ps}
+    val = {p for ps in VALIDATION_PROMPTS.values() for p in ps}
+    trained_words = {w for ws in table.values() for w in ws}
+    assert not unseen & trained_words and not val & trained_words and not val & unseen
+    assert set(VALIDATION_PROMPTS) == set(table)
+    assert not set(HELDOUT_CLASSES) & set(table)
+    trained = {c.name for c in classes()} - set(HELDOUT_CLASSES)
+    assert set(table) == trained and all(len(ws) >= 8 for ws in table.values())
+    rng = np.random.default_rng(0)
+    bg = "footsteps on gravel, with a crackling fireplace in the background"
+    outs = {paraphrase(bg, "footsteps_gravel", rng, table) for _ in range(40)}
+    assert len(outs) > 20
+    for o in outs:
+        fg, _, rest = o.partition(", with ")
+        assert fg in table["footsteps_gravel"] and rest.removesuffix(" in the background") in table["fire"]
+    assert paraphrase("a dog barks", "dog_bark", rng, table) in table["dog_bark"]

@@ -68,7 +68,7 @@ def test_onset_weights_mark_the_attack_in_crop_coordinates(torch):
     assert float(w[0, 0, 0]) == 4.0 and float(w[1].max()) == 1.0
 
 
-def _set(folder: Path, n: int, seed: int, cls: str):
+def _set(folder: Path, n: int, seed: int, cls: str, dim: int = 24):
     from foley_desktop.train.text import MAX_TOKENS, UNCOND_CAPTIONS
     rng = np.random.default_rng(seed)
     folder.mkdir()
@@ -80,7 +80,7 @@ def _set(folder: Path, n: int, seed: int, cls: str):
     allcaps = sorted(set(caps) | set(UNCOND_CAPTIONS))
     mask = np.ones((len(allcaps), MAX_TOKENS), np.uint8)
     np.savez(folder / "text.npz", caps=np.array(allcaps), mask=mask,
-             feats=rng.standard_normal((len(allcaps), MAX_TOKENS, 24)).astype(np.float16))
+             feats=rng.standard_normal((len(allcaps), MAX_TOKENS, dim)).astype(np.float16))
     return folder
 
 
@@ -104,6 +104,41 @@ def test_one_source_gives_the_original_batches_and_two_mix(torch, tmp_path):
     rows_b = got2[5][2:].numpy()
     assert all(any(np.allclose(r, lat_b[i, :, k:k + 8]) for i in range(6) for k in (0, 4, 8))
                for r in rows_b)
+
+
+@pytest.mark.skipif(not (PACKAGE / "text_encoder.int8.onnx").exists(), reason="no shipped package")
+def test_caption_swap_rewrites_kept_captions_only(torch, tmp_path):
+    """Swapped rows get the shipped text graph's features of a paraphrase of the same class;
+    dropped (unconditional) rows and everything else in the batch stay as without the swap."""
+    from foley_desktop.train.captions import pools
+    from foley_desktop.train.text import UNCOND_CAPTIONS, caption_features
+    from foley_desktop.train.train import Sources
+    a = _set(tmp_path / "a", 12, 0, "footsteps_gravel", dim=384)
+    plain = Sources([a], PACKAGE, 0.5)
+    swap = Sources([a], PACKAGE, 0.5, caption_swap=1.0)
+    for step in (3, 4):
+        ref, _, _ = plain.draw(step, 5, 8, 8)
+        got, _, _ = swap.draw(step, 5, 8, 8)
+        for k in (0, 3, 4, 5, 6, 7):                       # frames, t, noise, target, x_t, drop_v
+            np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(ref[k]))
+        changed = [r for r in range(8) if not torch.equal(got[1][r], ref[1][r])]
+        assert changed, "nothing swapped"
+        by_text = {t: f for t, (f, _) in swap.encode.cache.items()}
+        assert set(by_text) <= set(pools()["footsteps_gravel"])
+        for r in changed:
+            assert any(torch.equal(got[1][r], f) for f in by_text.values())
+        # Unchanged rows are exactly the unconditional ones (caption dropped), kept as drawn.
+        uncond = [torch.from_numpy(z.astype(np.float32)) for z, c in
+                  zip(np.load(a / "text.npz")["feats"], np.load(a / "text.npz")["caps"])
+                  if c in UNCOND_CAPTIONS]
+        for r in set(range(8)) - set(changed):
+            assert any(torch.equal(ref[1][r], u) for u in uncond)
+    text = next(iter(swap.encode.cache))
+    f, _ = caption_features(PACKAGE / "text_encoder.int8.onnx", PACKAGE / "tokenizer.json", [text])
+    np.testing.assert_array_equal(swap.encode.cache[text][0].numpy(), f[0].astype(np.float32))
+    # Deterministic: a fresh source draws the same swapped batch.
+    again, _, _ = Sources([a], PACKAGE, 0.5, caption_swap=1.0).draw(4, 5, 8, 8)
+    np.testing.assert_array_equal(again[1].numpy(), got[1].numpy())
 
 
 @pytest.mark.skipif(not (PACKAGE / "denoiser.fp32.onnx").exists(), reason="no shipped package")

@@ -371,6 +371,33 @@ def test_picture_guidance_in_the_inspector_is_undoable(qtbot, win, clip_tank):
     qtbot.waitUntil(lambda: ins.visual_guidance.value() == 0.0, timeout=3000)
 
 
+def test_prompt_completes_from_the_models_training_prompts(qtbot, win, clip_tank):
+    """Typing part of a word offers the default model's training prompts (manifest
+    text.examples) that contain it; picking one sets the segment's prompt, undoably."""
+    from foley_desktop.engine.generate import DEFAULT_MODEL
+    from foley_desktop.engine.package import load_package
+
+    examples = load_package(DEFAULT_MODEL).text["examples"]
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(48000, 96000, "engine motor idle")
+    win.canvas.set_selected([seg.id])
+    ins = win.inspector
+    assert f"{len(examples)} prompts" in ins.prompt.toolTip()
+    ins.prompt.setFocus()
+    ins.prompt.selectAll()
+    qtbot.keyClicks(ins.prompt, "GRAV")
+    c = ins.completer
+    offered = [c.completionModel().index(i, 0).data() for i in range(c.completionCount())]
+    assert offered and all("grav" in o.lower() for o in offered)
+    assert sorted(offered) == sorted(e for e in examples if "grav" in e.lower())
+    assert "footsteps on gravel" in offered
+    ins.prompt.setText("footsteps on gravel")
+    c.activated.emit("footsteps on gravel")
+    assert seg.prompt == "footsteps on gravel"
+    win.doc.undo_stack.undo()
+    assert seg.prompt == "engine motor idle"
+
+
 def test_save_and_reopen_project(qtbot, win, clip_tank, tmp_path):
     open_clip(qtbot, win, clip_tank)
     seg = win.doc.add_segment(48000, 96000, "engine motor idle")

@@ -216,6 +216,9 @@ class PackageSummary:
     # What a request that leaves them unset gets: steps, guidance, visual_guidance (None: one
     # guidance for both conditions), method.
     sampler_defaults: dict = field(default_factory=dict)
+    # Prompts the model was trained with (manifest text.examples; optional): the GUI offers
+    # them as completions, since a small model follows wordings near its training captions best.
+    prompt_examples: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "version": self.version, "path": str(self.path),
@@ -223,7 +226,8 @@ class PackageSummary:
                 "description": self.description, "sample_rate": self.sample_rate,
                 "window_seconds": self.window_seconds, "variants": self.variants,
                 "sizes": self.sizes, "error": self.error,
-                "sampler_defaults": self.sampler_defaults}
+                "sampler_defaults": self.sampler_defaults,
+                "prompt_examples": len(self.prompt_examples)}
 
 
 # ---------------------------------------------------------------- parsing and validation
@@ -285,6 +289,11 @@ def _parse(path: Path, source: str) -> ModelPackage:
     text = manifest["text"]
     for key in ("tokenizer", "max_tokens"):
         _require(text, key, mpath, "text.")
+    examples = text.get("examples", [])
+    if not (isinstance(examples, list) and len(examples) <= 2000 and all(
+            isinstance(e, str) and 0 < len(e.strip()) <= 200 for e in examples)):
+        raise ModelPackageError(f"{mpath}: text.examples must be a list of at most 2000 prompts "
+                                "of 1-200 characters")
 
     graphs: dict[str, GraphSpec] = {}
     for role, g in manifest["graphs"].items():
@@ -427,5 +436,6 @@ def list_packages() -> list[PackageSummary]:
             sampler_defaults={"steps": pkg.sampler.get("steps"),
                               "guidance": pkg.sampler.get("guidance"),
                               "visual_guidance": pkg.sampler.get("visual_guidance"),
-                              "method": pkg.sampler.get("default_method", "euler")}))
+                              "method": pkg.sampler.get("default_method", "euler")},
+            prompt_examples=list(pkg.text.get("examples", []))))
     return out

@@ -157,9 +157,11 @@ class Runner:
         return self.sample(self.features(frames, prompt), len(frames) * 4, seed, cfg)
 
     def features(self, frames: np.ndarray, prompt: str):
-        """Text features and mask of (prompt, default negative), and the clip's visual features."""
+        """Text features and mask of (prompt, default negative), and the clip's visual features.
+        Each text is encoded alone, as the engine does (engine.generate.encode_texts)."""
         ids, mask = self.tok.encode([prompt, self.pkg.text["default_negative"]])
-        tf = self.sess["text_encoder"].run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        tf = np.concatenate([self.sess["text_encoder"].run(
+            None, {"input_ids": ids[i:i + 1], "attention_mask": mask[i:i + 1]})[0] for i in range(2)])
         x = frames.astype(np.float32) / 127.5 - 1.0
         vis = self.sess["visual_encoder"].run(None, {"frames": x.transpose(0, 3, 1, 2)[None]})[0]
         return tf, mask, vis

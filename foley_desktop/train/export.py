@@ -22,6 +22,7 @@ import torch
 from foley_desktop.quantize import dynamic
 
 from . import codec
+from .captions import prompt_examples
 from .decoder_graph import Decoder
 from .model import Config
 from .paths import PACKAGE_DIR, RUNS
@@ -150,7 +151,8 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
                    "hop_samples": codec.HOP},
         "window": {"frames": 800, "overlap_frames": 100},
         "text": {"tokenizer": "tokenizer.json", "max_tokens": MAX_TOKENS, "pad_id": 0,
-                 "lowercase": True, "default_negative": DEFAULT_NEGATIVE},
+                 "lowercase": True, "default_negative": DEFAULT_NEGATIVE,
+                 "examples": prompt_examples()},
         "streams": {"visual": {"graph": "visual_encoder", "fps": "25", "width": S, "height": S,
                                "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "layout": "TCHW",
                                "features_per_frame": 1, "unconditional": "uncond_visual.npy"}},

@@ -49,8 +49,11 @@ def tokenize(tokenizer_path: Path, texts: list[str]) -> tuple[np.ndarray, np.nda
     return (np.array([e.ids for e in enc], np.int64), np.array([e.attention_mask for e in enc], np.int64))
 
 
-def caption_features(graph: Path, tokenizer_path: Path, texts: list[str], batch: int = 64):
-    """-> (features float16 [N, MAX_TOKENS, 384], mask uint8 [N, MAX_TOKENS])."""
+def caption_features(graph: Path, tokenizer_path: Path, texts: list[str], batch: int = 1):
+    """-> (features float16 [N, MAX_TOKENS, 384], mask uint8 [N, MAX_TOKENS]).
+
+    One text per run by default, as the engine encodes a prompt: the INT8 graph quantizes its
+    activations with one scale per batch, so batch-mates would change a caption's features."""
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2

@@ -55,7 +55,8 @@ def draw_batch(step: int, seed: int, batch: int, crop: int, lat, frm, feats, mas
                drop_visual: float = 0.15):
     """The training batch at `step`: drawn from Generator(PCG64([seed, step])) so a resumed run
     (and QAT fine-tuning, which continues the same stream) sees the same batches.
-    `with_index` also returns the clip indices and the crop offsets (in video frames)."""
+    `with_index` also returns the clip indices, the crop offsets (in video frames) and which
+    rows had their caption dropped."""
     rng = np.random.Generator(np.random.PCG64([seed, step]))
     idx = np.sort(rng.choice(lat.shape[0], batch, replace=False))
     # Random crops (whole video frames: 4 latent frames each) shorten the sequences the
@@ -77,7 +78,7 @@ def draw_batch(step: int, seed: int, batch: int, crop: int, lat, frm, feats, mas
     x0 = torch.from_numpy(rng.standard_normal(x1.shape).astype(np.float32))
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
     if with_index:
-        return fr, tf, tm, t, x0, x1, xt, drop_v, idx, o * per
+        return fr, tf, tm, t, x0, x1, xt, drop_v, idx, o * per, drop_t
     return fr, tf, tm, t, x0, x1, xt, drop_v
 
 
@@ -95,19 +96,59 @@ def onset_weights(events: list[list[int]], idx, offsets, n_frames: int, weight: 
     return torch.from_numpy(w)
 
 
+class CaptionEncoder:
+    """Features of captions written during training (caption swap), from the same text graph
+    the table was computed with, each text encoded once."""
+
+    def __init__(self, export_dir: Path):
+        self.export_dir = export_dir
+        self.cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        new = sorted({t for t in texts if t not in self.cache})
+        if new:
+            f, m = caption_features(self.export_dir / "text_encoder.int8.onnx",
+                                    self.export_dir / "tokenizer.json", new)
+            for t, fi, mi in zip(new, f, m):
+                self.cache[t] = (torch.from_numpy(fi.astype(np.float32)),
+                                 torch.from_numpy(mi.astype(np.float32)))
+        return [self.cache[t] for t in texts]
+
+
 class Sources:
     """One or two rendered sets; with two, `frac` of every batch comes from the second (e.g.
-    extra clips of the sparse one-shot classes), both drawn deterministically per step."""
+    extra clips of the sparse one-shot classes), both drawn deterministically per step.
+    `caption_swap` > 0 rewrites that share of the (kept) captions with another wording of the
+    same classes (captions.paraphrase), from a generator of its own so that 0 leaves the
+    batches exactly as before."""
 
-    def __init__(self, dirs: list[Path], export_dir: Path, frac: float, drop_visual: float = 0.15):
+    def __init__(self, dirs: list[Path], export_dir: Path, frac: float, drop_visual: float = 0.15,
+                 caption_swap: float = 0.0):
         self.sets = []
         for d in dirs:
             meta = json.loads((d / "meta.json").read_text())
             self.sets.append((np.load(d / "latents.npy", mmap_mode="r"),
                               np.load(d / "frames.npy", mmap_mode="r"),
-                              *text_table(d, export_dir), [c["events"] for c in meta["clips"]]))
+                              *text_table(d, export_dir), [c["events"] for c in meta["clips"]],
+                              meta["clips"]))
         self.frac = frac
         self.drop_visual = drop_visual
+        self.caption_swap = caption_swap
+        if caption_swap > 0:
+            from .captions import pools
+            self.pools = pools()
+            self.encode = CaptionEncoder(export_dir)
+
+    def _swap(self, key: int, seed: int, b: list, idx, drop_t, clips) -> None:
+        rng = np.random.Generator(np.random.PCG64([seed, key, 17]))
+        from .captions import paraphrase
+        rows, texts = [], []
+        for r, i in enumerate(idx):
+            if rng.random() < self.caption_swap and not drop_t[r] and clips[i]["cls"] in self.pools:
+                rows.append(r)
+                texts.append(paraphrase(clips[i]["caption"], clips[i]["cls"], rng, self.pools))
+        for r, (f, m) in zip(rows, self.encode(texts)):
+            b[1][r], b[2][r] = f, m
 
     def draw(self, step: int, seed: int, batch: int, crop: int):
         n2 = round(batch * self.frac) if len(self.sets) > 1 else 0
@@ -115,10 +156,13 @@ class Sources:
         for j, nb in ((0, batch - n2), (1, n2)):
             if nb == 0:
                 continue
-            lat, frm, feats, masks, clip_cap, unc, events = self.sets[j]
-            *b, idx, off = draw_batch(step if j == 0 else step + 10 ** 7, seed, nb, crop, lat, frm,
-                                      feats, masks, clip_cap, unc, with_index=True,
-                                      drop_visual=self.drop_visual)
+            lat, frm, feats, masks, clip_cap, unc, events, clips = self.sets[j]
+            key = step if j == 0 else step + 10 ** 7
+            *b, idx, off, drop_t = draw_batch(key, seed, nb, crop, lat, frm, feats, masks,
+                                              clip_cap, unc, with_index=True,
+                                              drop_visual=self.drop_visual)
+            if self.caption_swap > 0:
+                self._swap(key, seed, b, idx, drop_t, clips)
             parts.append((b, [events[i] for i in idx], off))
         cat = [torch.cat([p[0][k] for p in parts]) if k != 7 else
                np.concatenate([p[0][k] for p in parts]) for k in range(8)]
@@ -153,13 +197,16 @@ def main(argv=None):
                     help="probability of replacing the visual condition by the learned "
                          "unconditional vector (trains the prompt-only branch that separate "
                          "visual guidance uses)")
+    ap.add_argument("--caption-swap", type=float, default=0.0,
+                    help="share of captions rewritten with another wording of the same class "
+                         "(captions.py) to follow unseen prompts better")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     a.run.mkdir(parents=True, exist_ok=True)
 
     src = Sources([a.data] + ([a.extra_data] if a.extra_data else []), a.export_dir, a.extra_frac,
-                  a.drop_visual)
+                  a.drop_visual, a.caption_swap)
     cfg = Config(frame_size=src.sets[0][1].shape[2])
     model = FoleyTiny(cfg)
     ema = FoleyTiny(cfg)

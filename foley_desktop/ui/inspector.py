@@ -6,9 +6,10 @@ Every change goes through `Document` as an undoable command when the field is co
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
+    QCompleter,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -44,6 +45,15 @@ class Inspector(QWidget):
         self.header.setWordWrap(True)
         self.prompt = QLineEdit()
         self.prompt.setPlaceholderText("e.g. footsteps on wet gravel, slow")
+        # Completion from the model's own training prompts (manifest text.examples): a small
+        # model follows wordings close to those best. Matches anywhere in the prompt ("grav").
+        self._examples: dict[str, list[str]] = {}
+        self._example_list = QStringListModel(self)
+        self.completer = QCompleter(self._example_list, self)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        self.completer.setMaxVisibleItems(12)
+        self.prompt.setCompleter(self.completer)
         self.negative = QLineEdit()
         self.negative.setPlaceholderText("what to avoid (optional)")
         self.seed = QSpinBox()
@@ -117,6 +127,7 @@ class Inspector(QWidget):
         lay.addWidget(take_box, 1)
 
         self.prompt.editingFinished.connect(lambda: self._commit("prompt"))
+        self.completer.activated.connect(lambda _text: self._commit("prompt"))
         self.negative.editingFinished.connect(lambda: self._commit("negative"))
         for name, w in (("seed", self.seed), ("variations", self.variations),
                         ("steps", self.steps), ("guidance", self.guidance),
@@ -128,12 +139,15 @@ class Inspector(QWidget):
         self.refresh()
 
     def set_models(self, names: list[str], default: str = "",
-                   sampler_defaults: dict[str, dict] | None = None) -> None:
+                   sampler_defaults: dict[str, dict] | None = None,
+                   prompt_examples: dict[str, list[str]] | None = None) -> None:
         """`sampler_defaults`: per package name, what an unset steps / guidance / picture
-        guidance means (shown in the fields, so "model default" is not a blind setting)."""
+        guidance means (shown in the fields, so "model default" is not a blind setting).
+        `prompt_examples`: per package name, its training prompts, offered as completions."""
         self.has_models = bool(names)
         self._default_model = default or ""
         self._sampler_defaults = dict(sampler_defaults or {})
+        self._examples = {k: list(v) for k, v in (prompt_examples or {}).items()}
         self.model.clear()
         self.model.addItem("(default)", None)
         for n in names:
@@ -157,8 +171,15 @@ class Inspector(QWidget):
         self.refresh(force_text=changed)
 
     def _show_model_defaults(self, model: str | None) -> None:
-        d = getattr(self, "_sampler_defaults", {}).get(
-            model or getattr(self, "_default_model", ""), {})
+        name = model or getattr(self, "_default_model", "")
+        d = getattr(self, "_sampler_defaults", {}).get(name, {})
+        examples = self._examples.get(name, [])
+        if examples != self._example_list.stringList():
+            self._example_list.setStringList(examples)
+        self.prompt.setToolTip(
+            f"Type to see the {len(examples)} prompts {name} was trained with (any part of "
+            "them matches); wordings close to these work best" if examples else
+            "What the segment should sound like")
 
         def fmt(v) -> str:
             return f"{v:g}" if isinstance(v, float) else str(v)

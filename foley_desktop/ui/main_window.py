@@ -273,7 +273,8 @@ class MainWindow(QMainWindow):
             packages, DEFAULT_MODEL = [], ""
         self.models = [p.name for p in packages]
         self.inspector.set_models(self.models, self.settings.get("default_model") or DEFAULT_MODEL,
-                                  {p.name: p.sampler_defaults for p in packages})
+                                  {p.name: p.sampler_defaults for p in packages},
+                                  {p.name: p.prompt_examples for p in packages})
         if not self.models:
             self.inspector.set_provider("No model package installed: generation is unavailable")
             return
