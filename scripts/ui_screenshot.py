@@ -1,6 +1,7 @@
 """Open the real window on a clip, mark two segments, separate, and save a screenshot.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/ui_screenshot.py CLIP OUT.png
+    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/ui_screenshot.py CLIP OUT.png \
+        [--type-prompt grav]
 
 (docs/screenshot.png is made this way from tests/conftest.py's clip_hello.) The capture is of
 the X screen (QScreen.grabWindow), i.e. what a user would see, not a widget render.
@@ -8,13 +9,15 @@ the X screen (QScreen.grabWindow), i.e. what a user would see, not a widget rend
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtTest import QTest
 
 
-def main(clip: str, out: str) -> int:
+def main(clip: str, out: str, type_prompt: str | None = None) -> int:
     from foley_desktop.media.timebase import frame_to_samples
     from foley_desktop.ui.app import create_app
     from foley_desktop.ui.main_window import MainWindow, app_icon
@@ -39,6 +42,14 @@ def main(clip: str, out: str) -> int:
     status = {"rc": 1}
 
     def shoot():
+        if type_prompt is not None and not win.inspector.completer.popup().isVisible():
+            # Type into the prompt like a user: the completion popup opens over the window.
+            win.inspector.prompt.setFocus()
+            win.inspector.prompt.clear()
+            for ch in type_prompt:
+                QTest.keyClick(win.inspector.prompt, ch)
+            QTimer.singleShot(400, shoot)
+            return
         win.repaint()
         shot = QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height())
         status["rc"] = 0 if shot.save(out) else 1
@@ -64,4 +75,11 @@ def main(clip: str, out: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("clip")
+    ap.add_argument("out")
+    ap.add_argument("--type-prompt", default=None,
+                    help="type this into the selected segment's prompt before the capture "
+                         "(shows the completion popup)")
+    a = ap.parse_args()
+    sys.exit(main(a.clip, a.out, a.type_prompt))
