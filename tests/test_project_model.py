@@ -47,6 +47,31 @@ def test_round_trip_keeps_everything(tmp_path):
     assert q.cache_dir == tmp_path / "demo.foley-cache"
 
 
+def test_round_trip_keeps_how_the_prompt_was_read(tmp_path):
+    """A take generated from the model's training prompt records it; a segment may ask for
+    its prompt as typed. Both survive saving; older files without them load as before."""
+    p = make_project(tmp_path)
+    take_file = tmp_path / "demo.foley-cache" / "takes" / "seg-a" / "t1.wav"
+    take_file.parent.mkdir(parents=True)
+    take_file.write_bytes(b"RIFF")
+    p.segments[0].takes.append(Take(id="take-1", path=take_file, seed=3,
+                                    prompt_used="footsteps on gravel"))
+    p.segments[0].literal_prompt = True
+    p.save(tmp_path / "demo.foley")
+    doc = json.loads((tmp_path / "demo.foley").read_text())
+    assert doc["segments"][0]["literal_prompt"] is True
+    assert doc["segments"][0]["takes"][0]["prompt_used"] == "footsteps on gravel"
+    assert Project.load(tmp_path / "demo.foley") == p
+    del doc["segments"][0]["literal_prompt"], doc["segments"][0]["takes"][0]["prompt_used"]
+    (tmp_path / "demo.foley").write_text(json.dumps(doc))
+    q = Project.load(tmp_path / "demo.foley")
+    assert q.segments[0].literal_prompt is False and q.segments[0].takes[0].prompt_used == ""
+    doc["segments"][0]["literal_prompt"] = "yes"
+    (tmp_path / "demo.foley").write_text(json.dumps(doc))
+    with pytest.raises(ProjectError, match="literal_prompt"):
+        Project.load(tmp_path / "demo.foley")
+
+
 def test_moving_the_folder_keeps_relative_media(tmp_path):
     a = tmp_path / "a"
     a.mkdir()

@@ -398,6 +398,19 @@ def test_prompt_completes_from_the_models_training_prompts(qtbot, win, clip_tank
     assert seg.prompt == "engine motor idle"
 
 
+def test_use_prompt_as_typed_is_an_undoable_segment_setting(qtbot, win, clip_tank):
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(48000, 96000, "boots on pebbles")
+    win.canvas.set_selected([seg.id])
+    ins = win.inspector
+    assert ins.literal.isEnabled() and not ins.literal.isChecked()
+    ins.literal.click()
+    assert seg.literal_prompt is True
+    win.doc.undo_stack.undo()
+    assert seg.literal_prompt is False
+    qtbot.waitUntil(lambda: not ins.literal.isChecked(), timeout=3000)
+
+
 def test_save_and_reopen_project(qtbot, win, clip_tank, tmp_path):
     open_clip(qtbot, win, clip_tank)
     seg = win.doc.add_segment(48000, 96000, "engine motor idle")

@@ -15,6 +15,9 @@ def configure(parser) -> None:
                         help="video clip (omit, or give an audio-only file, for text-only)")
     parser.add_argument("--prompt", help="the sound to generate (required without --project)")
     parser.add_argument("--negative", help="what to steer away from (default: the model's)")
+    parser.add_argument("--literal-prompt", action="store_true",
+                        help="condition on the prompt as typed, not on the model's nearest "
+                             "training prompt (packages that list them, e.g. foley-tiny)")
     parser.add_argument("--start", help="segment start: seconds, HH:MM:SS.mmm or timecode")
     parser.add_argument("--end", help="segment end (default: the end of the clip)")
     parser.add_argument("--duration", help="segment length (instead of --end; needed without VIDEO)")
@@ -115,7 +118,7 @@ def run(args) -> int:
         seeds=[seed + i for i in range(args.variations)], steps=args.steps,
         guidance=args.guidance, visual_guidance=args.visual_guidance, sampler=args.sampler,
         loudness_lufs=args.loudness,
-        continue_windows=not args.independent_windows)
+        continue_windows=not args.independent_windows, literal_prompt=args.literal_prompt)
     result, paths = generate_to_files(request, args.output, package=package,
                                       precision=args.precision, provider=args.provider,
                                       progress=_progress_printer())
@@ -135,6 +138,9 @@ def run(args) -> int:
             print(f"provider: {result.fallback_reason}")
         for note in result.notes:
             print(f"precision: {note}")
+        if result.prompt_used is not None:
+            print(f"prompt: read as the model's training prompt \"{result.prompt_used}\" "
+                  f"(similarity {result.prompt_similarity:.2f}; --literal-prompt keeps yours)")
         for p, t in zip(paths, result.takes):
             print(f"wrote {p}  (seed {t.seed}, {len(t.audio)} samples at 48 kHz)")
     return 0

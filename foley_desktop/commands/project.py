@@ -35,6 +35,15 @@ from foley_desktop.project.model import Project, Segment, new_id
 
 HELP = "create, edit and inspect .foley projects headlessly"
 
+def _yes_no(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("yes", "true", "1", "on"):
+        return True
+    if t in ("no", "false", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+
+
 # Segment options shared by add-segment and edit-segment: (flag, field, type, help).
 _FIELD_OPTS = [
     ("--prompt", "prompt", str, "the sound to generate"),
@@ -46,6 +55,8 @@ _FIELD_OPTS = [
     ("--model", "model", str, "model package name or path (default: the shipped one)"),
     ("--precision", "precision", str, "auto, int8, fp16 or fp32"),
     ("--gain", "gain_db", float, "gain in dB applied to the take in stems and mix"),
+    ("--literal-prompt", "literal_prompt", _yes_no,
+     "yes: condition on the prompt as typed, not on the model's nearest training prompt"),
 ]
 
 

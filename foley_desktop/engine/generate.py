@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from foley_desktop.engine import cpu, providers, sampler, windows
+from foley_desktop.engine import anchor, cpu, providers, sampler, windows
 from foley_desktop.engine.bench import preferred_variants
 from foley_desktop.engine.features import VisualStream, tokens_for, unconditional
 from foley_desktop.engine.package import PRECISIONS, ModelPackage, load_package
@@ -50,6 +50,9 @@ class GenerateRequest:
     visual_guidance: float | None = None
     loudness_lufs: float | None = None
     continue_windows: bool = True   # inpaint each window's overlap from the previous one
+    # True: condition on the prompt as typed, not on the package's nearest training prompt
+    # (engine/anchor.py); packages without anchors always use the prompt as typed.
+    literal_prompt: bool = False
 
 
 @dataclass
@@ -79,6 +82,10 @@ class GenerateResult:
     join_correlation: list[float] = field(default_factory=list)   # first take, per join
     visual_guidance: float | None = None
     notes: list[str] = field(default_factory=list)   # precision choices worth telling the user
+    # The training prompt the model was conditioned on instead of the typed one (anchor.py),
+    # and its similarity to it; None when the prompt was used as typed.
+    prompt_used: str | None = None
+    prompt_similarity: float | None = None
 
     def to_dict(self) -> dict:
         return {"model": self.takes[0].model, "version": self.takes[0].version,
@@ -91,7 +98,10 @@ class GenerateResult:
                 "join_correlation": [round(r, 4) for r in self.join_correlation],
                 **({"visual_guidance": self.visual_guidance}
                    if self.visual_guidance is not None else {}),
-                **({"notes": self.notes} if self.notes else {})}
+                **({"notes": self.notes} if self.notes else {}),
+                **({"prompt_used": self.prompt_used,
+                    "prompt_similarity": round(self.prompt_similarity, 3)}
+                   if self.prompt_used is not None else {})}
 
 
 def pick_variants(package: ModelPackage, precision: str, provider: str,
@@ -194,6 +204,7 @@ class Engine:
         self.provider = choice.name
         self.fallback_reason = choice.fallback_reason
         self.tokenizer = TextTokenizer(self.package)
+        self.anchors = anchor.load(self.package)
         self.streams = {name: VisualStream(self.package, s, self.sessions[s.graph])
                         for name, s in self.package.streams.items()}
 
@@ -330,6 +341,14 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
     negative = request.negative if request.negative is not None else \
         pkg.text.get("default_negative", "")
     text_feats, mask = encode_texts(engine, [request.prompt, negative], cancel)
+    prompt_used, similarity = None, None
+    if engine.anchors is not None and not request.literal_prompt:
+        near = engine.anchors.nearest(text_feats[0], mask[0])
+        if near is not None and near[0] != " ".join(request.prompt.lower().split()):
+            prompt_used, similarity = near
+            f, m = encode_texts(engine, [prompt_used], cancel)
+            text_feats, mask = text_feats.copy(), mask.copy()
+            text_feats[0], mask[0] = f[0], m[0]
     timings["text_s"] += time.monotonic() - t0
     rows_c = np.zeros(S, dtype=int)
     # Row groups of the denoiser batch: conditional, [prompt-only,] unconditional (sampler.py).
@@ -416,7 +435,8 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                           fallback_reason=engine.fallback_reason, variants=dict(engine.variants),
                           windows=len(plan.starts), steps=steps, guidance=guidance,
                           sampler=method, timings=timings, join_correlation=rhos,
-                          visual_guidance=visual_guidance, notes=list(engine.notes))
+                          visual_guidance=visual_guidance, notes=list(engine.notes),
+                          prompt_used=prompt_used, prompt_similarity=similarity)
 
 
 def _decoder_input(pkg: ModelPackage) -> str:

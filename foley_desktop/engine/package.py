@@ -294,6 +294,14 @@ def _parse(path: Path, source: str) -> ModelPackage:
             isinstance(e, str) and 0 < len(e.strip()) <= 200 for e in examples)):
         raise ModelPackageError(f"{mpath}: text.examples must be a list of at most 2000 prompts "
                                 "of 1-200 characters")
+    anchor = text.get("anchor")
+    if anchor is not None:
+        ok = isinstance(anchor, dict) and anchor.get("file") in manifest.get("files", {})
+        sim = anchor.get("min_similarity") if isinstance(anchor, dict) else None
+        if not ok or isinstance(sim, bool) or not isinstance(sim, (int, float)) \
+                or not -1.0 <= sim <= 1.0:
+            raise ModelPackageError(f"{mpath}: text.anchor needs a \"file\" listed in \"files\" "
+                                    "and a \"min_similarity\" between -1 and 1")
 
     graphs: dict[str, GraphSpec] = {}
     for role, g in manifest["graphs"].items():

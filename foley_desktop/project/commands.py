@@ -136,6 +136,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model": (lambda v: v is None or isinstance(v, str), "a package name"),
     "precision": (lambda v: isinstance(v, str) and v != "", "a precision name"),
     "gain_db": (lambda v: isinstance(v, (int, float)) and -96 <= v <= 24, "-96 to 24 dB"),
+    "literal_prompt": (lambda v: isinstance(v, bool), "yes or no"),
 }
 SETTABLE_FIELDS = tuple(_FIELDS)
 

@@ -83,7 +83,8 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
             result = generate(GenerateRequest(video=project.media, start=seg.start, end=seg.end,
                                               prompt=seg.prompt, negative=seg.negative,
                                               seeds=[seed], steps=seg.steps, guidance=seg.guidance,
-                                              visual_guidance=seg.visual_guidance),
+                                              visual_guidance=seg.visual_guidance,
+                                              literal_prompt=seg.literal_prompt),
                               engine=engine, progress=sub, cancel=cancel)
             t = result.takes[0]
             take_id = new_id("take")
@@ -98,7 +99,8 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
             except (OSError, FoleyError) as exc:
                 raise ProjectError(f"cannot store the take in {path.parent}: {exc}") from exc
             take = Take(id=take_id, path=path, seed=t.seed, model=t.model, version=t.version,
-                        variant=t.variant, provider=t.provider)
+                        variant=t.variant, provider=t.provider,
+                        prompt_used=result.prompt_used or "")
             if on_take is not None:
                 on_take(seg.id, take)
             else:

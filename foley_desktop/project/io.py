@@ -68,10 +68,12 @@ def to_dict(project: Project, folder: Path) -> dict[str, Any]:
                 "steps": s.steps, "guidance": s.guidance, "visual_guidance": s.visual_guidance,
                 "model": s.model,
                 "precision": s.precision, "gain_db": s.gain_db,
+                **({"literal_prompt": True} if s.literal_prompt else {}),
                 "takes": [
                     {"id": t.id, "path": _to_rel(t.path, folder), "seed": t.seed, "model": t.model,
                      "version": t.version, "variant": t.variant, "provider": t.provider,
-                     "created": t.created}
+                     "created": t.created, **({"prompt_used": t.prompt_used}
+                                              if t.prompt_used else {})}
                     for t in s.takes
                 ],
                 "active_take": s.active_take,
@@ -98,13 +100,15 @@ def from_dict(doc: dict[str, Any], folder: Path, path: Path | None = None) -> Pr
                                    f"project folder ({t['path']})")
             takes.append(Take(id=t["id"], path=take_path, seed=t["seed"], model=t.get("model", ""),
                               version=t.get("version", ""), variant=t.get("variant", ""),
-                              provider=t.get("provider", ""), created=t.get("created", "")))
+                              provider=t.get("provider", ""), created=t.get("created", ""),
+                              prompt_used=t.get("prompt_used", "")))
         segments.append(Segment(
             id=s["id"], start=s["start"], end=s["end"], prompt=s["prompt"],
             negative=s.get("negative"), seed=s.get("seed"), variations=s.get("variations", 1),
             steps=s.get("steps"), guidance=s.get("guidance"),
             visual_guidance=s.get("visual_guidance"), model=s.get("model"),
             precision=s.get("precision", "auto"), gain_db=float(s.get("gain_db", 0.0)),
+            literal_prompt=bool(s.get("literal_prompt", False)),
             takes=takes, active_take=s.get("active_take")))
     stems = {}
     for kind, rel in doc.get("stems", {}).items():

@@ -43,6 +43,9 @@ class Take:
     variant: str = ""
     provider: str = ""
     created: str = field(default_factory=now_iso)
+    # The model's training prompt it was conditioned on instead of the segment's (the
+    # package's prompt anchors, engine/anchor.py); "" when the prompt was used as typed.
+    prompt_used: str = ""
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Segment:
     model: str | None = None  # package name; None = the default package
     precision: str = "auto"
     gain_db: float = 0.0  # applied to the active take in stems and mix
+    literal_prompt: bool = False  # True: never read the prompt as a training prompt
     takes: list[Take] = field(default_factory=list)
     active_take: str | None = None
 

@@ -83,6 +83,7 @@ _TAKE = {
     "variant": (False, _str, "a string"),
     "provider": (False, _str, "a string"),
     "created": (False, _str, "a date string"),
+    "prompt_used": (False, _str, "a string"),
 }
 
 _SEGMENT = {
@@ -100,6 +101,7 @@ _SEGMENT = {
     "model": (False, _opt(_str), "a string or null"),
     "precision": (False, _str, "a string"),
     "gain_db": (False, lambda v: _is_num(v) and -96 <= v <= 24, "a number of dB from -96 to 24"),
+    "literal_prompt": (False, lambda v: isinstance(v, bool), "true or false"),
     "takes": (False, lambda v: isinstance(v, list), "a list"),
     "active_take": (False, _opt(_str), "a take id or null"),
 }

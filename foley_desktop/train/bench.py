@@ -24,6 +24,9 @@ def main(argv=None):
     ap.add_argument("--package", type=Path, default=PACKAGE_DIR)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--prompt", default="footsteps on gravel",
+                    help="a training caption is used as is; another wording also pays for "
+                         "the prompt anchor lookup and one more text-encoder run")
     ap.add_argument("--steps", type=int, default=None, help="default: the package's")
     ap.add_argument("--guidance", type=float, default=None)
     ap.add_argument("--visual-guidance", type=float, default=None,
@@ -52,7 +55,7 @@ def main(argv=None):
     from foley_desktop.engine.generate import Engine, GenerateRequest, generate
     eng = Engine(pkg, precision="auto", provider="cpu", threads=a.threads)
     demo = REPO / "resources/demo/footsteps_gravel.mp4"
-    req = GenerateRequest(video=demo, start=0, end=8 * 48000, prompt="footsteps on gravel", seeds=[0],
+    req = GenerateRequest(video=demo, start=0, end=8 * 48000, prompt=a.prompt, seeds=[0],
                           steps=a.steps, guidance=a.guidance, visual_guidance=a.visual_guidance)
     generate(req, engine=eng)   # warm-up (session init, first-run allocations)
     walls = []
@@ -62,7 +65,8 @@ def main(argv=None):
         walls.append(time.perf_counter() - t0)
     vg = f", visual guidance {res.visual_guidance:g}" if res.visual_guidance is not None else ""
     print(f"engine generate, 8 s clip -> 8 s audio, {eng.variant}, {res.steps} steps{vg}: "
-          f"{np.median(walls):.2f} s median, {min(walls):.2f} s min; last timings {res.timings}")
+          f"{np.median(walls):.2f} s median, {min(walls):.2f} s min; prompt read as "
+          f"{res.prompt_used!r}; last timings {res.timings}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from foley_desktop.engine import sampler
+from foley_desktop.engine import anchor, sampler
 from foley_desktop.engine.package import load_package
 from foley_desktop.engine.text import TextTokenizer
 
@@ -138,6 +138,11 @@ class Runner:
                                                    providers=["CPUExecutionProvider"])
         self.tok = TextTokenizer(self.pkg)
         self.uncond = np.load(self.pkg.file("uncond_visual.npy"))
+        self.anchors = anchor.load(self.pkg)
+        self.prompts_used: dict[str, str | None] = {}   # prompt -> anchor it was read as
+
+    # False: prompts as typed even when the package has anchors (engine: literal_prompt).
+    use_anchors: bool = True
 
     # Sampler options beyond steps / guidance (None: the package's manifest value), set by
     # evaluate(): method ("euler" | "heun"), shift, visual_guidance (see engine/sampler.py).
@@ -162,6 +167,18 @@ class Runner:
         ids, mask = self.tok.encode([prompt, self.pkg.text["default_negative"]])
         tf = np.concatenate([self.sess["text_encoder"].run(
             None, {"input_ids": ids[i:i + 1], "attention_mask": mask[i:i + 1]})[0] for i in range(2)])
+        # The engine's prompt anchoring (engine/generate.py), so the figures are the app's.
+        used = None
+        if self.anchors is not None and self.use_anchors:
+            near = self.anchors.nearest(tf[0], mask[0])
+            if near is not None and near[0] != " ".join(prompt.lower().split()):
+                used = near[0]
+                i2, m2 = self.tok.encode([used])
+                tf[0] = self.sess["text_encoder"].run(
+                    None, {"input_ids": i2, "attention_mask": m2})[0][0]
+                mask = mask.copy()
+                mask[0] = m2[0]
+        self.prompts_used[prompt] = used
         x = frames.astype(np.float32) / 127.5 - 1.0
         vis = self.sess["visual_encoder"].run(None, {"frames": x.transpose(0, 3, 1, 2)[None]})[0]
         return tf, mask, vis
@@ -329,6 +346,10 @@ def prompt_adherence(run: Runner, clf: AudioClassifier, meta: list[dict], frames
             para.append(run.generate(np.asarray(frames[i]), prompt, seed=i, steps=steps,
                                      guidance=guidance))
         out["generated_unseen_paraphrases"] = clf.report(cls, para)
+        # How the engine read each paraphrase (None: as typed; else the training caption).
+        out["generated_unseen_paraphrases"]["read_as"] = {
+            p: run.prompts_used.get(p) for ps in UNSEEN_PROMPTS.values() for p in ps
+            if p in run.prompts_used}
         judged = para
     # Fréchet distance per class: patch embeddings of the generated clips vs real held-out clips
     # (drawn like the evaluation clips from the classifier's test recordings, never seen by the

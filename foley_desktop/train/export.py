@@ -21,15 +21,15 @@ import torch
 
 from foley_desktop.quantize import dynamic
 
-from . import codec
+from . import anchors, codec
 from .captions import prompt_examples
 from .decoder_graph import Decoder
 from .model import Config
-from .paths import PACKAGE_DIR, RUNS
+from .paths import DATA, PACKAGE_DIR, RUNS
 from .text import MAX_TOKENS, export_text_encoder, write_tokenizer
 from .train import FoleyTiny
 
-VERSION = "1.2.1"
+VERSION = "1.3.0"
 DEFAULT_NEGATIVE = "noisy, harsh"
 
 
@@ -193,7 +193,9 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
     tmp = out / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     tmp.replace(out / "manifest.json")
-    return manifest
+    # Prompt anchors: the training captions' embeddings from the graph just written.
+    meta = DATA / "train" / "meta.json"
+    return anchors.add_to_manifest(out, meta if meta.exists() else None)
 
 
 def main(argv=None):

@@ -150,12 +150,15 @@ def main(argv=None):
     ap.add_argument("--clips", type=int, default=None)
     ap.add_argument("--prompts", choices=("captions", "paraphrases"), default="captions",
                     help="generate with the dataset captions or with VALIDATION_PROMPTS")
+    ap.add_argument("--literal", action="store_true",
+                    help="prompts as typed, without the package's prompt anchors")
     a = ap.parse_args(argv)
     d = DATA / a.clip_set
     meta = json.loads((d / "meta.json").read_text())["clips"]
     frames = np.load(d / "frames.npy", mmap_mode="r")
     meta = meta[: a.clips or len(meta)]
     run = SweepRunner(a.package, "int8", threads=a.threads)
+    run.use_anchors = not a.literal
     cdir = AudioClassifier.find(None)
     clf = AudioClassifier(cdir, threads=a.threads) if cdir else None
     a.out.mkdir(parents=True, exist_ok=True)
@@ -169,6 +172,8 @@ def main(argv=None):
             res = run_setting(run, clf, meta, frames, cache, parse_setting(s), prompts=a.prompts)
             res["set"] = a.clip_set
             res["prompts"] = a.prompts
+            res["anchors"] = run.anchors is not None and run.use_anchors
+            res["prompts_read_as_anchor"] = sum(v is not None for v in run.prompts_used.values())
             res["package"] = str(a.package)
             log.write(json.dumps(res) + "\n")
             log.flush()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QCompleter,
     QDoubleSpinBox,
@@ -54,6 +55,12 @@ class Inspector(QWidget):
         self.completer.setFilterMode(Qt.MatchFlag.MatchContains)
         self.completer.setMaxVisibleItems(12)
         self.prompt.setCompleter(self.completer)
+        self.literal = QCheckBox("Use the prompt as typed")
+        self.literal.setToolTip(
+            "Off (default): the model is conditioned on its training prompt nearest in meaning "
+            "to yours when one is close enough (a small model follows those far better); the "
+            "take says which one; a model that lists no training prompts always uses yours). "
+            "On: your words as typed.")
         self.negative = QLineEdit()
         self.negative.setPlaceholderText("what to avoid (optional)")
         self.seed = QSpinBox()
@@ -85,6 +92,7 @@ class Inspector(QWidget):
 
         form = QFormLayout()
         form.addRow("Prompt", self.prompt)
+        form.addRow("", self.literal)
         form.addRow("Negative", self.negative)
         form.addRow("Seed", self.seed)
         form.addRow("Variations", self.variations)
@@ -134,6 +142,7 @@ class Inspector(QWidget):
                         ("visual_guidance", self.visual_guidance)):
             w.editingFinished.connect(lambda n=name: self._commit(n))
         self.model.activated.connect(lambda _i: self._commit("model"))
+        self.literal.toggled.connect(lambda _on: self._commit("literal_prompt"))
         self.precision.activated.connect(lambda _i: self._commit("precision"))
         doc.changed.connect(self.refresh)
         self.refresh()
@@ -202,7 +211,7 @@ class Inspector(QWidget):
         segs = [s for s in (self.doc.segment(i) for i in self.ids) if s is not None]
         self.ids = [s.id for s in segs]
         enabled = bool(segs)
-        for w in (self.prompt, self.negative, self.seed, self.variations, self.steps,
+        for w in (self.prompt, self.literal, self.negative, self.seed, self.variations, self.steps,
                   self.guidance, self.visual_guidance, self.model, self.precision, self.gen_btn,
                   self.takes):
             w.setEnabled(enabled)
@@ -238,12 +247,18 @@ class Inspector(QWidget):
             self.model.setCurrentIndex(max(0, self.model.findData(s.model)))
             self._show_model_defaults(s.model)
             self.precision.setCurrentIndex(max(0, self.precision.findData(s.precision)))
+            self.literal.setChecked(s.literal_prompt)
             self.takes.clear()
             for i, t in enumerate(s.takes, 1):
                 active = t.id == s.active_take
                 item = QListWidgetItem(f"{'● ' if active else '○ '}Take {i}  seed {t.seed}  "
                                        f"{t.variant or ''} {t.provider or ''}".rstrip())
                 item.setData(Qt.ItemDataRole.UserRole, t.id)
+                if t.prompt_used:
+                    item.setText(item.text() + "  ≈")
+                    item.setToolTip(f"Generated from the model's training prompt "
+                                    f"\"{t.prompt_used}\", the nearest in meaning to the "
+                                    "segment's (tick \"Use the prompt as typed\" to avoid that)")
                 item.setData(PATH_ROLE, str(t.path))
                 self.takes.addItem(item)
                 if active:
@@ -272,6 +287,8 @@ class Inspector(QWidget):
             return self.model.currentData()
         if name == "precision":
             return self.precision.currentData()
+        if name == "literal_prompt":
+            return self.literal.isChecked()
         raise KeyError(name)
 
     def _commit(self, name: str) -> None:
