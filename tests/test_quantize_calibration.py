@@ -32,7 +32,10 @@ def test_one_denoiser_sample_per_step_per_clip(pkg, cal):
     assert cal.count("visual_encoder") == 2          # one window per clip, real frames
     frames = cal.samples["visual_encoder"][0]["frames"]
     assert frames.shape[:3] == (1, 50, 3) and frames.std() > 0.05   # 2 s at 25 fps, a picture
-    assert cal.count("decoder") == 2 and cal.count("text_encoder") == 2
+    # The text encoder runs once per text (prompt, negative: encoded alone, see
+    # engine.generate.encode_texts), so each calibration sample is one text as in use.
+    assert cal.count("decoder") == 2 and cal.count("text_encoder") == 4
+    assert all(len(s["input_ids"]) == 1 for s in cal.samples["text_encoder"])
 
 
 def test_recorded_states_are_the_sampler_trajectory(pkg, cal):
