@@ -34,6 +34,16 @@ class Anchors:
         j = int(np.argmax(sims))
         return (self.texts[j], float(sims[j])) if sims[j] >= self.min_similarity else None
 
+    def read_as(self, prompt: str, features: np.ndarray, mask: np.ndarray
+                ) -> tuple[str, float] | None:
+        """The anchor to condition on instead of `prompt` (whose features these are), or None
+        to use the prompt as typed: no anchor close enough, or the prompt is that anchor
+        (case and spacing aside)."""
+        near = self.nearest(features, mask)
+        if near is None or near[0] == " ".join(prompt.lower().split()):
+            return None
+        return near
+
 
 def pooled(features: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Sentence embeddings [N, D] (unit length): token features averaged over the mask, as

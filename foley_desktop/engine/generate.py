@@ -343,8 +343,8 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
     text_feats, mask = encode_texts(engine, [request.prompt, negative], cancel)
     prompt_used, similarity = None, None
     if engine.anchors is not None and not request.literal_prompt:
-        near = engine.anchors.nearest(text_feats[0], mask[0])
-        if near is not None and near[0] != " ".join(request.prompt.lower().split()):
+        near = engine.anchors.read_as(request.prompt, text_feats[0], mask[0])
+        if near is not None:
             prompt_used, similarity = near
             f, m = encode_texts(engine, [prompt_used], cancel)
             text_feats, mask = text_feats.copy(), mask.copy()

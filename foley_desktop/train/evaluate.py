@@ -170,8 +170,8 @@ class Runner:
         # The engine's prompt anchoring (engine/generate.py), so the figures are the app's.
         used = None
         if self.anchors is not None and self.use_anchors:
-            near = self.anchors.nearest(tf[0], mask[0])
-            if near is not None and near[0] != " ".join(prompt.lower().split()):
+            near = self.anchors.read_as(prompt, tf[0], mask[0])
+            if near is not None:
                 used = near[0]
                 i2, m2 = self.tok.encode([used])
                 tf[0] = self.sess["text_encoder"].run(

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import codec
+from .captions import paraphrase, pools
 from .model import Config, Denoiser, VisualEncoder
 from .paths import DATA
 from .text import UNCOND_CAPTIONS, caption_features
@@ -135,13 +136,11 @@ class Sources:
         self.drop_visual = drop_visual
         self.caption_swap = caption_swap
         if caption_swap > 0:
-            from .captions import pools
             self.pools = pools()
             self.encode = CaptionEncoder(export_dir)
 
     def _swap(self, key: int, seed: int, b: list, idx, drop_t, clips) -> None:
         rng = np.random.Generator(np.random.PCG64([seed, key, 17]))
-        from .captions import paraphrase
         rows, texts = [], []
         for r, i in enumerate(idx):
             if rng.random() < self.caption_swap and not drop_t[r] and clips[i]["cls"] in self.pools:
@@ -199,7 +198,7 @@ def main(argv=None):
                          "visual guidance uses)")
     ap.add_argument("--caption-swap", type=float, default=0.0,
                     help="share of captions rewritten with another wording of the same class "
-                         "(captions.py) to follow unseen prompts better")
+                         "(captions.py); tried for unseen prompts, no gain measured (MODEL_CARD)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)

@@ -59,7 +59,7 @@ class Inspector(QWidget):
         self.literal.setToolTip(
             "Off (default): the model is conditioned on its training prompt nearest in meaning "
             "to yours when one is close enough (a small model follows those far better); the "
-            "take says which one; a model that lists no training prompts always uses yours). "
+            "take says which one. A model that lists no training prompts always uses yours. "
             "On: your words as typed.")
         self.negative = QLineEdit()
         self.negative.setPlaceholderText("what to avoid (optional)")
