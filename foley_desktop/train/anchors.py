@@ -50,12 +50,17 @@ def write_anchors(package: Path, train_meta: Path | None) -> dict:
     return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
+def add(manifest: dict, package: Path, train_meta: Path | None) -> None:
+    """Writes the anchors file and lists it in `manifest` (a dict, not yet saved)."""
+    manifest["files"][FILE] = write_anchors(package, train_meta)
+    manifest["text"]["anchor"] = {"file": FILE, "min_similarity": MIN_SIMILARITY}
+
+
 def add_to_manifest(package: Path, train_meta: Path | None) -> dict:
-    entry = write_anchors(package, train_meta)
+    """The same for an existing package: its manifest.json is rewritten (atomically)."""
     path = package / "manifest.json"
     m = json.loads(path.read_text())
-    m["files"][FILE] = entry
-    m["text"]["anchor"] = {"file": FILE, "min_similarity": MIN_SIMILARITY}
+    add(m, package, train_meta)
     tmp = package / "manifest.json.tmp"
     tmp.write_text(json.dumps(m, indent=1) + "\n")
     tmp.replace(path)

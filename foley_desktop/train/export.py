@@ -190,12 +190,13 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
     for extra in ("MODEL_CARD.md", "LICENSES.md"):
         if (out / extra).exists():
             manifest["files"][extra] = {"sha256": _sha(out / extra), "bytes": (out / extra).stat().st_size}
+    # Prompt anchors: the training captions' embeddings from the text graph just written.
+    meta = DATA / "train" / "meta.json"
+    anchors.add(manifest, out, meta if meta.exists() else None)
     tmp = out / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     tmp.replace(out / "manifest.json")
-    # Prompt anchors: the training captions' embeddings from the graph just written.
-    meta = DATA / "train" / "meta.json"
-    return anchors.add_to_manifest(out, meta if meta.exists() else None)
+    return manifest
 
 
 def main(argv=None):
