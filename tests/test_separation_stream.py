@@ -17,10 +17,10 @@ pytestmark = pytest.mark.skipif(_RN is not None, reason=f"RNNoise unavailable: {
 from foley_desktop.media import read_audio
 from foley_desktop.separation import evaluate as ev
 from foley_desktop.separation.base import make_separator, separate_array
-from foley_desktop.separation.default import MaskSeparator
+from foley_desktop.separation.default import DeepFilterSeparator, MaskSeparator
 
 
-@pytest.mark.parametrize("backend", ["default", "rnnoise"])
+@pytest.mark.parametrize("backend", ["default", "rnnoise-mask", "rnnoise"])
 def test_block_size_does_not_change_the_result(parts, backend):
     x = (parts[0] + parts[1])[None, :96000]
     d1, b1 = separate_array(make_separator(backend, 1), x, block=48000)
@@ -55,14 +55,16 @@ def test_dialogue_is_aligned_with_the_input(parts):
     assert list(lags)[int(np.argmax(corr))] == 0
 
 
-def test_memory_stays_bounded_over_a_long_stream():
+@pytest.mark.parametrize("cls", [MaskSeparator, DeepFilterSeparator])
+def test_memory_stays_bounded_over_a_long_stream(cls):
     rng = np.random.default_rng(1)
-    sep = MaskSeparator(2)
+    sep = cls(2)
     sizes = []
     for i in range(40):  # 40 s of stereo noise in 1 s blocks
         sep.process_block((rng.standard_normal((2, 48000)) * 0.1).astype(np.float32))
-        sizes.append(sep._x.shape[1] + sep._pre.shape[1] + sep._PS.shape[0] * 480
-                     + sep._final_len + len(sep._vad_probs) * 1536)
+        est = len(getattr(sep._est, "_spec", ())) * 480  # DeepFilterNet3's frames in waiting
+        sizes.append(sep._x.shape[1] + sep._pre.shape[1] + sep._S.shape[0] * 480
+                     + sep._final_len + len(sep._vad_probs) * 1536 + len(sep._s) + est)
     # After warm-up nothing grows with the length of the stream.
     assert max(sizes[5:]) <= max(sizes[:5]) + 48000
     assert max(sizes) < 4 * 48000

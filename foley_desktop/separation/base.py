@@ -25,6 +25,7 @@ class Separator(abc.ABC):
 
     name: str = ""
     latency: int = 0
+    detects_speech = False  # True: speech_probability() has the backend's own VAD output
 
     def __init__(self, channels: int) -> None:
         if channels < 1:

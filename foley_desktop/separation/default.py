@@ -1,18 +1,22 @@
-"""Default backend: RNNoise's speech estimate, refined by a Wiener-like mask and Silero VAD.
+"""The mask-based backends: a trained speech estimate, a mask from it, a Silero VAD gate.
 
-Why this shape: RNNoise (a trained recurrent denoiser) gives a good speech estimate while
-someone talks but lets effects and music through in the pauses and smears its 22 band gains
-over harmonics. Here its output only serves as a speech power estimate: per STFT bin, speech
+`default` (DeepFilterSeparator): DeepFilterNet3 (deepfilter.py), a trained 48 kHz speech
+enhancer that filters per bin, gives the speech estimate; it enters as a complex ratio of the
+analysed signal (exactly the estimate on mono input) and the VAD gate zeroes it outside speech.
+`rnnoise-mask` (MaskSeparator, the default until DeepFilterNet3 replaced it, about 3 dB lower
+SI-SDR): RNNoise's estimate only serves as a speech power estimate: per STFT bin, speech
 power |S|^2 against residual power |X - S|^2, both smoothed over neighbouring bins and frames,
-gives a soft mask G = S / (S + N). Silero VAD (a second trained network) then gates the mask
-to zero outside speech, with look-ahead so onsets are not clipped and a hang-over so word
-endings are kept; that is what removes musical noise from the pauses. The dialogue stem is
-the masked input and the background stem is input minus dialogue, so the two stems add up to
-the input exactly (up to float rounding). Multichannel input: mono and stereo (and quad)
-sources are analysed on the mean of their channels and the mask is applied to every channel,
-so a stereo dialogue keeps its image. Sources with a centre channel (3.0, 5.0, 5.1, 6.1,
-7.1) carry film dialogue there: the centre is analysed and masked, and every other channel
-goes wholly to the background. The stems keep the input's channel layout either way.
+gives a soft mask G = S / (S + N), because RNNoise smears its 22 band gains over harmonics.
+
+Common to both: Silero VAD (a second trained network) gates the mask to zero outside speech,
+with look-ahead so onsets are not clipped and a hang-over so word endings are kept; that is
+what removes musical noise from the pauses. The dialogue stem is the masked input and the
+background stem is input minus dialogue, so the two stems add up to the input exactly (up to
+float rounding). Multichannel input: mono and stereo (and quad) sources are analysed on the
+mean of their channels and the mask is applied to every channel, so a stereo dialogue keeps
+its image. Sources with a centre channel (3.0, 5.0, 5.1, 6.1, 7.1) carry film dialogue there:
+the centre is analysed and masked, and every other channel goes wholly to the background.
+The stems keep the input's channel layout either way.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ def analysis_channel(channels: int) -> int | None:
 class MaskSeparator(Separator):
     """RNNoise + Wiener-like mask + VAD gate, streamed with a fixed latency."""
 
-    name = "default"
+    name = "rnnoise-mask"
+    detects_speech = True  # speech_probability() returns the VAD's output
 
     def __init__(self, channels: int, smooth_frames: int = 2, lookahead_ms: int = 100,
                  hangover_ms: int = 200, gate_lo: float = 0.15, gate_hi: float = 0.5,
@@ -58,20 +63,22 @@ class MaskSeparator(Separator):
         # Worst case between input arriving and its frame's mask being final: RNNoise's delay,
         # the smoothing and look-ahead frames, one VAD chunk and the filter's delay, one frame
         # of window overlap and one of rounding. Checked on every block (see _emit).
-        self.latency = (rnnoise.DELAY + HOP * (self.T + self.look + 3) + vad.CHUNK
+        self._est, est_lag = self._make_estimator()
+        self.latency = (est_lag + HOP * (self.T + self.look + 3) + vad.CHUNK
                         + vad.FILTER_DELAY)
-        self._rn = rnnoise.RNNoise()
         self._vad = vad.VoiceActivity()
         self._x0 = -HOP  # global index of _x[:, 0], _a[0] and _s[0]
         self._x = np.zeros((channels, HOP), np.float32)
         self._a = np.zeros(HOP, np.float32)
+        # The speech estimate from global sample -HOP on: RNNoise's output is DELAY late,
+        # so its first DELAY - HOP samples are dropped.
         self._s = np.zeros(0, np.float32)
-        self._s_skip = rnnoise.DELAY - HOP  # RNNoise output samples to drop at the start
+        self._s_skip = rnnoise.DELAY - HOP
         self._k = 0  # next frame to transform
         self._f0 = 0  # frame index of the first stored feature row
-        self._X = np.zeros((self._dch, 0, BINS), np.complex64)
-        self._PS = np.zeros((0, BINS), np.float32)
-        self._PN = np.zeros((0, BINS), np.float32)
+        self._X = np.zeros((self._dch, 0, BINS), np.complex64)  # the channels to mask
+        self._A = np.zeros((0, BINS), np.complex64)  # the analysed signal
+        self._S = np.zeros((0, BINS), np.complex64)  # the speech estimate
         self._m = 0  # next frame to mask and synthesize
         self._vad_probs = np.zeros(0, np.float32)  # chunk probabilities from _vad_c0 on
         self._vad_c0 = 0
@@ -82,6 +89,13 @@ class MaskSeparator(Separator):
         self._emitted = 0  # output samples returned so far (latency zeros included)
         self._pre = np.zeros((channels, 0), np.float32)  # input whose dialogue is not out yet
 
+    def _make_estimator(self):
+        """The speech estimator and the most samples its output can lag its input."""
+        return rnnoise.RNNoise(), rnnoise.DELAY
+
+    def _estimate(self, a: np.ndarray) -> np.ndarray:
+        return self._est.process(a)[0]
+
     # -- streaming ---------------------------------------------------------------------
     def process_block(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         block = np.atleast_2d(np.asarray(block, np.float32))
@@ -89,7 +103,7 @@ class MaskSeparator(Separator):
             raise ValueError(f"expected {self.channels} channels, got {block.shape[0]}")
         n = block.shape[1]
         a = block[self.centre] if self.centre is not None else block.mean(axis=0)
-        s, _ = self._rn.process(a)
+        s = self._estimate(a)
         if self._s_skip:
             drop = min(self._s_skip, len(s))
             s = s[drop:]
@@ -127,12 +141,9 @@ class MaskSeparator(Separator):
             Xc = Xa[None]
         else:
             Xc = np.fft.rfft(self._x[:, idx] * _WINDOW, axis=-1)
-        ps = (S.real ** 2 + S.imag ** 2).astype(np.float32)
-        r = Xa - S
-        pn = (r.real ** 2 + r.imag ** 2).astype(np.float32)
         self._X = np.concatenate([self._X, Xc.astype(np.complex64)], axis=1)
-        self._PS = np.concatenate([self._PS, ps])
-        self._PN = np.concatenate([self._PN, pn])
+        self._A = np.concatenate([self._A, Xa.astype(np.complex64)])
+        self._S = np.concatenate([self._S, S.astype(np.complex64)])
         self._k = k_end
         # Samples before the next frame's window are no longer needed for transforms.
         keep_from = (self._k - 1) * HOP - self._x0
@@ -173,13 +184,13 @@ class MaskSeparator(Separator):
         count = m_end - self._m
         r0 = self._m - T - self._f0  # row of frame m - T (may be negative at the start)
         pad = max(0, -r0)
-        PS, PN = self._PS, self._PN
+        S = self._S[max(0, r0):r0 + count + 2 * T]
+        R = self._A[max(0, r0):r0 + count + 2 * T] - S
+        ps_rows = (S.real ** 2 + S.imag ** 2).astype(np.float32)
+        pn_rows = (R.real ** 2 + R.imag ** 2).astype(np.float32)
         if pad:
-            PS = np.concatenate([np.zeros((pad, BINS), np.float32), PS])
-            PN = np.concatenate([np.zeros((pad, BINS), np.float32), PN])
-            r0 = 0
-        ps_rows = PS[r0:r0 + count + 2 * T]
-        pn_rows = PN[r0:r0 + count + 2 * T]
+            ps_rows = np.concatenate([np.zeros((pad, BINS), np.float32), ps_rows])
+            pn_rows = np.concatenate([np.zeros((pad, BINS), np.float32), pn_rows])
         ps = _smooth_bins(sum(ps_rows[d:d + count] for d in range(2 * T + 1)))
         pn = _smooth_bins(sum(pn_rows[d:d + count] for d in range(2 * T + 1)))
         return ps_rows, pn_rows, ps / (ps + pn + 1e-12)
@@ -198,7 +209,8 @@ class MaskSeparator(Separator):
         T = self.T
         count = m_end - self._m
         rows = slice(self._m - self._f0, m_end - self._f0)
-        D = self._X[:, rows] * G[None].astype(np.float32)
+        G = G.astype(np.complex64 if np.iscomplexobj(G) else np.float32)
+        D = self._X[:, rows] * G[None]
         frames = np.fft.irfft(D, n=WIN, axis=-1).astype(np.float32) * _WINDOW
         # Overlap-add: frame k covers [(k-1)HOP, (k+1)HOP); _ola starts at (m-1)HOP.
         ola = np.concatenate([self._ola, np.zeros((self._dch, count * HOP), np.float32)], axis=1)
@@ -213,8 +225,8 @@ class MaskSeparator(Separator):
         if keep_f > self._f0:
             cut = keep_f - self._f0
             self._X = self._X[:, cut:]
-            self._PS = self._PS[cut:]
-            self._PN = self._PN[cut:]
+            self._A = self._A[cut:]
+            self._S = self._S[cut:]
             self._f0 = keep_f
         keep_c = ((self._m - self.hang) * HOP + vad.FILTER_DELAY) // vad.CHUNK
         if keep_c > self._vad_c0:
@@ -272,7 +284,57 @@ def _smooth_bins(p: np.ndarray) -> np.ndarray:
     return out
 
 
-@register("default", "RNNoise speech estimate + Wiener-like mask + Silero VAD gate (offline, "
-          "shipped weights)")
+class DeepFilterSeparator(MaskSeparator):
+    """The default backend: DeepFilterNet3's speech estimate, gated by Silero VAD.
+
+    DeepFilterNet3 (deepfilter.py) already filters per bin, so no Wiener smoothing is put on
+    top (it measured worse); its estimate S enters as a complex ratio M = S / A of the
+    analysed signal A, which reproduces S exactly on mono and centre-channel input and
+    applies the same filter to every channel of stereo or quad input. |M| is capped so a
+    near-silent bin cannot blow up another channel. The VAD gate then multiplies M, which
+    makes speech pauses exactly silent in the dialogue stem.
+    """
+
+    name = "default"
+    MAX_RATIO = 2.0
+
+    def __init__(self, channels: int, model_dir: str | None = None, **options) -> None:
+        self._model_dir = model_dir
+        options.setdefault("smooth_frames", 0)
+        super().__init__(channels, **options)
+        # DeepFilterNet's output is aligned with its input: prepend the frame before it.
+        self._s = np.zeros(HOP, np.float32)
+        self._s_skip = 0
+
+    def _make_estimator(self):
+        from foley_desktop.separation import deepfilter
+
+        return deepfilter.DeepFilterNet3(self._model_dir), deepfilter.DeepFilterNet3.MAX_LAG
+
+    def _estimate(self, a: np.ndarray) -> np.ndarray:
+        return self._est.process(a)
+
+    def _mask_and_synthesize(self) -> None:
+        m_end = min(self._k - self.T, self._vad_frames_ready() - self.look)
+        if m_end <= self._m:
+            return
+        rows = slice(self._m - self._f0, m_end - self._f0)
+        S, A = self._S[rows], self._A[rows]
+        M = S * A.conj() / (A.real ** 2 + A.imag ** 2 + 1e-20)
+        mag = np.abs(M)
+        M = np.where(mag > self.MAX_RATIO, M * (self.MAX_RATIO / np.maximum(mag, 1e-20)), M)
+        if self.use_gate:
+            M = M * self._gate(m_end)[:, None]
+        self._apply_mask(M, m_end)
+
+
+@register("default", "DeepFilterNet3 speech estimate + Silero VAD gate (offline, shipped "
+          "weights)")
 def _make_default(channels: int, **options) -> Separator:
+    return DeepFilterSeparator(channels, **options)
+
+
+@register("rnnoise-mask", "RNNoise speech estimate + Wiener-like mask + Silero VAD gate (the "
+          "default before DeepFilterNet3)")
+def _make_rnnoise_mask(channels: int, **options) -> Separator:
     return MaskSeparator(channels, **options)

@@ -110,7 +110,7 @@ def separate(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     dialogue_path, background_path = out_dir / "dialogue.wav", out_dir / "background.wav"
     probs: list[np.ndarray] = []
     # Backends without a VAD of their own get one here, for the speech regions.
-    det = None if sep.name == "default" else vad.VoiceActivity()
+    det = None if sep.detects_speech else vad.VoiceActivity()
     centre = analysis_channel(channels)
     with atomic_write(dialogue_path) as fd, atomic_write(background_path) as fb:
         wd, wb = StreamingWav(fd, channels), StreamingWav(fb, channels)
