@@ -37,7 +37,7 @@ def test_default_beats_the_naive_baseline_and_is_quiet_in_pauses(parts):
     x = s + n
     res = {}
     for backend in ("rnnoise", "default"):
-        d, b = separate_array(make_separator(backend, 1), x[None])
+        d, _ = separate_array(make_separator(backend, 1), x[None])
         res[backend] = (ev.si_sdr(d[0], s) - ev.si_sdr(x, s),
                         ev.pause_residual_db(d[0], s, x))
     assert res["default"][0] > res["rnnoise"][0] + 0.5, res
