@@ -43,7 +43,8 @@ def analysis_channel(channels: int) -> int | None:
 
 
 class MaskSeparator(Separator):
-    """RNNoise + Wiener-like mask + VAD gate, streamed with a fixed latency."""
+    """RNNoise + Wiener-like mask + VAD gate, streamed with a fixed latency; subclasses change
+    the estimator (`_make_estimator`, `_estimate`) and the mask (`_mask_and_synthesize`)."""
 
     name = "rnnoise-mask"
     detects_speech = True  # speech_probability() returns the VAD's output
@@ -63,17 +64,18 @@ class MaskSeparator(Separator):
         # Worst case between input arriving and its frame's mask being final: RNNoise's delay,
         # the smoothing and look-ahead frames, one VAD chunk and the filter's delay, one frame
         # of window overlap and one of rounding. Checked on every block (see _emit).
-        self._est, est_lag = self._make_estimator()
+        self._est, est_lag, est_delay = self._make_estimator()
         self.latency = (est_lag + HOP * (self.T + self.look + 3) + vad.CHUNK
                         + vad.FILTER_DELAY)
         self._vad = vad.VoiceActivity()
         self._x0 = -HOP  # global index of _x[:, 0], _a[0] and _s[0]
         self._x = np.zeros((channels, HOP), np.float32)
         self._a = np.zeros(HOP, np.float32)
-        # The speech estimate from global sample -HOP on: RNNoise's output is DELAY late,
-        # so its first DELAY - HOP samples are dropped.
-        self._s = np.zeros(0, np.float32)
-        self._s_skip = rnnoise.DELAY - HOP
+        # The speech estimate from global sample -HOP on: an estimate `est_delay` samples late
+        # (RNNoise: 960) has its first est_delay - HOP samples dropped; one aligned with its
+        # input (DeepFilterNet3) gets HOP zeros in front.
+        self._s = np.zeros(max(0, HOP - est_delay), np.float32)
+        self._s_skip = max(0, est_delay - HOP)
         self._k = 0  # next frame to transform
         self._f0 = 0  # frame index of the first stored feature row
         self._X = np.zeros((self._dch, 0, BINS), np.complex64)  # the channels to mask
@@ -90,8 +92,9 @@ class MaskSeparator(Separator):
         self._pre = np.zeros((channels, 0), np.float32)  # input whose dialogue is not out yet
 
     def _make_estimator(self):
-        """The speech estimator and the most samples its output can lag its input."""
-        return rnnoise.RNNoise(), rnnoise.DELAY
+        """The speech estimator, the most samples its output can lag its input, and the
+        delay of its output against its input."""
+        return rnnoise.RNNoise(), rnnoise.DELAY, rnnoise.DELAY
 
     def _estimate(self, a: np.ndarray) -> np.ndarray:
         return self._est.process(a)[0]
@@ -302,14 +305,12 @@ class DeepFilterSeparator(MaskSeparator):
         self._model_dir = model_dir
         options.setdefault("smooth_frames", 0)
         super().__init__(channels, **options)
-        # DeepFilterNet's output is aligned with its input: prepend the frame before it.
-        self._s = np.zeros(HOP, np.float32)
-        self._s_skip = 0
 
     def _make_estimator(self):
         from foley_desktop.separation import deepfilter
 
-        return deepfilter.DeepFilterNet3(self._model_dir), deepfilter.DeepFilterNet3.MAX_LAG
+        # Its output comes in 0.5 s bursts but aligned with its input (delay 0).
+        return deepfilter.DeepFilterNet3(self._model_dir), deepfilter.DeepFilterNet3.MAX_LAG, 0
 
     def _estimate(self, a: np.ndarray) -> np.ndarray:
         return self._est.process(a)
