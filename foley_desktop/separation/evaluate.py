@@ -81,6 +81,20 @@ def pause_residual_db(dialogue: np.ndarray, speech: np.ndarray, mixture: np.ndar
     return float(10 * np.log10(max(e_d, 1e-20) / max(e_x, 1e-20)))
 
 
+def dialogue_scores(backends, speech: np.ndarray, mixture: np.ndarray,
+                    ) -> dict[str, tuple[float, float]]:
+    """Separate one mono mixture with each backend: {name: (dialogue SI-SDRi, pause residual
+    dB)}. Also checks that each backend's stems add up to the mixture."""
+    out = {}
+    for name in backends:
+        d, b = separate_array(make_separator(name, 1), mixture[None])
+        if not np.allclose(d + b, mixture[None], rtol=0, atol=1e-6):
+            raise AssertionError(f"{name}: the stems do not add up to the input")
+        out[name] = (si_sdr(d[0], speech) - si_sdr(mixture, speech),
+                     pause_residual_db(d[0], speech, mixture))
+    return out
+
+
 @dataclass
 class Mixture:
     name: str
