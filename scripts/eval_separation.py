@@ -82,7 +82,9 @@ def long_run(minutes: float, backend: str) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backends", default="rnnoise,rnnoise-mask,default")
+    ap.add_argument("--backends", default="rnnoise,rnnoise-mask,default",
+                    help="comma-separated backends; oracle-irm and oracle-psm add the ideal "
+                         "masks computed from the clean sources (a ceiling for masking)")
     ap.add_argument("--snr", default="-5,0,5", help="speech-to-background ratios, dB")
     ap.add_argument("--arctic", default=None, help="path of arctic_a0007.wav")
     ap.add_argument("--quick", action="store_true", help="2 sentences x 4 backgrounds")

@@ -43,6 +43,21 @@ def test_default_beats_the_naive_baseline_and_is_quiet_in_pauses(parts):
     assert res["default"][1] < res["rnnoise"][1] - 20.0, res
 
 
+def test_oracle_masks_bound_the_mask_backends(parts):
+    """The ideal masks from the clean sources: exact when there is nothing to remove, and the
+    phase-sensitive one (the best real mask in [0, 1]) above the ratio one."""
+    s, n = parts
+    x = s + n
+    ref = ev.si_sdr(x, s)
+    alone = ev.oracle_dialogue("oracle-psm", s, np.zeros_like(s))
+    np.testing.assert_allclose(alone, s, atol=1e-5)
+    irm = ev.si_sdr(ev.oracle_dialogue("oracle-irm", s, n), s) - ref
+    psm = ev.si_sdr(ev.oracle_dialogue("oracle-psm", s, n), s) - ref
+    assert psm > irm + 0.5 and irm > 5.0, (psm, irm)
+    with pytest.raises(ValueError):
+        ev.oracle_dialogue("oracle-cheat", s, n)
+
+
 def test_dialogue_is_aligned_with_the_input(parts):
     s, _ = parts
     d, _ = separate_array(make_separator("default", 1), s[None])
