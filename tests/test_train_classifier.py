@@ -132,3 +132,33 @@ def test_caption_swap_pools_hold_no_evaluation_prompt_and_no_heldout_class():
         fg, _, rest = o.partition(", with ")
         assert fg in table["footsteps_gravel"] and rest.removesuffix(" in the background") in table["fire"]
     assert paraphrase("a dog barks", "dog_bark", rng, table) in table["dog_bark"]
+
+
+def test_trained_class_scores_leave_out_the_heldout_classes():
+    from foley_desktop.train.evaluate import trained_class_scores
+    cls = ["fire", "fire", "lava", "footsteps_snow", "dog_bark"]
+    preds = {"reference_clips": ["fire", "fire", "lava", "footsteps_snow", "dog_bark"],
+             "reference_clips_through_decoder": ["fire", "lava", "lava", "footsteps_snow",
+                                                 "dog_bark"],
+             "generated_dataset_captions": ["lava", "fire", "water_flow", "footsteps_ice",
+                                            "dog_bark"]}
+    r = trained_class_scores(cls, preds)
+    assert r["held_out_classes"] == ["footsteps_snow", "lava"]
+    assert (r["clips"], r["classes"]) == (3, 2)
+    assert r["reference_clips"] == 1.0
+    assert r["reference_clips_through_decoder"] == round(2 / 3, 3)
+    assert r["generated_dataset_captions"] == round(2 / 3, 3)
+    # a generator as good as the decoded real clips on trained classes, wrong on held-out ones
+    assert r["best_whole_set_score_of_a_generator_of_trained_classes"] == 0.4
+
+
+def test_extra_sources_only_add_training_recordings(monkeypatch):
+    """The experimental 0 A.D. recipe never touches the held-out classes or recordings."""
+    from foley_desktop.train import sounds
+    assert not set(sounds.EXTRA_PATTERNS) & set(sounds.HELDOUT_CLASSES)
+    assert set(sounds.EXTRA_PATTERNS) <= {c.name for c in sounds.classes()}
+    assert not any("snow" in p for ps in sounds.EXTRA_PATTERNS.values() for p in ps)
+    monkeypatch.setenv("FOLEY_EXTRA_SOURCES", "1")
+    assert sounds.extra_sources()
+    monkeypatch.setenv("FOLEY_EXTRA_SOURCES", "0")
+    assert not sounds.extra_sources()

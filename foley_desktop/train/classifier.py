@@ -359,10 +359,16 @@ class AudioClassifier:
         lp = lp - np.log(np.exp(lp).sum(axis=1, keepdims=True))
         return lp.mean(axis=0), em
 
-    def report(self, classes: list[str], audios: list[np.ndarray]) -> dict:
-        """Accuracy of clips whose true classes are `classes`: overall, per class, confusions,
-        and the same on the coarse label set (COARSE merges applied to truth and answer)."""
-        preds = [self.labels[int(np.argmax(self.clip(a)[0]))] for a in audios]
+    def predict(self, audios: list[np.ndarray]) -> list[str]:
+        return [self.labels[int(np.argmax(self.clip(a)[0]))] for a in audios]
+
+    def report(self, classes: list[str], audios: list[np.ndarray] | None = None,
+               preds: list[str] | None = None) -> dict:
+        """Accuracy of clips whose true classes are `classes` (labelled here from `audios`, or
+        `preds` already made): overall, per class, confusions, and the same on the coarse
+        label set (COARSE merges applied to truth and answer)."""
+        if preds is None:
+            preds = self.predict(audios)
         out = _score(classes, preds)
         out["coarse"] = {k: v for k, v in _score([COARSE.get(c, c) for c in classes],
                                                  [COARSE.get(p, p) for p in preds]).items()

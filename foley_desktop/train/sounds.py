@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,6 +128,34 @@ def classes() -> list[SoundClass]:
 # sonic-pi-samples' perc_door / perc_impact* are left out: Debian's copyright file has no
 # entry for them, so their license is unclear.
 
+# An experimental recipe (FOLEY_EXTRA_SOURCES=1, for fetch_training_data.sh and the bank):
+# 0 A.D.'s recorded effects (0ad-data, CC-BY-SA-3.0, Wildfire Games) for the classes the
+# shipped model renders worst. They only ever join the training split, so the held-out
+# recordings, the evaluation clips and the two held-out classes stay exactly what they were
+# (0 A.D.'s snow footsteps are left out for that reason).
+OAD = "usr/share/games/0ad/mods/public/audio"
+EXTRA_PATTERNS = {
+    "metal_hit": [f"{OAD}/attack/impact/{k}_metal_*.ogg" for k in ("arrow", "shield", "sling")]
+                 + [f"{OAD}/attack/weapon/swordhit_*.ogg", f"{OAD}/resource/mining/mine_metal_*.ogg"],
+    "impact": [f"{OAD}/attack/impact/{k}.ogg" for k in ("shield_wood_*", "sling_wood_*",
+                                                          "sling_stone_*")]
+              + [f"{OAD}/resource/construction/con_*.ogg", f"{OAD}/resource/mining/mine_stone_*.ogg"],
+    "fire": [f"{OAD}/attack/fire/*.ogg"],
+    "water_flow": [f"{OAD}/ambient/water/river_*.ogg", f"{OAD}/ambient/water/waterfall_*.ogg"],
+    "footsteps_grass": [f"{OAD}/actor/singlesteps/fs_grass*.ogg"],
+    "footsteps_gravel": [f"{OAD}/actor/singlesteps/fs_gravel*.ogg"],
+    "footsteps_sand": [f"{OAD}/actor/singlesteps/fs_sand*.ogg"],
+    "footsteps_wood": [f"{OAD}/actor/singlesteps/fs_wood*.ogg"],
+    "footsteps_hard": [f"{OAD}/actor/singlesteps/fs_rock*.ogg"],
+    "door_open": [f"{OAD}/actor/gate/stonegate_open_*.ogg"],
+    "door_close": [f"{OAD}/actor/gate/stonegate_close_*.ogg"],
+}
+
+
+def extra_sources() -> bool:
+    return os.environ.get("FOLEY_EXTRA_SOURCES", "0") == "1"
+
+
 # Whole classes never seen in training (the model only meets their captions at evaluation).
 HELDOUT_CLASSES = ("footsteps_snow", "lava")
 
@@ -180,7 +209,14 @@ def build_bank(media_root: Path = MEDIA_ROOT) -> list[Recording]:
         held = None
         if len(files) >= 3:
             held = min(files, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())
-        for p in files:
+        extra = []
+        if extra_sources() and c.name not in HELDOUT_CLASSES:
+            extra = sorted({p.resolve() for pat in EXTRA_PATTERNS.get(c.name, [])
+                            for p in media_root.glob(pat)} - set(files))
+            if EXTRA_PATTERNS.get(c.name) and not extra:
+                raise FileNotFoundError(f"no extra recordings for {c.name}; run "
+                                        "FOLEY_EXTRA_SOURCES=1 scripts/fetch_training_data.sh")
+        for p in files + extra:
             a = load_audio(p)
             a = a - a.mean()
             if np.abs(a).max() < 1e-4:
@@ -194,7 +230,7 @@ def build_bank(media_root: Path = MEDIA_ROOT) -> list[Recording]:
 def cached_bank() -> list[Recording]:
     # The bank's metadata is stored as JSON text, not an object array, so the cache loads
     # without pickle (a cache from an older version, with a pickled `meta`, is rebuilt).
-    cache = DATA / "bank.npz"
+    cache = DATA / ("bank_extra.npz" if extra_sources() else "bank.npz")
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
             if "meta_json" in z.files:
