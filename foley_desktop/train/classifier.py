@@ -315,7 +315,7 @@ def train(out_dir: Path = DEFAULT_DIR, seed: int = 7, per_class: int = 128, epoc
     lg, _ = clf.run(xte)
     win_acc = float(np.mean(lg.argmax(1) == yte))
     clips = render_real_clips(bank, split, "test", 4, seed + 2)
-    rep = clf.report([c for c, _ in clips], [a for _, a in clips])
+    rep = clf.report([c for c, _ in clips], clf.predict([a for _, a in clips]))
     info["heldout_real"] = {"patch_accuracy": round(win_acc, 3), "patches": len(yte),
                             "clips_8s": rep}
     info["onnx_bytes"] = onnx_path.stat().st_size
@@ -362,13 +362,10 @@ class AudioClassifier:
     def predict(self, audios: list[np.ndarray]) -> list[str]:
         return [self.labels[int(np.argmax(self.clip(a)[0]))] for a in audios]
 
-    def report(self, classes: list[str], audios: list[np.ndarray] | None = None,
-               preds: list[str] | None = None) -> dict:
-        """Accuracy of clips whose true classes are `classes` (labelled here from `audios`, or
-        `preds` already made): overall, per class, confusions, and the same on the coarse
-        label set (COARSE merges applied to truth and answer)."""
-        if preds is None:
-            preds = self.predict(audios)
+    def report(self, classes: list[str], preds: list[str]) -> dict:
+        """Accuracy of `predict`'s labels `preds` for clips whose true classes are `classes`:
+        overall, per class, confusions, and the same on the coarse label set (COARSE merges
+        applied to truth and answer)."""
         out = _score(classes, preds)
         out["coarse"] = {k: v for k, v in _score([COARSE.get(c, c) for c in classes],
                                                  [COARSE.get(p, p) for p in preds]).items()

@@ -369,7 +369,7 @@ def prompt_adherence(run: Runner, clf: AudioClassifier, meta: list[dict], frames
                                      guidance=guidance))
         preds["generated_unseen_paraphrases"] = clf.predict(para)
     for key, p in preds.items():
-        out[key] = clf.report(cls, preds=p)
+        out[key] = clf.report(cls, p)
     out["trained_classes"] = trained_class_scores(cls, preds)
     if paraphrases:
         # How the engine read each paraphrase (None: as typed; else the training caption).

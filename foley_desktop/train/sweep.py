@@ -134,7 +134,7 @@ def run_setting(run: SweepRunner, clf: AudioClassifier | None, meta, frames, fea
            "latent_jitter": round(float(np.mean(jit)), 3),
            "seconds_per_clip": round(t_gen / len(meta), 3)}
     if clf is not None:
-        r = clf.report([m["cls"] for m in meta], gens)
+        r = clf.report([m["cls"] for m in meta], clf.predict(gens))
         res["classifier_accuracy"] = r["accuracy"]
         res["classifier_coarse"] = r["coarse"]["accuracy"]
     return res
