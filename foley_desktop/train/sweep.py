@@ -4,7 +4,8 @@ Meant for the VALIDATION set (data/val: training recordings, another seed; see d
 --val-clips), so that the held-out evaluation set is only looked at once, with the settings
 chosen here. Each setting generates every clip once with its dataset caption and reports onset
 F1 (+-40/+-100 ms, event classes), per-class F1 at +-100 ms, the separately trained classifier's
-accuracy on the generated audio, and the generation time per 8 s clip (one thread).
+accuracy on the generated audio (per class and its confusions in results.jsonl), and the
+generation time per 8 s clip (one thread).
 
     python -m foley_desktop.train.sweep --set val --out runs/sweep \
         --setting steps=10,guidance=7 --setting steps=16,method=heun,guidance=7,visual_guidance=4
@@ -59,6 +60,9 @@ VALIDATION_PROMPTS = {
     "water_drop": ["a drop plunks into a glass of water", "a leak dripping"],
     "water_flow": ["a waterfall rushing", "a river running over stones"],
 }
+
+
+_NOT_PRINTED = ("per_class_100ms", "classifier_per_class", "classifier_confusions")
 
 
 def prompt_for(i: int, m: dict, prompts: str) -> str:
@@ -137,6 +141,9 @@ def run_setting(run: SweepRunner, clf: AudioClassifier | None, meta, frames, fea
         r = clf.report([m["cls"] for m in meta], clf.predict(gens))
         res["classifier_accuracy"] = r["accuracy"]
         res["classifier_coarse"] = r["coarse"]["accuracy"]
+        # Which classes fail and what they are taken for (results.jsonl only, not printed).
+        res["classifier_per_class"] = r["per_class"]
+        res["classifier_confusions"] = r["confusions"]
     return res
 
 
@@ -177,7 +184,7 @@ def main(argv=None):
             res["package"] = str(a.package)
             log.write(json.dumps(res) + "\n")
             log.flush()
-            print(json.dumps({k: v for k, v in res.items() if k != "per_class_100ms"}), flush=True)
+            print(json.dumps({k: v for k, v in res.items() if k not in _NOT_PRINTED}), flush=True)
 
 
 if __name__ == "__main__":
