@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the shipped foley-tiny end to end on a CPU (about 65 minutes of training on 2 shared cores):
+# Reproduce the shipped foley-tiny end to end on a CPU (about 80 minutes of training on 2 shared cores):
 #   pip install .[train]        # torch (CPU wheel); onnxruntime etc. come with the app
 #   scripts/train_default_model.sh
 # Steps (each resumes / skips what is done): fetch data -> render paired clips -> train
@@ -19,10 +19,14 @@ scripts/fetch_training_data.sh
 "$PY" -m foley_desktop.train.dataset --seed "$SEED"
 # The text features the denoiser trains on come from the shipped INT8 text encoder graph.
 "$PY" -c "from pathlib import Path; from foley_desktop.train.export import prepare_text; prepare_text(Path('runs/export'))"
-# The shipped weights: a 1600-step cosine run, then resumed with --steps 2400 (the schedule is
-# recomputed for the longer run: lr 1.6e-4 decaying to 5e-5 over steps 1600-2400).
-"$PY" -m foley_desktop.train.train --run "$RUN" --seed "$SEED" --steps 1600 --max-minutes "$MAX_MINUTES"
-"$PY" -m foley_desktop.train.train --run "$RUN" --seed "$SEED" --steps 2400 --max-minutes "$MAX_MINUTES"
+# The shipped weights: a 1600-step cosine run, then resumed three times with a longer schedule
+# (--steps 2400, 4000, 5600). Each time the cosine is recomputed for the longer run, so the
+# learning rate steps back up (1.6e-4 at step 1600, 2.1e-4 at 2400, 1.35e-4 at 4000) and
+# decays to 5e-5 at the end. The phases are the path 1.3.0 (2400 steps) -> 1.4.0 took; each
+# resumes from the previous one's last checkpoint, bit-exactly.
+for STEPS in 1600 2400 4000 5600; do
+  "$PY" -m foley_desktop.train.train --run "$RUN" --seed "$SEED" --steps "$STEPS" --max-minutes "$MAX_MINUTES"
+done
 "$PY" -m foley_desktop.train.export --ckpt "$RUN/ckpt.pt" --out "$OUT"
 "$PY" -m foley_desktop.train.evaluate --package "$OUT" --out runs/eval
 "$PY" -m foley_desktop.train.export --ckpt "$RUN/ckpt.pt" --out "$OUT" --metrics runs/eval/metrics.json
