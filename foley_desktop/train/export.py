@@ -74,7 +74,7 @@ def prepare_text(work: Path) -> None:
 # clips (sweep.py and the latent-jitter check in the model card). 1.2.1: 10 steps, which with
 # the output filter scored as 16 did on both validation sets at 5/8 of the denoising time.
 # 1.4.0 (5600 training steps): visual guidance 9, whose onset recall the longer-trained
-# weights need (at 7 it fell to 0.65-0.75 after 4000 steps; model card, "Metrics").
+# weights need (at 7 it fell to 0.65-0.75 after 4000 steps; model card, "Why 5600 steps").
 SAMPLER_DEFAULTS = {"steps": 10, "guidance": 4.0, "shift": 2.0, "visual_guidance": 9.0,
                     "latent_median": 5}
 
