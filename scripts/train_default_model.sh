@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Reproduce the shipped foley-tiny end to end on a CPU (about 80 minutes of training on 2 shared cores):
+# Reproduce the shipped foley-tiny end to end on a CPU (training: about 80 minutes on 2 shared
+# AVX2 cores, about 32 on an AVX-512 machine):
 #   pip install .[train]        # torch (CPU wheel); onnxruntime etc. come with the app
 #   scripts/train_default_model.sh
 # Steps (each resumes / skips what is done): fetch data -> render paired clips -> train
 # (rectified flow, checkpoints every 100 steps, resumable) -> export the package (FP32 + INT8
 # graphs, manifest with hashes) -> evaluate on held-out clips -> re-export with the metrics.
 # Deterministic by SEED (same batches, noise and dropout masks at every step; same thread
-# count gives the same floating-point results).
+# count and CPU instruction set give the same floating-point results; an AVX-512 run ends a
+# little apart from an AVX2 one and scores the same, see the model card).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"

@@ -190,15 +190,45 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
         manifest["metrics"] = metrics
     for f in ("uncond_visual.npy", "tokenizer.json"):
         manifest["files"][f] = {"sha256": _sha(out / f), "bytes": (out / f).stat().st_size}
-    for extra in ("MODEL_CARD.md", "LICENSES.md"):
-        if (out / extra).exists():
-            manifest["files"][extra] = {"sha256": _sha(out / extra), "bytes": (out / extra).stat().st_size}
+    _hash_documents(manifest, out)
     # Prompt anchors: the training captions' embeddings from the text graph just written.
     meta = DATA / "train" / "meta.json"
     anchors.add(manifest, out, meta if meta.exists() else None)
+    _write_manifest(manifest, out)
+    return manifest
+
+
+DOCUMENTS = ("MODEL_CARD.md", "LICENSES.md")
+
+
+def _hash_documents(manifest: dict, out: Path) -> None:
+    for doc in DOCUMENTS:
+        if (out / doc).exists():
+            manifest["files"][doc] = {"sha256": _sha(out / doc), "bytes": (out / doc).stat().st_size}
+
+
+def _write_manifest(manifest: dict, out: Path) -> None:
     tmp = out / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1) + "\n")
     tmp.replace(out / "manifest.json")
+
+
+def refresh_documents(out: Path) -> dict:
+    """Re-hash only the package's documents (model card, licenses) in its manifest.
+
+    For an edit to the card when the checkpoint is not at hand: exporting again from another
+    machine's run of the script would change the weights (see the card on instruction sets).
+    Every other file must still match the manifest, so a stale graph is not blessed by this."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    for rel, entry in manifest["files"].items():
+        if rel not in DOCUMENTS and _sha(out / rel) != entry["sha256"]:
+            raise SystemExit(f"{out / rel} does not match the manifest: export the package again")
+    for g in manifest["graphs"].values():
+        for v in g["variants"].values():
+            if _sha(out / v["file"]) != v["sha256"]:
+                raise SystemExit(f"{out / v['file']} does not match the manifest: export again")
+    _hash_documents(manifest, out)
+    _write_manifest(manifest, out)
     return manifest
 
 
@@ -217,7 +247,14 @@ def main(argv=None):
                     help="default output filter: running median over this many latent frames")
     ap.add_argument("--train-info", type=Path, default=None,
                     help="JSON describing the training run, stored as the manifest's `training`")
+    ap.add_argument("--documents-only", action="store_true",
+                    help="only re-hash MODEL_CARD.md and LICENSES.md in --out's manifest "
+                         "(no checkpoint needed; every other file must match)")
     a = ap.parse_args(argv)
+    if a.documents_only:
+        refresh_documents(a.out)
+        print(f"re-hashed the documents of {a.out}")
+        return
     metrics = json.loads(a.metrics.read_text()) if a.metrics else None
     info = json.loads(a.train_info.read_text()) if a.train_info else None
     m = export_package(a.ckpt, a.out, a.work, metrics, info,
