@@ -9,7 +9,7 @@ from foley_desktop.cli import SUBCOMMANDS, _command_module, main
 
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "foley_desktop", *args],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_version():

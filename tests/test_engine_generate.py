@@ -332,17 +332,17 @@ def test_nan_from_a_graph_is_an_error_and_nothing_is_written(tmp_path):
 
 
 @pytest.mark.parametrize("kw, message", [
-    (dict(prompt="   "), "prompt is empty"),
-    (dict(start=SR, end=SR), "must be after its start"),
-    (dict(start=2 * SR, end=SR), "must be after its start"),
-    (dict(start=-1), "negative start"),
-    (dict(steps=0), "steps must be within"),
-    (dict(guidance=50.0), "guidance must be within"),
-    (dict(sampler="ddim"), "sampler 'ddim'"),
-    (dict(seeds=[]), "no seeds"),
+    ({"prompt": "   "}, "prompt is empty"),
+    ({"start": SR, "end": SR}, "must be after its start"),
+    ({"start": 2 * SR, "end": SR}, "must be after its start"),
+    ({"start": -1}, "negative start"),
+    ({"steps": 0}, "steps must be within"),
+    ({"guidance": 50.0}, "guidance must be within"),
+    ({"sampler": "ddim"}, "sampler 'ddim'"),
+    ({"seeds": []}, "no seeds"),
 ])
 def test_bad_requests_are_refused(engine, kw, message):
-    req = dict(video=None, start=0, end=SR, prompt="rain", seeds=[1])
+    req = {"video": None, "start": 0, "end": SR, "prompt": "rain", "seeds": [1]}
     req.update(kw)
     with pytest.raises(GenerationError, match=message):
         generate(GenerateRequest(**req), engine=engine)

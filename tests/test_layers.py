@@ -53,7 +53,7 @@ def test_layers_point_down():
             continue
         for name in names:
             parts = name.split(".")
-            if parts[0] == "foley_desktop" and len(parts) > 1 and parts[1] in RANK:
-                if RANK[parts[1]] > RANK[top]:
-                    offenders.append(f"{p.relative_to(PKG)} imports {name}")
+            if (parts[0] == "foley_desktop" and len(parts) > 1 and parts[1] in RANK
+                    and RANK[parts[1]] > RANK[top]):
+                offenders.append(f"{p.relative_to(PKG)} imports {name}")
     assert not offenders, "a lower layer imports a higher one:\n" + "\n".join(offenders)
