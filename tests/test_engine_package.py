@@ -132,6 +132,13 @@ def test_bad_output_filter_window_is_refused(pkg, value):
         load_package(pkg)
 
 
+@pytest.mark.parametrize("value", [1.0, -0.1, "0.5", True, None])
+def test_bad_visual_guidance_interval_is_refused(pkg, value):
+    edit_manifest(pkg, lambda m: m["sampler"].update(visual_guidance_until=value))
+    with pytest.raises(ModelPackageError, match="visual_guidance_until must be a noise level"):
+        load_package(pkg)
+
+
 @pytest.mark.parametrize("value", ["footsteps", [""], [3], ["x" * 201]])
 def test_bad_prompt_examples_are_refused(pkg, value):
     edit_manifest(pkg, lambda m: m["text"].update(examples=value))

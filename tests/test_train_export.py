@@ -1,4 +1,4 @@
-"""export.py --documents-only: a model-card edit re-hashes the card in the manifest, and only
+"""export.py --manifest-only: a model-card edit re-hashes the card in the manifest, and only
 when every graph and array still matches it (a stale or damaged graph is refused)."""
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_documents_only_rehashes_the_card_and_refuses_a_changed_graph(tmp_path):
     card.write_text(card.read_text() + "\nAn added note.\n")
     with pytest.raises(ModelPackageError):
         load_package(pkg).verify_all()
-    export.main(["--out", str(pkg), "--documents-only"])
+    export.main(["--out", str(pkg), "--manifest-only"])
     loaded = load_package(pkg)
     loaded.verify_all()
     assert loaded.version == load_package(PKG_DIR).version
@@ -34,5 +34,5 @@ def test_documents_only_rehashes_the_card_and_refuses_a_changed_graph(tmp_path):
     before = (pkg / "manifest.json").read_bytes()
     card.write_text(card.read_text() + "Another note.\n")
     with pytest.raises(SystemExit, match="denoiser.int8.onnx"):
-        export.main(["--out", str(pkg), "--documents-only"])
+        export.main(["--out", str(pkg), "--manifest-only"])
     assert (pkg / "manifest.json").read_bytes() == before

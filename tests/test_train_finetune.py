@@ -40,6 +40,25 @@ def test_visual_guidance_combines_three_rows():
     np.testing.assert_allclose(out, 10.0)
 
 
+def test_visual_guidance_stops_below_its_noise_level():
+    """visual_guidance_until 0.75 with two steps (noise levels 1 and 0.5): g_v 2 at the first
+    evaluation, weight 1 on the picture at the second."""
+    noise = np.zeros((SEEDS, 3, 4), np.float32)
+    cfg = sampler.SamplerConfig(steps=2, guidance=3.0, visual_guidance=2.0,
+                                visual_guidance_until=0.75)
+    out = sampler.sample(_constant_denoiser([]), noise, cfg, guided=True)
+    # 0.5 * (1 + 3 (2 - 1) + 2 (5 - 2)) + 0.5 * (1 + 3 (2 - 1) + 1 (5 - 2)) = 5 + 3.5
+    np.testing.assert_allclose(out, 8.5)
+    # The time axis the other way round: the same noise levels, the same result.
+    flipped = sampler.SamplerConfig(steps=2, guidance=3.0, visual_guidance=2.0,
+                                    visual_guidance_until=0.75, time="data_to_noise")
+    np.testing.assert_allclose(
+        sampler.sample(_constant_denoiser([]), noise, flipped, guided=True), -8.5)
+    every = sampler.SamplerConfig(steps=2, guidance=3.0, visual_guidance=2.0)
+    np.testing.assert_allclose(
+        sampler.sample(_constant_denoiser([]), noise, every, guided=True), 10.0)
+
+
 def test_without_visual_guidance_the_sampler_is_unchanged():
     seen: list[int] = []
     noise = np.zeros((SEEDS, 3, 4), np.float32)
@@ -185,6 +204,29 @@ def test_engine_visual_guidance_matches_closed_form(analytic, clip_tank):
     same = run(engine, n, start=start, video=clip_tank, guidance=2.0, visual_guidance=2.0)
     np.testing.assert_allclose(same.takes[0].audio, plain.takes[0].audio, atol=5e-4)
     assert not np.allclose(res.takes[0].audio, plain.takes[0].audio, atol=1e-3)
+
+
+def test_engine_reads_the_visual_guidance_interval_from_the_manifest(tmp_path, clip_tank):
+    """sampler.visual_guidance_until in the manifest reaches the sampler: 0 gives the
+    every-step result, a level near 1 (g_v at the first evaluation only) another one."""
+    from test_engine_generate import run
+
+    from foley_desktop.engine import testpkg
+    from foley_desktop.engine.generate import Engine
+    out = {}
+    for until in (0.0, 0.99):
+        pkg = testpkg.build(tmp_path / f"u{until}", alpha=0.3)
+        m = json.loads((pkg / "manifest.json").read_text())
+        m["sampler"]["visual_guidance_until"] = until
+        (pkg / "manifest.json").write_text(json.dumps(m))
+        engine = Engine(pkg, precision="fp32", provider="cpu")
+        out[until] = run(engine, 48000, start=48000, video=clip_tank, guidance=2.0,
+                         visual_guidance=5.0).takes[0].audio
+    plain_pkg = testpkg.build(tmp_path / "plain", alpha=0.3)
+    plain = run(Engine(plain_pkg, precision="fp32", provider="cpu"), 48000, start=48000,
+                video=clip_tank, guidance=2.0, visual_guidance=5.0).takes[0].audio
+    np.testing.assert_array_equal(out[0.0], plain)
+    assert np.abs(out[0.99] - plain).max() > 1e-3
 
 
 def test_engine_visual_guidance_is_checked_and_skipped_without_video(analytic):

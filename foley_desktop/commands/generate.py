@@ -28,7 +28,9 @@ def configure(parser) -> None:
     parser.add_argument("--guidance", type=float, help="classifier-free guidance scale (on the prompt)")
     parser.add_argument("--visual-guidance", type=float, metavar="G",
                         help="guidance on the picture apart from the prompt (default: the "
-                             "model's, if it has one; higher follows the visible events harder)")
+                             "model's, if it has one; higher follows the visible events harder; "
+                             "applied in the steps the model's manifest says, see "
+                             "sampler.visual_guidance_until)")
     parser.add_argument("--sampler", choices=["euler", "heun"])
     parser.add_argument("--precision", default="auto", metavar="auto|int8|fp16|fp32|VARIANT",
                         help="precision variant (auto: what `bench` found fastest, else the "

@@ -323,7 +323,9 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                                 timestep_scale=float(pkg.sampler.get("timestep_scale", 1.0)),
                                 shift=float(pkg.sampler.get("shift", 1.0)),
                                 visual_guidance=visual_guidance,
-                                latent_median=int(pkg.sampler.get("latent_median", 0)))
+                                latent_median=int(pkg.sampler.get("latent_median", 0)),
+                                visual_guidance_until=float(
+                                    pkg.sampler.get("visual_guidance_until", 0.0)))
     guided = guidance != 1.0 or visual_guidance is not None
     seeds = [int(s) for s in request.seeds]
     S = len(seeds)

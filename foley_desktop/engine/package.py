@@ -375,6 +375,11 @@ def _parse(path: Path, source: str) -> ModelPackage:
     if not isinstance(med, int) or isinstance(med, bool) or med < 0 or (med > 1 and med % 2 == 0):
         raise ModelPackageError(f"{mpath}: sampler.latent_median must be 0 or an odd number of "
                                 f"frames, got {med!r}")
+    until = sampler.get("visual_guidance_until", 0.0)
+    if (not isinstance(until, (int, float)) or isinstance(until, bool)
+            or not 0.0 <= float(until) < 1.0):
+        raise ModelPackageError(f"{mpath}: sampler.visual_guidance_until must be a noise level "
+                                f"in [0, 1), got {until!r}")
     return ModelPackage(path=path, manifest=manifest, graphs=graphs, streams=streams,
                         source=source)
 

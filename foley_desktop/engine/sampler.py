@@ -10,6 +10,12 @@ Guidance: conditional and unconditional halves run as one batch; v = v_u + g (v_
 With a separate visual guidance g_v (`visual_guidance`), three thirds run as one batch:
 conditional, prompt-only (the prompt with the unconditional visual features) and unconditional;
 v = v_u + g (v_p - v_u) + g_v (v_c - v_p), so the prompt and the picture are weighted apart.
+Visual guidance interval (`visual_guidance_until`, a package setting): g_v applies only while
+the noise level is at least this value, and the picture's weight is 1 (plain conditioning)
+below it. The early, noisy steps lay down where events happen; the late ones shape the sound's
+fine spectral texture, which a strong pull towards the picture drags away from the prompt's
+class (foley-tiny on its validation clips: g_v 9 until level 0.6 kept onset F1 and raised the
+classifier's accuracy, while g_v only in the late steps lost the timing; see its model card).
 Output filter (`latent_median`, a package setting, applied by `output_filter` before decoding):
 a running median over time of the final latent, per channel, with an odd window. A small undertrained denoiser leaves frame-to-frame
 noise in its samples (foley-tiny: 4.6x the frame-to-frame change of real latents), which
@@ -45,6 +51,7 @@ class SamplerConfig:
     shift: float = 1.0
     visual_guidance: float | None = None   # None: one guidance for both conditions
     latent_median: int = 0                  # odd window (frames) of the output filter; 0: off
+    visual_guidance_until: float = 0.0      # noise level below which g_v is 1 (0: every step)
 
     def rows_per_seed(self, guided: bool) -> int:
         """Denoiser batch rows per seed: 1 unguided, 2 guided, 3 with separate visual guidance."""
@@ -101,7 +108,9 @@ def sample(denoise: DenoiseFn, noise: np.ndarray, cfg: SamplerConfig, *,
             v = vu + cfg.guidance * (vc - vu)
         elif k == 3:
             vc, vp, vu = v[:n], v[n: 2 * n], v[2 * n:]
-            v = vu + cfg.guidance * (vp - vu) + cfg.visual_guidance * (vc - vp)
+            level = 1.0 - t if cfg.time == "noise_to_data" else t
+            gv = cfg.visual_guidance if level >= cfg.visual_guidance_until else 1.0
+            v = vu + cfg.guidance * (vp - vu) + gv * (vc - vp)
         done += 1
         if on_step is not None:
             on_step(done, n_eval)

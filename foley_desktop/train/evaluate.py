@@ -158,7 +158,10 @@ class Runner:
                                     shift=float(o.get("shift", s.get("shift", 1.0))),
                                     visual_guidance=None if vg is None else float(vg),
                                     latent_median=int(o.get("latent_median",
-                                                            s.get("latent_median", 0))))
+                                                            s.get("latent_median", 0))),
+                                    visual_guidance_until=float(o.get(
+                                        "visual_guidance_until",
+                                        s.get("visual_guidance_until", 0.0))))
         return self.sample(self.features(frames, prompt), len(frames) * 4, seed, cfg)
 
     def features(self, frames: np.ndarray, prompt: str):
@@ -281,7 +284,8 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
            "steps": steps or run.pkg.sampler["steps"], "guidance": guidance or run.pkg.sampler["guidance"],
            "sampler_options": {k: run.options.get(k) if run.options.get(k) is not None
                                else run.pkg.sampler.get(k if k != "method" else "default_method")
-                               for k in ("method", "shift", "visual_guidance", "latent_median")},
+                               for k in ("method", "shift", "visual_guidance", "latent_median",
+                                         "visual_guidance_until")},
            "onset_f1": {k: {"generated": score(*v["gen"]), "reference_audio": score(*v["ref"])}
                         for k, v in acc.items()},
            "onset_f1_100ms_per_class": {c: score(*v) for c, v in sorted(per_class.items())},
@@ -426,6 +430,9 @@ def main(argv=None):
                     help="separate guidance on the visual condition (a third batch row)")
     ap.add_argument("--latent-median", type=int, default=None,
                     help="output filter window in latent frames (default: the package's)")
+    ap.add_argument("--visual-guidance-until", type=float, default=None,
+                    help="noise level below which the visual guidance is 1 (default: the "
+                         "package's)")
     ap.add_argument("--classifier", type=Path, default=None,
                     help="folder with classifier.onnx/.json (default runs/classifier, then "
                          "resources/models/foley-tiny-eval)")
@@ -439,7 +446,9 @@ def main(argv=None):
                               a.classifier, not a.no_paraphrases, a.clip_set,
                               {"method": a.method, "shift": a.shift,
                                "visual_guidance": a.visual_guidance,
-                               "latent_median": a.latent_median}, a.threads), indent=1))
+                               "latent_median": a.latent_median,
+                               "visual_guidance_until": a.visual_guidance_until},
+                              a.threads), indent=1))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ generation time per 8 s clip (one thread).
 
 A setting is comma-separated key=value among: steps, method (euler|heun), guidance,
 visual_guidance (separate guidance on the visual condition: a third batch row with the prompt
-and the unconditional visual vector; see engine/sampler.py), shift, latent_median (the
-output filter's window, see engine/sampler.py).
+and the unconditional visual vector; see engine/sampler.py), visual_guidance_until (the noise
+level below which that guidance is 1), shift, latent_median (the output filter's window, see
+engine/sampler.py).
 
 `--prompts paraphrases` generates with VALIDATION_PROMPTS instead of the dataset captions:
 wordings used neither in training (captions.py) nor in the held-out check (evaluate.py's
@@ -82,7 +83,7 @@ def parse_setting(text: str) -> dict:
             out[k] = int(v)
         elif k in ("method",):
             out[k] = v.strip()
-        elif k in ("guidance", "visual_guidance", "shift"):
+        elif k in ("guidance", "visual_guidance", "shift", "visual_guidance_until"):
             out[k] = float(v)
         else:
             raise ValueError(f"unknown key {k!r}")
@@ -103,7 +104,8 @@ class SweepRunner(Runner):
         vg = st.get("visual_guidance")
         cfg = sampler.SamplerConfig(method=st.get("method", "euler"), steps=st.get("steps", 10),
                                     guidance=st.get("guidance", 7.0), shift=st.get("shift", 1.0),
-                                    visual_guidance=vg, latent_median=st.get("latent_median", 0))
+                                    visual_guidance=vg, latent_median=st.get("latent_median", 0),
+                                    visual_guidance_until=st.get("visual_guidance_until", 0.0))
         return self.sample(feats, n_lat, seed, cfg)
 
 

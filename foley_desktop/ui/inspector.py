@@ -81,7 +81,9 @@ class Inspector(QWidget):
         self.visual_guidance.setSpecialValueText("model default")
         self.visual_guidance.setToolTip(
             "How hard the sound follows the picture, apart from the prompt (Guidance). Higher: "
-            "hits land on the visible events and fewer sounds appear between them.")
+            "hits land on the visible events and fewer sounds appear between them. A model may "
+            "apply it only in the early sampling steps, where the timing is laid down "
+            "(foley-tiny does), so that the prompt shapes the sound's texture.")
         self.model = QComboBox()
         self.precision = QComboBox()
         for p in PRECISIONS:
