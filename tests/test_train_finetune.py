@@ -220,8 +220,11 @@ def test_engine_reads_the_visual_guidance_interval_from_the_manifest(tmp_path, c
         m["sampler"]["visual_guidance_until"] = until
         (pkg / "manifest.json").write_text(json.dumps(m))
         engine = Engine(pkg, precision="fp32", provider="cpu")
-        out[until] = run(engine, 48000, start=48000, video=clip_tank, guidance=2.0,
-                         visual_guidance=5.0).takes[0].audio
+        res = run(engine, 48000, start=48000, video=clip_tank, guidance=2.0,
+                  visual_guidance=5.0)
+        out[until] = res.takes[0].audio
+        # Reported with the take when it limits the guidance, so the take says how it was made.
+        assert res.to_dict().get("visual_guidance_until") == (until or None)
     plain_pkg = testpkg.build(tmp_path / "plain", alpha=0.3)
     plain = run(Engine(plain_pkg, precision="fp32", provider="cpu"), 48000, start=48000,
                 video=clip_tank, guidance=2.0, visual_guidance=5.0).takes[0].audio

@@ -81,6 +81,8 @@ class GenerateResult:
     timings: dict
     join_correlation: list[float] = field(default_factory=list)   # first take, per join
     visual_guidance: float | None = None
+    # The noise level below which the visual guidance was 1 (the package's; 0: every step).
+    visual_guidance_until: float = 0.0
     notes: list[str] = field(default_factory=list)   # precision choices worth telling the user
     # The training prompt the model was conditioned on instead of the typed one (anchor.py),
     # and its similarity to it; None when the prompt was used as typed.
@@ -98,6 +100,8 @@ class GenerateResult:
                 "join_correlation": [round(r, 4) for r in self.join_correlation],
                 **({"visual_guidance": self.visual_guidance}
                    if self.visual_guidance is not None else {}),
+                **({"visual_guidance_until": self.visual_guidance_until}
+                   if self.visual_guidance is not None and self.visual_guidance_until else {}),
                 **({"notes": self.notes} if self.notes else {}),
                 **({"prompt_used": self.prompt_used,
                     "prompt_similarity": round(self.prompt_similarity, 3)}
@@ -437,7 +441,9 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                           fallback_reason=engine.fallback_reason, variants=dict(engine.variants),
                           windows=len(plan.starts), steps=steps, guidance=guidance,
                           sampler=method, timings=timings, join_correlation=rhos,
-                          visual_guidance=visual_guidance, notes=list(engine.notes),
+                          visual_guidance=visual_guidance,
+                          visual_guidance_until=cfg.visual_guidance_until,
+                          notes=list(engine.notes),
                           prompt_used=prompt_used, prompt_similarity=similarity)
 
 
