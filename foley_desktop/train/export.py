@@ -99,7 +99,6 @@ def export_trained_graphs(model, cfg: Config, visual: Path, denoiser: Path) -> N
 
 def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = None,
                    train_info: dict | None = None, sampler_defaults: dict | None = None) -> dict:
-    sd = {**SAMPLER_DEFAULTS, **{k: v for k, v in (sampler_defaults or {}).items() if v is not None}}
     s = torch.load(ckpt, weights_only=True)
     cfg = Config(**s["cfg"])
     model = FoleyTiny(cfg)
@@ -177,7 +176,7 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
             "decoder": {"inputs": {"latent": [1, codec.N_BANDS, "F"]}, "outputs": {"audio": [1, "N"]},
                         "variants": var({"fp32": "decoder.fp32.onnx"})},
         },
-        "sampler": _sampler_manifest(sd),
+        "sampler": _sampler_manifest(sampler_defaults),
         "files": {},
         "training": train_info or {"checkpoint_step": int(s.get("step", 0))},
     }
@@ -196,7 +195,9 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
 DOCUMENTS = ("MODEL_CARD.md", "LICENSES.md")
 
 
-def _sampler_manifest(sd: dict) -> dict:
+def _sampler_manifest(overrides: dict | None) -> dict:
+    """The manifest's sampler section: SAMPLER_DEFAULTS, with the overrides that are set."""
+    sd = {**SAMPLER_DEFAULTS, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     return {"type": "flow_matching", "prediction": "velocity", "time": "noise_to_data",
             "timestep_scale": 1.0, "shift": float(sd["shift"]), "methods": ["euler", "heun"],
             "default_method": "euler", "steps": int(sd["steps"]), "steps_range": [1, 100],
@@ -239,8 +240,7 @@ def update_manifest(out: Path, metrics: dict | None = None,
             if _sha(out / v["file"]) != v["sha256"]:
                 raise SystemExit(f"{out / v['file']} does not match the manifest: export again")
     manifest["version"] = VERSION
-    sd = {**SAMPLER_DEFAULTS, **{k: v for k, v in (sampler_defaults or {}).items() if v is not None}}
-    manifest["sampler"] = _sampler_manifest(sd)
+    manifest["sampler"] = _sampler_manifest(sampler_defaults)
     if metrics:
         manifest["metrics"] = metrics
     _hash_documents(manifest, out)
