@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from foley_desktop.engine.package import ModelPackageError, load_package
 from foley_desktop.quantize import dynamic
 
 from . import anchors, codec, sounds
@@ -231,14 +232,17 @@ def update_manifest(out: Path, metrics: dict | None = None,
     exporting again from another machine's run of the script would change the weights (see the
     card on instruction sets). Every graph and array must still match the manifest, so a stale
     or damaged one is refused rather than blessed."""
+    try:   # the engine's own checks (size, SHA-256), on everything but the documents
+        pkg = load_package(out)
+        for rel in pkg.manifest["files"]:
+            if rel not in DOCUMENTS:
+                pkg.file(rel)
+        for role, g in pkg.graphs.items():
+            for precision in g.variants:
+                pkg.graph_file(role, precision)
+    except ModelPackageError as exc:
+        raise SystemExit(f"{exc}: export the package again") from None
     manifest = json.loads((out / "manifest.json").read_text())
-    for rel, entry in manifest["files"].items():
-        if rel not in DOCUMENTS and _sha(out / rel) != entry["sha256"]:
-            raise SystemExit(f"{out / rel} does not match the manifest: export the package again")
-    for g in manifest["graphs"].values():
-        for v in g["variants"].values():
-            if _sha(out / v["file"]) != v["sha256"]:
-                raise SystemExit(f"{out / v['file']} does not match the manifest: export again")
     manifest["version"] = VERSION
     manifest["sampler"] = _sampler_manifest(sampler_defaults)
     if metrics:
