@@ -125,6 +125,24 @@ def test_one_source_gives_the_original_batches_and_two_mix(torch, tmp_path):
                for r in rows_b)
 
 
+def test_time_location_moves_only_the_training_times(torch, tmp_path):
+    """--t-loc shifts the logit of every drawn time by the same amount and leaves the rest of
+    the batch (clips, crops, noise, dropped conditions) as drawn without it; 0 is the default."""
+    from foley_desktop.train.train import Sources
+    a = _set(tmp_path / "a", 10, 0, "x")
+    plain, early = Sources([a], tmp_path, 0.5), Sources([a], tmp_path, 0.5, t_loc=-0.7)
+    for step in (0, 5):
+        ref, _, _ = plain.draw(step, 3, 4, 8)
+        got, _, _ = early.draw(step, 3, 4, 8)
+        for k in (0, 1, 2, 4, 5, 7):                  # frames, text, mask, noise, target, drop_v
+            np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(ref[k]))
+        logit = lambda t: np.log(t / (1 - t))  # noqa: E731
+        np.testing.assert_allclose(logit(got[3].numpy()), logit(ref[3].numpy()) - 0.7, atol=1e-4)
+        t = got[3][:, None, None]
+        np.testing.assert_allclose(got[6].numpy(), ((1 - t) * got[4] + t * got[5]).numpy(),
+                                   atol=1e-6)
+
+
 @pytest.mark.skipif(not (PACKAGE / "text_encoder.int8.onnx").exists(), reason="no shipped package")
 def test_caption_swap_rewrites_kept_captions_only(torch, tmp_path):
     """Swapped rows get the shipped text graph's features of a paraphrase of the same class;

@@ -53,11 +53,12 @@ def text_table(train_dir: Path, export_dir: Path):
 
 def draw_batch(step: int, seed: int, batch: int, crop: int, lat, frm, feats, masks, clip_cap,
                uncond_caps, with_index: bool = False, drop_text: float = 0.15,
-               drop_visual: float = 0.15):
+               drop_visual: float = 0.15, t_loc: float = 0.0):
     """The training batch at `step`: drawn from Generator(PCG64([seed, step])) so a resumed run
     (and QAT fine-tuning, which continues the same stream) sees the same batches.
     `with_index` also returns the clip indices, the crop offsets (in video frames) and which
-    rows had their caption dropped."""
+    rows had their caption dropped. `t_loc` moves the logit-normal time distribution (negative:
+    more training at the noise end, where the sampler places events)."""
     rng = np.random.Generator(np.random.PCG64([seed, step]))
     idx = np.sort(rng.choice(lat.shape[0], batch, replace=False))
     # Random crops (whole video frames: 4 latent frames each) shorten the sequences the
@@ -75,7 +76,7 @@ def draw_batch(step: int, seed: int, batch: int, crop: int, lat, frm, feats, mas
     for i in np.nonzero(drop_t)[0]:
         u = uncond_caps[rng.integers(len(uncond_caps))]
         tf[i], tm[i] = feats[u], masks[u]
-    t = torch.from_numpy(1 / (1 + np.exp(-rng.normal(0, 1, batch)))).float()
+    t = torch.from_numpy(1 / (1 + np.exp(-rng.normal(t_loc, 1, batch)))).float()
     x0 = torch.from_numpy(rng.standard_normal(x1.shape).astype(np.float32))
     xt = (1 - t[:, None, None]) * x0 + t[:, None, None] * x1
     if with_index:
@@ -124,7 +125,7 @@ class Sources:
     batches exactly as before."""
 
     def __init__(self, dirs: list[Path], export_dir: Path, frac: float, drop_visual: float = 0.15,
-                 caption_swap: float = 0.0):
+                 caption_swap: float = 0.0, t_loc: float = 0.0):
         self.sets = []
         for d in dirs:
             meta = json.loads((d / "meta.json").read_text())
@@ -135,6 +136,7 @@ class Sources:
         self.frac = frac
         self.drop_visual = drop_visual
         self.caption_swap = caption_swap
+        self.t_loc = t_loc
         if caption_swap > 0:
             self.pools = pools()
             self.encode = CaptionEncoder(export_dir)
@@ -159,7 +161,7 @@ class Sources:
             key = step if j == 0 else step + 10 ** 7
             *b, idx, off, drop_t = draw_batch(key, seed, nb, crop, lat, frm, feats, masks,
                                               clip_cap, unc, with_index=True,
-                                              drop_visual=self.drop_visual)
+                                              drop_visual=self.drop_visual, t_loc=self.t_loc)
             if self.caption_swap > 0:
                 self._swap(key, seed, b, idx, drop_t, clips)
             parts.append((b, [events[i] for i in idx], off))
@@ -199,13 +201,16 @@ def main(argv=None):
     ap.add_argument("--caption-swap", type=float, default=0.0,
                     help="share of captions rewritten with another wording of the same class "
                          "(captions.py); tried for unseen prompts, no gain measured (MODEL_CARD)")
+    ap.add_argument("--t-loc", type=float, default=0.0,
+                    help="location of the logit-normal training time distribution (0: centred; "
+                         "negative: more steps near the noise end, where events get placed)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     a.run.mkdir(parents=True, exist_ok=True)
 
     src = Sources([a.data] + ([a.extra_data] if a.extra_data else []), a.export_dir, a.extra_frac,
-                  a.drop_visual, a.caption_swap)
+                  a.drop_visual, a.caption_swap, a.t_loc)
     cfg = Config(frame_size=src.sets[0][1].shape[2])
     model = FoleyTiny(cfg)
     ema = FoleyTiny(cfg)
