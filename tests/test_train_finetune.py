@@ -136,7 +136,7 @@ def test_time_location_moves_only_the_training_times(torch, tmp_path):
         got, _, _ = early.draw(step, 3, 4, 8)
         for k in (0, 1, 2, 4, 5, 7):                  # frames, text, mask, noise, target, drop_v
             np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(ref[k]))
-        logit = lambda t: np.log(t / (1 - t))  # noqa: E731
+        logit = lambda t: np.log(t / (1 - t))
         np.testing.assert_allclose(logit(got[3].numpy()), logit(ref[3].numpy()) - 0.7, atol=1e-4)
         t = got[3][:, None, None]
         np.testing.assert_allclose(got[6].numpy(), ((1 - t) * got[4] + t * got[5]).numpy(),
