@@ -31,7 +31,7 @@ from foley_desktop.engine import anchor, sampler
 from foley_desktop.engine.package import load_package
 from foley_desktop.engine.text import TextTokenizer
 
-from . import codec
+from . import cleanliness, codec
 from .classifier import AudioClassifier, frechet_between, render_real_clips, split_bank
 from .paths import DATA, PACKAGE_DIR, RUNS
 
@@ -301,6 +301,8 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
         correct += classes[int(np.argmin(d))] == meta[i]["cls"]
     res["class_check"] = {"accuracy": round(correct / n, 3), "classes": len(classes),
                           "chance": round(1 / len(classes), 3)}
+    res["cleanliness"] = cleanliness.report(gens, [np.asarray(audio[i]) for i in range(n)],
+                                            [meta[i]["cls"] for i in range(n)])
     model_dir = AudioClassifier.find(classifier_dir)
     if model_dir is None:
         res["prompt_adherence"] = {"skipped": "no classifier found: run "
