@@ -218,3 +218,22 @@ def test_finish_removes_dc_and_reaches_the_loudness_target():
     assert report["true_peak_dbtp"] <= -1.0
     y, report = post.finish(tone(200, 2, 0.9), loudness_lufs=-6.0)   # asks for too much
     assert report["true_peak_dbtp"] <= -1.0 + 1e-6
+
+
+def test_finish_without_a_target_turns_a_loud_take_down_as_a_whole():
+    """No loudness asked: one gain brings the true peak to the ceiling, so a soft event stays
+    as much softer than a loud one as generated (the limiter would squeeze them together)."""
+    loud = np.concatenate([tone(300, 0.5, 0.5), tone(300, 0.2, 8.0), tone(300, 1.0, 0.5)])
+    y, report = post.finish(loud)
+    assert post.true_peak_dbtp(y) == pytest.approx(-1.0, abs=0.01)
+    ref = post.remove_dc(loud)
+    ratio = y[2400:-2400] / np.where(np.abs(ref[2400:-2400]) > 1e-3, ref[2400:-2400], np.nan)
+    ratio = ratio[np.isfinite(ratio)]
+    assert np.ptp(ratio) < 1e-4                                   # one gain everywhere
+    assert report["gain_db"] == pytest.approx(20 * np.log10(ratio.mean()), abs=0.01)
+    assert report["gain_db"] < -18.0
+    # Under the ceiling: untouched apart from the DC filter, no gain reported.
+    q = tone(300, 0.5, 0.5)
+    yq, rq = post.finish(q)
+    np.testing.assert_allclose(yq, post.remove_dc(q), atol=1e-6)
+    assert "gain_db" not in rq

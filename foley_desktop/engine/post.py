@@ -142,7 +142,13 @@ def _limit(x: np.ndarray, ceiling_dbtp: float, block: int = 48, attack_s: float 
 
 def finish(audio: np.ndarray, loudness_lufs: float | None = None,
            ceiling_dbtp: float = DEFAULT_CEILING_DBTP) -> tuple[np.ndarray, dict]:
-    """DC removal, loudness gain (if asked), true-peak limit. Returns audio and a report."""
+    """DC removal, then a level: the loudness target's gain and the true-peak limiter when a
+    target is asked; without one, a take whose true peak is over the ceiling is turned down as
+    a whole (one gain, reported as `gain_db`). Why not the limiter there: a model's output level
+    carries no meaning (foley-tiny's guided output peaks up to +25 dBFS on loud classes), and
+    riding the gain down by 20 dB or more on every attack flattens them and squeezes loud
+    events towards quiet ones; one gain keeps the take's dynamics as generated.
+    Returns audio and a report."""
     y = remove_dc(audio.astype(np.float32))
     report: dict = {}
     if loudness_lufs is not None:
@@ -150,6 +156,13 @@ def finish(audio: np.ndarray, loudness_lufs: float | None = None,
         report["loudness_before_lufs"] = before
         if math.isfinite(before):
             y = (y * 10 ** ((loudness_lufs - before) / 20)).astype(np.float32)
+    elif len(y):
+        tp = float(true_peak_envelope(y).max())
+        ceiling = 10 ** (ceiling_dbtp / 20)
+        if tp > ceiling:
+            gain = ceiling / tp * 0.9999
+            y = (y * gain).astype(np.float32)
+            report["gain_db"] = round(20 * math.log10(gain), 2)
     y, peak = _limit(y, ceiling_dbtp)
     report["true_peak_dbtp"] = 20 * math.log10(peak) if peak > 0 else float("-inf")
     if loudness_lufs is not None:

@@ -2,8 +2,8 @@
 speech-like sound (the evaluation issue's "no clipping, no DC, no babble, sane loudness").
 
 Measured twice where it matters: on the decoder's raw output (what the model makes) and after
-the engine's finishing stage (`engine.post.finish`: DC removal and a true-peak limit, what a
-take holds). Speech is judged by Silero VAD, the trained detector the separation stage ships
+the engine's finishing stage (`engine.post.finish` without a loudness target: DC removal, and
+a take over the -1 dBTP ceiling turned down as a whole; what a take holds). Speech is judged by Silero VAD, the trained detector the separation stage ships
 (`separation/vad.py`), as the share of its 32 ms chunks above 0.5. The crowd class is reported
 apart: its real recordings are people talking, so speech there is the prompt, not babble.
 """
@@ -39,7 +39,9 @@ def _summary(values: list[float]) -> dict:
 
 def _block(clips: list[np.ndarray], classes: list[str]) -> dict:
     peaks = [float(np.abs(a).max()) if len(a) else 0.0 for a in clips]
-    finished = [post.finish(a)[0] for a in clips]
+    done = [post.finish(a) for a in clips]
+    finished = [f for f, _ in done]
+    gains = [r.get("gain_db", 0.0) for _, r in done]
     talk = [speech_share(a) for a in clips]
     other = [s for s, c in zip(talk, classes) if c not in SPEECH_CLASSES]
     crowd = [s for s, c in zip(talk, classes) if c in SPEECH_CLASSES]
@@ -49,7 +51,10 @@ def _block(clips: list[np.ndarray], classes: list[str]) -> dict:
         "dc_max": round(max(abs(float(np.mean(a))) for a in clips), 6),
         "finished_true_peak_dbtp_max": round(max(post.true_peak_dbtp(f) for f in finished), 2),
         "finished_dc_max": round(max(abs(float(np.mean(f))) for f in finished), 6),
+        "finished_gain_db_min": round(min(gains), 2),
+        "finished_clips_turned_down": int(sum(g < 0 for g in gains)),
         "loudness_lufs": _summary([post.integrated_loudness(a) for a in clips]),
+        "finished_loudness_lufs": _summary([post.integrated_loudness(f) for f in finished]),
         "speech_share_mean": round(float(np.mean(other)), 4) if other else None,
         "speech_share_max": round(float(np.max(other)), 4) if other else None,
         "clips_with_speech_over_10pct": int(sum(s > 0.1 for s in other)),
@@ -61,4 +66,5 @@ def report(generated: list[np.ndarray], references: list[np.ndarray], classes: l
     """Figures for the generated clips and, measured the same way, their real references."""
     return {"generated": _block(generated, classes), "reference_audio": _block(references, classes),
             "speech_detector": "Silero VAD, share of 32 ms chunks with p > 0.5; crowd apart",
-            "finished": "engine.post.finish: DC removal, true-peak limit (no loudness target)"}
+            "finished": "engine.post.finish without a loudness target: DC removal, one gain "
+                        "down to -1 dBTP where the take is over it"}
