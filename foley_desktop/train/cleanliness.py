@@ -3,8 +3,9 @@ speech-like sound (the evaluation issue's "no clipping, no DC, no babble, sane l
 
 Measured twice where it matters: on the decoder's raw output (what the model makes) and after
 the engine's finishing stage (`engine.post.finish` without a loudness target: DC removal, and
-a take over the -1 dBTP ceiling turned down as a whole; what a take holds). Speech is judged by Silero VAD, the trained detector the separation stage ships
-(`separation/vad.py`), as the share of its 32 ms chunks above 0.5. The crowd class is reported
+a take over the -1 dBTP ceiling turned down as a whole; what a take holds). Speech is judged
+by Silero VAD, the trained detector the separation stage ships (`separation/vad.py`), as the
+share of its 32 ms chunks above 0.5. The crowd class is reported
 apart: its real recordings are people talking, so speech there is the prompt, not babble.
 """
 from __future__ import annotations
@@ -25,8 +26,8 @@ def speech_share(audio: np.ndarray, threshold: float = 0.5) -> float:
     return float(np.mean(p > threshold)) if len(p) else 0.0
 
 
-def _db(x: float) -> float:
-    return round(20 * math.log10(x), 2) if x > 0 else float("-inf")
+def _db(x: float) -> float | None:
+    return round(20 * math.log10(x), 2) if x > 0 else None   # None: silence (JSON has no -inf)
 
 
 def _summary(values: list[float]) -> dict:
@@ -42,6 +43,7 @@ def _block(clips: list[np.ndarray], classes: list[str]) -> dict:
     done = [post.finish(a) for a in clips]
     finished = [f for f, _ in done]
     gains = [r.get("gain_db", 0.0) for _, r in done]
+    tps = [r["true_peak_dbtp"] for _, r in done]                # measured by finish already
     talk = [speech_share(a) for a in clips]
     other = [s for s, c in zip(talk, classes) if c not in SPEECH_CLASSES]
     crowd = [s for s, c in zip(talk, classes) if c in SPEECH_CLASSES]
@@ -49,7 +51,7 @@ def _block(clips: list[np.ndarray], classes: list[str]) -> dict:
         "peak_dbfs_max": _db(max(peaks)),
         "clipped_samples": int(sum(int(np.sum(np.abs(a) >= 1.0)) for a in clips)),
         "dc_max": round(max(abs(float(np.mean(a))) for a in clips), 6),
-        "finished_true_peak_dbtp_max": round(max(post.true_peak_dbtp(f) for f in finished), 2),
+        "finished_true_peak_dbtp_max": round(max(tps), 2),
         "finished_dc_max": round(max(abs(float(np.mean(f))) for f in finished), 6),
         "finished_gain_db_min": round(min(gains), 2),
         "finished_clips_turned_down": int(sum(g < 0 for g in gains)),
