@@ -156,14 +156,17 @@ def finish(audio: np.ndarray, loudness_lufs: float | None = None,
         report["loudness_before_lufs"] = before
         if math.isfinite(before):
             y = (y * 10 ** ((loudness_lufs - before) / 20)).astype(np.float32)
-    elif len(y):
-        tp = float(true_peak_envelope(y).max())
+    if loudness_lufs is not None or not len(y):
+        y, peak = _limit(y, ceiling_dbtp)
+    else:
+        # The true peak scales with the gain (the oversampling is linear): measured once.
+        peak = float(true_peak_envelope(y).max())
         ceiling = 10 ** (ceiling_dbtp / 20)
-        if tp > ceiling:
-            gain = ceiling / tp * 0.9999
+        if peak > ceiling:
+            gain = ceiling / peak * 0.9999
             y = (y * gain).astype(np.float32)
+            peak *= gain
             report["gain_db"] = round(20 * math.log10(gain), 2)
-    y, peak = _limit(y, ceiling_dbtp)
     report["true_peak_dbtp"] = 20 * math.log10(peak) if peak > 0 else float("-inf")
     if loudness_lufs is not None:
         report["loudness_lufs"] = integrated_loudness(y)
