@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("show what a media file contains (duration, streams, timecode)", "#2"),
     "generate": ("generate Foley audio for a clip or a project's segments", "#3"),
     "models": ("list installed model packages, their variants and sizes", "#3"),
+    "spot": ("propose event markers (footsteps, hits) from the picture", "#23"),
+    "library": ("index and search your sound-effects library", "#24"),
     "separate": ("split a clip's audio into dialogue and background stems", "#7"),
     "project": ("create, edit and inspect .foley projects headlessly", "#8"),
     "export": ("export a project's stems, takes and timeline files", "#8"),

@@ -13,7 +13,8 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "foley_desktop"
 QT = ("PySide6", "PyQt5", "PyQt6", "qtpy", "superqt", "shiboken6")
 TORCH_OK = ("train", "convert")  # subpackages allowed to import torch
-RANK = {"media": 0, "engine": 1, "separation": 1, "quantize": 2, "project": 2, "export": 3, "ui": 4}
+RANK = {"media": 0, "engine": 1, "separation": 1, "quantize": 2, "spotting": 2, "library": 2,
+        "project": 2, "export": 3, "ui": 4}
 
 
 def _imports(path: Path) -> list[str]:
