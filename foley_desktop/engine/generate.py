@@ -53,6 +53,10 @@ class GenerateRequest:
     # True: condition on the prompt as typed, not on the package's nearest training prompt
     # (engine/anchor.py); packages without anchors always use the prompt as typed.
     literal_prompt: bool = False
+    # Spotting markers as (time in samples in the clip, strength 0..1); None: none given. A
+    # package whose denoiser takes an event track places its events on them; other packages
+    # cannot (GenerateResult.markers_followed is False and a note says so).
+    markers: list[tuple[int, float]] | None = None
 
 
 @dataclass
@@ -88,6 +92,8 @@ class GenerateResult:
     # and its similarity to it; None when the prompt was used as typed.
     prompt_used: str | None = None
     prompt_similarity: float | None = None
+    # None: no markers were given; True: the model was conditioned on them; False: it cannot be.
+    markers_followed: bool | None = None
 
     def to_dict(self) -> dict:
         return {"model": self.takes[0].model, "version": self.takes[0].version,
@@ -105,7 +111,9 @@ class GenerateResult:
                 **({"notes": self.notes} if self.notes else {}),
                 **({"prompt_used": self.prompt_used,
                     "prompt_similarity": round(self.prompt_similarity, 3)}
-                   if self.prompt_used is not None else {})}
+                   if self.prompt_used is not None else {}),
+                **({"markers_followed": self.markers_followed}
+                   if self.markers_followed is not None else {})}
 
 
 def pick_variants(package: ModelPackage, precision: str, provider: str,
@@ -331,6 +339,12 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                                 visual_guidance_until=float(
                                     pkg.sampler.get("visual_guidance_until", 0.0)))
     guided = guidance != 1.0 or visual_guidance is not None
+    notes = list(engine.notes)
+    markers_followed = None
+    if request.markers is not None:
+        markers_followed = False
+        notes.append(f"{pkg.name} {pkg.version} cannot take spotting markers: its events follow "
+                     "the picture; each take's sync score says how well they match the markers")
     seeds = [int(s) for s in request.seeds]
     S = len(seeds)
 
@@ -443,8 +457,8 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                           sampler=method, timings=timings, join_correlation=rhos,
                           visual_guidance=visual_guidance,
                           visual_guidance_until=cfg.visual_guidance_until,
-                          notes=list(engine.notes),
-                          prompt_used=prompt_used, prompt_similarity=similarity)
+                          notes=notes, prompt_used=prompt_used, prompt_similarity=similarity,
+                          markers_followed=markers_followed)
 
 
 def _decoder_input(pkg: ModelPackage) -> str:
