@@ -30,6 +30,8 @@ import onnxruntime as ort
 from foley_desktop.engine import anchor, sampler
 from foley_desktop.engine.package import load_package
 from foley_desktop.engine.text import TextTokenizer
+from foley_desktop.spotting.onsets import detect_onsets  # moved to spotting: no torch needed
+from foley_desktop.spotting.onsets import match as f1
 
 from . import cleanliness, codec
 from .classifier import AudioClassifier, frechet_between, render_real_clips, split_bank
@@ -76,43 +78,6 @@ UNSEEN_PROMPTS = {
                    "a small splash of water"],
     "water_flow": ["a flowing river", "a stream trickling over rocks", "running water from a creek"],
 }
-
-
-def detect_onsets(audio: np.ndarray, delta: float = 0.8, min_gap_s: float = 0.2) -> np.ndarray:
-    """Onset times (s): peaks of log-band spectral flux at 100 Hz, adaptive threshold."""
-    z = codec.encode(audio) * codec.LOG_STD          # ln power per band
-    flux = np.maximum(np.diff(z, axis=1, prepend=z[:, :1]), 0.0).mean(axis=0)
-    loud = np.log(np.mean(np.exp(z), axis=0) + 1e-12)
-    n = len(flux)
-    k = 25
-    pad = np.pad(flux, k, mode="edge")
-    med = np.array([np.median(pad[i:i + 2 * k + 1]) for i in range(n)])
-    thr = med + delta * (flux.max() - med.min()) * 0.5
-    peaks = []
-    for i in range(1, n - 1):
-        if flux[i] >= thr[i] and flux[i] >= flux[i - 1] and flux[i] >= flux[i + 1] \
-                and loud[i] > loud.max() - 12:
-            if peaks and (i - peaks[-1]) * codec.HOP / codec.SR < min_gap_s:
-                if flux[i] > flux[peaks[-1]]:
-                    peaks[-1] = i
-                continue
-            peaks.append(i)
-    # A flux peak is at the frame where energy rose; the onset lies about half a hop before.
-    return (np.array(peaks, dtype=np.float64) * codec.HOP) / codec.SR
-
-
-def f1(ref: np.ndarray, est: np.ndarray, tol: float) -> tuple[int, int, int]:
-    """(hits, n_ref, n_est) with one-to-one greedy matching within +-tol seconds."""
-    used = np.zeros(len(est), bool)
-    hits = 0
-    for r in ref:
-        d = np.abs(est - r)
-        d[used] = np.inf
-        j = int(np.argmin(d)) if len(d) else -1
-        if j >= 0 and d[j] <= tol:
-            used[j] = True
-            hits += 1
-    return hits, len(ref), len(est)
 
 
 def band_profile(audio: np.ndarray) -> np.ndarray:
