@@ -42,6 +42,17 @@ def configure(parser) -> None:
                         help="normalise each take to this integrated loudness")
     parser.add_argument("--independent-windows", action="store_true",
                         help="do not continue each window from the previous one")
+    parser.add_argument("--markers", metavar="auto|none|T1,T2,…",
+                        help="spotting markers for the segment: auto (auto-spot the picture), "
+                             "none, or times (seconds, HH:MM:SS.mmm or timecode), each optionally "
+                             "TIME@KIND@STRENGTH (kind footstep/hit/other, strength 0-1). The "
+                             "library mode lays a recording on each; every take reports how well "
+                             "its onsets land on them")
+    parser.add_argument("--mode", choices=["model", "library"], default="model",
+                        help="model: generate with the model (default); library: lay recordings "
+                             "from your sound library on the markers (see `foley-desktop library`)")
+    parser.add_argument("--library-db", type=Path, metavar="PATH",
+                        help="sound library index (default: the one `library add` fills)")
     parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")
     parser.add_argument("-o", "--output", type=Path, metavar="OUT.wav",
                         help="output file (required without --project)")
@@ -100,9 +111,49 @@ def _segment(args) -> tuple[Path | None, int, int]:
     return args.video, start, end
 
 
+def markers_from_arg(text: str | None, video: Path | None, start: int, end: int, fps=None,
+                     progress=None) -> list | None:
+    """`--markers` as Marker values: None (not given or "none"), auto-spot, or a list."""
+    from foley_desktop.errors import GenerationError
+    from foley_desktop.media.timebase import parse_time
+    from foley_desktop.spotting.markers import parse_list
+
+    if text is None or text.strip().lower() == "none":
+        return None
+    if text.strip().lower() == "auto":
+        if video is None:
+            raise GenerationError("--markers auto spots the picture: give a VIDEO")
+        from foley_desktop.spotting.detect import spot
+
+        return spot(video, start, end, progress=progress)
+
+    def t(x):
+        return parse_time(x, fps) if fps is not None else parse_time(x)
+
+    try:
+        marks = parse_list(text, t)
+    except ValueError as exc:
+        raise GenerationError(f"--markers: {exc}") from None
+    outside = [m for m in marks if not start <= m.time < end]
+    if outside:
+        raise GenerationError(f"--markers: {outside[0].time / 48000:.3f} s is outside the segment "
+                              f"({start / 48000:.3f}-{end / 48000:.3f} s)")
+    return marks
+
+
+def _fps_of(video: Path | None):
+    if video is None:
+        return None
+    from foley_desktop.media.probe import probe
+
+    info = probe(video)
+    return info.video.fps if info.video is not None else None
+
+
 def run(args) -> int:
     from foley_desktop.engine.generate import GenerateRequest, generate_to_files, load_model
     from foley_desktop.errors import GenerationError
+    from foley_desktop.spotting.onsets import sync_score
 
     if args.project is not None:
         from foley_desktop.commands.project import run_generate
@@ -112,20 +163,31 @@ def run(args) -> int:
         raise GenerationError("give --prompt TEXT and -o OUT.wav (or --project P.foley)")
     if args.variations < 1:
         raise GenerationError("--variations must be at least 1")
-    package = load_model(args.model)
     video, start, end = _segment(args)
     seed = args.seed if args.seed is not None else secrets.randbelow(2 ** 31)
+    seeds = [seed + i for i in range(args.variations)]
+    markers = markers_from_arg(args.markers, video, start, end, _fps_of(video),
+                               _progress_printer())
+    marker_s = [(m.time - start) / 48000 for m in markers] if markers else []
+    if args.mode == "library":
+        return _run_library(args, video, start, end, seeds, markers or [], marker_s)
+    package = load_model(args.model)
     request = GenerateRequest(
         video=video, start=start, end=end, prompt=args.prompt, negative=args.negative,
-        seeds=[seed + i for i in range(args.variations)], steps=args.steps,
+        seeds=seeds, steps=args.steps,
         guidance=args.guidance, visual_guidance=args.visual_guidance, sampler=args.sampler,
         loudness_lufs=args.loudness,
-        continue_windows=not args.independent_windows, literal_prompt=args.literal_prompt)
+        continue_windows=not args.independent_windows, literal_prompt=args.literal_prompt,
+        markers=[(m.time, m.strength) for m in markers] if markers else None)
     result, paths = generate_to_files(request, args.output, package=package,
                                       precision=args.precision, provider=args.provider,
                                       progress=_progress_printer())
+    syncs = [sync_score(t.audio, marker_s) for t in result.takes] if markers else None
     report = {**result.to_dict(), "files": [str(p) for p in paths],
-              "start": start, "end": end}
+              "start": start, "end": end, "mode": "model"}
+    if markers is not None:
+        report["markers"] = [m.to_dict() for m in markers]
+        report["sync"] = syncs
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -142,10 +204,50 @@ def run(args) -> int:
         if result.fallback_reason:
             print(f"provider: {result.fallback_reason}")
         for note in result.notes:
-            print(f"precision: {note}")
+            print(f"note: {note}")
         if result.prompt_used is not None:
             print(f"prompt: read as the model's training prompt \"{result.prompt_used}\" "
                   f"(similarity {result.prompt_similarity:.2f}; --literal-prompt keeps yours)")
-        for p, t in zip(paths, result.takes):
-            print(f"wrote {p}  (seed {t.seed}, {len(t.audio)} samples at 48 kHz)")
+        for i, (p, t) in enumerate(zip(paths, result.takes)):
+            sync = (f", sync with {len(marker_s)} markers: F1 {syncs[i]['f1_100ms']:.2f} at "
+                    f"+-100 ms, {syncs[i]['f1_40ms']:.2f} at +-40 ms" if syncs else "")
+            print(f"wrote {p}  (seed {t.seed}, {len(t.audio)} samples at 48 kHz{sync})")
+    return 0
+
+
+def _run_library(args, video, start: int, end: int, seeds: list[int], markers, marker_s) -> int:
+    """--mode library: recordings from the sound library laid on the markers."""
+    from foley_desktop.engine.generate import write_audio_files
+    from foley_desktop.errors import GenerationError
+    from foley_desktop.library.index import LibraryIndex
+    from foley_desktop.library.render import render_takes
+    from foley_desktop.spotting.onsets import sync_score
+
+    out = Path(args.output)
+    if not out.parent.is_dir():
+        raise GenerationError(f"cannot write {out}: no such folder {out.parent}")
+    lib = LibraryIndex(args.library_db)
+    hits = lib.search(args.prompt, limit=12)
+    takes = render_takes(hits, markers, start, end, seeds, query=args.prompt,
+                         loudness_lufs=args.loudness, progress=_progress_printer())
+    paths = write_audio_files([t.audio for t in takes], out)
+    syncs = [sync_score(t.audio, marker_s) if t.kind == "hits" and marker_s else None
+             for t in takes]
+    report = {"mode": "library", "kind": takes[0].kind, "start": start, "end": end,
+              "samples": end - start, "sample_rate": 48000, "seeds": [t.seed for t in takes],
+              "files": [str(p) for p in paths], "post": [t.post for t in takes],
+              "markers": [m.to_dict() for m in markers], "sync": syncs,
+              "sources": [t.sources for t in takes],
+              "matches": [{"path": str(h.path), "score": round(float(h.score), 4)}
+                          for h in hits[:5]]}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    names = sorted({Path(s["file"]).name for t in takes for s in t.sources})
+    print(f"library: {takes[0].kind} from {len(names)} recording(s) for {args.prompt!r}: "
+          + ", ".join(names[:6]) + (" …" if len(names) > 6 else ""))
+    for p, t, sy in zip(paths, takes, syncs):
+        extra = (f", {len(t.sources)} hits on {len(marker_s)} markers, F1 {sy['f1_40ms']:.2f} "
+                 "at +-40 ms" if sy else "")
+        print(f"wrote {p}  (seed {t.seed}, {len(t.audio)} samples at 48 kHz{extra})")
     return 0

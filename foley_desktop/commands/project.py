@@ -57,7 +57,11 @@ _FIELD_OPTS = [
     ("--gain", "gain_db", float, "gain in dB applied to the take in stems and mix"),
     ("--literal-prompt", "literal_prompt", _yes_no,
      "yes: condition on the prompt as typed, not on the model's nearest training prompt"),
+    ("--mode", "mode", str, "model (generate with the model) or library (lay recordings from "
+     "your sound library on the markers)"),
 ]
+_MARKERS_HELP = ("spotting markers: auto (auto-spot the picture in the segment), none, or times "
+                 "(seconds, HH:MM:SS.mmm or timecode), each optionally TIME@KIND@STRENGTH")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +79,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--end", required=True, help="seconds, HH:MM:SS.mmm or timecode")
     for flag, _, typ, help_text in _FIELD_OPTS:
         p.add_argument(flag, type=typ, required=flag == "--prompt", help=help_text)
+    p.add_argument("--markers", metavar="auto|none|T1,T2,…", help=_MARKERS_HELP)
 
     p = sub.add_parser("edit-segment", help="change a segment's times or settings")
     p.add_argument("project", type=Path)
@@ -83,6 +88,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--end", help="new end")
     for flag, _, typ, help_text in _FIELD_OPTS:
         p.add_argument(flag, type=typ, help=help_text)
+    p.add_argument("--markers", metavar="auto|none|T1,T2,…", help=_MARKERS_HELP)
 
     p = sub.add_parser("remove-segment", help="delete a segment (its take files stay in the cache)")
     p.add_argument("project", type=Path)
@@ -146,11 +152,30 @@ def _field_commands(args, seg_id: str) -> list:
     return cmds
 
 
+def _markers_command(args, project: Project, seg_id: str, start: int, end: int) -> list:
+    """`--markers` as a SetSegmentField command (none: [] clears; auto: auto-spot)."""
+    if getattr(args, "markers", None) is None:
+        return []
+    from fractions import Fraction
+
+    from foley_desktop.commands.generate import markers_from_arg
+    from foley_desktop.errors import GenerationError
+
+    fps = project.media_info.get("fps")
+    try:
+        marks = markers_from_arg(args.markers, project.media, start, end,
+                                 Fraction(fps) if fps else None)
+    except GenerationError as exc:
+        raise ProjectError(str(exc)) from None
+    return [SetSegmentField(seg_id, "markers", marks or [])]
+
+
 def _add(args) -> int:
     project = io.load(args.project)
     start, end = _time(project, args.start, "start"), _time(project, args.end, "end")
     seg = Segment(id=new_id("seg"), start=start, end=end, prompt="-")
     cmds = [AddSegment(seg)] + _field_commands(args, seg.id)
+    cmds += _markers_command(args, project, seg.id, start, end)
     _apply_and_save(project, Macro(cmds, "add segment"))
     print(seg.id)
     return 0
@@ -165,6 +190,9 @@ def _edit(args) -> int:
                                 None if args.start is None else _time(project, args.start, "start"),
                                 None if args.end is None else _time(project, args.end, "end")))
     cmds += _field_commands(args, seg.id)
+    new_start = seg.start if args.start is None else _time(project, args.start, "start")
+    new_end = seg.end if args.end is None else _time(project, args.end, "end")
+    cmds += _markers_command(args, project, seg.id, new_start, new_end)
     if not cmds:
         raise ProjectError("nothing to change: give --start, --end, --prompt …")
     _apply_and_save(project, Macro(cmds, "edit segment"))
@@ -216,11 +244,19 @@ def _show(args) -> int:
         seed = "random" if seg.seed is None else str(seg.seed)
         print(f"  {seg.id}  {_secs(seg.start)} - {_secs(seg.end)} ({_secs(seg.length)})  "
               f"seed {seed} x{seg.variations}  {seg.prompt!r}"
-              + (f"  negative {seg.negative!r}" if seg.negative else ""))
+              + (f"  negative {seg.negative!r}" if seg.negative else "")
+              + ("  [library]" if seg.mode == "library" else ""))
+        if seg.markers:
+            shown = ", ".join(f"{m.time / 48000:.3f}" + ("" if m.kind == "other" else f"@{m.kind}")
+                              for m in seg.markers[:12])
+            print(f"    markers ({len(seg.markers)}): {shown}" + (" …" if len(seg.markers) > 12 else ""))
         for t in seg.takes:
             mark = "*" if t.id == seg.active_take else " "
             ok = "" if t.path.exists() else "  [MISSING]"
-            print(f"    {mark} {t.id}  seed {t.seed}  {t.model} {t.variant} {t.provider}{ok}")
+            what = (f"library ({len(t.sources)} placements)" if t.mode == "library"
+                    else f"{t.model} {t.variant} {t.provider}")
+            sync = f"  sync F1 {t.sync['f1_40ms']:.2f}@40ms" if t.sync else ""
+            print(f"    {mark} {t.id}  seed {t.seed}  {what}{sync}{ok}")
     return 0
 
 
@@ -240,13 +276,19 @@ def run_generate(args) -> int:
         ids = None
     elif not ids:
         raise ProjectError("say which segments: --all or --segment ID (see `project show`)")
-    made = generate_segments(project, ids, package=getattr(args, "model", None),
+    library = None
+    if getattr(args, "library_db", None) is not None:
+        from foley_desktop.library.index import LibraryIndex
+
+        library = LibraryIndex(args.library_db)
+    made = generate_segments(project, ids, package=getattr(args, "model", None), library=library,
                              precision=getattr(args, "precision", "auto") or "auto",
                              provider=getattr(args, "provider", "auto") or "auto",
                              progress=_progress_printer())
     if getattr(args, "json", False):
         print(json.dumps([{"segment": sid, "take": t.id, "seed": t.seed, "path": str(t.path),
-                           "model": t.model, "variant": t.variant, "provider": t.provider}
+                           "model": t.model, "variant": t.variant, "provider": t.provider,
+                           "mode": t.mode, "sync": t.sync, "sources": t.sources}
                           for sid, t in made], indent=2))
     else:
         for sid, t in made:

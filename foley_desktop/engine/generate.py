@@ -476,17 +476,22 @@ def output_paths(out_path: Path, count: int) -> list[Path]:
 
 def write_takes(result: GenerateResult, out_path: Path) -> list[Path]:
     """All takes or none: each is written to a hidden temp file, then all are renamed."""
+    return write_audio_files([t.audio for t in result.takes], out_path)
+
+
+def write_audio_files(audios: list[np.ndarray], out_path: Path) -> list[Path]:
+    """OUT.wav (or OUT-1.wav …) as 48 kHz 24-bit PCM, all or none (temp files, then renames)."""
     from foley_desktop.media.wav import write_wav  # 48 kHz 24-bit PCM, atomic
 
-    paths = output_paths(out_path, len(result.takes))
+    paths = output_paths(out_path, len(audios))
     temps = []
     try:
-        for path, take in zip(paths, result.takes):
+        for path, audio in zip(paths, audios):
             if not path.parent.is_dir():
                 raise GenerationError(f"cannot write {path}: no such folder {path.parent}")
             tmp = path.with_name(f".{path.name}.partial")
             temps.append(tmp)
-            write_wav(tmp, take.audio, SR, "PCM_24")
+            write_wav(tmp, audio, SR, "PCM_24")
         for tmp, path in zip(temps, paths):
             os.replace(tmp, path)
     finally:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from foley_desktop.errors import ProjectError
-from foley_desktop.project.model import Project, Segment, Take
+from foley_desktop.project.model import MODES, Project, Segment, Take
+from foley_desktop.spotting.markers import Marker, sorted_unique
 
 
 def _check_range(project: Project, start: int, end: int) -> None:
@@ -137,6 +138,9 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "precision": (lambda v: isinstance(v, str) and v != "", "a precision name"),
     "gain_db": (lambda v: isinstance(v, (int, float)) and -96 <= v <= 24, "-96 to 24 dB"),
     "literal_prompt": (lambda v: isinstance(v, bool), "yes or no"),
+    "markers": (lambda v: isinstance(v, list) and all(isinstance(m, Marker) for m in v),
+                "a list of markers"),
+    "mode": (lambda v: v in MODES, " or ".join(MODES)),
 }
 SETTABLE_FIELDS = tuple(_FIELDS)
 
@@ -159,8 +163,15 @@ class SetSegmentField(Command):
         if not ok(self.value):
             raise ProjectError(f"{self.name} must be {expected}, not {self.value!r}")
         seg = project.segment(self.segment_id)
+        value = self.value
+        if self.name == "markers":
+            late = [m for m in value if m.time > project.duration_samples]
+            if late:
+                raise ProjectError(f"a marker at {late[0].time / 48000:.3f} s is past the clip's "
+                                   f"end ({project.duration_samples / 48000:.3f} s)")
+            value = sorted_unique(value)
         self._old = getattr(seg, self.name)
-        setattr(seg, self.name, self.value)
+        setattr(seg, self.name, value)
 
     def revert(self, project: Project) -> None:
         setattr(project.segment(self.segment_id), self.name, self._old)

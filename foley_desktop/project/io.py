@@ -20,6 +20,7 @@ from foley_desktop.errors import FoleyError, ProjectError
 from foley_desktop.fsutil import atomic_write
 from foley_desktop.project.model import Project, Segment, Take
 from foley_desktop.project.schema import FORMAT_VERSION, migrate, validate
+from foley_desktop.spotting.markers import Marker, sorted_unique
 
 PROJECT_SUFFIX = ".foley"
 
@@ -69,11 +70,17 @@ def to_dict(project: Project, folder: Path) -> dict[str, Any]:
                 "model": s.model,
                 "precision": s.precision, "gain_db": s.gain_db,
                 **({"literal_prompt": True} if s.literal_prompt else {}),
+                **({"markers": [m.to_dict() for m in s.markers]} if s.markers else {}),
+                **({"mode": s.mode} if s.mode != "model" else {}),
                 "takes": [
                     {"id": t.id, "path": _to_rel(t.path, folder), "seed": t.seed, "model": t.model,
                      "version": t.version, "variant": t.variant, "provider": t.provider,
-                     "created": t.created, **({"prompt_used": t.prompt_used}
-                                              if t.prompt_used else {})}
+                     "created": t.created,
+                     **({"prompt_used": t.prompt_used} if t.prompt_used else {}),
+                     **({"mode": t.mode} if t.mode != "model" else {}),
+                     **({"params": t.params} if t.params else {}),
+                     **({"sources": t.sources} if t.sources else {}),
+                     **({"sync": t.sync} if t.sync is not None else {})}
                     for t in s.takes
                 ],
                 "active_take": s.active_take,
@@ -101,7 +108,10 @@ def from_dict(doc: dict[str, Any], folder: Path, path: Path | None = None) -> Pr
             takes.append(Take(id=t["id"], path=take_path, seed=t["seed"], model=t.get("model", ""),
                               version=t.get("version", ""), variant=t.get("variant", ""),
                               provider=t.get("provider", ""), created=t.get("created", ""),
-                              prompt_used=t.get("prompt_used", "")))
+                              prompt_used=t.get("prompt_used", ""), mode=t.get("mode", "model"),
+                              params=dict(t.get("params", {})),
+                              sources=[dict(x) for x in t.get("sources", [])],
+                              sync=t.get("sync")))
         segments.append(Segment(
             id=s["id"], start=s["start"], end=s["end"], prompt=s["prompt"],
             negative=s.get("negative"), seed=s.get("seed"), variations=s.get("variations", 1),
@@ -109,6 +119,8 @@ def from_dict(doc: dict[str, Any], folder: Path, path: Path | None = None) -> Pr
             visual_guidance=s.get("visual_guidance"), model=s.get("model"),
             precision=s.get("precision", "auto"), gain_db=float(s.get("gain_db", 0.0)),
             literal_prompt=bool(s.get("literal_prompt", False)),
+            markers=sorted_unique(Marker.from_dict(m) for m in s.get("markers", [])),
+            mode=s.get("mode", "model"),
             takes=takes, active_take=s.get("active_take")))
     stems = {}
     for kind, rel in doc.get("stems", {}).items():

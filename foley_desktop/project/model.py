@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from foley_desktop.errors import ProjectError
+from foley_desktop.spotting.markers import Marker
 
 SAMPLE_RATE = 48000
 
 # Lanes of a full-length export. Foley comes from the segments; background and dialogue from
 # separation (`Project.stems`); the mix is computed.
 STEM_KINDS = ("dialogue", "background")
+# How a segment's takes are made: by the model, or from recordings of the sound library
+# placed on the segment's markers (library/render.py).
+MODES = ("model", "library")
 
 
 def new_id(prefix: str) -> str:
@@ -46,6 +50,16 @@ class Take:
     # The model's training prompt it was conditioned on instead of the segment's (the
     # package's prompt anchors, engine/anchor.py); "" when the prompt was used as typed.
     prompt_used: str = ""
+    mode: str = "model"
+    # What made the take: prompt, negative, steps, guidance … as resolved when it was made
+    # (`params_key` of these decides whether a segment still needs a take for a seed).
+    params: dict[str, Any] = field(default_factory=dict)
+    # Library takes: the recordings placed, one dict per placement (file, offset_s, length_s,
+    # at (samples in the clip), gain_db, pitch, credit); empty for model takes.
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    # How well the take's onsets match the segment's markers when it was made
+    # (spotting.onsets.sync_score: f1_40ms, f1_100ms, precision, recall, n_onsets, n_markers).
+    sync: dict[str, Any] | None = None
 
 
 @dataclass
@@ -66,12 +80,19 @@ class Segment:
     precision: str = "auto"
     gain_db: float = 0.0  # applied to the active take in stems and mix
     literal_prompt: bool = False  # True: never read the prompt as a training prompt
+    # Spotting markers (clip times, so moving the segment leaves them on their frames); those
+    # inside [start, end) are the ones its takes follow.
+    markers: list[Marker] = field(default_factory=list)
+    mode: str = "model"  # one of MODES
     takes: list[Take] = field(default_factory=list)
     active_take: str | None = None
 
     @property
     def length(self) -> int:
         return self.end - self.start
+
+    def markers_inside(self) -> list[Marker]:
+        return [m for m in self.markers if self.start <= m.time < self.end]
 
     def take(self, take_id: str) -> Take:
         for t in self.takes:

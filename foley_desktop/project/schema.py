@@ -13,7 +13,10 @@ Version history
   1  current: times in integer samples at 48 kHz; ids for segments and takes; media summary;
      separated stems; per-segment generation settings. Optional "speech": the speech regions
      found by separation as [start, end] sample pairs (added later; files without it load as
-     having none, so no new version was needed).
+     having none, so no new version was needed). Optional per segment: "markers" (spotting
+     marks: time in samples, kind, strength, source) and "mode" ("model" | "library"); per
+     take: "mode", "params" (the settings that made it), "sources" (library recordings
+     placed), "sync" (onsets vs markers). Files without them load with none.
 """
 
 from __future__ import annotations
@@ -84,6 +87,18 @@ _TAKE = {
     "provider": (False, _str, "a string"),
     "created": (False, _str, "a date string"),
     "prompt_used": (False, _str, "a string"),
+    "mode": (False, lambda v: v in ("model", "library"), '"model" or "library"'),
+    "params": (False, lambda v: isinstance(v, dict), "an object"),
+    "sources": (False, lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v),
+                "a list of objects"),
+    "sync": (False, _opt(lambda v: isinstance(v, dict)), "an object or null"),
+}
+
+_MARKER = {
+    "time": (True, _nonneg_int, "an integer number of samples >= 0"),
+    "kind": (False, lambda v: v in ("footstep", "hit", "other"), '"footstep", "hit" or "other"'),
+    "strength": (False, lambda v: _is_num(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "source": (False, lambda v: v in ("user", "auto"), '"user" or "auto"'),
 }
 
 _SEGMENT = {
@@ -102,6 +117,8 @@ _SEGMENT = {
     "precision": (False, _str, "a string"),
     "gain_db": (False, lambda v: _is_num(v) and -96 <= v <= 24, "a number of dB from -96 to 24"),
     "literal_prompt": (False, lambda v: isinstance(v, bool), "true or false"),
+    "markers": (False, lambda v: isinstance(v, list) and len(v) <= 100000, "a list (at most 100000)"),
+    "mode": (False, lambda v: v in ("model", "library"), '"model" or "library"'),
     "takes": (False, lambda v: isinstance(v, list), "a list"),
     "active_take": (False, _opt(_str), "a take id or null"),
 }
@@ -158,6 +175,10 @@ def validate(doc: Any) -> None:
             _fail(where, f"end ({seg['end']}) must be after start ({seg['start']})")
         if seg["end"] > duration:
             _fail(f"{where}.end", f"{seg['end']} is past the clip's end ({duration} samples)")
+        for j, marker in enumerate(seg.get("markers", [])):
+            _check_fields(marker, f"{where}.markers[{j}]", _MARKER)
+            if marker["time"] > duration:
+                _fail(f"{where}.markers[{j}].time", f"{marker['time']} is past the clip's end")
         take_ids: set[str] = set()
         for j, take in enumerate(seg.get("takes", [])):
             _check_fields(take, f"{where}.takes[{j}]", _TAKE)
