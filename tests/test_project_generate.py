@@ -129,3 +129,38 @@ def test_segment_picture_guidance_is_saved_and_used(clip_tank, pkg, tmp_path):
     (tmp_path / "bad.foley").write_text(json.dumps(doc))
     with pytest.raises(ProjectError, match="visual_guidance"):
         io.load(tmp_path / "bad.foley")
+
+
+def test_a_changed_prompt_or_markers_makes_new_takes_with_their_parameters(project, pkg):
+    """A take records what made it; Generate after an edit makes a new take for the same seed
+    (before, a fixed seed made it skip), and nothing when nothing changed."""
+    from foley_desktop.project.commands import SetSegmentField
+    from foley_desktop.spotting.markers import Marker
+
+    first = generate_segments(project, ["b"], package=pkg, provider="cpu")
+    assert [t.seed for _, t in first] == [40]
+    t0 = first[0][1]
+    assert t0.params["prompt"] == "door slam" and t0.params["model"] and t0.sync is None
+    assert generate_segments(project, ["b"], package=pkg, provider="cpu") == []
+    SetSegmentField("b", "prompt", "door creak").apply(project)
+    again = generate_segments(project, ["b"], package=pkg, provider="cpu")
+    assert [t.seed for _, t in again] == [40] and again[0][1].params["prompt"] == "door creak"
+    marks = [Marker(100000, "hit", 1.0), Marker(120000, "hit", 0.5)]
+    SetSegmentField("b", "markers", marks).apply(project)
+    third = generate_segments(project, ["b"], package=pkg, provider="cpu")
+    take = third[0][1]
+    # This package cannot follow markers: the take still says how well it lands on them.
+    assert take.sync is not None and take.sync["n_markers"] == 2
+    saved = io.load(project.path)
+    seg = saved.segment("b")
+    assert seg.markers == marks and len(seg.takes) == 3
+    assert seg.takes[-1].sync == take.sync and seg.takes[-1].params == take.params
+
+
+def test_random_seed_segments_stop_at_their_variations(project, pkg):
+    from foley_desktop.project.commands import SetSegmentField
+
+    SetSegmentField("b", "seed", None).apply(project)
+    made = generate_segments(project, ["b"], package=pkg, provider="cpu")
+    assert len(made) == 1
+    assert generate_segments(project, ["b"], package=pkg, provider="cpu") == []

@@ -141,15 +141,17 @@ def _limit(x: np.ndarray, ceiling_dbtp: float, block: int = 48, attack_s: float 
 
 
 def finish(audio: np.ndarray, loudness_lufs: float | None = None,
-           ceiling_dbtp: float = DEFAULT_CEILING_DBTP) -> tuple[np.ndarray, dict]:
+           ceiling_dbtp: float = DEFAULT_CEILING_DBTP, dc: bool = True) -> tuple[np.ndarray, dict]:
     """DC removal, then a level: the loudness target's gain and the true-peak limiter when a
     target is asked; without one, a take whose true peak is over the ceiling is turned down as
     a whole (one gain, reported as `gain_db`). Why not the limiter there: a model's output level
     carries no meaning (foley-tiny's guided output peaks up to +25 dBFS on loud classes), and
     riding the gain down by 20 dB or more on every attack flattens them and squeezes loud
     events towards quiet ones; one gain keeps the take's dynamics as generated.
+    `dc=False` skips the DC removal (recordings laid by the library renderer: its 100 ms
+    linear-phase filter would smear a faint ramp ahead of every placed hit).
     Returns audio and a report."""
-    y = remove_dc(audio.astype(np.float32))
+    y = remove_dc(audio.astype(np.float32)) if dc else audio.astype(np.float32)
     report: dict = {}
     if loudness_lufs is not None:
         before = integrated_loudness(y)

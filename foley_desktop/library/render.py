@@ -283,7 +283,7 @@ def render_takes(hits, markers: list[Marker], start: int, end: int, seeds: Seque
                                    getattr(chosen, "credit", None))
             for s in sources:
                 s["at"] = start + s.pop("at_offset")
-            out, post = finish(out, loudness_lufs)
+            out, post = finish(out, loudness_lufs, dc=False)
             takes.append(LibraryTake(int(seed), out, "bed", sources, post, query))
             meter.update(2 + i)
         return takes
@@ -302,7 +302,7 @@ def render_takes(hits, markers: list[Marker], start: int, end: int, seeds: Seque
     for i, seed in enumerate(seeds):
         check(cancel)
         out, sources = place_hits(slices, inside, start, end, int(seed))
-        out, post = finish(out, loudness_lufs)
+        out, post = finish(out, loudness_lufs, dc=False)
         takes.append(LibraryTake(int(seed), out, "hits", sources, post, query))
         meter.update(2 + i)
     return takes
