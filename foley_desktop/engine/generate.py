@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from foley_desktop.engine import anchor, cpu, providers, sampler, windows
+from foley_desktop.engine import anchor, cpu, events, providers, sampler, windows
 from foley_desktop.engine.bench import preferred_variants
 from foley_desktop.engine.features import VisualStream, tokens_for, unconditional
 from foley_desktop.engine.package import PRECISIONS, ModelPackage, load_package
@@ -341,10 +341,14 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
     guided = guidance != 1.0 or visual_guidance is not None
     notes = list(engine.notes)
     markers_followed = None
+    markers = None
     if request.markers is not None:
-        markers_followed = False
-        notes.append(f"{pkg.name} {pkg.version} cannot take spotting markers: its events follow "
-                     "the picture; each take's sync score says how well they match the markers")
+        markers = events.validate_markers(request.markers, request.start, request.end)
+        markers_followed = pkg.takes_markers
+        if not pkg.takes_markers:
+            notes.append(f"{pkg.name} {pkg.version} cannot take spotting markers: its events "
+                         "follow the picture; each take's sync score says how well they match "
+                         "the markers")
     seeds = [int(s) for s in request.seeds]
     S = len(seeds)
 
@@ -395,6 +399,13 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                                                     + [np.repeat(unc, S, 0)] * (groups - 1))
             else:
                 feeds_static[name] = np.repeat(cond, S, 0)
+        if pkg.takes_markers:
+            # The same track in every row (conditional, prompt-only, unconditional): guidance
+            # then weighs prompt and picture against each other, never against the timing.
+            # Without markers: zeros, channel 1 = 0 (the model places events from the picture).
+            track = events.window_track(markers, win_start, plan.frames,
+                                        float(Fraction(hop * SR, sr)), request.start, request.end)
+            feeds_static[events.EVENTS_INPUT] = np.repeat(track[None], len(text_rows), 0)
         timings["visual_s"] += time.monotonic() - t0
 
         def denoise(x: np.ndarray, t: np.ndarray, feeds_static=feeds_static) -> np.ndarray:

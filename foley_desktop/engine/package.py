@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from foley_desktop.engine.events import CHANNELS as EVENT_CHANNELS
+from foley_desktop.engine.events import EVENTS_INPUT
 from foley_desktop.errors import ModelPackageError
 from foley_desktop.paths import model_search_path, resources_dir
 
@@ -129,6 +131,11 @@ class ModelPackage:
     @property
     def sampler(self) -> dict:
         return self.manifest["sampler"]
+
+    @property
+    def takes_markers(self) -> bool:
+        """Whether the denoiser has the event track input (engine/events.py)."""
+        return EVENTS_INPUT in self.graphs["denoiser"].inputs
 
     def variants(self, role: str) -> dict[str, dict]:
         return self.graphs[role].variants
@@ -362,7 +369,14 @@ def _parse(path: Path, source: str) -> ModelPackage:
             or (isinstance(x_dims[2], int) and x_dims[2] != frames):
         raise ModelPackageError(f"{mpath}: denoiser input x {x_dims} must be [B, latent.channels, "
                                 "F] with F = window.frames when fixed")
-    extra = set(graphs["denoiser"].inputs) - set(FIXED_DENOISER_INPUTS) - set(streams)
+    ev_dims = graphs["denoiser"].inputs.get(EVENTS_INPUT)
+    if ev_dims is not None and (
+            len(ev_dims) != 3 or ev_dims[2] != EVENT_CHANNELS
+            or (isinstance(ev_dims[1], int) and ev_dims[1] != frames)):
+        raise ModelPackageError(f"{mpath}: denoiser input {EVENTS_INPUT} {ev_dims} must be "
+                                f"[B, F, {EVENT_CHANNELS}] with F = window.frames when fixed")
+    extra = (set(graphs["denoiser"].inputs) - set(FIXED_DENOISER_INPUTS) - set(streams)
+             - {EVENTS_INPUT})
     if extra:
         raise ModelPackageError(f"{mpath}: denoiser inputs {sorted(extra)} match no stream")
 

@@ -11,7 +11,9 @@ The graphs are analytic so that the engine can be checked against closed forms:
   T_u + g (T_c - T_u) + alpha n (both velocities are affine in T with the same slope).
   "linear" (v = T - x) has a known exponential solution, to measure the sampler's order;
   "nan" adds sqrt(-1). `slow` adds a chain of 256x256 matmuls per step (for cancel tests);
-  `context` adds context * mean_over_frames(x) to T (no closed form then; for window tests).
+  `context` adds context * mean_over_frames(x) to T (no closed form then; for window tests);
+  `events` > 0 adds an input "events" [B, F, 2] (engine/events.py) and events * channel 0 to
+  every channel of T, so spotting markers become bursts at their frames.
 - decoder: latent [1, C, F] -> audio [1, F * hop]: each channel's linearly upsampled amplitude
   drives a sine carrier (frequencies CARRIERS_HZ), summed.
 """
@@ -74,7 +76,7 @@ def visual_encoder(size: int, dim: int, rng) -> onnx.ModelProto:
 
 def denoiser(channels: int, text_dim: int, vis_dim: int, rng, *, kind: str = "flow",
              alpha: float = 0.3, timestep_scale: float = 1.0, slow: int = 0,
-             context: float = 0.0) -> onnx.ModelProto:
+             context: float = 0.0, events: float = 0.0) -> onnx.ModelProto:
     inits = {
         "wt": (rng.standard_normal((text_dim, channels)) * 0.25).astype(np.float32),
         "wv": (rng.standard_normal((vis_dim, channels)) * 0.1).astype(np.float32),
@@ -100,8 +102,17 @@ def denoiser(channels: int, text_dim: int, vis_dim: int, rng, *, kind: str = "fl
         n("Resize", ["vp_bcv", "", "", "xshape"], ["vp"], mode="nearest",
           coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
         n("Add", ["tp", "vp"], ["tv"]),
-        n("Add", ["tv", "bias"], ["target0"]),
+        n("Add", ["tv", "bias"], ["target00"]),
     ]
+    if events:
+        inits["ev_w"] = np.array(events, np.float32)
+        inits["i0s"] = np.array(0, np.int64)
+        nodes += [n("Gather", ["events", "i0s"], ["ev0"], axis=2),          # [B, F]
+                  n("Unsqueeze", ["ev0", "ax1"], ["ev1"]),                  # [B, 1, F]
+                  n("Mul", ["ev1", "ev_w"], ["evw"]),
+                  n("Add", ["target00", "evw"], ["target0"])]
+    else:
+        nodes.append(n("Identity", ["target00"], ["target0"]))
     if context:
         # Couples every frame to the window's mean state, as attention does in a real model,
         # so that two windows sampled independently disagree where they overlap.
@@ -146,7 +157,8 @@ def denoiser(channels: int, text_dim: int, vis_dim: int, rng, *, kind: str = "fl
                    _vi("t", TensorProto.FLOAT, ["B"]),
                    _vi("text_features", TensorProto.FLOAT, ["B", "L", text_dim]),
                    _vi("text_mask", TensorProto.INT64, ["B", "L"]),
-                   _vi("visual", TensorProto.FLOAT, ["B", "V", vis_dim])],
+                   _vi("visual", TensorProto.FLOAT, ["B", "V", vis_dim])]
+                  + ([_vi("events", TensorProto.FLOAT, ["B", "F", 2])] if events else []),
                   [_vi("velocity", TensorProto.FLOAT, ["B", channels, "F"])], inits)
 
 
@@ -203,7 +215,8 @@ def rehash(folder: Path) -> None:
 def build(folder: str | Path, *, name: str = "test-analytic", sample_rate: int = 48000,
           hop: int = 480, channels: int = 4, window_frames: int = 200, overlap_frames: int = 40,
           fps: str = "25", size: int = 16, kind: str = "flow", alpha: float = 0.3,
-          timestep_scale: float = 1.0, slow: int = 0, context: float = 0.0, int8: bool = True, max_tokens: int = 8,
+          timestep_scale: float = 1.0, slow: int = 0, context: float = 0.0, events: float = 0.0,
+          int8: bool = True, max_tokens: int = 8,
           steps: int = 4, guidance: float = 2.0, seed: int = 1234) -> Path:
     """Write a complete package into `folder` (created) and return its path."""
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -223,7 +236,8 @@ def build(folder: str | Path, *, name: str = "test-analytic", sample_rate: int =
         "text_encoder": text_encoder(len(vocab), text_dim, rng),
         "visual_encoder": visual_encoder(size, vis_dim, rng),
         "denoiser": denoiser(channels, text_dim, vis_dim, rng, kind=kind, alpha=alpha,
-                             timestep_scale=timestep_scale, slow=slow, context=context),
+                             timestep_scale=timestep_scale, slow=slow, context=context,
+                             events=events),
         "decoder": decoder(channels, hop, sample_rate),
     }
     manifest_graphs = {}
