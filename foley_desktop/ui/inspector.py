@@ -34,6 +34,7 @@ class Inspector(QWidget):
     generateRequested = Signal(list)  # segment ids
     generateAllRequested = Signal()
     abRequested = Signal()
+    autoSpotRequested = Signal(list)  # segment ids
     error = Signal(str)
 
     def __init__(self, doc, parent: QWidget | None = None) -> None:
@@ -88,11 +89,37 @@ class Inspector(QWidget):
         self.precision = QComboBox()
         for p in PRECISIONS:
             self.precision.addItem(p, p)
+        self.mode = QComboBox()
+        self.mode.addItem("Model: generate the sound", "model")
+        self.mode.addItem("Library: lay your recordings on the markers", "library")
+        self.mode.setToolTip(
+            "Model: the model generates the take. Library: recordings from your sound library "
+            "that match the prompt are cut into single hits and one is laid on every marker "
+            "(sustained sounds such as rain or fire become a looped bed as long as the "
+            "segment). Add sound folders with `foley-desktop library add DIR`.")
+        self.markers_label = QLabel("no markers")
+        self.markers_label.setToolTip(
+            "Spotting markers: where each sound must start. Tap M while the clip plays to add "
+            "one at the sound you hear; drag a marker's flag to move it; Alt+←/→ nudges the "
+            "selected marker by a frame; Delete removes it. Yellow: yours; cyan: auto-spot.")
+        self.spot_btn = QPushButton("Auto-spot")
+        self.spot_btn.setToolTip("Propose markers from the picture (footsteps, hits) for the "
+                                 "selected segment(s); your own markers are kept (Ctrl+M)")
+        self.spot_btn.clicked.connect(lambda: self.autoSpotRequested.emit(list(self.ids)))
+        self.clear_markers_btn = QPushButton("Clear")
+        self.clear_markers_btn.setToolTip("Remove the selected segment's markers")
+        self.clear_markers_btn.clicked.connect(self._clear_markers)
+        marker_row = QHBoxLayout()
+        marker_row.addWidget(self.markers_label, 1)
+        marker_row.addWidget(self.spot_btn)
+        marker_row.addWidget(self.clear_markers_btn)
         self.provider = QLabel("provider: not loaded yet")
         self.provider.setWordWrap(True)
         self.provider.setToolTip("The ONNX Runtime provider the last generation actually used")
 
         form = QFormLayout()
+        form.addRow("Mode", self.mode)
+        form.addRow("Markers", marker_row)
         form.addRow("Prompt", self.prompt)
         form.addRow("", self.literal)
         form.addRow("Negative", self.negative)
@@ -146,6 +173,7 @@ class Inspector(QWidget):
         self.model.activated.connect(lambda _i: self._commit("model"))
         self.literal.toggled.connect(lambda _on: self._commit("literal_prompt"))
         self.precision.activated.connect(lambda _i: self._commit("precision"))
+        self.mode.activated.connect(lambda _i: self._commit("mode"))
         doc.changed.connect(self.refresh)
         self.refresh()
 
@@ -215,7 +243,7 @@ class Inspector(QWidget):
         enabled = bool(segs)
         for w in (self.prompt, self.literal, self.negative, self.seed, self.variations, self.steps,
                   self.guidance, self.visual_guidance, self.model, self.precision, self.gen_btn,
-                  self.takes):
+                  self.takes, self.mode, self.spot_btn, self.clear_markers_btn):
             w.setEnabled(enabled)
         can = getattr(self, "has_models", True)
         self.gen_btn.setEnabled(enabled and can)
@@ -230,6 +258,9 @@ class Inspector(QWidget):
                                     "to mark one.")
                 self.takes.clear()
                 self.ab_btn.setEnabled(False)
+                self.markers_label.setText("no markers")
+                for w in (self.prompt, self.negative):
+                    w.clear()
                 return
             s = segs[0]
             fps = self.doc.fps
@@ -250,12 +281,37 @@ class Inspector(QWidget):
             self._show_model_defaults(s.model)
             self.precision.setCurrentIndex(max(0, self.precision.findData(s.precision)))
             self.literal.setChecked(s.literal_prompt)
+            self.mode.setCurrentIndex(max(0, self.mode.findData(s.mode)))
+            inside = s.markers_inside()
+            n_auto = sum(1 for m in inside if m.source == "auto")
+            self.markers_label.setText(
+                "no markers" if not inside else
+                f"{len(inside)} marker{'s' if len(inside) != 1 else ''}"
+                + (f" ({n_auto} from auto-spot)" if n_auto else ""))
+            self.clear_markers_btn.setEnabled(bool(inside) and len(segs) == 1)
             self.takes.clear()
             for i, t in enumerate(s.takes, 1):
                 active = t.id == s.active_take
+                what = ("library" if t.mode == "library"
+                        else f"{t.variant or ''} {t.provider or ''}".strip())
+                sync = f"  sync {t.sync['f1_100ms']:.2f}" if t.sync else ""
                 item = QListWidgetItem(f"{'● ' if active else '○ '}Take {i}  seed {t.seed}  "
-                                       f"{t.variant or ''} {t.provider or ''}".rstrip())
+                                       f"{what}{sync}".rstrip())
                 item.setData(Qt.ItemDataRole.UserRole, t.id)
+                tips = []
+                if t.sync:
+                    tips.append(f"Onsets vs the segment's {t.sync['n_markers']} markers: F1 "
+                                f"{t.sync['f1_100ms']:.2f} within 100 ms, {t.sync['f1_40ms']:.2f} "
+                                f"within 40 ms ({t.sync['n_onsets']} onsets in the take)")
+                if t.sources:
+                    files = sorted({src["file"] for src in t.sources})
+                    tips.append(f"Made of {len(t.sources)} placement(s) from:\n"
+                                + "\n".join(files[:8]) + ("\n…" if len(files) > 8 else ""))
+                    credits = sorted({src["credit"] for src in t.sources if src.get("credit")})
+                    if credits:
+                        tips.append("Credits: " + "; ".join(credits[:4]))
+                if tips:
+                    item.setToolTip("\n".join(tips))
                 if t.prompt_used:
                     item.setText(item.text() + "  ≈")
                     item.setToolTip(f"Generated from the model's training prompt "
@@ -291,6 +347,8 @@ class Inspector(QWidget):
             return self.precision.currentData()
         if name == "literal_prompt":
             return self.literal.isChecked()
+        if name == "mode":
+            return self.mode.currentData()
         raise KeyError(name)
 
     def _commit(self, name: str) -> None:
@@ -314,6 +372,10 @@ class Inspector(QWidget):
         finally:
             if len(ids) > 1:
                 stack.endMacro()
+
+    def _clear_markers(self) -> None:
+        if len(self.ids) == 1 and self.doc.segment(self.ids[0]).markers:
+            self.doc.set_field(self.ids[0], "markers", [])
 
     def _pick_take(self, item: QListWidgetItem) -> None:
         if len(self.ids) == 1:

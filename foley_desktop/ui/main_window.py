@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from foley_desktop.errors import FoleyError
-from foley_desktop.media.timebase import frame_to_samples
+from foley_desktop.media.timebase import frame_to_samples, samples_to_timecode
 from foley_desktop.paths import resources_dir
 from foley_desktop.project import autosave
 from foley_desktop.project.generate_segments import generate_segments
@@ -171,6 +171,9 @@ class MainWindow(QMainWindow):
             "home": lambda: self.seek(0), "end": lambda: self.seek(self.doc.duration),
             "mark_in": self.set_mark_in, "mark_out": self.set_mark_out,
             "generate": self.generate_selected, "generate_all": self.generate_all,
+            "marker": self.add_marker, "marker_back": lambda: self.nudge_marker(-1),
+            "marker_fwd": lambda: self.nudge_marker(1),
+            "auto_spot": lambda: self.auto_spot(list(self.canvas.selected)),
             "ab": self.ab_toggle, "zoom_in": self.timeline.zoom_in,
             "zoom_out": self.timeline.zoom_out, "zoom_fit": self.timeline.zoom_fit,
             "preferences": self.preferences, "help": self.show_shortcuts, "quit": self.close,
@@ -226,6 +229,9 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Generate")
         for n in ("generate", "generate_all", "ab"):
             m.addAction(a[n])
+        m.addSeparator()
+        for n in ("marker", "marker_back", "marker_fwd", "auto_spot"):
+            m.addAction(a[n])
         m = mb.addMenu("&View")
         for n in ("zoom_in", "zoom_out", "zoom_fit"):
             m.addAction(a[n])
@@ -259,6 +265,8 @@ class MainWindow(QMainWindow):
         self.inspector.generateRequested.connect(self.generate)
         self.inspector.generateAllRequested.connect(self.generate_all)
         self.inspector.abRequested.connect(self.ab_toggle)
+        self.inspector.autoSpotRequested.connect(self.auto_spot)
+        c.markerMoveRequested.connect(self._move_marker)
         self.inspector.error.connect(self.show_error)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.saveFailed.connect(self.show_error)
@@ -550,7 +558,9 @@ class MainWindow(QMainWindow):
                         ov = Overview.from_array(audio, seg.start)
                         self._take_ov[(Path(take.path), seg.start)] = ov
                     clips.append((seg.start, audio[: seg.length]))
-            items.append(SegmentItem(seg.id, seg.start, seg.end, seg.prompt, len(seg.takes), ov))
+            marks = tuple((m.time, m.kind, m.source) for m in seg.markers_inside())
+            items.append(SegmentItem(seg.id, seg.start, seg.end, seg.prompt, len(seg.takes), ov,
+                                     marks))
         self.canvas.set_segments(items)
         self.canvas.speech = list(proj.speech)
         self.playback.mixer.clips = clips
@@ -696,7 +706,92 @@ class MainWindow(QMainWindow):
         self.canvas.mark_in = None
         self._create_segment(start, out)
 
+    # ------------------------------------------------------------------ spotting
+    def _marker_segment(self, t: int):
+        """The segment a marker at t goes into: the selected one containing t, else any."""
+        proj = self.doc.project
+        if proj is None:
+            return None
+        inside = [s for s in proj.segments if s.start <= t < s.end]
+        chosen = [s for s in inside if s.id in self.canvas.selected]
+        return (chosen or inside or [None])[0]
+
+    def add_marker(self) -> None:
+        """M: a marker at the sample being heard now. While playing, the transport's clock is
+        the audio device's (output latency taken off), so a tap lands on the sound the editor
+        reacted to, not on the one still in the buffer."""
+        if self.doc.project is None:
+            return
+        t = self.transport.position
+        seg = self._marker_segment(t)
+        if seg is None:
+            self.statusBar().showMessage("Markers go inside a segment: mark one first (I / O)",
+                                         3000)
+            return
+        from foley_desktop.spotting.markers import Marker
+
+        kind = "footstep" if "step" in seg.prompt.lower() or "walk" in seg.prompt.lower()             else "hit"
+        if self._edit(self.doc.set_field, seg.id, "markers", seg.markers + [Marker(t, kind)]):
+            self.statusBar().showMessage(
+                f"Marker at {samples_to_timecode(t, self.doc.fps)} "
+                f"({len(seg.markers_inside())} in the segment)", 1500)
+
+    def _move_marker(self, seg_id: str, old: int, new: int) -> None:
+        seg = self.doc.segment(seg_id)
+        if seg is None:
+            return
+        marks = [m.moved(new) if m.time == old else m for m in seg.markers]
+        self._edit(self.doc.set_field, seg_id, "markers", marks)
+        self.canvas.select_marker(seg_id, new)
+
+    def nudge_marker(self, frames: int) -> None:
+        sel = self.canvas.selected_marker
+        seg = self.doc.segment(sel[0]) if sel else None
+        if seg is None:
+            return
+        step = frame_to_samples(1, self.doc.fps)
+        new = max(seg.start, min(seg.end - 1, sel[1] + frames * step))
+        if new != sel[1]:
+            self._move_marker(seg.id, sel[1], new)
+
+    def delete_marker(self) -> bool:
+        sel = self.canvas.selected_marker
+        seg = self.doc.segment(sel[0]) if sel else None
+        if seg is None or not any(m.time == sel[1] for m in seg.markers):
+            return False
+        self._edit(self.doc.set_field, seg.id, "markers",
+                   [m for m in seg.markers if m.time != sel[1]])
+        self.canvas.select_marker(None, None)
+        return True
+
+    def auto_spot(self, ids: list[str]) -> None:
+        """Auto-spot in the job queue; the proposals replace earlier auto-spot markers of the
+        segment and keep the editor's own."""
+        proj = self.doc.project
+        segs = [s for s in (self.doc.segment(i) for i in ids) if s is not None]
+        if proj is None or not segs:
+            self.statusBar().showMessage("Select a segment to auto-spot", 3000)
+            return
+        try:
+            from foley_desktop.spotting.detect import spot
+        except ImportError:
+            self.show_error("Auto-spot is not available in this build")
+            return
+        for seg in segs:
+            def done(job, seg_id=seg.id):
+                s = self.doc.segment(seg_id)
+                if s is None:
+                    return
+                keep = [m for m in s.markers if m.source != "auto"]
+                self._edit(self.doc.set_field, seg_id, "markers", keep + list(job.result))
+                self.statusBar().showMessage(f"Auto-spot: {len(job.result)} marker(s)", 3000)
+
+            self.jobs.submit(f"Auto-spot {samples_to_timecode(seg.start, self.doc.fps)}", spot,
+                             proj.media, seg.start, seg.end, on_done=done)
+
     def delete_selected(self) -> None:
+        if self.delete_marker():
+            return
         ids = list(self.canvas.selected)
         if ids:
             self._edit(self.doc.remove_segments, ids)

@@ -16,7 +16,16 @@ from fractions import Fraction
 
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, QWheelEvent
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QPixmap,
+    QPolygonF,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from foley_desktop.media.timebase import (
@@ -31,6 +40,8 @@ from foley_desktop.ui.timeline.geometry import TimeScale
 from foley_desktop.ui.timeline.waveform import Overview, paint_overview
 
 EDGE_PX = 6  # grab distance for trimming a segment's edge
+MARKER_PX = 5  # grab distance for a marker's flag (the lower half of the Foley lane)
+MARKER_USER, MARKER_AUTO = QColor("#ffd54f"), QColor("#4dd0e1")
 GRIP_W, GRIP_H = 14, 12  # a segment's take grip (drag the take out), top right inside it
 
 
@@ -62,6 +73,8 @@ class SegmentItem:
     label: str = ""
     takes: int = 0
     active_overview: Overview | None = None
+    # Spotting markers inside the segment: (time in samples, kind, source "user" | "auto").
+    markers: tuple[tuple[int, str, str], ...] = ()
 
 
 @dataclass
@@ -81,6 +94,8 @@ class TimelineCanvas(QWidget):
     moveRequested = Signal(str, int)
     trimRequested = Signal(str, int, int)
     selectionChanged = Signal(list)
+    markerMoveRequested = Signal(str, int, int)   # segment id, old time, new time
+    markerSelected = Signal(str, int)             # segment id, time ("" , -1: none)
     viewChanged = Signal()
     thumbnailsWanted = Signal(list)  # frame indices visible and not cached
 
@@ -99,6 +114,7 @@ class TimelineCanvas(QWidget):
         self.speech: list[tuple[int, int]] = []
         self.segments: list[SegmentItem] = []
         self.selected: list[str] = []
+        self.selected_marker: tuple[str, int] | None = None
         self.thumbs: dict[int, QImage] = {}  # frame index -> image
         self.thumb_aspect = 16 / 9
         self._drag: _Drag | None = None
@@ -190,6 +206,24 @@ class TimelineCanvas(QWidget):
                     return seg, "body"
         return None, ""
 
+    def hit_marker(self, pos: QPointF) -> tuple[SegmentItem, int] | None:
+        """(segment, marker time) whose flag is under pos: the lower half of the Foley lane."""
+        lane = self.lane_rect("foley")
+        if pos.y() < lane.center().y():
+            return None
+        best = None
+        for seg in self.segments:
+            for t, _kind, _src in seg.markers:
+                dx = abs(self.scale.x_of(t) - pos.x())
+                if dx <= MARKER_PX and (best is None or dx < best[0]):
+                    best = (dx, seg, t)
+        return None if best is None else (best[1], best[2])
+
+    def select_marker(self, seg_id: str | None, t: int | None) -> None:
+        self.selected_marker = None if seg_id is None or t is None else (seg_id, int(t))
+        self.markerSelected.emit(seg_id or "", -1 if t is None else int(t))
+        self.refresh()
+
     def take_grip_rect(self, seg: SegmentItem) -> QRectF | None:
         """Where a segment's take grip is drawn and grabbed (None: no take, or too narrow)."""
         if not seg.takes:
@@ -241,7 +275,16 @@ class TimelineCanvas(QWidget):
             return
         pos = ev.position()
         t = self.scale.t_of(pos.x())
-        if self.lane_at(pos.y()) == "foley":
+        marker = self.hit_marker(pos) if self.lane_at(pos.y()) == "foley" else None
+        if marker is not None:
+            seg, mt = marker
+            self._drag = _Drag("marker", t, seg.id, (mt, mt), (mt, mt))
+            if seg.id not in self.selected:
+                self.set_selected([seg.id])
+            self.select_marker(seg.id, mt)
+        elif self.lane_at(pos.y()) == "foley":
+            if self.selected_marker is not None:
+                self.select_marker(None, None)
             seg, part = self.hit_segment(pos)
             if seg is None:
                 start = self.scale.snap(t, self._edges(None))
@@ -293,6 +336,17 @@ class TimelineCanvas(QWidget):
         if d.mode == "scrub":
             self.seekRequested.emit(t)
             return
+        if d.mode == "marker":
+            seg = next((x for x in self.segments if x.id == d.seg_id), None)
+            if seg is not None:
+                # A marker stays inside its segment and lands on a frame boundary.
+                m = d.orig[0] + (t - d.anchor_t)
+                frame = frame_to_samples(1, self.scale.fps)
+                m = round(m / frame) * frame if frame else m
+                m = max(seg.start, min(seg.end - 1, m))
+                d.cur = (m, m)
+            self.refresh()
+            return
         edges = self._edges(d.seg_id)
         s0, e0 = d.orig
         if d.mode == "create":
@@ -329,6 +383,9 @@ class TimelineCanvas(QWidget):
                 self.createRequested.emit(s, e)
             elif not d.moved:
                 self.seekRequested.emit(self._clamp_t(self.scale.t_of(ev.position().x())))
+        elif d.mode == "marker" and d.moved and s != d.orig[0]:
+            self.selected_marker = (d.seg_id, s)
+            self.markerMoveRequested.emit(d.seg_id, d.orig[0], s)
         elif d.mode == "move" and d.moved and (s, e) != d.orig:
             self.moveRequested.emit(d.seg_id, s)
         elif d.mode in ("trim-l", "trim-r") and d.moved and (s, e) != d.orig:
@@ -453,7 +510,12 @@ class TimelineCanvas(QWidget):
         d = self._drag
         preview = None
         if d is not None and d.mode in ("move", "trim-l", "trim-r") and d.moved:
-            items = [SegmentItem(s.id, *d.cur, s.label, s.takes, s.active_overview)
+            items = [SegmentItem(s.id, *d.cur, s.label, s.takes, s.active_overview, s.markers)
+                     if s.id == d.seg_id else s for s in items]
+        if d is not None and d.mode == "marker" and d.moved:
+            items = [SegmentItem(s.id, s.start, s.end, s.label, s.takes, s.active_overview,
+                                 tuple((d.cur[0], k, "user") if t == d.orig[0] else (t, k, src)
+                                       for t, k, src in s.markers))
                      if s.id == d.seg_id else s for s in items]
         if d is not None and d.mode == "create" and d.moved and d.cur[1] > d.cur[0]:
             preview = d.cur
@@ -481,12 +543,38 @@ class TimelineCanvas(QWidget):
             p.restore()
             if grip is not None:
                 self._paint_grip(p, grip, QColor("#111") if sel else theme.TEXT)
+            self._paint_markers(p, seg, r)
         if preview:
             x0, x1 = self.scale.x_of(preview[0]), self.scale.x_of(preview[1])
             r = QRectF(x0, lane.top() + 4, x1 - x0, lane.height() - 8)
             p.fillRect(r, QColor(74, 163, 255, 90))
             p.setPen(QPen(theme.ACCENT, 1, Qt.PenStyle.DashLine))
             p.drawRect(r)
+
+    def _paint_markers(self, p: QPainter, seg: SegmentItem, r: QRectF) -> None:
+        """A spotting marker: a thin line through the segment and a flag at the bottom (yellow:
+        placed by the editor; cyan: proposed by auto-spot; white: selected)."""
+        if not seg.markers:
+            return
+        p.save()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        for t, kind, src in seg.markers:
+            x = self.scale.x_of(t)
+            if x < r.left() - 1 or x > r.right() + 1:
+                continue
+            sel = self.selected_marker == (seg.id, t)
+            col = QColor("#ffffff") if sel else (MARKER_AUTO if src == "auto" else MARKER_USER)
+            p.setPen(QPen(col, 2 if sel else 1))
+            p.drawLine(QPointF(x, r.top() + 14), QPointF(x, r.bottom()))
+            flag = QPolygonF([QPointF(x, r.bottom() - 9), QPointF(x + 6, r.bottom() - 5),
+                              QPointF(x, r.bottom() - 1)])
+            p.setBrush(col)
+            p.setPen(Qt.PenStyle.NoPen)
+            p.drawPolygon(flag)
+            if kind != "other":
+                p.setPen(col)
+                p.drawText(QPointF(x + 7, r.bottom() - 2), "F" if kind == "footstep" else "H")
+        p.restore()
 
     @staticmethod
     def _paint_grip(p: QPainter, r: QRectF, color: QColor) -> None:

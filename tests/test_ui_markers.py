@@ -1,0 +1,93 @@
+"""Spotting in the window: tap M to mark, drag and nudge a marker, Delete, undo; the
+inspector's mode and marker row (real widgets, offscreen)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from test_ui_window import drag, model_dir, open_clip, win  # noqa: F401 - shared fixtures
+
+pytestmark = pytest.mark.gui
+
+
+def _settle(qtbot):
+    """Let the preview's frame decodes (started by seeks) finish before the window closes."""
+    from foley_desktop.ui import workers
+
+    qtbot.waitUntil(lambda: not any(p.activeThreadCount() for p in workers.POOLS), timeout=10000)
+
+
+def _flag_pos(win, t):
+    r = win.canvas.lane_rect("foley")
+    return int(win.canvas.scale.x_of(t)), int(r.bottom() - 9)
+
+
+def test_tap_drag_nudge_delete_and_undo_markers(qtbot, win, clip_tank):  # noqa: F811
+    from foley_desktop.media.timebase import frame_to_samples
+
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(24000, 4 * 48000, "metal hits")
+    win.canvas.set_selected([seg.id])
+    win.canvas.setFocus()
+    frame = frame_to_samples(1, win.doc.fps)
+    # Outside every segment, M says where markers go and adds nothing.
+    qtbot.keyClick(win, Qt.Key.Key_M)
+    assert seg.markers == [] and "inside a segment" in win.statusBar().currentMessage()
+    for k in range(3):
+        win.seek(48000 + k * 12 * frame)
+        qtbot.keyClick(win, Qt.Key.Key_M)
+    assert [m.time for m in seg.markers] == [48000 + k * 12 * frame for k in range(3)]
+    assert all(m.kind == "hit" and m.source == "user" for m in seg.markers)
+    assert win.inspector.markers_label.text() == "3 markers"
+    # Each tap is one undo step.
+    win.doc.undo_stack.undo()
+    assert len(seg.markers) == 2
+    win.doc.undo_stack.redo()
+    # Drag the second marker's flag 5 frames later: it lands on a frame.
+    t1 = seg.markers[1].time
+    x, y = _flag_pos(win, t1)
+    dx = int(5 * frame / win.canvas.scale.samples_per_px)
+    drag(qtbot, win.canvas, x, x + dx, y)
+    moved = seg.markers[1].time
+    assert moved != t1 and moved % frame == 0 and abs(moved - (t1 + 5 * frame)) <= frame
+    assert win.canvas.selected_marker == (seg.id, moved)
+    # Alt+Right nudges the selected marker by exactly one frame.
+    qtbot.keyClick(win, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    assert seg.markers[1].time == moved + frame
+    # Delete removes the selected marker, not the segment.
+    qtbot.keyClick(win, Qt.Key.Key_Delete)
+    assert len(win.doc.project.segments) == 1 and len(seg.markers) == 2
+    win.doc.undo_stack.undo()
+    assert len(seg.markers) == 3
+    # The canvas draws the flags (yellow: the editor's).
+    img = win.canvas.grab().toImage()
+    fx, fy = _flag_pos(win, seg.markers[0].time)
+    c = img.pixelColor(fx + 1, fy + 4)
+    assert c.red() > 200 and c.green() > 150 and c.blue() < 150, c.name()
+    _settle(qtbot)
+
+
+def test_mode_and_clear_in_the_inspector(qtbot, win, clip_tank):  # noqa: F811
+    from foley_desktop.spotting.markers import Marker
+
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(24000, 96000, "footsteps on gravel")
+    win.doc.set_field(seg.id, "markers", [Marker(30000, "footstep", 1.0, "auto"),
+                                          Marker(50000, "footstep")])
+    win.canvas.set_selected([seg.id])
+    ins = win.inspector
+    assert ins.markers_label.text() == "2 markers (1 from auto-spot)"
+    ins.mode.setCurrentIndex(ins.mode.findData("library"))
+    ins.mode.activated.emit(ins.mode.currentIndex())
+    assert seg.mode == "library"
+    qtbot.mouseClick(ins.clear_markers_btn, Qt.MouseButton.LeftButton)
+    assert seg.markers == [] and ins.markers_label.text() == "no markers"
+    win.doc.undo_stack.undo()
+    win.doc.undo_stack.undo()
+    assert len(seg.markers) == 2 and seg.mode == "model"
+    # Deleting the segment empties the inspector's fields (they no longer show its prompt).
+    win.canvas.set_selected([seg.id])
+    win.canvas.select_marker(None, None)
+    qtbot.keyClick(win, Qt.Key.Key_Delete)
+    assert ins.prompt.text() == "" and not ins.prompt.isEnabled()
+    _settle(qtbot)
