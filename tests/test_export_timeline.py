@@ -128,3 +128,38 @@ def test_frame_formats_need_a_frame_rate(project, tmp_path):
     with pytest.raises(ExportError, match="frame rate"):
         export_project(project, tmp_path / "out", stems=(), timelines=("fcp7xml",))
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_markers_and_library_sources_travel_with_the_takes(project, tmp_path):
+    """Spotting markers become OTIO clip markers at their frames (media time of the take, as an
+    NLE shows them), the first one naming the prompt; a library take's iXML note and the clip's
+    metadata list the recordings it was made of (read back with wavinfo, an independent reader)."""
+    import wavinfo
+
+    from foley_desktop.spotting.markers import Marker
+
+    seg = project.segments[3]
+    seg.markers = [Marker(320000, "hit", 1.0), Marker(400000, "footstep", 0.5, "auto"),
+                   Marker(900000)]  # the last lies outside the segment: not exported
+    take = seg.takes[0]
+    take.mode = "library"
+    take.params = {"prompt": "metal clang on a table"}
+    take.sources = [{"file": "/lib/METLImpt_Clang_XX_01.wav", "offset_s": 0.5, "at": 320000,
+                     "credit": "A. Recordist, CC-BY"}]
+    r = export_project(project, tmp_path / "out", stems=(), timelines=("otio",), takes="active")
+    tl = otio.adapters.read_from_file(str(tmp_path / "out" / "Reel-1.otio"))
+    clip = next(c for track in tl.tracks for c in track.find_clips()
+                if c.name.startswith("Reel-1_04"))
+    marks = [(m.marked_range.start_time.value, m.name) for m in clip.markers]
+    assert marks == [(TREF + 320000, "hit: metal clang on a table"), (TREF + 400000, "footstep")]
+    # The markers fall inside the clip's own source range: they show on the take.
+    src = clip.source_range
+    assert all(src.start_time.value <= v < src.end_time_exclusive().value for v, _ in marks)
+    meta = clip.metadata["foley_desktop"]
+    assert meta["mode"] == "library" and list(meta["sources"]) == ["/lib/METLImpt_Clang_XX_01.wav"]
+    wav = next(f for f in r.files if f.name.startswith("Reel-1_04") and f.suffix == ".wav")
+    info = wavinfo.WavInfoReader(str(wav))
+    note = info.ixml.raw_xml.find("./NOTE").text
+    assert "library take" in note and "METLImpt_Clang_XX_01.wav" in note
+    assert "A. Recordist, CC-BY" in note and "markers=2" in note
+    assert info.bext.description.endswith("metal clang on a table")

@@ -3,6 +3,7 @@ the sample, never the same hit twice running, seeds reproduce, beds loop without
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,7 @@ def test_no_hit_twice_running_and_seeds_reproduce(steps):
     end = marks[-1].time + SR
     a, b, c = render_takes(steps, marks, 0, end, [5, 5, 6], query="footsteps")
     keys = [(s["file"], s["offset_s"]) for s in a.sources]
-    assert all(k1 != k2 for k1, k2 in zip(keys, keys[1:]))
+    assert all(k1 != k2 for k1, k2 in itertools.pairwise(keys))
     assert len(set(keys)) >= 6            # the pool is many hits, not one replayed
     assert np.array_equal(a.audio, b.audio)
     assert not np.allclose(a.audio, c.audio)

@@ -57,8 +57,8 @@ _FIELD_OPTS = [
     ("--gain", "gain_db", float, "gain in dB applied to the take in stems and mix"),
     ("--literal-prompt", "literal_prompt", _yes_no,
      "yes: condition on the prompt as typed, not on the model's nearest training prompt"),
-    ("--mode", "mode", str, "model (generate with the model) or library (lay recordings from "
-     "your sound library on the markers)"),
+    ("--mode", "mode", str, ("model (generate with the model) or library (lay recordings from "
+                             "your sound library on the markers)")),
 ]
 _MARKERS_HELP = ("spotting markers: auto (auto-spot the picture in the segment), none, or times "
                  "(seconds, HH:MM:SS.mmm or timecode), each optionally TIME@KIND@STRENGTH")

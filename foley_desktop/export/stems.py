@@ -353,14 +353,28 @@ def write_take(project: Project, t: PlacedTake, subtype: str, fh, rf64_threshold
         gain = _gain_for("take", tp, subtype)
         audio = audio * np.float32(gain)
     tk = t.take
-    note = (f"model={tk.model} version={tk.version} variant={tk.variant} provider={tk.provider} "
-            f"seed={tk.seed} prompt={t.segment.prompt}")
-    if t.segment.negative:
-        note += f" negative={t.segment.negative}"
+    # The prompt that made the take (recorded in it), not whatever the segment says now.
+    prompt = tk.params.get("prompt", t.segment.prompt)
+    negative = tk.params.get("negative", t.segment.negative)
+    if tk.mode == "library":
+        files = sorted({f"{Path(s['file']).name}" for s in tk.sources})
+        credits = sorted({s["credit"] for s in tk.sources if s.get("credit")})
+        note = (f"library take seed={tk.seed} prompt={prompt} sources={', '.join(files[:12])}"
+                + (" …" if len(files) > 12 else "")
+                + (f" credits={'; '.join(credits[:6])}" if credits else ""))
+    else:
+        note = (f"model={tk.model} version={tk.version} variant={tk.variant} "
+                f"provider={tk.provider} seed={tk.seed} prompt={prompt}")
+    if negative and tk.mode != "library":
+        note += f" negative={negative}"
+    if t.segment.markers_inside():
+        note += f" markers={len(t.segment.markers_inside())}"
+        if tk.sync:
+            note += f" sync_f1_100ms={tk.sync['f1_100ms']:.2f}"
     if gain != 1.0:
         note += f" gain={db(gain)}dB"
     w = BwfWriter(fh, 1, SAMPLE_RATE, subtype,
-                  bext=Bext(description=f"Foley take {t.index:02d}: {t.segment.prompt}"[:256],
+                  bext=Bext(description=f"Foley take {t.index:02d}: {prompt}"[:256],
                             time_reference=tref,
                             coding_history=coding_history(subtype, SAMPLE_RATE, 1)),
                   ixml=IXml(project=project.name or project.clip_name, scene=project.clip_name,

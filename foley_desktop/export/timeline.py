@@ -83,6 +83,14 @@ def _track(otio, name: str, kind, items, clock: _Clock, enabled: bool = True):
         clip = otio.schema.Clip(name=clip_name, media_reference=ref,
                                 source_range=TR(RT(m0, rate), RT(e - s, rate)))
         clip.metadata["foley_desktop"] = meta
+        # Spotting markers (and the prompt on the first) as clip markers, in the clip's media
+        # time, so an NLE shows the spotted frames on the take; `offset` is marker minus start.
+        for j, (offset, mkind) in enumerate(meta.get("markers", [])):
+            label = f"{mkind}: {meta.get('prompt', '')}" if j == 0 else mkind
+            clip.markers.append(otio.schema.Marker(
+                name=label[:120], marked_range=TR(RT(clock.value(media_start + offset), rate),
+                                                 RT(0, rate)),
+                color=otio.schema.MarkerColor.YELLOW))
         track.append(clip)
         pos = e
     return track
@@ -116,8 +124,14 @@ def build_timeline(project: Project, takes: list[PlacedTake], frames: bool = Fal
                 raise ExportError("internal: take exported without a file")
             out.append((t.path.stem, t.start, t.length, t.path.as_uri(), tref + t.start,
                         {"segment": t.segment.id, "take": t.take.id, "seed": t.take.seed,
-                         "prompt": t.segment.prompt, "start_samples": t.start,
-                         "length_samples": t.length, "active": t.active}))
+                         "prompt": t.take.params.get("prompt", t.segment.prompt),
+                         "mode": t.take.mode, "start_samples": t.start,
+                         "length_samples": t.length, "active": t.active,
+                         **({"markers": [(m.time - t.start, m.kind)
+                                         for m in t.segment.markers_inside()]}
+                            if t.segment.markers_inside() else {}),
+                         **({"sources": sorted({s["file"] for s in t.take.sources})}
+                            if t.take.sources else {})}))
         return out
 
     for i, lane in enumerate(_pack([t for t in takes if t.active]), start=1):
