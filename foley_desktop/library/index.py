@@ -327,7 +327,7 @@ class LibraryIndex:
                        "centroid_hz": feats.centroid_hz, "continuous": int(feats.continuous),
                        "onsets": json.dumps([round(t, 4) for t in feats.onsets_s]),
                        "credit": credit_for(path),
-                           "embedding": emb.astype(np.float16).tobytes()}
+                       "embedding": emb.astype(np.float16).tobytes()}
                 with self._lock:
                     if old_id is not None:
                         self._delete_ids([old_id])
