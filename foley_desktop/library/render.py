@@ -24,7 +24,7 @@ import numpy as np
 import soxr
 
 from foley_desktop.engine.post import finish
-from foley_desktop.errors import GenerationError, MediaError
+from foley_desktop.errors import FoleyError, GenerationError, MediaError
 from foley_desktop.jobs import CancelToken, ProgressMeter, check
 from foley_desktop.spotting.markers import Marker
 
@@ -244,6 +244,40 @@ def lay_bed(path: Path, audio: np.ndarray, length: int, seed: int, credit: str |
     out[:f] *= np.linspace(0, 1, f, dtype=np.float32)
     out[length - f:] *= np.linspace(1, 0, f, dtype=np.float32)
     return out, sources
+
+
+@dataclass
+class PinnedSound:
+    """A recording the editor chose for a segment, analysed now if the index lacks it."""
+
+    path: Path
+    onsets_s: list[float]
+    continuous: bool
+    credit: str | None = None
+    score: float = 1.0
+
+
+def pinned_hits(paths: Sequence[str], library=None) -> list:
+    """The pinned recordings as render inputs: the index's entry when it has one (onsets,
+    credit), else a fresh analysis of the file. A missing file is a one-line error."""
+    from foley_desktop.library.features import analyse_file
+    from foley_desktop.library.metadata import SkipFile
+
+    out = []
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            raise GenerationError(f"pinned sound {path} is missing (relink the library folder "
+                                  "or pin another sound)")
+        hit = library.info(path) if library is not None else None
+        if hit is None:
+            try:
+                f = analyse_file(path)
+            except (FoleyError, SkipFile) as exc:
+                raise GenerationError(f"pinned sound {path}: {exc}") from None
+            hit = PinnedSound(path, list(f.onsets_s), bool(f.continuous))
+        out.append(hit)
+    return out
 
 
 def is_continuous(hits) -> bool:

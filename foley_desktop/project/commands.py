@@ -141,6 +141,8 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "markers": (lambda v: isinstance(v, list) and all(isinstance(m, Marker) for m in v),
                 "a list of markers"),
     "mode": (lambda v: v in MODES, " or ".join(MODES)),
+    "pinned": (lambda v: isinstance(v, list) and len(v) <= 64 and all(isinstance(x, str) for x in v),
+               "a list of sound file paths"),
 }
 SETTABLE_FIELDS = tuple(_FIELDS)
 

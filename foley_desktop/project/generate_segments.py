@@ -41,7 +41,7 @@ def take_params(seg: Segment, model: str) -> dict:
     return {"mode": seg.mode, "prompt": seg.prompt, "negative": seg.negative,
             "steps": seg.steps, "guidance": seg.guidance, "visual_guidance": seg.visual_guidance,
             "literal_prompt": seg.literal_prompt, "model": model, "precision": seg.precision,
-            "start": seg.start, "end": seg.end,
+            "start": seg.start, "end": seg.end, "pinned": list(seg.pinned),
             "markers": hashlib.sha1(",".join(f"{m.time}:{m.kind}:{m.strength:.4f}"
                                               for m in inside).encode()).hexdigest()[:16]
             if inside else None}
@@ -171,8 +171,13 @@ def _library_takes(project: Project, seg: Segment, seeds: list[int], params: dic
     from foley_desktop.library.index import LibraryIndex
     from foley_desktop.library.render import render_takes
 
-    lib = library if library is not None else LibraryIndex()
-    hits = lib.search(seg.prompt, limit=12)
+    if seg.pinned:
+        from foley_desktop.library.render import pinned_hits
+
+        hits = pinned_hits(seg.pinned, library)
+    else:
+        lib = library if library is not None else LibraryIndex()
+        hits = lib.search(seg.prompt, limit=12)
 
     def sub(p: Progress) -> None:
         if progress is not None:

@@ -72,6 +72,7 @@ def to_dict(project: Project, folder: Path) -> dict[str, Any]:
                 **({"literal_prompt": True} if s.literal_prompt else {}),
                 **({"markers": [m.to_dict() for m in s.markers]} if s.markers else {}),
                 **({"mode": s.mode} if s.mode != "model" else {}),
+                **({"pinned": list(s.pinned)} if s.pinned else {}),
                 "takes": [
                     {"id": t.id, "path": _to_rel(t.path, folder), "seed": t.seed, "model": t.model,
                      "version": t.version, "variant": t.variant, "provider": t.provider,
@@ -120,7 +121,7 @@ def from_dict(doc: dict[str, Any], folder: Path, path: Path | None = None) -> Pr
             precision=s.get("precision", "auto"), gain_db=float(s.get("gain_db", 0.0)),
             literal_prompt=bool(s.get("literal_prompt", False)),
             markers=sorted_unique(Marker.from_dict(m) for m in s.get("markers", [])),
-            mode=s.get("mode", "model"),
+            mode=s.get("mode", "model"), pinned=list(s.get("pinned", [])),
             takes=takes, active_take=s.get("active_take")))
     stems = {}
     for kind, rel in doc.get("stems", {}).items():

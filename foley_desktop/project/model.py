@@ -84,6 +84,9 @@ class Segment:
     # inside [start, end) are the ones its takes follow.
     markers: list[Marker] = field(default_factory=list)
     mode: str = "model"  # one of MODES
+    # Library mode: recordings the editor chose for this segment (absolute paths), used instead
+    # of searching the library with the prompt.
+    pinned: list[str] = field(default_factory=list)
     takes: list[Take] = field(default_factory=list)
     active_take: str | None = None
 

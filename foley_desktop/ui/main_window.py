@@ -37,6 +37,7 @@ from foley_desktop.ui.document import Document
 from foley_desktop.ui.drag_out import FilePreparer
 from foley_desktop.ui.inspector import Inspector
 from foley_desktop.ui.jobs_panel import JobsPanel
+from foley_desktop.ui.library_panel import LibraryPanel
 from foley_desktop.ui.playback import Playback
 from foley_desktop.ui.settings import PreferencesDialog, Settings
 from foley_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
@@ -128,6 +129,13 @@ class MainWindow(QMainWindow):
         side = QTabWidget()
         side.addTab(self.inspector, "Inspector")
         side.addTab(self.jobs_panel, "Jobs")
+        self.library_runner = workers.Runner(workers.make_pool(1, "library"), self)
+        self.library_panel = LibraryPanel(self.jobs, self.library_runner, self)
+        side.addTab(self.library_panel, "Library")
+        self._audition = None  # a Playback of its own, made on the first audition
+        self._audition_end = QTimer(self)
+        self._audition_end.setSingleShot(True)
+        self._audition_end.timeout.connect(lambda: self._audition and self._audition.stop())
         self.side_tabs = side
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.preview)
@@ -267,6 +275,10 @@ class MainWindow(QMainWindow):
         self.inspector.abRequested.connect(self.ab_toggle)
         self.inspector.autoSpotRequested.connect(self.auto_spot)
         c.markerMoveRequested.connect(self._move_marker)
+        c.soundDropped.connect(self.pin_sound)
+        self.library_panel.pinRequested.connect(self._pin_to_selected)
+        self.library_panel.auditionRequested.connect(self.audition)
+        self.library_panel.error.connect(self.show_error)
         self.inspector.error.connect(self.show_error)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.saveFailed.connect(self.show_error)
@@ -789,6 +801,55 @@ class MainWindow(QMainWindow):
             self.jobs.submit(f"Auto-spot {samples_to_timecode(seg.start, self.doc.fps)}", spot,
                              proj.media, seg.start, seg.end, on_done=done)
 
+    # ------------------------------------------------------------------ library
+    def pin_sound(self, seg_id: str, path: str) -> None:
+        """Lay this recording on the segment's markers: pinned, and the segment in library
+        mode (one undo step)."""
+        seg = self.doc.segment(seg_id)
+        if seg is None:
+            return
+        stack = self.doc.undo_stack
+        stack.beginMacro("Pin sound")
+        try:
+            self._edit(self.doc.set_field, seg_id, "pinned", [path])
+            if seg.mode != "library":
+                self._edit(self.doc.set_field, seg_id, "mode", "library")
+        finally:
+            stack.endMacro()
+        self.canvas.set_selected([seg_id])
+        self.statusBar().showMessage(f"Pinned {Path(path).name}: Generate lays it on the "
+                                     f"segment's markers", 4000)
+
+    def _pin_to_selected(self, path: str) -> None:
+        ids = list(self.canvas.selected)
+        if len(ids) != 1:
+            self.statusBar().showMessage("Select one segment to pin the sound to", 3000)
+            return
+        self.pin_sound(ids[0], path)
+
+    def audition(self, path: str) -> None:
+        """Play a library sound through the output device (the clip's playback stops)."""
+        from foley_desktop.library.render import load_mono
+        from foley_desktop.ui.playback import Mixer, Playback
+
+        self.stop()
+        try:
+            audio = load_mono(Path(path))
+        except FoleyError as exc:
+            self.show_error(str(exc))
+            return
+        if self._audition is None:
+            self._audition = Playback(Mixer())
+        self._audition.stop()
+        self._audition.mixer.beds = {"original": audio[None, :]}
+        self._audition_end.start(int(len(audio) / 48) + 300)
+        if not self._audition.start(0):
+            self._audition_end.stop()
+            self.statusBar().showMessage(f"{self._audition.reason}: cannot audition "
+                                         f"{Path(path).name}", 4000)
+        else:
+            self.statusBar().showMessage(f"Auditioning {Path(path).name}", 2000)
+
     def delete_selected(self) -> None:
         if self.delete_marker():
             return
@@ -972,6 +1033,11 @@ class MainWindow(QMainWindow):
         self._engines.clear()  # ONNX Runtime sessions and their threads go with them
         self.bg.shutdown()
         self.thumb_runner.shutdown()
+        self.library_runner.shutdown()
+        self._audition_end.stop()
+        if self._audition is not None:
+            self._audition.stop()
+            self._audition.wait_idle()
         self.timeline.shutdown()
 
     def closeEvent(self, ev: QCloseEvent) -> None:

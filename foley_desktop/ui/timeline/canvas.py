@@ -40,6 +40,7 @@ from foley_desktop.ui.timeline.geometry import TimeScale
 from foley_desktop.ui.timeline.waveform import Overview, paint_overview
 
 EDGE_PX = 6  # grab distance for trimming a segment's edge
+SOUND_SUFFIXES = (".wav", ".bwf", ".flac", ".aif", ".aiff", ".ogg", ".mp3", ".rf64")
 MARKER_PX = 5  # grab distance for a marker's flag (the lower half of the Foley lane)
 MARKER_USER, MARKER_AUTO = QColor("#ffd54f"), QColor("#4dd0e1")
 GRIP_W, GRIP_H = 14, 12  # a segment's take grip (drag the take out), top right inside it
@@ -96,6 +97,7 @@ class TimelineCanvas(QWidget):
     selectionChanged = Signal(list)
     markerMoveRequested = Signal(str, int, int)   # segment id, old time, new time
     markerSelected = Signal(str, int)             # segment id, time ("" , -1: none)
+    soundDropped = Signal(str, str)               # segment id, path of a sound file
     viewChanged = Signal()
     thumbnailsWanted = Signal(list)  # frame indices visible and not cached
 
@@ -106,6 +108,7 @@ class TimelineCanvas(QWidget):
         self.setFixedHeight(sum(lane.height for lane in LANES))
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setAcceptDrops(True)  # sounds from the Library panel (or a file manager) pin
         self.playhead = 0
         self.mark_in: int | None = None  # I pressed, O not yet
         self.has_media = False
@@ -309,6 +312,43 @@ class TimelineCanvas(QWidget):
             self._drag = _Drag("scrub", t)
             self.seekRequested.emit(self._clamp_t(t))
         self.refresh()
+
+    # ---- drops: a sound file dropped on a segment is pinned to it; anything else (a video)
+    # goes on to the window, which opens it.
+    def _dropped_sound(self, ev) -> tuple[SegmentItem, str] | None:
+        md = ev.mimeData()
+        if not md.hasUrls():
+            return None
+        paths = [u.toLocalFile() for u in md.urls() if u.isLocalFile()]
+        sounds = [p for p in paths if p.lower().endswith(SOUND_SUFFIXES)]
+        if not sounds:
+            return None
+        pos = ev.position() if hasattr(ev, "position") else QPointF(ev.pos())
+        if self.lane_at(pos.y()) != "foley":
+            return None
+        seg, _part = self.hit_segment(pos)
+        return None if seg is None else (seg, sounds[0])
+
+    def dragEnterEvent(self, ev) -> None:
+        if ev.mimeData().hasUrls() and any(u.toLocalFile().lower().endswith(SOUND_SUFFIXES)
+                                           for u in ev.mimeData().urls()):
+            ev.acceptProposedAction()
+        else:
+            ev.ignore()
+
+    def dragMoveEvent(self, ev) -> None:
+        if self._dropped_sound(ev) is not None:
+            ev.acceptProposedAction()
+        else:
+            ev.ignore()
+
+    def dropEvent(self, ev) -> None:
+        hit = self._dropped_sound(ev)
+        if hit is None:
+            ev.ignore()
+            return
+        self.soundDropped.emit(hit[0].id, hit[1])
+        ev.acceptProposedAction()
 
     def _clamp_t(self, t: int) -> int:
         return max(0, min(self.scale.duration, t))
