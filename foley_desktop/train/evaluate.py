@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from foley_desktop.engine import anchor, sampler
+from foley_desktop.engine import anchor, events, sampler
 from foley_desktop.engine.package import load_package
 from foley_desktop.engine.text import TextTokenizer
 from foley_desktop.spotting.onsets import detect_onsets  # moved to spotting: no torch needed
@@ -112,12 +112,26 @@ class Runner:
     # Sampler options beyond steps / guidance (None: the package's manifest value), set by
     # evaluate(): method ("euler" | "heun"), shift, visual_guidance (see engine/sampler.py).
     options: dict | None = None
+    # True: each clip's true event times are given as spotting markers (strength 1, as an
+    # editor marks them) to a package that takes them; False: no markers.
+    markers: bool = False
+    # False: no picture (the unconditional visual features in every row, as the engine does
+    # for a segment without video): what the markers and the prompt do alone.
+    video: bool = True
+
+    @property
+    def takes_markers(self) -> bool:
+        return self.pkg.takes_markers
 
     def generate(self, frames: np.ndarray, prompt: str, seed: int = 0, steps: int | None = None,
-                 guidance: float | None = None) -> np.ndarray:
+                 guidance: float | None = None, events: list[int] | None = None) -> np.ndarray:
+        """Audio for a clip's frames; `events` (samples) are given as markers when
+        `self.markers` is set."""
         s = self.pkg.sampler
         o = {k: v for k, v in (self.options or {}).items() if v is not None}
         vg = o.get("visual_guidance", s.get("visual_guidance"))
+        if not self.video:
+            vg = None         # the engine's text-only path: no picture to weigh apart
         cfg = sampler.SamplerConfig(method=o.get("method", s.get("default_method", "euler")),
                                     steps=steps or s["steps"], guidance=guidance or s["guidance"],
                                     shift=float(o.get("shift", s.get("shift", 1.0))),
@@ -127,7 +141,14 @@ class Runner:
                                     visual_guidance_until=float(o.get(
                                         "visual_guidance_until",
                                         s.get("visual_guidance_until", 0.0))))
-        return self.sample(self.features(frames, prompt), len(frames) * 4, seed, cfg)
+        n_lat = len(frames) * 4
+        self.track = None
+        if self.takes_markers:
+            given = events if self.markers else None
+            self.track = events_track_for(given, n_lat)
+        return self.sample(self.features(frames, prompt), n_lat, seed, cfg)
+
+    track: np.ndarray | None = None     # the event track `sample` feeds ([F, 2]), if any
 
     def features(self, frames: np.ndarray, prompt: str):
         """Text features and mask of (prompt, default negative), and the clip's visual features.
@@ -147,6 +168,8 @@ class Runner:
                 mask = mask.copy()
                 mask[0] = m2[0]
         self.prompts_used[prompt] = used
+        if not self.video:
+            return tf, mask, np.tile(self.uncond[None], (len(frames), 1))[None].astype(np.float32)
         x = frames.astype(np.float32) / 127.5 - 1.0
         vis = self.sess["visual_encoder"].run(None, {"frames": x.transpose(0, 3, 1, 2)[None]})[0]
         return tf, mask, vis
@@ -161,6 +184,10 @@ class Runner:
         tm_type = self.sess["denoiser"].get_inputs()[3].type
         if "float" in tm_type:
             feeds["text_mask"] = feeds["text_mask"].astype(np.float32)
+        if self.takes_markers:
+            track = self.track if self.track is not None else events_track_for(None, n_lat)
+            # one track for every row, as the engine feeds it
+            feeds[events.EVENTS_INPUT] = np.repeat(track[None], len(rows), 0)
 
         def den(xx, tt):
             return self.sess["denoiser"].run(None, {"x": xx, "t": tt, **feeds})[0]
@@ -171,6 +198,15 @@ class Runner:
         return self.sess["decoder"].run(None, {"latent": lat})[0].reshape(-1)
 
     last_latent: np.ndarray | None = None   # [C, F] that `sample` decoded last (diagnostics)
+
+
+def events_track_for(event_samples: list[int] | None, n_lat: int) -> np.ndarray:
+    """The event track of a whole clip (one window) with markers at `event_samples` of
+    strength 1, or the no-markers track (zeros) for None."""
+    if event_samples is None:
+        return events.event_track(np.zeros(0), np.zeros(0), n_lat, codec.HOP, None)
+    t = np.asarray(event_samples, np.float64)
+    return events.event_track(t, np.ones(len(t)), n_lat, codec.HOP, (0, n_lat))
 
 
 def latent_jitter(latent: np.ndarray) -> float:
@@ -201,7 +237,8 @@ def spectrogram_png(path: Path, pairs: list[tuple[str, np.ndarray, np.ndarray, l
 def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision: str = "int8",
              steps: int | None = None, guidance: float | None = None,
              classifier_dir: Path | None = None, paraphrases: bool = True,
-             clip_set: str = "eval", options: dict | None = None, threads: int = 2) -> dict:
+             clip_set: str = "eval", options: dict | None = None, threads: int = 2,
+             markers: bool = False, video: bool = True) -> dict:
     """Metrics of a package on the held-out clips (also written to out/metrics.json).
 
     The prompt-adherence block needs a trained classifier (`classifier_dir`, else runs/classifier
@@ -215,6 +252,7 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
     n = min(n_clips or len(meta), len(meta))
     run = Runner(package_dir, precision, threads)
     run.options = dict(options or {})
+    run.markers, run.video = markers, video
     tol = {"40ms": 0.04, "100ms": 0.1}
     acc = {k: {"gen": [0, 0, 0], "ref": [0, 0, 0]} for k in tol}
     per_class: dict[str, list] = {}
@@ -223,7 +261,8 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
     for i in range(n):
         m = meta[i]
         t0 = time.perf_counter()
-        g = run.generate(np.asarray(frames[i]), m["caption"], seed=i, steps=steps, guidance=guidance)
+        g = run.generate(np.asarray(frames[i]), m["caption"], seed=i, steps=steps, guidance=guidance,
+                         events=m["events"])
         t_gen += time.perf_counter() - t0
         ref = np.asarray(audio[i])
         gens.append(g)
@@ -246,6 +285,9 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
         return round(2 * p * r / (p + r), 3) if p + r else 0.0
 
     res = {"clips": n, "precision": precision,
+           "markers": ("the true event times, strength 1" if markers and run.takes_markers
+                       else "none"),
+           "video": video,
            "steps": steps or run.pkg.sampler["steps"], "guidance": guidance or run.pkg.sampler["guidance"],
            "sampler_options": {k: run.options.get(k) if run.options.get(k) is not None
                                else run.pkg.sampler.get(k if k != "method" else "default_method")
@@ -337,7 +379,7 @@ def prompt_adherence(run: Runner, clf: AudioClassifier, meta: list[dict], frames
             seen[m["cls"]] = k + 1
             prompt = UNSEEN_PROMPTS[m["cls"]][k % len(UNSEEN_PROMPTS[m["cls"]])]
             para.append(run.generate(np.asarray(frames[i]), prompt, seed=i, steps=steps,
-                                     guidance=guidance))
+                                     guidance=guidance, events=m["events"]))
         preds["generated_unseen_paraphrases"] = clf.predict(para)
     for key, p in preds.items():
         out[key] = clf.report(cls, p)
@@ -408,6 +450,11 @@ def main(argv=None):
                          "recordings, another seed: for choosing settings)")
     ap.add_argument("--no-paraphrases", action="store_true",
                     help="judge only the dataset captions (skips the second generation)")
+    ap.add_argument("--markers", action="store_true",
+                    help="give each clip's true event times as spotting markers (a package "
+                         "with the event input)")
+    ap.add_argument("--no-video", action="store_true",
+                    help="generate without the picture (the unconditional visual features)")
     a = ap.parse_args(argv)
     print(json.dumps(evaluate(a.package, a.out, a.clips, a.precision, a.steps, a.guidance,
                               a.classifier, not a.no_paraphrases, a.clip_set,
@@ -415,7 +462,7 @@ def main(argv=None):
                                "visual_guidance": a.visual_guidance,
                                "latent_median": a.latent_median,
                                "visual_guidance_until": a.visual_guidance_until},
-                              a.threads), indent=1))
+                              a.threads, a.markers, not a.no_video), indent=1))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from foley_desktop.engine.events import CHANNELS as EVENT_CHANNELS
+from foley_desktop.engine.events import EVENTS_INPUT
 from foley_desktop.engine.package import ModelPackageError, load_package
 from foley_desktop.quantize import dynamic
 
@@ -85,8 +87,21 @@ SAMPLER_DEFAULTS = {"steps": 10, "guidance": 4.0, "shift": 2.0, "visual_guidance
                     "visual_guidance_until": 0.6, "latent_median": 5}
 
 
+def denoiser_inputs(cfg: Config) -> dict:
+    """The denoiser's inputs as the manifest declares them; the event track (markers,
+    engine/events.py) only for a model trained with it."""
+    ins = {"x": ["B", codec.N_BANDS, "F"], "t": ["B"], "text_features": ["B", "L", 384],
+           "text_mask": ["B", "L"], "visual": ["B", "V", cfg.vis_dim]}
+    if cfg.event_channels:
+        ins[EVENTS_INPUT] = ["B", "F", cfg.event_channels]
+    return ins
+
+
 def export_trained_graphs(model, cfg: Config, visual: Path, denoiser: Path) -> None:
     """The two trained graphs of `model` (FoleyTiny): visual encoder and denoiser, fp32."""
+    if cfg.event_channels not in (0, EVENT_CHANNELS):
+        raise SystemExit(f"the engine's event track has {EVENT_CHANNELS} channels, the model "
+                         f"{cfg.event_channels}")
     S = cfg.frame_size
     with torch.no_grad():
         _export(_Vis(model.visual), (torch.zeros(1, 50, 3, S, S),), visual,
@@ -94,15 +109,20 @@ def export_trained_graphs(model, cfg: Config, visual: Path, denoiser: Path) -> N
         B, Fr = 2, 800
         args = (torch.randn(B, cfg.latent_ch, Fr), torch.rand(B), torch.randn(B, MAX_TOKENS, 384),
                 torch.ones(B, MAX_TOKENS), torch.randn(B, 200, cfg.vis_dim))
-        _export(model.denoiser, args, denoiser,
-                ["x", "t", "text_features", "text_mask", "visual"], ["velocity"],
-                {"x": {0: "B", 2: "F"}, "t": {0: "B"}, "text_features": {0: "B", 1: "L"},
-                 "text_mask": {0: "B", 1: "L"}, "visual": {0: "B", 1: "V"},
-                 "velocity": {0: "B", 2: "F"}})
+        names = ["x", "t", "text_features", "text_mask", "visual"]
+        dyn = {"x": {0: "B", 2: "F"}, "t": {0: "B"}, "text_features": {0: "B", 1: "L"},
+               "text_mask": {0: "B", 1: "L"}, "visual": {0: "B", 1: "V"},
+               "velocity": {0: "B", 2: "F"}}
+        if cfg.event_channels:
+            args = args + (torch.rand(B, Fr, cfg.event_channels),)
+            names.append(EVENTS_INPUT)
+            dyn[EVENTS_INPUT] = {0: "B", 1: "F"}
+        _export(model.denoiser, args, denoiser, names, ["velocity"], dyn)
 
 
 def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = None,
-                   train_info: dict | None = None, sampler_defaults: dict | None = None) -> dict:
+                   train_info: dict | None = None, sampler_defaults: dict | None = None,
+                   version: str = VERSION) -> dict:
     s = torch.load(ckpt, weights_only=True)
     cfg = Config(**s["cfg"])
     model = FoleyTiny(cfg)
@@ -138,7 +158,7 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
         "format": "foley-model-package",
         "format_version": 1,
         "name": "foley-tiny",
-        "version": VERSION,
+        "version": version,
         "description": ("Small video+text -> Foley model trained by this project on real recorded "
                         "effects (footsteps, doors, glass, impacts, water, fire, crowds) paired "
                         "with procedurally drawn video. Band-energy latents at 100 Hz, "
@@ -172,9 +192,7 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
                                "outputs": {"visual_features": [1, "T", cfg.vis_dim]},
                                "variants": var({"fp32": "visual_encoder.fp32.onnx",
                                                 "int8": "visual_encoder.int8.onnx"})},
-            "denoiser": {"inputs": {"x": ["B", codec.N_BANDS, "F"], "t": ["B"],
-                                    "text_features": ["B", "L", 384], "text_mask": ["B", "L"],
-                                    "visual": ["B", "V", cfg.vis_dim]},
+            "denoiser": {"inputs": denoiser_inputs(cfg),
                          "outputs": {"velocity": ["B", codec.N_BANDS, "F"]},
                          "variants": var({"fp32": "denoiser.fp32.onnx", "int8": "denoiser.int8.onnx"})},
             "decoder": {"inputs": {"latent": [1, codec.N_BANDS, "F"]}, "outputs": {"audio": [1, "N"]},
@@ -226,7 +244,7 @@ def _write_manifest(manifest: dict, out: Path) -> None:
 
 
 def update_manifest(out: Path, metrics: dict | None = None,
-                    sampler_defaults: dict | None = None) -> dict:
+                    sampler_defaults: dict | None = None, version: str = VERSION) -> dict:
     """Rewrite an exported package's manifest without its checkpoint, keeping every graph and
     array: this version number, the sampler defaults (SAMPLER_DEFAULTS over what `sampler_defaults`
     sets), the metrics when given, and the documents' hashes (model card, licenses).
@@ -246,7 +264,7 @@ def update_manifest(out: Path, metrics: dict | None = None,
     except ModelPackageError as exc:
         raise SystemExit(f"{exc}: export the package again") from None
     manifest = json.loads((out / "manifest.json").read_text())
-    manifest["version"] = VERSION
+    manifest["version"] = version
     manifest["sampler"] = _sampler_manifest(sampler_defaults)
     if metrics:
         manifest["metrics"] = metrics
@@ -276,17 +294,19 @@ def main(argv=None):
                     help="no checkpoint: keep --out's graphs and arrays (which must match its "
                          "manifest) and rewrite only its manifest: version, sampler defaults, "
                          "--metrics if given, the model card's and licenses' hashes")
+    ap.add_argument("--version", default=VERSION,
+                    help="the package's version (a candidate exported for evaluation)")
     a = ap.parse_args(argv)
     metrics = json.loads(a.metrics.read_text()) if a.metrics else None
     sd = {"steps": a.steps, "guidance": a.guidance, "shift": a.shift,
           "visual_guidance": a.visual_guidance, "latent_median": a.latent_median,
           "visual_guidance_until": a.visual_guidance_until}
     if a.manifest_only:
-        update_manifest(a.out, metrics, sd)
+        update_manifest(a.out, metrics, sd, a.version)
         print(f"rewrote the manifest of {a.out}")
         return
     info = json.loads(a.train_info.read_text()) if a.train_info else None
-    m = export_package(a.ckpt, a.out, a.work, metrics, info, sd)
+    m = export_package(a.ckpt, a.out, a.work, metrics, info, sd, a.version)
     total = sum(v["bytes"] for g in m["graphs"].values() for v in g["variants"].values())
     total += sum(f["bytes"] for f in m["files"].values())
     print(f"wrote {a.out} ({total / 1e6:.1f} MB)")

@@ -25,6 +25,9 @@ class Config:
     text_dim: int = 384
     vis_dim: int = 128
     frame_size: int = 64
+    # Channels of the event track input (engine/events.py); 0: no such input (up to 1.5.0).
+    event_channels: int = 0
+    event_hidden: int = 32
 
     def to_dict(self):
         return asdict(self)
@@ -109,8 +112,33 @@ class Block(nn.Module):
         return x + g2 * self.ff2(F.gelu(self.ff1(h)))
 
 
+class EventEncoder(nn.Module):
+    """Event track [B, F, E] at the latent rate -> per-token features [B, N, d].
+
+    A convolution over +-4 latent frames reads each pulse's shape and sub-token position
+    before two frames are folded into one token. The last layer starts at zero so that a
+    model fine-tuned from one without markers starts out computing exactly what it did."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.p = cfg.patch
+        self.conv = nn.Conv1d(cfg.event_channels, cfg.event_hidden, 9, padding=4)
+        self.fc1 = nn.Linear(cfg.event_hidden * cfg.patch, cfg.d)
+        self.fc2 = nn.Linear(cfg.d, cfg.d)
+        nn.init.zeros_(self.fc2.weight)
+        nn.init.zeros_(self.fc2.bias)
+
+    def forward(self, events, n):
+        b = events.shape[0]
+        e = F.gelu(self.conv(events.transpose(1, 2)))                 # [B, H, F]
+        e = F.pad(e, (0, n * self.p - e.shape[2]))
+        e = e.reshape(b, e.shape[1], n, self.p).permute(0, 2, 3, 1).reshape(b, n, -1)
+        return self.fc2(F.gelu(self.fc1(e)))
+
+
 class Denoiser(nn.Module):
-    """(x [B,C,F], t [B], text_features [B,L,384], text_mask [B,L], visual [B,V,Dv]) -> velocity."""
+    """(x [B,C,F], t [B], text_features [B,L,384], text_mask [B,L], visual [B,V,Dv]
+    [, events [B,F,E]]) -> velocity."""
 
     def __init__(self, cfg: Config):
         super().__init__()
@@ -127,8 +155,10 @@ class Denoiser(nn.Module):
         self.out = nn.Linear(d, cfg.latent_ch * p)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        # Created last so the other parameters draw the same initial weights with or without it.
+        self.events = EventEncoder(cfg) if cfg.event_channels else None
 
-    def forward(self, x, t, text_features, text_mask, visual):
+    def forward(self, x, t, text_features, text_mask, visual, events=None):
         b, ch, f = x.shape
         p = self.cfg.patch
         pad = (p - f % p) % p
@@ -140,6 +170,9 @@ class Denoiser(nn.Module):
         v = visual.shape[1]
         idx = torch.div(torch.arange(n) * v, n, rounding_mode="floor")
         h = h + self.vis(visual)[:, idx]
+        if self.events is not None:
+            # The markers' timing enters where the picture's does: added to every token.
+            h = h + self.events(events, n)
         mask = text_mask.to(h.dtype)
         pooled = (text_features * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1.0)
         c = self.temb(timestep_embedding(t, self.cfg.d)) + self.txt_pool(pooled)

@@ -22,6 +22,8 @@ import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 
+from foley_desktop.engine.events import EVENTS_INPUT
+
 from .export import _Vis, export_trained_graphs
 from .model import Config
 from .paths import PACKAGE_DIR, RUNS
@@ -51,8 +53,16 @@ def _map(module: torch.nn.Module, inits: list[tuple[str, np.ndarray]]) -> list[t
     return out
 
 
+def _event_channels(denoiser: Path) -> int:
+    """Channels of the graph's event track input; 0 for a denoiser without one (<= 1.5.0)."""
+    for i in onnx.load(str(denoiser), load_external_data=False).graph.input:
+        if i.name == EVENTS_INPUT:
+            return int(i.type.tensor_type.shape.dim[2].dim_value)
+    return 0
+
+
 def recover(package: Path) -> FoleyTiny:
-    cfg = Config()
+    cfg = Config(event_channels=_event_channels(package / "denoiser.fp32.onnx"))
     torch.manual_seed(0)
     probe = FoleyTiny(cfg)
     with torch.no_grad():
@@ -99,9 +109,12 @@ def check(model: FoleyTiny, package: Path) -> dict:
     tm = torch.ones(2, MAX_TOKENS)
     tm[1, 10:] = 0
     fr = torch.rand(1, 100, 3, 64, 64, generator=g) * 2 - 1
+    ev = None
+    if model.cfg.event_channels:
+        ev = torch.rand(2, x.shape[2], model.cfg.event_channels, generator=g)
     with torch.no_grad():
         vis = model.visual(fr)
-        v = model.denoiser(x, t, tf, tm, vis.expand(2, -1, -1))
+        v = model.denoiser(x, t, tf, tm, vis.expand(2, -1, -1), ev)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     sv = ort.InferenceSession(str(package / "visual_encoder.fp32.onnx"), so, providers=["CPUExecutionProvider"])
@@ -109,6 +122,8 @@ def check(model: FoleyTiny, package: Path) -> dict:
     ov = sv.run(None, {"frames": fr.numpy()})[0]
     feeds = {"x": x.numpy(), "t": t.numpy(), "text_features": tf.numpy(),
              "visual": np.repeat(ov, 2, 0)}
+    if ev is not None:
+        feeds[EVENTS_INPUT] = ev.numpy()
     feeds["text_mask"] = tm.numpy().astype(np.float32 if "float" in sd.get_inputs()[3].type else np.int64)
     od = sd.run(None, feeds)[0]
     return {"visual_max_abs": float(np.abs(ov - vis.numpy()).max()),

@@ -13,11 +13,15 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from foley_desktop.engine.events import CHANNELS as EVENT_CHANNELS
+from foley_desktop.engine.events import event_track
 
 from . import codec
 from .captions import paraphrase, pools
@@ -98,6 +102,68 @@ def onset_weights(events: list[list[int]], idx, offsets, n_frames: int, weight: 
     return torch.from_numpy(w)
 
 
+def event_strengths(latent: np.ndarray, events: list[int], after: int = 10) -> list[float]:
+    """A marker strength (0.2..1) for each event of a clip from its clean latent [C, F]: the
+    loudest frame within `after` frames of the onset, relative to the clip's loudest event,
+    1 at the top and 0.2 at 24 dB or more below it (an editor marks a soft step weaker)."""
+    if not events:
+        return []
+    z = np.asarray(latent, np.float64) * codec.LOG_STD + codec.LOG_MEAN       # ln power
+    loud = np.log(np.exp(z).mean(axis=0) + 1e-12) * (10 / np.log(10))       # dB per frame
+    peaks = []
+    for e in events:
+        f = max(0, min(len(loud) - 1, round(e / codec.HOP)))
+        peaks.append(loud[f: f + after + 1].max())
+    rel = np.array(peaks) - max(peaks)
+    return [float(v) for v in np.clip(1.0 + rel / 30.0, 0.2, 1.0)]
+
+
+@dataclass
+class MarkerAugment:
+    """How training turns a clip's true event times into the markers an editor would give.
+    `drop`: share of rows without markers (channel 1 = 0: the picture-only model keeps
+    training); `jitter_ms`: Gaussian error of each marker (clipped at 3 sigma); `miss`: chance
+    that a marker is left out; `extra`: chance that a row gets a marker with no event (an
+    editor's stray mark); `partial`: chance that markers cover only part of the crop."""
+    drop: float = 0.3
+    jitter_ms: float = 4.0
+    miss: float = 0.05
+    extra: float = 0.1
+    partial: float = 0.1
+
+
+def event_tracks(step: int, seed: int, events: list[list[int]], strengths: list[list[float]],
+                 offsets, n_frames: int, aug: MarkerAugment) -> tuple[torch.Tensor, np.ndarray]:
+    """The event tracks [B, F, 2] of a batch (engine/events.event_track, as the engine draws
+    them) and which rows were given markers. From a generator of their own (seed, step, 23),
+    so the rest of the batch is exactly what a run without markers draws."""
+    rng = np.random.Generator(np.random.PCG64([seed, step, 23]))
+    out = np.zeros((len(events), n_frames, EVENT_CHANNELS), np.float32)
+    given = np.zeros(len(events), bool)
+    for r, (ev, st, off) in enumerate(zip(events, strengths, offsets)):
+        # every draw happens for every row, so one row's choices never shift another's
+        keep = rng.random() >= aug.drop
+        jit = np.clip(rng.normal(0.0, aug.jitter_ms, len(ev)), -3 * aug.jitter_ms, 3 * aug.jitter_ms)
+        missed = rng.random(len(ev)) < aug.miss
+        add = rng.random() < aug.extra
+        extra_at, extra_s = rng.uniform(0, n_frames * codec.HOP), rng.uniform(0.3, 1.0)
+        part = rng.random() < aug.partial
+        a, b = np.sort(rng.integers(0, n_frames + 1, 2))
+        if not keep:
+            continue
+        lo, hi = (int(a), int(b)) if part and b - a >= 20 else (0, n_frames)
+        t = np.array(ev, np.float64) + jit * codec.SR / 1000.0 - int(off) * codec.HOP
+        s = np.array(st, np.float64)
+        t, s = t[~missed], s[~missed]
+        if add:
+            t, s = np.append(t, extra_at), np.append(s, extra_s)
+        # markers are given only inside [lo, hi) frames; those outside are not the editor's
+        inside = (t >= lo * codec.HOP) & (t < hi * codec.HOP)
+        out[r] = event_track(t[inside], s[inside], n_frames, codec.HOP, (lo, hi))
+        given[r] = True
+    return torch.from_numpy(out), given
+
+
 class CaptionEncoder:
     """Features of captions written during training (caption swap), from the same text graph
     the table was computed with, each text encoded once."""
@@ -133,6 +199,7 @@ class Sources:
                               np.load(d / "frames.npy", mmap_mode="r"),
                               *text_table(d, export_dir), [c["events"] for c in meta["clips"]],
                               meta["clips"]))
+        self.strengths: list[list[list[float]]] | None = None
         self.frac = frac
         self.drop_visual = drop_visual
         self.caption_swap = caption_swap
@@ -151,6 +218,11 @@ class Sources:
         for r, (f, m) in zip(rows, self.encode(texts)):
             b[1][r], b[2][r] = f, m
 
+    def with_strengths(self) -> None:
+        """Marker strengths of every clip's events (event_strengths), computed once."""
+        self.strengths = [[event_strengths(st[0][i], st[6][i]) for i in range(len(st[6]))]
+                          for st in self.sets]
+
     def draw(self, step: int, seed: int, batch: int, crop: int):
         n2 = round(batch * self.frac) if len(self.sets) > 1 else 0
         parts = []
@@ -164,12 +236,27 @@ class Sources:
                                               drop_visual=self.drop_visual, t_loc=self.t_loc)
             if self.caption_swap > 0:
                 self._swap(key, seed, b, idx, drop_t, clips)
-            parts.append((b, [events[i] for i in idx], off))
+            st = ([self.strengths[j][i] for i in idx] if self.strengths is not None
+                  else [[] for _ in idx])
+            parts.append((b, [events[i] for i in idx], off, st))
         cat = [torch.cat([p[0][k] for p in parts]) if k != 7 else
                np.concatenate([p[0][k] for p in parts]) for k in range(8)]
         events = [e for p in parts for e in p[1]]
         offs = np.concatenate([p[2] for p in parts])
+        self.last_strengths = [s for p in parts for s in p[3]]
         return cat, events, offs
+
+
+def init_from(model: FoleyTiny, state: dict) -> None:
+    """Load a checkpoint's weights; a model with the event input may start from one without
+    it (the event encoder then keeps its zero-output initialisation), nothing else may differ."""
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:          # shapes differ: another configuration
+        raise SystemExit(f"--init does not fit this model: {str(exc).splitlines()[1:3]}") from None
+    bad = [k for k in missing if not k.startswith("denoiser.events.")] + list(unexpected)
+    if bad:
+        raise SystemExit(f"--init does not fit this model: {bad[:5]}")
 
 
 def main(argv=None):
@@ -204,6 +291,17 @@ def main(argv=None):
     ap.add_argument("--t-loc", type=float, default=0.0,
                     help="location of the logit-normal training time distribution (0: centred; "
                          "negative: more steps near the noise end, where events get placed)")
+    # Spotting markers (an event track input; engine/events.py). Defaults: no such input.
+    ap.add_argument("--events", action="store_true",
+                    help="give the denoiser the event track input and train it on markers made "
+                         "from each clip's true event times (MarkerAugment)")
+    ap.add_argument("--marker-drop", type=float, default=MarkerAugment.drop,
+                    help="share of rows trained without markers (picture-only generation)")
+    ap.add_argument("--marker-jitter-ms", type=float, default=MarkerAugment.jitter_ms)
+    ap.add_argument("--marker-miss", type=float, default=MarkerAugment.miss)
+    ap.add_argument("--marker-extra", type=float, default=MarkerAugment.extra)
+    ap.add_argument("--event-lr", type=float, default=None,
+                    help="learning rate of the new event encoder (default: --lr)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -211,13 +309,22 @@ def main(argv=None):
 
     src = Sources([a.data] + ([a.extra_data] if a.extra_data else []), a.export_dir, a.extra_frac,
                   a.drop_visual, a.caption_swap, a.t_loc)
-    cfg = Config(frame_size=src.sets[0][1].shape[2])
+    cfg = Config(frame_size=src.sets[0][1].shape[2],
+                 event_channels=EVENT_CHANNELS if a.events else 0)
+    aug = MarkerAugment(a.marker_drop, a.marker_jitter_ms, a.marker_miss, a.marker_extra)
+    if a.events:
+        src.with_strengths()
     model = FoleyTiny(cfg)
     ema = FoleyTiny(cfg)
     if a.init is not None and not (a.run / "ckpt.pt").exists():
-        model.load_state_dict(torch.load(a.init, weights_only=True)["ema"])
+        init_from(model, torch.load(a.init, weights_only=True)["ema"])
     ema.load_state_dict(model.state_dict())
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    new = [p for n, p in model.named_parameters() if n.startswith("denoiser.events.")]
+    old = [p for n, p in model.named_parameters() if not n.startswith("denoiser.events.")]
+    groups = [{"params": old, "scale": 1.0}]
+    if new:
+        groups.append({"params": new, "scale": (a.event_lr or a.lr) / a.lr})
+    opt = torch.optim.AdamW(groups, lr=a.lr, weight_decay=0.01, betas=(0.9, 0.99))
     step = 0
     ck = a.run / "ckpt.pt"
     if ck.exists():
@@ -235,11 +342,14 @@ def main(argv=None):
 
         lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.5 * (1 + math.cos(math.pi * step / a.steps)) * 0.9 + 0.1)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("scale", 1.0)
         vis = model.visual(fr)                                                      # [B,T,D]
         dv = torch.from_numpy(drop_v)[:, None, None]
         vis = torch.where(dv, model.uncond_visual.expand_as(vis), vis)
-        v = model.denoiser(xt, t, tf, tm, vis)
+        ev = None
+        if a.events:
+            ev, _ = event_tracks(step, a.seed, events, src.last_strengths, offs, x1.shape[2], aug)
+        v = model.denoiser(xt, t, tf, tm, vis, ev)
         if a.onset_weight > 0:
             w = onset_weights(events, range(len(events)), offs, x1.shape[2], a.onset_weight)
             loss = ((v - (x1 - x0)) ** 2 * w).mean() / w.mean()
