@@ -415,7 +415,10 @@ class LibraryIndex:
             q = embedder().embed(" ".join(text.split()))
             if q.shape[0] != mat.shape[1]:
                 raise LibraryError("the index was built with another text encoder: rescan it")
-            score = mat @ q
+            # einsum, not `mat @ q`: OpenBLAS threads its matrix-vector product, and on a busy
+            # machine its threads wait on each other (3k sounds: 12 ms threaded vs 0.2 ms here;
+            # 100k: 44 vs 28 ms, measured on the 2-core development machine under load).
+            score = np.einsum("ij,j->i", mat, q)
             terms = query_terms(text)
             if terms:
                 hits = np.zeros(len(ids), np.float32)
