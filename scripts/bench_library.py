@@ -35,9 +35,9 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from foley_desktop.library.index import LibraryIndex  # noqa: E402
-from foley_desktop.library.naming import split_words  # noqa: E402
-from foley_desktop.library.starter import PACKAGES, media_root  # noqa: E402
+from foley_desktop.library.index import LibraryIndex
+from foley_desktop.library.naming import split_words
+from foley_desktop.library.starter import PACKAGES, media_root
 
 QUERIES = ["footsteps on gravel", "a door slams shut", "fire crackling", "water dripping in a cave",
            "crowd cheering in a stadium", "glass breaking", "dog barking", "metal impact",
@@ -93,9 +93,7 @@ def _db_size(db: Path) -> int:
 def time_searches(lib: LibraryIndex, rounds: int = 3) -> tuple[float, float, float]:
     """(matrix load s, median ms, p95 ms) over `rounds` passes of QUERIES."""
     lib._matrix = None                                # force the one-time load
-    t0 = time.perf_counter()
     lib.search("warm up", limit=20)
-    first = time.perf_counter() - t0
     load = lib.matrix_load_s or 0.0
     times = []
     for _ in range(rounds):
@@ -104,7 +102,6 @@ def time_searches(lib: LibraryIndex, rounds: int = 3) -> tuple[float, float, flo
             lib.search(q, limit=20)
             times.append((time.perf_counter() - t) * 1000)
     times.sort()
-    del first
     return load, statistics.median(times), times[int(0.95 * (len(times) - 1))]
 
 
@@ -164,8 +161,8 @@ def main() -> int:
         rows.append(("rescan (nothing changed)", f"{again.unchanged} unchanged",
                      f"{time.perf_counter() - t:.2f} s"))
         lib._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        rows.append(("index size", f"{lib.count()} sounds", f"{_db_size(db) / 1e6:.1f} MB "
-                     f"({_db_size(db) / max(lib.count(), 1) / 1024:.1f} KiB/sound)"))
+        per = _db_size(db) / max(lib.count(), 1) / 1024
+        rows.append(("index size", f"{lib.count()} sounds", f"{_db_size(db) / 1e6:.1f} MB ({per:.1f} KiB/sound)"))
         load, med, p95 = time_searches(lib)
         rows.append((f"search at {lib.count()}", f"median {med:.1f} ms, p95 {p95:.1f} ms",
                      f"matrix load {load * 1000:.0f} ms"))
