@@ -1,0 +1,153 @@
+"""Auto-spot: propose markers (footsteps, hits) from the picture alone.
+
+Two cues, both measured on the real picture rather than learned from drawings:
+- motion that stops abruptly (motion.py): a hit or a landing foot; camera motion is removed
+  first (median flow), so a pan or shake is not an impact;
+- walkers' stances opening (gait.py): heel strikes of people too small for any pose model,
+  used only while the camera holds still (the silhouettes need a still background).
+Each cue's threshold was chosen on the development clips of resources/spotting/real_eval.json
+only (`python -m foley_desktop.spotting.evaluate --calibrate`) and is stored in
+resources/spotting/detector.json. Events closer than `min_gap_s` are merged (the strongest,
+relative to its threshold, is kept).
+
+Long clips are analysed in chunks so memory stays flat; a chunk decodes a little context on
+each side so that events at its edges are scored like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from foley_desktop.errors import MediaError
+from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
+from foley_desktop.media.timebase import SAMPLE_RATE, seconds_to_samples
+from foley_desktop.paths import resources_dir
+
+from . import gait, motion
+from .markers import Marker
+
+PARAMS_FILE = resources_dir() / "spotting" / "detector.json"
+# Used only when the calibrated file is missing (a source checkout before calibration).
+DEFAULT_PARAMS = {"stop": 0.6, "stride": 0.12, "min_gap_s": 0.15, "down_footstep": 0.6,
+                  "camera_still": 0.05, "camera_busy": 0.1}
+CHUNK_S = 20
+CONTEXT_S = 0.5
+GAIT_HEIGHT = 480           # silhouettes need detail: analysed up to this many rows
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Per-frame scores of a stretch of video, before any threshold (reused by calibration)."""
+
+    times_s: np.ndarray     # [T] seconds from the clip's first frame
+    stop: np.ndarray        # [T] deceleration (picture heights / s)
+    down: np.ndarray        # [T] downward share of it
+    stride: np.ndarray      # [T] strongest stance opening of any walker (0 if camera moves)
+    camera: np.ndarray      # [T] camera speed
+    frame_diff: np.ndarray  # [T] mean absolute frame difference (for the naive baseline)
+
+
+def load_params() -> dict:
+    if PARAMS_FILE.exists():
+        return {**DEFAULT_PARAMS, **json.loads(PARAMS_FILE.read_text(encoding="utf-8"))["params"]}
+    return dict(DEFAULT_PARAMS)
+
+
+def candidates(video: Path, start: int = 0, end: int | None = None,
+               roi: tuple[int, int, int, int] | None = None,
+               progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+               camera_still: float | None = None) -> Candidates:
+    video = Path(video)
+    fps, info = motion.frame_rate(video)
+    stop_at = info.duration_samples if end is None else min(int(end), info.duration_samples)
+    if start < 0 or stop_at - start <= 0:
+        raise MediaError(f"nothing to spot: the range is outside {video.name} "
+                         f"(0 to {info.duration_samples / SAMPLE_RATE:.2f} s)")
+    still = DEFAULT_PARAMS["camera_still"] if camera_still is None else camera_still
+    n_total = int(np.ceil((stop_at - start) / SAMPLE_RATE * fps))
+    meter = ProgressMeter(progress, "spotting", n_total)
+    chunk = seconds_to_samples(CHUNK_S)
+    ctx = seconds_to_samples(CONTEXT_S)
+    parts: list[tuple[np.ndarray, ...]] = []
+    t0 = start
+    while t0 < stop_at:
+        check(cancel)
+        t1 = min(stop_at, t0 + chunk)
+        # Decode on the clip's frame grid: context starts a whole number of frames earlier.
+        n_ctx = math.floor(min(ctx, t0) / SAMPLE_RATE * fps)
+        a = t0 - round(n_ctx * SAMPLE_RATE / fps)
+        b = min(info.duration_samples, t1 + ctx)
+        parts.append(_chunk(video, fps, a, b, n_ctx, t0, t1, roi, still, cancel))
+        t0 = t1
+        meter.update(min(n_total, (t0 - start) / SAMPLE_RATE * float(fps)))
+    cat = [np.concatenate(p) for p in zip(*parts, strict=True)]
+    return Candidates(*cat)
+
+
+def _chunk(video, fps: Fraction, a: int, b: int, n_ctx: int, t0: int, t1: int, roi, still,
+           cancel) -> tuple[np.ndarray, ...]:
+    # A region is analysed at its own size (enlarging it would only blur the silhouettes).
+    big = motion.decode_gray(video, fps, a, b, GAIT_HEIGHT if roi is None else
+                             min(GAIT_HEIGHT, roi[3]), roi, cancel)
+    if not big:
+        z = np.zeros(0)
+        return z, z, z, z, z, z
+    h, w = big[0].shape
+    small_size = (max(16, round(w * motion.ANALYSIS_HEIGHT / h / 2) * 2), motion.ANALYSIS_HEIGHT)
+    small = [cv2.resize(f, small_size, interpolation=cv2.INTER_AREA) for f in big]
+    mt = motion.analyse(small, float(fps), cancel=cancel)
+    stride = np.zeros(len(big))
+    inner = mt.camera[mt.camera > 0]
+    if len(inner) and float(np.median(inner)) < still:
+        bg = gait.background(big)
+        for s in gait.stance_tracks(big, bg, float(fps)):
+            stride = np.maximum(stride, gait.strike_score(s))
+    times = a / SAMPLE_RATE + np.arange(len(big)) / float(fps)
+    keep = (times >= t0 / SAMPLE_RATE - 1e-9) & (times < t1 / SAMPLE_RATE - 1e-9)
+    return (times[keep], mt.stop[keep], mt.down[keep], stride[keep], mt.camera[keep],
+            mt.frame_diff[keep])
+
+
+def select(c: Candidates, params: dict) -> list[tuple[float, str, float]]:
+    """(time s, kind, strength) of the events the thresholds in `params` accept."""
+    ev = []   # (relative score, time, kind, strength)
+    for i in range(len(c.times_s)):
+        rs = c.stride[i] / params["stride"]
+        rm = c.stop[i] / params["stop"]
+        if rs >= 1 and _is_peak(c.stride, i):
+            ev.append((rs, float(c.times_s[i]), "footstep", rs))
+        # While the camera itself moves fast (a whip pan, a cut) the flow cannot tell a stop.
+        if rm >= 1 and _is_peak(c.stop, i) and c.camera[i] < params["camera_busy"]:
+            kind = "footstep" if c.down[i] >= params["down_footstep"] and c.stride.max() > 0 \
+                else "hit"
+            ev.append((rm, float(c.times_s[i]), kind, rm))
+    kept: list[tuple[float, float, str, float]] = []
+    for e in sorted(ev, key=lambda e: -e[0]):
+        if all(abs(e[1] - k[1]) >= params["min_gap_s"] for k in kept):
+            kept.append(e)
+    # Strength: how far past its threshold the event's motion went (4x or more is full).
+    return [(t, kind, float(min(1.0, r / 4.0))) for _, t, kind, r in sorted(kept, key=lambda e: e[1])]
+
+
+def _is_peak(s: np.ndarray, i: int) -> bool:
+    return (i == 0 or s[i] >= s[i - 1]) and (i == len(s) - 1 or s[i] > s[i + 1])
+
+
+def spot(video: Path, start: int = 0, end: int | None = None, progress: ProgressFn | None = None,
+         cancel: CancelToken | None = None, *, roi: tuple[int, int, int, int] | None = None,
+         params: dict | None = None) -> list[Marker]:
+    """Markers (source "auto") for the events in [start, end) samples of `video`.
+
+    roi = (x, y, w, h) in source pixels limits the search to a region of the picture.
+    """
+    p = load_params() if params is None else params
+    c = candidates(video, start, end, roi, progress, cancel, camera_still=p["camera_still"])
+    return [Marker(seconds_to_samples(round(t, 6)), kind, round(strength, 4), "auto")
+            for t, kind, strength in select(c, p)]

@@ -1,0 +1,137 @@
+"""Where motion stops: dense optical flow turned into an "impact" signal over time.
+
+A footstep or a hit is, in the picture, a moving thing that stops: the swinging foot lands, the
+thrown object meets the ground. For frame j, two flows start on j's own pixel grid: back to
+frame j-k and on to frame j+k (k frames = ~100 ms). Each pixel then follows the same material,
+and its speed into frame j minus its speed out of it is its deceleration; a thing that merely
+crosses the picture keeps its speed and scores nothing. The median flow (the camera's pan or
+shake) is removed first. The score of a frame is the strongest mean deceleration of a grid cell
+(1/6 of the picture height), in picture heights per second, so one threshold serves any
+resolution and frame rate, and a still or slowly drifting picture stays below it.
+
+A frame is scored by the motion into it against the motion out of it, so an event's time is
+that of the first frame that shows the contact, the convention of the annotations in
+resources/spotting/real_eval.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from foley_desktop.errors import MediaError
+from foley_desktop.jobs import CancelToken, ProgressMeter, check
+from foley_desktop.media import iter_video_frames, probe
+
+ANALYSIS_HEIGHT = 192      # flow is computed at this height: enough for 60 px walkers' feet
+GRID_ROWS = 6              # cells of 1/6 of the picture height (square-ish columns)
+MAX_FPS = 30               # higher rates are analysed at 30 fps (events >= 100 ms apart)
+WINDOW_S = 0.1             # speed is averaged over this long before and after a frame
+
+
+@dataclass(frozen=True)
+class MotionTrack:
+    """The per-frame signals of one analysed stretch of video (index j = frame j)."""
+
+    stop: np.ndarray        # [T] strongest cell deceleration (picture heights / s)
+    down: np.ndarray        # [T] share of that deceleration that was downward motion, 0..1
+    energy: np.ndarray      # [T] mean speed into the frame (picture heights / s)
+    camera: np.ndarray      # [T] speed of the camera (median flow, picture heights / s)
+    frame_diff: np.ndarray  # [T] mean absolute frame difference into the frame (0..1)
+
+
+def frame_rate(video: Path) -> tuple[Fraction, object]:
+    """(analysis fps, probe info) of a clip; a clip without video is the user's mistake."""
+    info = probe(video)
+    if info.video is None:
+        raise MediaError(f"{Path(video).name} has no video stream to spot events in")
+    fps = Fraction(info.video.fps) if info.video.fps else Fraction(25)
+    return min(fps, Fraction(MAX_FPS)), info
+
+
+def decode_gray(video: Path, fps: Fraction, start: int, end: int, height: int,
+                roi: tuple[int, int, int, int] | None = None,
+                cancel: CancelToken | None = None) -> list[np.ndarray]:
+    """Grey frames of [start, end) samples on the fps grid, `height` rows high (never
+    enlarged beyond the source or the region), cropped to roi = (x, y, w, h) if given."""
+    info = probe(video)
+    v = info.video
+    if roi is not None:
+        x, y, w, h = roi
+        x, y = max(0, x), max(0, y)
+        w, h = min(w, v.display_width - x), min(h, v.display_height - y)
+        it = iter_video_frames(video, fps, start=start, end=end, cancel=cancel)
+    else:
+        x = y = 0
+        w, h = v.display_width, v.display_height
+    scale = min(1.0, height / h) if roi is None else height / h
+    size = (max(16, round(w * scale / 2) * 2), max(16, round(h * scale)))
+    if roi is None:
+        it = iter_video_frames(video, fps, size=size, start=start, end=end, letterbox=False,
+                               cancel=cancel)
+    out = []
+    for rgb in it:
+        check(cancel)
+        if roi is not None:
+            rgb = cv2.resize(np.ascontiguousarray(rgb[y:y + h, x:x + w]), size,
+                             interpolation=cv2.INTER_AREA)
+        out.append(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY))
+    return out
+
+
+def _flow(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    # Farneback with a wide window: robust on compressed, textured real footage.
+    return cv2.calcOpticalFlowFarneback(prev, cur, None, pyr_scale=0.5, levels=3, winsize=13,
+                                        iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
+
+
+def _cell_means(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    h, w = a.shape
+    hh, ww = h // rows * rows, w // cols * cols
+    return a[:hh, :ww].reshape(rows, hh // rows, cols, ww // cols).mean(axis=(1, 3)).reshape(-1)
+
+
+def analyse(frames: list[np.ndarray], fps: float, progress: ProgressMeter | None = None,
+            cancel: CancelToken | None = None) -> MotionTrack:
+    """The motion signals of grey frames (ANALYSIS_HEIGHT rows) sampled at `fps`."""
+    n = len(frames)
+    stop, down, energy, camera = (np.zeros(n) for _ in range(4))
+    diffs = np.zeros(n)
+    if n == 0:
+        return MotionTrack(stop, down, energy, camera, diffs)
+    hgt, wid = frames[0].shape
+    cols = max(1, round(GRID_ROWS * wid / hgt))
+    k = max(1, round(WINDOW_S * float(fps)))
+    to_hps = float(fps) / k / hgt          # px per k frames -> picture heights per second
+    for j in range(n):
+        check(cancel)
+        if j:
+            diffs[j] = float(np.mean(np.abs(frames[j].astype(np.float32) - frames[j - 1]))) / 255
+        if j - k < 0 or j + k >= n:
+            continue
+        # Both flows start on frame j's pixel grid, so each pixel follows the same material:
+        # its speed into frame j (from j-k) against its speed out of it (to j+k). A thing
+        # that merely crosses the picture keeps its speed; only a thing that stops scores.
+        fb = _flow(frames[j], frames[j - k])
+        ff = _flow(frames[j], frames[j + k])
+        # Camera pans and shake move everything alike: the median flow is the camera's.
+        cam = np.median(fb.reshape(-1, 2), axis=0)
+        camera[j] = float(np.hypot(*cam)) * to_hps
+        fb -= cam
+        ff -= np.median(ff.reshape(-1, 2), axis=0)
+        mb = np.hypot(fb[..., 0], fb[..., 1])
+        dec = _cell_means(mb - np.hypot(ff[..., 0], ff[..., 1]), GRID_ROWS, cols) * to_hps
+        c = int(np.argmax(dec))
+        # Flow to the earlier frame points up for a thing that came down (image y grows down).
+        ddown = _cell_means(np.maximum(-fb[..., 1], 0.0) - np.maximum(ff[..., 1], 0.0),
+                            GRID_ROWS, cols)[c] * to_hps
+        stop[j] = max(0.0, float(dec[c]))
+        down[j] = float(np.clip(ddown / dec[c], 0.0, 1.0)) if dec[c] > 0 else 0.0
+        energy[j] = float(mb.mean()) * to_hps
+        if progress is not None and j % 8 == 0:
+            progress.update(j)
+    return MotionTrack(stop, down, energy, camera, diffs)
