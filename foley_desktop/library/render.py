@@ -15,6 +15,7 @@ the sound starts on the marker's sample, not on the onset detector's 10 ms grid.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ GAIN_JITTER_DB = 1.5        # +- random level per placed hit
 MIN_STRENGTH_DB = -24.0     # a marker of strength 0 still sounds, 24 dB down
 MAX_SOURCES = 4             # recordings a segment's hits are drawn from (the best matches)
 MAX_SLICES = 32
+SCORE_MARGIN = 0.08         # sources within this of the best match's search score are used
 CHOKE_FADE = int(0.01 * SR)
 HIT_PEAK = 10 ** (-6 / 20)  # every hit levelled to this peak before its marker's gain
 
@@ -280,6 +282,16 @@ def pinned_hits(paths: Sequence[str], library=None) -> list:
     return out
 
 
+def pick_sources(hits) -> list:
+    """The recordings a take draws from: the best match and those scoring nearly as well (a
+    wolf's howl ranked fourth for "a dog woofs" is not a bark to lay on a marker)."""
+    hits = list(hits)
+    if not hits:
+        return []
+    top = float(getattr(hits[0], "score", 1.0))
+    return [h for h in hits if float(getattr(h, "score", 1.0)) >= top - SCORE_MARGIN][:MAX_SOURCES]
+
+
 def is_continuous(hits) -> bool:
     """A prompt asks for a bed when most of its best matches are sustained recordings."""
     top = list(hits)[:MAX_SOURCES]
@@ -321,17 +333,19 @@ def render_takes(hits, markers: list[Marker], start: int, end: int, seeds: Seque
             takes.append(LibraryTake(int(seed), out, "bed", sources, post, query))
             meter.update(2 + i)
         return takes
-    slices: list[Slice] = []
-    for h in [h for h in hits if not h.continuous][:MAX_SOURCES] or hits[:MAX_SOURCES]:
+    sources = pick_sources([h for h in hits if not h.continuous] or hits)
+    per_source = []
+    for h in sources:
         check(cancel)
         audio = load_mono(Path(h.path), cache)
-        slices += cut_hits(Path(h.path), audio, getattr(h, "onsets_s", []) or [],
-                           getattr(h, "credit", None))
-        if len(slices) >= MAX_SLICES:
-            break
+        per_source.append(cut_hits(Path(h.path), audio, getattr(h, "onsets_s", []) or [],
+                                   getattr(h, "credit", None)))
+    # The pool takes hits from every chosen recording in turn, so one long take of 25 steps
+    # does not crowd out the others.
+    slices = [s for group in itertools.zip_longest(*per_source) for s in group
+              if s is not None][:MAX_SLICES]
     if not slices:
         raise GenerationError(f"the library sounds found for {query!r} hold no usable hit")
-    slices = slices[:MAX_SLICES]
     meter.update(1, "library: hits")
     for i, seed in enumerate(seeds):
         check(cancel)
