@@ -16,7 +16,8 @@ Shape of the computation (B batch, T latent frames at 50 Hz, H hidden size):
   interleaved), then both cross-attend to the text, then per-stream MLPs; 9-way modulation by
   the timestep embedding;
 - single-stream blocks on the audio tokens only, modulated per frame by timestep + sync;
-- a final modulated projection back to [B, 128, T]: the flow-matching velocity.
+- a final LayerNorm and projection back to [B, 128, T]: the flow-matching velocity (not
+  modulated: see FinalLayer).
 
 Export-friendliness: every length-dependent table (RoPE angles, interpolation indices) is
 computed inside the graph from the inputs' shapes with plain arithmetic (no complex numbers,
@@ -346,14 +347,26 @@ class SingleStreamBlock(nn.Module):
 
 
 class FinalLayer(nn.Module):
+    """LayerNorm, adaLN modulation, projection to the latent channels.
+
+    The reference's `modulate()` applies a shift and scale only when they are [B, H]: for a
+    per-frame condition [B, T, H] it sets both to None and returns its input unchanged. With
+    `add_sync_feat_to_audio` (both published configurations) the final layer's condition is
+    per-frame (timestep + stretched sync features), so the reference's final layer is NOT
+    modulated, whatever `adaLN_modulation` holds. This module does the same, and then does not
+    compute the unused modulation at all (its weights are loaded and left out of the graph)."""
+
     def __init__(self, hidden: int, out: int):
         super().__init__()
         self.linear = nn.Linear(hidden, out)
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden, 2 * hidden))
 
     def forward(self, x, vec):
-        shift, scale = self.adaLN_modulation(vec).chunk(2, dim=-1)
-        return self.linear(modulate(layer_norm(x, 1e-6), shift, scale))
+        x = layer_norm(x, 1e-6)
+        if vec.dim() == 2:   # a per-sample condition: modulated, as the reference does
+            shift, scale = self.adaLN_modulation(vec).chunk(2, dim=-1)
+            x = modulate(x, shift, scale)
+        return self.linear(x)
 
 
 class ConditionProjection(nn.Module):
