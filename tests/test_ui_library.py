@@ -88,3 +88,24 @@ def test_add_search_pin_generate(qtbot, win, sfx, clip_tank, tmp_path):  # noqa:
     item = win.inspector.takes.item(0)
     assert "library" in item.text() and "doors_door_close.ogg" in item.toolTip()
     _settle(qtbot)
+
+
+def test_about_lists_the_starter_library_and_model_credits(tmp_path, monkeypatch, qapp):
+    """Credits of every installed starter recording's author and licence, and the models'."""
+    import json
+
+    from foley_desktop.ui.about import AboutDialog
+
+    base = tmp_path / "starter-library"
+    base.mkdir()
+    (base / "credits.json").write_text(json.dumps({
+        "minetest-data/default/a.ogg": {"package": "minetest-data", "author": "Mito551",
+                                        "license": "CC-BY-SA-3.0", "file": "a.ogg"},
+        "minetest-data/default/b.ogg": {"package": "minetest-data", "author": "Mito551",
+                                        "license": "CC-BY-SA-3.0", "file": "b.ogg"}}))
+    monkeypatch.setenv("FOLEY_DESKTOP_DATA", str(tmp_path))
+    d = AboutDialog()
+    text = d.text.toPlainText()
+    assert "Mito551 — CC-BY-SA-3.0 (2 sounds, Debian package minetest-data)" in text
+    assert "all-MiniLM-L6-v2" in text            # the shipped model's own credits
+    d.deleteLater()

@@ -245,6 +245,8 @@ class MainWindow(QMainWindow):
             m.addAction(a[n])
         m = mb.addMenu("&Help")
         m.addAction(a["help"])
+        about = m.addAction("About Foley Desktop and credits")
+        about.triggered.connect(self.show_about)
 
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
@@ -1012,6 +1014,11 @@ class MainWindow(QMainWindow):
 
     def preferences(self) -> None:
         PreferencesDialog(self.settings, self.models, self).exec()
+
+    def show_about(self) -> None:
+        from foley_desktop.ui.about import AboutDialog
+
+        AboutDialog(self).exec()
 
     def show_shortcuts(self) -> None:
         ShortcutsDialog(self).exec()
