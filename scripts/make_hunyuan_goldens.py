@@ -37,6 +37,7 @@ import io
 import sys
 import types
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -74,8 +75,8 @@ def _install_stand_ins() -> list[str]:
 
     if _missing("audiotools"):
         class BaseModel(torch.nn.Module):   # audiotools.ml.BaseModel: save/load helpers only
-            INTERN: list = []
-            EXTERN: list = []
+            INTERN: ClassVar[list] = []
+            EXTERN: ClassVar[list] = []
         ml = module("audiotools.ml", BaseModel=BaseModel, Accelerator=_Unused)
         module("audiotools", AudioSignal=_Unused, STFTParams=_Unused, ml=ml)
     if _missing("argbind"):
@@ -154,25 +155,25 @@ def _put_weights(store: dict, prefix: str, weights: dict) -> None:
 CONFIGS = {
     # both published configurations' switches (interleaved RoPE, sync added to the audio,
     # no attention mask), at tiny sizes; the second one has a k=3 sync MLP and no qkv bias
-    "tiny_a": dict(depth_triple_blocks=2, depth_single_blocks=2, hidden_size=32, num_heads=2,
-                   qkv_bias=True, sync_in_ksz=1, sync_feat_dim=24, condition_dim=20, clip_dim=16,
-                   audio_vae_latent_dim=8),
-    "tiny_b": dict(depth_triple_blocks=1, depth_single_blocks=2, hidden_size=24, num_heads=2,
-                   qkv_bias=False, sync_in_ksz=3, sync_feat_dim=16, condition_dim=12, clip_dim=20,
-                   audio_vae_latent_dim=6),
+    "tiny_a": {"depth_triple_blocks": 2, "depth_single_blocks": 2, "hidden_size": 32, "num_heads": 2,
+               "qkv_bias": True, "sync_in_ksz": 1, "sync_feat_dim": 24, "condition_dim": 20,
+               "clip_dim": 16, "audio_vae_latent_dim": 8},
+    "tiny_b": {"depth_triple_blocks": 1, "depth_single_blocks": 2, "hidden_size": 24, "num_heads": 2,
+               "qkv_bias": False, "sync_in_ksz": 3, "sync_feat_dim": 16, "condition_dim": 12,
+               "clip_dim": 20, "audio_vae_latent_dim": 6},
 }
 
 
 def config_yaml(name: str, kw: dict) -> str:
     lines = ["model_config:", f"  model_name: {name}", "  model_type: 1d", "  model_precision: fp32",
              "  model_kwargs:"]
-    full = dict(mlp_ratio=4, mlp_act_type="gelu_tanh", qk_norm=True, qk_norm_type="rms",
-                attn_mode="torch", embedder_type="default", interleaved_audio_visual_rope=True,
-                enable_learnable_empty_visual_feat=True, sync_modulation=False,
-                add_sync_feat_to_audio=True, cross_attention=True, use_attention_mask=False,
-                condition_projection="linear", audio_frame_rate=50, patch_size=1,
-                rope_dim_list=None, rope_theta=10000, text_length=77, clip_length=64,
-                sync_length=192) | kw
+    full = {"mlp_ratio": 4, "mlp_act_type": "gelu_tanh", "qk_norm": True, "qk_norm_type": "rms",
+            "attn_mode": "torch", "embedder_type": "default", "interleaved_audio_visual_rope": True,
+            "enable_learnable_empty_visual_feat": True, "sync_modulation": False,
+            "add_sync_feat_to_audio": True, "cross_attention": True, "use_attention_mask": False,
+            "condition_projection": "linear", "audio_frame_rate": 50, "patch_size": 1,
+            "rope_dim_list": None, "rope_theta": 10000, "text_length": 77, "clip_length": 64,
+            "sync_length": 192} | kw
     for k, v in full.items():
         v = "null" if v is None else (str(v) if not isinstance(v, str) else f'"{v}"')
         lines.append(f"    {k}: {v}")
@@ -245,8 +246,9 @@ def velocity_cases(model, kw: dict, rng) -> dict:
 
 def build_dac(DAC, latent_dim: int):
     # hop 960 (a 50 Hz latent at 48 kHz) as the published VAE, at a tiny width
-    kwargs = dict(encoder_dim=1, encoder_rates=[2, 3, 4, 5, 8], latent_dim=latent_dim, decoder_dim=32,
-                  decoder_rates=[8, 5, 4, 3, 2], sample_rate=48000, continuous=True)
+    kwargs = {"encoder_dim": 1, "encoder_rates": [2, 3, 4, 5, 8], "latent_dim": latent_dim,
+              "decoder_dim": 32, "decoder_rates": [8, 5, 4, 3, 2], "sample_rate": 48000,
+              "continuous": True}
     return DAC(**kwargs).eval(), kwargs
 
 
@@ -255,8 +257,8 @@ def make(checkout: Path, out_dir: Path) -> list[Path]:
 
     sys.path.insert(0, str(checkout))
     # the real packages first: they probe for optional ones (torchvision) while importing
-    import diffusers.models  # noqa: F401
-    import diffusers.schedulers  # noqa: F401
+    import diffusers.models
+    import diffusers.schedulers
     import diffusers.utils.torch_utils  # noqa: F401
     import transformers  # noqa: F401
 
@@ -294,7 +296,7 @@ def make(checkout: Path, out_dir: Path) -> list[Path]:
                 store["dac/audio"] = dac.decode(torch.from_numpy(z)).numpy()
 
             # the official sampler, start to end, over the tiny model and VAE
-            C, T = kw["audio_vae_latent_dim"], 25
+            T = 25   # latent frames (0.5 s)
             feats = AttributeDict({
                 "siglip2_feat": torch.from_numpy(rng.standard_normal((1, 8, kw["clip_dim"])).astype(np.float32)),
                 "syncformer_feat": torch.from_numpy(
@@ -305,9 +307,9 @@ def make(checkout: Path, out_dir: Path) -> list[Path]:
                     rng.standard_normal((1, 6, kw["condition_dim"])).astype(np.float32))})
             states, final = [], []
             h1 = model.register_forward_pre_hook(
-                lambda m, a, k: states.append(k["x"][:1].detach().numpy().copy()), with_kwargs=True)
+                lambda m, a, k, s=states: s.append(k["x"][:1].detach().numpy().copy()), with_kwargs=True)
             h2 = dac.post_quant_conv.register_forward_pre_hook(
-                lambda m, a: final.append(a[0].detach().numpy().copy()))
+                lambda m, a, f=final: f.append(a[0].detach().numpy().copy()))
             torch.manual_seed(400)
             audio, sr = denoise_process(feats, text, T / 50, AttributeDict(
                 {"foley_model": model, "dac_model": dac, "device": torch.device("cpu")}), cfg,
