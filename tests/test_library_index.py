@@ -97,11 +97,15 @@ def test_bad_files_are_skipped_with_reasons_and_remembered(tmp_path, library):
     (bad / "readme.wav").write_text("not audio\n" * 100)
     (bad / "folder.wav").mkdir()
     (bad / "ok.txt").write_text("not a sound file name: ignored, not reported")
+    # Real recordings cut short: the decoder loses sync mid-stream.
+    (bad / "cut.ogg").write_bytes((library / "Ambience/Fire/fire_fire.1.ogg").read_bytes()[:3000])
+    flac = _need(MEDIA / "usr/share/sonic-pi/samples/ambi_choir.flac")
+    (bad / "cut.flac").write_bytes(flac.read_bytes()[:20000])
     idx = _index(tmp_path)
     idx.add_folder(library)
     report = idx.scan()
     reasons = {p.name: why for p, why in report.skipped}
-    assert set(reasons) == {"empty.wav", "truncated.wav", "readme.wav", "folder.wav"}
+    assert set(reasons) == {"empty.wav", "truncated.wav", "readme.wav", "folder.wav", "cut.ogg", "cut.flac"}
     assert "empty" in reasons["empty.wav"] and "truncated" in reasons["truncated.wav"]
     assert "not a readable audio file" in reasons["readme.wav"] and "folder" in reasons["folder.wav"]
     assert idx.info(good) is not None and idx.info(good).description == "test tone"

@@ -216,7 +216,9 @@ def _read_other(path: Path) -> SoundMeta:
     meta.duration_s = frames / meta.sample_rate
     meta.title = tags.get("title", "")
     meta.description = tags.get("comment", "")
-    meta.tags = [v for k, v in tags.items() if k in ("genre", "album", "artist") and v]
+    # The genre says what a sound is; artist and album name people and records, not sounds.
+    genre = tags.get("genre", "").strip()
+    meta.tags = [genre] if genre and not _GENRE_NUMBER.match(genre) else []
     _pyav_tags(path, meta)
     return meta
 
