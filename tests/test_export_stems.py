@@ -106,9 +106,19 @@ def test_stems_are_full_length_and_sample_exact(hello_project, tmp_path):
     np.testing.assert_allclose(bg, orig, atol=1e-7)
     mix = read(out / "movie-hello_MIX_48k32f.wav")
     np.testing.assert_allclose(mix, orig + expect, atol=1e-6)
-    # Per-take file: the segment's length, click at sample 0.
+    # Per-take file: frame aligned (30 fps: 1600 samples a frame), the take inside it at its
+    # start sample, silence around it; its TimeReference is the file's first sample.
+    seg = p.segments[1]
     take = read(out / "movie-hello_02_footsteps-on-gravel_s101_48k32f.wav")
-    assert take.shape == (1, p.segments[1].length) and take[0, 0] == pytest.approx(CLICK)
+    f0, f1 = seg.start // 1600 * 1600, -(-seg.end // 1600) * 1600
+    assert take.shape == (1, f1 - f0)
+    head = seg.start - f0
+    assert head == 60001 - 37 * 1600 and not take[0, :head].any() and not take[0, head + seg.length:].any()
+    assert take[0, head] == pytest.approx(CLICK)
+    np.testing.assert_allclose(take[0, head:head + seg.length], take_audio(seg.length, 1), atol=1e-7)
+    info = wavinfo.WavInfoReader(str(out / "movie-hello_02_footsteps-on-gravel_s101_48k32f.wav"))
+    assert info.bext.time_reference == f0
+    assert f"take_starts_at_sample={head}" in info.ixml.raw_xml.find("./NOTE").text
 
 
 def test_metadata_in_bext_and_ixml(hello_project, tmp_path):
@@ -127,7 +137,8 @@ def test_metadata_in_bext_and_ixml(hello_project, tmp_path):
     assert "door slam" in fx.ixml.raw_xml.find("./NOTE").text
     take = next(f for f in r.files if "_02_" in f.name)
     t = wavinfo.WavInfoReader(str(take))
-    assert t.bext.time_reference == 3600 * 48000 + p.segments[1].start
+    # The file starts on the frame holding the take's first sample (30 fps: 1600 samples).
+    assert t.bext.time_reference == 3600 * 48000 + p.segments[1].start // 1600 * 1600
     note = t.ixml.raw_xml.find("./NOTE").text
     for part in ("model=foley-tiny", "variant=int8", "seed=101", "prompt=footsteps on gravel"):
         assert part in note
@@ -305,7 +316,7 @@ def test_bad_options(hello_project, tmp_path):
     with pytest.raises(ExportError, match="unknown stem"):
         export_project(hello_project, tmp_path, stems=("music",))
     with pytest.raises(ExportError, match="unknown timeline"):
-        export_project(hello_project, tmp_path, timelines=("aaf",))
+        export_project(hello_project, tmp_path, timelines=("avid-bin",))
     assert list(tmp_path.glob("*.wav")) == []
 
 
@@ -344,6 +355,7 @@ def test_silent_clip_with_container_timecode(tmp_path):
     assert fx.bext.time_reference == 10 * 3600 * 48000
     assert fx.fmt.channel_count == 1 and fx.data.frame_count == p.duration_samples
     take = wavinfo.WavInfoReader(str(tmp_path / "out" / "tc_01_whoosh_s3_48k24.wav"))
-    assert take.bext.time_reference == 10 * 3600 * 48000 + 24000
+    # 25 fps: 1920 samples a frame; the file starts at frame 12, the take 960 samples in.
+    assert take.bext.time_reference == 10 * 3600 * 48000 + 12 * 1920
     mix = read(tmp_path / "out" / "tc_MIX_48k24.wav")
     np.testing.assert_allclose(mix, read(tmp_path / "out" / "tc_FX_48k24.wav"), atol=1e-6)

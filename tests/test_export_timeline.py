@@ -1,17 +1,22 @@
-"""Timeline files read back through OpenTimelineIO: every item's start and duration survive."""
+"""Timeline files read back through OpenTimelineIO, pycmx and their own XML: every take on its
+frame, its file frame aligned around it, drop-frame timecode, alternates disabled."""
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
+import stat
+import xml.etree.ElementTree as ET
 from fractions import Fraction
 
 import numpy as np
 import opentimelineio as otio
 import pytest
+import wavinfo
 
-from foley_desktop.errors import ExportError
 from foley_desktop.export.export import export_project
+from foley_desktop.media.timebase import frames_to_timecode, timecode_to_frames
 from foley_desktop.media.wav import write_wav
 from foley_desktop.project.model import Project, Segment, Take
 
@@ -46,38 +51,61 @@ def project(tmp_path) -> Project:
 
 
 def takes_in(tl) -> dict[str, tuple]:
-    """{take file stem: (track name, range in track, source range)} for every audio take."""
+    """{take file stem: (track, range in track, source range, clip)} for every audio take."""
     out = {}
     for track in tl.tracks:
         if track.kind != otio.schema.TrackKind.Audio:
             continue
         for c in track.find_clips():
-            if c.media_reference.target_url.endswith(".wav"):
-                out[c.name] = (track, c.range_in_parent(), c.source_range)
+            if c.name.endswith(".wav") or getattr(c.media_reference, "target_url", "").endswith(".wav"):
+                out[c.name.removesuffix(".wav")] = (track, c.range_in_parent(), c.source_range, c)
     return out
 
 
-def test_otio_places_every_take_to_the_sample(project, tmp_path):
+def frame_of(samples: int) -> int:
+    """The frame containing `samples` (frame k starts at round(k * 1601.6))."""
+    return math.ceil((Fraction(samples) + Fraction(1, 2)) * FPS / 48000) - 1
+
+
+def frame_start(k: int) -> int:
+    return math.floor(k * Fraction(48000) / FPS + Fraction(1, 2))
+
+
+def seg_of(project, name):
+    return project.segments[int(name.split("_")[1]) - 1]
+
+
+def test_otio_places_every_take_on_its_frame_with_the_exact_sample_in_metadata(project, tmp_path):
     r = export_project(project, tmp_path / "out", stems=(), timelines=("otio",), takes="all")
     tl = otio.adapters.read_from_file(str(tmp_path / "out" / "Reel-1.otio"))
-    assert tl.global_start_time.rate == 48000 and tl.global_start_time.value == TREF == 172799827
+    assert tl.global_start_time.rate == pytest.approx(float(FPS))
+    assert tl.global_start_time.value == 107892
+    assert tl.global_start_time.to_timecode(float(FPS), True) == TC
     video = [t for t in tl.tracks if t.kind == otio.schema.TrackKind.Video]
     assert len(video) == 1
     (vclip,) = video[0].find_clips()
     assert vclip.media_reference.target_url == project.media.as_uri()
-    assert vclip.range_in_parent().duration.to_seconds() == 20
+    assert vclip.range_in_parent().duration.value == frame(48000 * 20)
     placed = takes_in(tl)
     files = {f.stem: f for f in r.files if f.suffix == ".wav"}
     assert set(placed) == set(files)  # every exported take is on the timeline
     assert len(placed) == 6
-    for name, (track, rng, src) in placed.items():
-        seg = project.segments[int(name.split("_")[1]) - 1]
-        assert rng.start_time.rate == 48000
-        assert rng.start_time.value == seg.start
-        assert rng.duration.value == seg.length
-        assert src.start_time.value == TREF + seg.start  # the file's own TC
+    for name, (track, rng, src, clip) in placed.items():
+        seg = seg_of(project, name)
+        meta = clip.metadata["foley_desktop"]
+        k = frame_of(seg.start)
+        assert rng.start_time.value == k  # on the frame holding the take's first sample
+        assert meta["start_samples"] == seg.start and meta["length_samples"] == seg.length
+        # The file starts on that frame and the take sits head samples into it.
+        assert meta["file_start_samples"] == frame_start(k)
+        assert meta["file_start_samples"] + meta["head_samples"] == seg.start
+        assert src.start_time.value == 107892 + k  # the file's own timecode
+        assert clip.media_reference.target_url == files[name].as_uri()
+        # The file covers the take: it ends on the first frame boundary at or after its end.
+        end = frame_start(k + rng.duration.value)
+        assert end >= seg.end > frame_start(k + rng.duration.value - 1)
         alt = "_alt" in name
-        assert track.enabled is (not alt)
+        assert track.enabled is (not alt) and clip.enabled is (not alt)
     # Overlapping segments went onto separate tracks; no track has overlapping items.
     for track in tl.tracks:
         ends = [(c.range_in_parent().start_time.value, c.range_in_parent().end_time_exclusive().value)
@@ -85,49 +113,113 @@ def test_otio_places_every_take_to_the_sample(project, tmp_path):
         assert all(a[1] <= b[0] for a, b in itertools.pairwise(ends))
 
 
-def test_fcp7_xml_round_trip_keeps_every_time_to_the_frame(project, tmp_path):
-    export_project(project, tmp_path / "out", stems=(), timelines=("fcp7xml",))
-    tl = otio.adapters.read_from_file(str(tmp_path / "out" / "Reel-1_fcp7.xml"))
+def test_fcp7_xml_drop_frame_alternates_disabled_and_complete_clip_items(project, tmp_path):
+    export_project(project, tmp_path / "out", stems=(), timelines=("fcp7xml",), takes="all")
+    path = tmp_path / "out" / "Reel-1_fcp7.xml"
+    tl = otio.adapters.read_from_file(str(path))
     placed = takes_in(tl)
-    assert len(placed) == len(project.segments)
-    for name, (track, rng, src) in placed.items():
-        seg = project.segments[int(name.split("_")[1]) - 1]
+    assert len(placed) == 6
+    for name, (track, rng, src, clip) in placed.items():
+        seg = seg_of(project, name)
         assert rng.start_time.rate == pytest.approx(float(FPS))
-        assert rng.start_time.value == frame(seg.start)
-        assert rng.duration.value == frame(seg.end) - frame(seg.start)
+        assert rng.start_time.value == frame_of(seg.start)
+        assert src.start_time.value == 107892 + frame_of(seg.start)
+        assert track.name.startswith("Foley alt" if "_alt" in name else "Foley ")
     (vclip,) = [c for t in tl.tracks if t.kind == otio.schema.TrackKind.Video for c in t.find_clips()]
     assert vclip.range_in_parent().duration.value == frame(48000 * 20)
+    # What the adapter does not read, read from the XML itself.
+    root = ET.parse(path).getroot()
+    seq = root.find("sequence")
+    assert seq.findtext("timecode/string") == "01:00:00;00"
+    assert seq.findtext("timecode/displayformat") == "DF" and seq.findtext("timecode/frame") == "107892"
+    assert seq.findtext("rate/timebase") == "30" and seq.findtext("rate/ntsc") == "TRUE"
+    tracks = seq.findall("media/audio/track")
+    names = [t.get("MZ.TrackName") for t in tracks]
+    assert names == ["A1 clip audio", "Foley 1", "Foley 2", "Foley alt 1"]
+    for t in tracks:
+        alt = t.get("MZ.TrackName").startswith("Foley alt")
+        assert t.findtext("enabled") == ("FALSE" if alt else "TRUE")
+        for ci in t.findall("clipitem"):
+            assert ci.findtext("enabled") == ("FALSE" if alt else "TRUE")
+            assert len(ci.findall("rate")) == 1
+            assert ci.findtext("sourcetrack/mediatype") == "audio"
+    files = {f.get("id"): f for f in root.iter("file") if f.find("pathurl") is not None}
+    for f in files.values():  # every file is fully described where it is defined
+        assert f.findtext("timecode/displayformat") == "DF"
+        if f.findtext("name").endswith(".wav"):
+            assert f.findtext("media/audio/samplecharacteristics/samplerate") == "48000"
+            assert f.findtext("media/audio/samplecharacteristics/depth") == "24"
+            assert f.findtext("media/audio/channelcount") == "1"
+            # The take file's own timecode, drop-frame, at or after the clip's start.
+            assert int(f.findtext("timecode/frame")) >= 107892
+            assert ";" in f.findtext("timecode/string")
+    for ref in root.iter("file"):  # and every reference points at one
+        assert ref.get("id") in files
+    # The clip's picture and its audio are linked both ways.
+    v = seq.find("media/video/track/clipitem")
+    a = tracks[0].find("clipitem")
+    assert {ln.findtext("linkclipref") for ln in v.findall("link")} == {v.get("id"), a.get("id")}
+    assert {ln.findtext("linkclipref") for ln in a.findall("link")} == {v.get("id"), a.get("id")}
+    # The prompt rides on each take as a clip marker.
+    markers = [m.findtext("comment") for m in tracks[1].iter("marker")]
+    assert markers and all(m.startswith("sound ") for m in markers)
 
 
-def test_edl_one_list_per_foley_track_with_timecode_record_times(project, tmp_path):
+def test_edl_unique_reels_fcm_and_source_inside_the_files(project, tmp_path):
+    import pycmx
+
     r = export_project(project, tmp_path / "out", stems=(), timelines=("edl",))
     edls = sorted(f for f in r.files if f.suffix == ".edl")
     assert [f.name for f in edls] == ["Reel-1_Foley1.edl", "Reel-1_Foley2.edl"]
-    seen = 0
+    files = {f.name: f for f in r.files if f.suffix == ".wav"}
+    reels, seen = set(), 0
     for f in edls:
         text = f.read_text()
-        assert "01:00:0" in text  # record times are the clip's timecode, not zero-based
+        assert "\nFCM: DROP FRAME" in text.replace("\r", "")
+        with open(f) as fh:
+            edl = pycmx.parse_cmx3600(fh)
+        for event in edl.events:
+            for e in event.edits:
+                assert e.source not in reels  # reel names never collide
+                reels.add(e.source)
+                wav = files[e.clip_name]
+                assert e.source_file == str(wav)
+                seg = seg_of(project, wav.stem)
+                k = frame_of(seg.start)
+                assert e.source_in == e.record_in == frames_to_timecode(107892 + k, FPS, True)
+                # Source out is the file's last frame boundary: the file holds every frame named.
+                n = wavinfo.WavInfoReader(str(wav)).data.frame_count
+                assert timecode_to_frames(e.source_out, FPS) - timecode_to_frames(e.source_in, FPS) \
+                    == round(n * FPS / 48000)
+                seen += 1
         tl = otio.adapters.read_from_file(str(f), rate=float(FPS))
-        placed = takes_in(tl)
-        first = None
-        for name, (track, rng, src) in sorted(placed.items(), key=lambda kv: kv[1][1].start_time.value):
-            seg = project.segments[int(name.split("_")[1]) - 1]
-            tc0 = 107892
-            assert src.start_time.value == tc0 + frame(seg.start)  # source in = the take's TC
-            assert rng.duration.value == frame(seg.end) - frame(seg.start)
-            if first is None:
-                first = (rng.start_time.value, seg)
-            # Record positions relative to the list's first event match the segments'.
-            assert rng.start_time.value - first[0] == frame(seg.start) - frame(first[1].start)
-            seen += 1
+        for name, (track, rng, src, clip) in takes_in(tl).items():
+            assert clip.media_reference.target_url == str(files[name + ".wav"])
     assert seen == len(project.segments)
 
 
-def test_frame_formats_need_a_frame_rate(project, tmp_path):
+def test_without_a_frame_rate_timelines_are_omitted_with_a_note(project, tmp_path):
     project.media_info["fps"] = None
-    with pytest.raises(ExportError, match="frame rate"):
-        export_project(project, tmp_path / "out", stems=(), timelines=("fcp7xml",))
-    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    r = export_project(project, tmp_path / "out", stems=(), timelines=("fcp7xml", "otio"))
+    assert "timeline files omitted: the clip has no frame rate" in r.notes
+    assert all(f.suffix == ".wav" for f in r.files)
+
+
+def test_relative_output_folder_and_readable_files(project, tmp_path, monkeypatch):
+    """`-o out` (relative) works with timelines (they hold absolute file URLs), and exported
+    files follow the umask like any other file the user writes."""
+    monkeypatch.chdir(tmp_path)
+    old = os.umask(0o022)
+    try:
+        r = export_project(project, "rel/out", stems=("foley",), timelines=("otio", "fcp7xml"))
+    finally:
+        os.umask(old)
+    assert all(f.is_absolute() and f.parent == tmp_path / "rel" / "out" for f in r.files)
+    for f in r.files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name
+    tl = otio.adapters.read_from_file(str(tmp_path / "rel" / "out" / "Reel-1.otio"))
+    for (_, _, _, clip) in takes_in(tl).values():
+        assert clip.media_reference.target_url.startswith("file:///")
 
 
 def test_markers_and_library_sources_travel_with_the_takes(project, tmp_path):
@@ -151,7 +243,9 @@ def test_markers_and_library_sources_travel_with_the_takes(project, tmp_path):
     clip = next(c for track in tl.tracks for c in track.find_clips()
                 if c.name.startswith("Reel-1_04"))
     marks = [(m.marked_range.start_time.value, m.name) for m in clip.markers]
-    assert marks == [(TREF + 320000, "hit: metal clang on a table"), (TREF + 400000, "footstep")]
+    # At the clip's rate: the markers' frames, in the take's media time (its timecode).
+    assert marks == [(107892 + frame_of(320000), "hit: metal clang on a table"),
+                     (107892 + frame_of(400000), "footstep")]
     # The markers fall inside the clip's own source range: they show on the take.
     src = clip.source_range
     assert all(src.start_time.value <= v < src.end_time_exclusive().value for v, _ in marks)

@@ -37,7 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         f"{','.join(DEFAULT_STEMS)} (default: all)")
     parser.add_argument("--timeline", type=_csv(tuple(FORMATS)), default=["otio"], metavar="LIST",
                         help=f"timeline files, comma-separated among {','.join(FORMATS)} "
-                        "(default: otio)")
+                        "(default: otio). fcp7xml: Premiere/Resolve; fcpxml: Final Cut Pro/"
+                        "Resolve; aaf: Avid/Pro Tools; edl: CMX 3600; kdenlive: Kdenlive/melt")
     parser.add_argument("--no-timeline", action="store_true", help="write no timeline file")
     parser.add_argument("--takes", default="active", choices=["active", "all", "none"],
                         help="per-take files: each segment's active take (default), all takes "

@@ -20,6 +20,7 @@ from typing import IO
 from foley_desktop.errors import Cancelled, ExportError, FoleyError
 from foley_desktop.export import stems as st
 from foley_desktop.export.bwf import RIFF_LIMIT
+from foley_desktop.export.placement import align_span, clip_rate
 from foley_desktop.export.timeline import FORMATS as TIMELINE_FORMATS
 from foley_desktop.export.timeline import timeline_files
 from foley_desktop.jobs import CancelToken, Progress, ProgressFn, check
@@ -66,10 +67,13 @@ class _Staging:
         return next(f for t, f in self.pending if t == tmp)
 
     def commit(self) -> list[Path]:
+        mode = 0o666 & ~_umask()
         for tmp, final in self.pending:
             # Data reaches the disk before the name does: a crash never leaves a short file.
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+            # mkstemp made it 0600: give it what a plain open() would (colleagues, render nodes).
+            os.chmod(tmp, mode)
         done = []
         for tmp, final in self.pending:
             os.replace(tmp, final)
@@ -84,6 +88,12 @@ class _Staging:
         self.pending.clear()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _open_for_write(path: Path) -> IO[bytes]:
     return open(path, "r+b")
 
@@ -96,7 +106,7 @@ def export_project(project: Project, out_dir: str | os.PathLike, format: str = "
     """Export `project` into `out_dir` (created if needed). See the module doc for guarantees.
 
     format: "wav24" (24-bit PCM) or "wav32f" (32-bit float). stems: lanes among foley,
-    background, dialogue, mix. timelines: among otio, fcp7xml, edl. takes: "active" (one file
+    background, dialogue, mix. timelines: among otio, fcp7xml, fcpxml, edl, aaf, kdenlive. takes: "active" (one file
     per segment's active take), "all" (alternates too) or "none". mux: also write a copy of the
     clip with the mix as an extra audio track (`<clip>_FoleyMix.mov`).
     """
@@ -109,7 +119,8 @@ def export_project(project: Project, out_dir: str | os.PathLike, format: str = "
     if takes not in ("active", "all", "none"):
         raise ExportError("takes must be active, all or none")
     subtype, tag = st.FORMATS[format]
-    out_dir = Path(out_dir)
+    # Absolute: timeline files hold file URLs, and a relative folder has none.
+    out_dir = Path(out_dir).absolute()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -125,6 +136,14 @@ def export_project(project: Project, out_dir: str | os.PathLike, format: str = "
     else:
         placed_files = placed
     clip = st.safe_name(project.clip_name)
+    rate = clip_rate(project.media_info)
+    if rate is not None:
+        # Take files start and end on frames, so every NLE lands the take on its sample.
+        for t in placed_files:
+            t.head, t.tail = align_span(t.start, t.length, rate)
+    elif timelines:
+        result.notes.append("timeline files omitted: the clip has no frame rate")
+        timelines = ()
     staging = _Staging(out_dir)
     current = "the export"
 
@@ -143,6 +162,14 @@ def export_project(project: Project, out_dir: str | os.PathLike, format: str = "
                 if g != 1.0:
                     result.notes.append(f"{st.LANES[k]} stem lowered by {st.db(g)} dB to keep "
                                         f"{st.TRUE_PEAK_CEILING_DB:g} dBTP of headroom")
+            # One truth: take files (and so every timeline built on them) play at the FX
+            # stem's level.
+            fx_gain = gains.get("foley", 1.0)
+            if fx_gain != 1.0 and placed_files:
+                for t in placed_files:
+                    t.gain = fx_gain
+                result.notes.append(f"take files written at the FX stem's gain ({st.db(fx_gain)} dB) "
+                                    "so timelines play what the stem holds")
         # Per-take files.
         alt_count: dict[str, int] = {}
         for i, t in enumerate(placed_files):
@@ -156,6 +183,7 @@ def export_project(project: Project, out_dir: str | os.PathLike, format: str = "
             with open(tmp, "r+b") as fh:
                 g = st.write_take(project, t, subtype, fh, rf64_threshold)
             if g != 1.0:
+                t.gain *= g
                 result.notes.append(f"{t.path.name} lowered by {st.db(g)} dB (it would clip in 24-bit)")
             report("writing takes", i + 1, len(placed_files))
         # Timelines (they point at the per-take files' final names).
@@ -165,11 +193,12 @@ def export_project(project: Project, out_dir: str | os.PathLike, format: str = "
                 result.notes.append("EDL omitted: no take files were exported")
                 continue
             current = f"the {fmt} timeline"
-            for name, text in timeline_files(project, placed_files, fmt).items():
+            for name, data in timeline_files(project, placed_files, fmt,
+                                                      bits=32 if subtype == "FLOAT" else 24).items():
                 tmp = staging.path(name)
                 current = name
-                with open(tmp, "w", encoding="utf-8") as fh:
-                    fh.write(text)
+                with open(tmp, "wb") as fh:
+                    fh.write(data.encode("utf-8") if isinstance(data, str) else data)
         # The clip with the mix as an extra audio track.
         if mux:
             check(cancel)

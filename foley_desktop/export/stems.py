@@ -116,6 +116,12 @@ class PlacedTake:
     active: bool
     audio: np.ndarray  # float32 [samples] == segment length, gain applied
     path: Path | None = None  # exported file (final name), set by the export
+    # Silence before and after the take in its file (the export aligns take files to frames,
+    # export/placement.py); 0 for a file that holds exactly the take (drag-out).
+    head: int = 0
+    tail: int = 0
+    # Gain the file is written at, so it matches the FX stem when that was turned down.
+    gain: float = 1.0
 
     @property
     def start(self) -> int:
@@ -124,6 +130,15 @@ class PlacedTake:
     @property
     def length(self) -> int:
         return self.segment.length
+
+    @property
+    def file_start(self) -> int:
+        """The file's first sample on the clip."""
+        return self.start - self.head
+
+    @property
+    def file_length(self) -> int:
+        return self.head + self.length + self.tail
 
 
 def load_takes(project: Project, which: str = "active") -> list[PlacedTake]:
@@ -342,9 +357,16 @@ def take_file_name(clip: str, t: PlacedTake, tag: str, alt: int = 0) -> str:
 
 
 def write_take(project: Project, t: PlacedTake, subtype: str, fh, rf64_threshold: int = RIFF_LIMIT) -> float:
-    """One take as its own BWF, stamped with its position on the clip. Returns the gain applied."""
-    tref = clip_time_reference(project) + t.start
+    """One take as its own BWF, stamped with its position on the clip.
+
+    The file holds `t.head` samples of silence, the take at `t.gain`, then `t.tail` of silence;
+    its TimeReference is the file's first sample. Returns the gain applied on top of `t.gain`
+    (only when a 24-bit file would clip).
+    """
+    tref = clip_time_reference(project) + t.file_start
     audio = t.audio[None, :]
+    if t.gain != 1.0:
+        audio = audio * np.float32(t.gain)
     gain = 1.0
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if subtype == "PCM_24" and peak >= 1.0:
@@ -371,8 +393,11 @@ def write_take(project: Project, t: PlacedTake, subtype: str, fh, rf64_threshold
         note += f" markers={len(t.segment.markers_inside())}"
         if tk.sync:
             note += f" sync_f1_100ms={tk.sync['f1_100ms']:.2f}"
-    if gain != 1.0:
-        note += f" gain={db(gain)}dB"
+    if gain * t.gain != 1.0:
+        note += f" gain={db(gain * t.gain)}dB"
+    if t.head or t.tail:
+        note += (f" take_starts_at_sample={t.head} take_length={t.length} (file aligned to frames;"
+                 " silence before and after)")
     w = BwfWriter(fh, 1, SAMPLE_RATE, subtype,
                   bext=Bext(description=f"Foley take {t.index:02d}: {prompt}"[:256],
                             time_reference=tref,
@@ -383,6 +408,10 @@ def write_take(project: Project, t: PlacedTake, subtype: str, fh, rf64_threshold
                             time_reference=tref, bit_depth=32 if subtype == "FLOAT" else 24,
                             track_names=["FX"]),
                   rf64_threshold=rf64_threshold)
+    if t.head:
+        w.write(np.zeros((1, t.head), np.float32))
     w.write(audio)
+    if t.tail:
+        w.write(np.zeros((1, t.tail), np.float32))
     w.close()
     return gain
