@@ -315,7 +315,8 @@ def _pick_onsets(flux: np.ndarray, level: np.ndarray, hop: int, sr: int,
     if SMOOTH > 1:
         flux = np.convolve(flux, np.ones(SMOOTH, np.float32), mode="full")[:len(flux)]
     w = max(1, round(0.15 / frame_s))
-    padded = np.pad(flux, w, mode="edge")
+    # Before the file is silence (a hit at sample 0 is a hit); after it, the last frames go on.
+    padded = np.concatenate([np.zeros(w, flux.dtype), flux, np.full(w, flux[-1], flux.dtype)])
     # Running median over ±150 ms: the local texture a hit must rise above.
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1)
     med = np.median(windows, axis=1)
