@@ -86,6 +86,12 @@ def test_scan_search_and_incremental_rescan(tmp_path, library):
     info = idx.info(touched)
     assert info is not None and info.name == "doors_door_open.ogg" and info.credit is None
 
+    # Rows analysed by an older extractor are read again although their files did not change.
+    idx._db.execute("UPDATE sounds SET analysis = 'features 1' WHERE name LIKE 'fire_fire%'")
+    idx._db.commit()
+    again = idx.scan()
+    assert (again.added, again.updated, again.unchanged) == (0, 3, n_files - 4)
+
 
 def test_bad_files_are_skipped_with_reasons_and_remembered(tmp_path, library):
     bad = library / "Bad"

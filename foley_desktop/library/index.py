@@ -37,6 +37,10 @@ from foley_desktop.paths import user_data_dir
 
 KEYWORD_WEIGHT = 0.25
 SCHEMA = 1
+# Stamped on every row: a sound analysed by an older feature extractor or text encoder is
+# read again by the next scan even though its file did not change. Bump on any change to
+# features.py's results, embed.sound_text or the encoder.
+ANALYSIS = "features 2, text foley-tiny minilm-int8 mean-pooled"
 COMMIT_EVERY_S = 1.0
 _STOP = frozenset(["a", "an", "the", "on", "in", "of", "with", "and", "at", "to", "from", "into", "onto", "for", "by", "over", "under", "off", "someone", "something", "somebody", "some", "is", "are", "being"])
 
@@ -106,7 +110,7 @@ CREATE TABLE IF NOT EXISTS sounds(
   channels INTEGER, sample_rate INTEGER, name TEXT, category TEXT, subcategory TEXT,
   fx_name TEXT, cat_id TEXT, creator_id TEXT, source_id TEXT, description TEXT, tags TEXT,
   words TEXT, loudness_lufs REAL, peak_db REAL, centroid_hz REAL, continuous INTEGER,
-  onsets TEXT, credit TEXT, embedding BLOB NOT NULL, UNIQUE(folder_id, relpath));
+  onsets TEXT, credit TEXT, embedding BLOB NOT NULL, analysis TEXT, UNIQUE(folder_id, relpath));
 CREATE TABLE IF NOT EXISTS skipped(
   folder_id INTEGER NOT NULL, relpath TEXT NOT NULL, size INTEGER, mtime_ns INTEGER,
   reason TEXT, PRIMARY KEY(folder_id, relpath));
@@ -126,6 +130,8 @@ class LibraryIndex:
             self._db.execute("PRAGMA journal_mode=WAL")   # searches read while a scan writes
             self._db.executescript(_SCHEMA_SQL)
             self._fts = self._make_fts()
+            if "analysis" not in {r[1] for r in self._db.execute("PRAGMA table_info(sounds)")}:
+                self._db.execute("ALTER TABLE sounds ADD COLUMN analysis TEXT")  # first-day indexes
             self._db.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (str(SCHEMA),))
             self._db.execute("INSERT OR IGNORE INTO meta VALUES('generation', '0')")
             self._db.commit()
@@ -237,8 +243,8 @@ class LibraryIndex:
                 report.skipped.append((root, ("library folder not found (unplugged or moved? "
                                               "`foley-desktop library relink OLD NEW`)")))
                 continue
-            known = {r: (i, s, m) for i, r, s, m in self._db.execute(
-                "SELECT id, relpath, size, mtime_ns FROM sounds WHERE folder_id = ?", (fid,))}
+            known = {r: (i, s, m, a) for i, r, s, m, a in self._db.execute(
+                "SELECT id, relpath, size, mtime_ns, analysis FROM sounds WHERE folder_id = ?", (fid,))}
             bad = {r: (s, m, why) for r, s, m, why in self._db.execute(
                 "SELECT relpath, size, mtime_ns, reason FROM skipped WHERE folder_id = ?", (fid,))}
             seen: set[str] = set()
@@ -267,7 +273,7 @@ class LibraryIndex:
                     if progress is not None and listed % 500 == 0:
                         progress(Progress("listing files", listed, 0))
                     k = known.get(rel)
-                    if k is not None and k[1] == st.st_size and k[2] == st.st_mtime_ns:
+                    if k is not None and k[1] == st.st_size and k[2] == st.st_mtime_ns and k[3] == ANALYSIS:
                         report.unchanged += 1
                         continue
                     b = bad.get(rel)
@@ -327,7 +333,7 @@ class LibraryIndex:
                        "centroid_hz": feats.centroid_hz, "continuous": int(feats.continuous),
                        "onsets": json.dumps([round(t, 4) for t in feats.onsets_s]),
                        "credit": credit_for(path),
-                       "embedding": emb.astype(np.float16).tobytes()}
+                       "embedding": emb.astype(np.float16).tobytes(), "analysis": ANALYSIS}
                 with self._lock:
                     if old_id is not None:
                         self._delete_ids([old_id])
