@@ -216,3 +216,28 @@ def test_dep5_parsing():
     assert dep5_match(stanzas, "sounds/a.ogg").copyright == "2012 A, 2013 B"
     assert dep5_match(stanzas, "other/x.wav").license == "CC-BY-3.0"
     assert dep5_match(stanzas, "code/main.c").license == "GPL-2+"
+
+
+def test_searching_while_a_scan_runs_in_another_thread(tmp_path, library):
+    """The GUI scans in a worker and searches from its own thread: both go on, and the
+    searches see the sounds committed so far."""
+    import threading
+
+    idx = _index(tmp_path)
+    idx.add_folder(library)
+    errors, counts = [], []
+
+    def scan():
+        try:
+            idx.scan()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    worker = threading.Thread(target=scan)
+    worker.start()
+    while worker.is_alive():
+        counts.append(len(idx.search("footsteps on gravel", limit=50)))
+    worker.join()
+    assert not errors
+    assert counts and counts == sorted(counts)            # the index only grows during a scan
+    assert len(idx.search("footsteps on gravel", limit=50)) == idx.count()

@@ -228,8 +228,7 @@ class LibraryIndex:
              max_seconds: float = DEFAULT_MAX_SECONDS) -> ScanReport:
         t0 = time.monotonic()
         report = ScanReport()
-        with self._lock:
-            todo = self._list_changes(report, progress, cancel)
+        todo = self._list_changes(report, progress, cancel)
         self._process(todo, report, progress, cancel, max_seconds)
         report.seconds = time.monotonic() - t0
         return report
@@ -237,16 +236,21 @@ class LibraryIndex:
     def _list_changes(self, report: ScanReport, progress, cancel) -> list[tuple]:
         todo: list[tuple] = []
         listed = 0
-        for fid, root in self._folder_rows():
+        with self._lock:
+            folders = self._folder_rows()
+        # The walk holds no lock: a search from another thread goes on while a large library
+        # is listed; only the reads and writes of the index take it.
+        for fid, root in folders:
             if not root.is_dir():
                 # Keep its sounds: an unplugged drive or a moved folder is relinked, not re-read.
                 report.skipped.append((root, ("library folder not found (unplugged or moved? "
                                               "`foley-desktop library relink OLD NEW`)")))
                 continue
-            known = {r: (i, s, m, a) for i, r, s, m, a in self._db.execute(
-                "SELECT id, relpath, size, mtime_ns, analysis FROM sounds WHERE folder_id = ?", (fid,))}
-            bad = {r: (s, m, why) for r, s, m, why in self._db.execute(
-                "SELECT relpath, size, mtime_ns, reason FROM skipped WHERE folder_id = ?", (fid,))}
+            with self._lock:
+                known = {r: (i, s, m, a) for i, r, s, m, a in self._db.execute(
+                    "SELECT id, relpath, size, mtime_ns, analysis FROM sounds WHERE folder_id = ?", (fid,))}
+                bad = {r: (s, m, why) for r, s, m, why in self._db.execute(
+                    "SELECT relpath, size, mtime_ns, reason FROM skipped WHERE folder_id = ?", (fid,))}
             seen: set[str] = set()
             for dirpath, dirnames, filenames in os.walk(root):
                 check(cancel)
@@ -282,13 +286,15 @@ class LibraryIndex:
                         continue
                     todo.append((fid, root, rel, k[0] if k else None))
             gone = [k[0] for r, k in known.items() if r not in seen]
-            self._delete_ids(gone)
+            with self._lock:
+                self._delete_ids(gone)
+                self._db.executemany("DELETE FROM skipped WHERE folder_id = ? AND relpath = ?",
+                                     [(fid, r) for r in bad if r not in seen])
             report.removed += len(gone)
-            self._db.executemany("DELETE FROM skipped WHERE folder_id = ? AND relpath = ?",
-                                 [(fid, r) for r in bad if r not in seen])
-        if report.removed:
-            self._bump()
-        self._db.commit()
+        with self._lock:
+            if report.removed:
+                self._bump()
+            self._db.commit()
         return todo
 
     def _process(self, todo: list[tuple], report: ScanReport, progress, cancel,
