@@ -86,3 +86,17 @@ def test_a_corrupt_index_file_is_one_line(tmp_path, capsys):
     db.write_bytes(b"this is not an SQLite database" * 100)
     assert main(["library", "folders", "--db", str(db)]) == 2
     assert "cannot open the library index" in capsys.readouterr().err
+
+
+def test_an_index_from_a_newer_version_is_refused(tmp_path, capsys):
+    import sqlite3
+
+    db = tmp_path / "lib.sqlite"
+    assert main(["library", "folders", "--db", str(db)]) == 0
+    con = sqlite3.connect(db)
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    con.commit()
+    con.close()
+    capsys.readouterr()
+    assert main(["library", "folders", "--db", str(db)]) == 2
+    assert "newer Foley Desktop" in capsys.readouterr().err

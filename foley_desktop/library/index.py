@@ -135,11 +135,16 @@ class LibraryIndex:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (str(SCHEMA),))
             self._db.execute("INSERT OR IGNORE INTO meta VALUES('generation', '0')")
             self._db.commit()
+            stored = int(self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0])
         except sqlite3.DatabaseError as exc:
             raise LibraryError(f"cannot open the library index {self.db_path}: {exc}") from None
         except OSError as exc:
             raise LibraryError(f"cannot create the library index {self.db_path}: "
                                f"{exc.strerror or exc}") from None
+        if stored > SCHEMA:
+            self._db.close()
+            raise LibraryError(f"the library index {self.db_path} was written by a newer Foley "
+                               "Desktop; update the app or use another --db")
         self._lock = threading.RLock()
         self._matrix: np.ndarray | None = None
         self._ids: np.ndarray | None = None
