@@ -2,7 +2,7 @@
 
 Two cues, both measured on the real picture rather than learned from drawings:
 - motion that stops abruptly (motion.py): a hit or a landing foot; camera motion is removed
-  first (median flow), so a pan or shake is not an impact;
+  first (the whole picture's shift), so a pan or shake is not an impact;
 - walkers' stances opening (gait.py): heel strikes of people too small for any pose model,
   used only while the camera holds still (the silhouettes need a still background).
 Each cue's threshold was chosen on the development clips of resources/spotting/real_eval.json
@@ -109,9 +109,13 @@ def _chunk(video, fps: Fraction, a: int, b: int, n_ctx: int, t0: int, t1: int, r
         bg = gait.background(big)
         for s in gait.stance_tracks(big, bg, float(fps)):
             stride = np.maximum(stride, gait.strike_score(s))
+    # The camera's speed near a frame (the flows reach k frames each way, and a pan's start
+    # or end can fall between two estimates): the fastest within k + 1 frames.
+    k = max(1, round(motion.WINDOW_S * float(fps))) + 1
+    cam = np.array([mt.camera[max(0, j - k):j + k + 1].max() for j in range(len(big))])
     times = a / SAMPLE_RATE + np.arange(len(big)) / float(fps)
     keep = (times >= t0 / SAMPLE_RATE - 1e-9) & (times < t1 / SAMPLE_RATE - 1e-9)
-    return (times[keep], mt.stop[keep], mt.down[keep], stride[keep], mt.camera[keep],
+    return (times[keep], mt.stop[keep], mt.down[keep], stride[keep], cam[keep],
             mt.frame_diff[keep])
 
 

@@ -4,8 +4,8 @@ A footstep or a hit is, in the picture, a moving thing that stops: the swinging 
 thrown object meets the ground. For frame j, two flows start on j's own pixel grid: back to
 frame j-k and on to frame j+k (k frames = ~100 ms). Each pixel then follows the same material,
 and its speed into frame j minus its speed out of it is its deceleration; a thing that merely
-crosses the picture keeps its speed and scores nothing. The median flow (the camera's pan or
-shake) is removed first. The score of a frame is the strongest mean deceleration of a grid cell
+crosses the picture keeps its speed and scores nothing. The camera's own pan or shake (the whole
+picture's shift, by phase correlation) is removed first. The score of a frame is the strongest mean deceleration of a grid cell
 (1/6 of the picture height), in picture heights per second, so one threshold serves any
 resolution and frame rate, and a still or slowly drifting picture stays below it.
 
@@ -40,7 +40,7 @@ class MotionTrack:
     stop: np.ndarray        # [T] strongest cell deceleration (picture heights / s)
     down: np.ndarray        # [T] share of that deceleration that was downward motion, 0..1
     energy: np.ndarray      # [T] mean speed into the frame (picture heights / s)
-    camera: np.ndarray      # [T] speed of the camera (median flow, picture heights / s)
+    camera: np.ndarray      # [T] speed of the camera (whole-picture shift, picture heights / s)
     frame_diff: np.ndarray  # [T] mean absolute frame difference into the frame (0..1)
 
 
@@ -64,6 +64,9 @@ def decode_gray(video: Path, fps: Fraction, start: int, end: int, height: int,
         x, y, w, h = roi
         x, y = max(0, x), max(0, y)
         w, h = min(w, v.display_width - x), min(h, v.display_height - y)
+        if w < 16 or h < 16:
+            raise MediaError(f"the region {tuple(roi)} leaves less than 16x16 pixels of the "
+                             f"{v.display_width}x{v.display_height} picture")
         it = iter_video_frames(video, fps, start=start, end=end, cancel=cancel)
     else:
         x = y = 0
@@ -83,10 +86,26 @@ def decode_gray(video: Path, fps: Fraction, start: int, end: int, height: int,
     return out
 
 
-def _flow(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+def _flow(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(flow from a to b with the camera's motion removed, the camera's shift in px).
+
+    The camera's shift is the whole picture's translation by phase correlation: unlike the
+    median of the flow it is not pulled to zero by flat walls and sky, where flow is zero
+    whatever the camera does. The flow starts from that shift, so a fast pan does not exceed
+    the pyramid's reach and leave textured areas with wrong vectors.
+    """
+    shift, response = cv2.phaseCorrelate(a.astype(np.float32), b.astype(np.float32))
+    if response < 0.05:
+        # No peak at all: identical frames (a held picture) or no shared content (a cut).
+        shift = (0.0, 0.0)
+    init = np.empty(a.shape + (2,), np.float32)
+    init[..., 0], init[..., 1] = shift
     # Farneback with a wide window: robust on compressed, textured real footage.
-    return cv2.calcOpticalFlowFarneback(prev, cur, None, pyr_scale=0.5, levels=3, winsize=13,
-                                        iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
+    f = cv2.calcOpticalFlowFarneback(a, b, init, pyr_scale=0.5, levels=3, winsize=13,
+                                     iterations=3, poly_n=5, poly_sigma=1.1,
+                                     flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+    f -= np.asarray(shift, np.float32)
+    return f, np.asarray(shift)
 
 
 def _cell_means(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -116,13 +135,10 @@ def analyse(frames: list[np.ndarray], fps: float, progress: ProgressMeter | None
         # Both flows start on frame j's pixel grid, so each pixel follows the same material:
         # its speed into frame j (from j-k) against its speed out of it (to j+k). A thing
         # that merely crosses the picture keeps its speed; only a thing that stops scores.
-        fb = _flow(frames[j], frames[j - k])
-        ff = _flow(frames[j], frames[j + k])
-        # Camera pans and shake move everything alike: the median flow is the camera's.
-        cam = np.median(fb.reshape(-1, 2), axis=0)
+        # Camera pans and shake move everything alike: that shift is removed from both.
+        fb, cam = _flow(frames[j], frames[j - k])
+        ff, _ = _flow(frames[j], frames[j + k])
         camera[j] = float(np.hypot(*cam)) * to_hps
-        fb -= cam
-        ff -= np.median(ff.reshape(-1, 2), axis=0)
         mb = np.hypot(fb[..., 0], fb[..., 1])
         dec = _cell_means(mb - np.hypot(ff[..., 0], ff[..., 1]), GRID_ROWS, cols) * to_hps
         c = int(np.argmax(dec))

@@ -1,0 +1,116 @@
+"""Auto-spot on real footage: events found where the annotations put them, none where nothing
+happens. Clips come from scripts/fetch_real_footage.sh (skipped when not fetched) and from the
+standard test media."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from foley_desktop.errors import Cancelled, MediaError
+from foley_desktop.jobs import CancelToken
+from foley_desktop.media import read_video_frames
+from foley_desktop.media.timebase import SAMPLE_RATE, seconds_to_samples
+from foley_desktop.spotting import evaluate
+from foley_desktop.spotting.detect import spot
+from foley_desktop.spotting.markers import KINDS
+from foley_desktop.spotting.onsets import onset_f1
+
+CLIPS = {c["id"]: c for c in json.loads(evaluate.ANNOTATIONS.read_text())["clips"]}
+
+
+def _clip(media_root: Path, clip_id: str) -> tuple[Path, dict]:
+    c = CLIPS[clip_id]
+    path = media_root / c["path"]
+    if not path.exists():
+        pytest.skip(f"{clip_id}: real footage not fetched (scripts/fetch_real_footage.sh)")
+    return path, c
+
+
+def _range(c: dict) -> tuple[int, int]:
+    return seconds_to_samples(Fraction(str(c["start"]))), seconds_to_samples(Fraction(str(c["end"])))
+
+
+def test_annotations_are_well_formed():
+    splits = {"dev": [0, 0], "heldout": [0, 0]}
+    for c in CLIPS.values():
+        assert c["split"] in splits and c["how"] and c["licence"] and c["package"]
+        assert 0 <= c["start"] < c["end"]
+        times = [e["t"] for e in c["events"]]
+        assert times == sorted(times)
+        assert all(c["start"] <= t < c["end"] for t in times), c["id"]
+        assert all(e["kind"] in KINDS for e in c["events"])
+        splits[c["split"]][0 if times else 1] += 1
+    # Each split has clips with events and clips where nothing should be spotted.
+    assert all(n_ev >= 2 and n_neg >= 2 for n_ev, n_neg in splits.values())
+
+
+def test_heel_strikes_of_a_real_walker(media_root):
+    path, c = _clip(media_root, "vtest_walker_a")
+    got = spot(path, *_range(c), roi=tuple(c["roi"]))
+    times = np.array([m.time / SAMPLE_RATE for m in got])
+    assert onset_f1([e["t"] for e in c["events"]], times, 0.1) >= 0.8
+    assert all(m.source == "auto" and m.kind == "footstep" and 0 < m.strength <= 1 for m in got)
+
+
+def test_a_thrown_object_landing_is_a_hit(media_root):
+    path, c = _clip(media_root, "bbb_trailer_fruit")
+    got = spot(path, *_range(c))
+    assert len(got) == 1
+    assert abs(got[0].time / SAMPLE_RATE - c["events"][0]["t"]) <= 0.1
+    assert got[0].kind == "hit"
+
+
+def test_a_talking_head_gets_no_markers(media_root):
+    path, c = _clip(media_root, "psychopy_jwp_intro")
+    got = spot(path, *_range(c))
+    assert len(got) * 10 / (c["end"] - c["start"]) <= 1.0
+
+
+def test_continuous_motion_without_an_event_gets_none(clip_tank):
+    # The toy tank's turret turns all along (standard test media: always present).
+    assert spot(clip_tank) == []
+
+
+def test_a_camera_pan_over_a_real_picture_is_not_an_event(clip_hello, tmp_path):
+    # A real frame panned and shaken like a handheld camera, then stopping: everything moves
+    # alike, so the median flow takes it all and nothing stops relative to the scene.
+    still = read_video_frames(clip_hello, 1, size=(640, 360), start=0, end=SAMPLE_RATE)[0]
+    path = tmp_path / "pan.mp4"
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 320, 180, "yuv420p"
+        x = 0.0
+        for k in range(50):
+            x += 6.0 if k < 35 else 0.0           # pans, then the camera stops
+            dx, dy = (rng.integers(-2, 3) for _ in range(2))
+            x0, y0 = int(x) + 20 + dx, 90 + dy
+            crop = np.ascontiguousarray(still[y0:y0 + 180, x0:x0 + 320])
+            for p in s.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")):
+                out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    assert spot(path) == []
+
+
+def test_progress_and_cancel(clip_tank):
+    reports = []
+    spot(clip_tank, 0, 2 * SAMPLE_RATE, progress=reports.append)
+    assert reports and reports[-1].fraction == 1.0
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        spot(clip_tank, cancel=token)
+
+
+def test_bad_ranges_are_one_line_errors(clip_tank):
+    with pytest.raises(MediaError, match="outside"):
+        spot(clip_tank, 100 * SAMPLE_RATE, 101 * SAMPLE_RATE)
+    with pytest.raises(MediaError, match="region"):
+        spot(clip_tank, roi=(5000, 0, 100, 100))
