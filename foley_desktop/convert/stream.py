@@ -355,6 +355,64 @@ def _fp16(arr: np.ndarray) -> np.ndarray:
     return out
 
 
+def _float32_values(model: onnx.ModelProto) -> set[str]:
+    """Names of the values typed float32 (graph inputs, initializers, inferred values); the
+    model is the weightless skeleton, so the inference reads structure only."""
+    from onnx import shape_inference
+
+    try:
+        typed = shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:  # noqa: BLE001 - no types known: nothing is treated as float32
+        return set()
+    g = typed.graph
+    names = {v.name for v in (*g.input, *g.value_info, *g.output)
+             if v.type.tensor_type.elem_type == TensorProto.FLOAT}
+    names |= {i.name for i in g.initializer if i.data_type == TensorProto.FLOAT}
+    for n in g.node:   # Constants and Casts to float32 say their type themselves
+        if n.op_type == "Cast" and any(a.name == "to" and a.i == TensorProto.FLOAT for a in n.attribute):
+            names.add(n.output[0])
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value" and \
+                n.attribute[0].t.data_type == TensorProto.FLOAT:
+            names.add(n.output[0])
+    return names
+
+
+def _drop_round_trips(nodes: list, outputs: set[str], float32: set[str]) -> list:
+    """Remove float32 -> float16 -> float32 Cast pairs.
+
+    onnxruntime's converter treats every node kept in float32 on its own: it casts the node's
+    output to float16 and casts it back to float32 before the next kept node. Between two kept
+    nodes that pair rounds a float32 value to 11 significant bits, which defeats keeping the
+    chain in float32: the timestep 999 times a frequency loses up to 0.25 rad of phase, and the
+    nearest-exact resampling indices (floor((i + 0.5) * in / out)) land on the wrong frame, which
+    is where the fp16 denoiser's per-frame outliers came from. The consumer of the second Cast
+    reads the float32 value directly instead (only where the first Cast's input is known to be
+    float32: `float32`, the values typed float32); Casts nobody reads any more are dropped."""
+    producer = {o: n for n in nodes for o in n.output}
+
+    def to(n):
+        return next((a.i for a in n.attribute if a.name == "to"), None)
+
+    alias = {}
+    for n in nodes:
+        if n.op_type == "Cast" and to(n) == TensorProto.FLOAT and n.output[0] not in outputs:
+            first = producer.get(n.input[0])
+            if first is not None and first.op_type == "Cast" and to(first) == TensorProto.FLOAT16 \
+                    and first.input[0] in float32:
+                alias[n.output[0]] = first.input[0]
+    for n in nodes:
+        for i, name in enumerate(n.input):
+            if name in alias:
+                n.input[i] = alias[name]
+    # drop Casts whose outputs nobody reads (repeat: removing one can orphan its producer)
+    while True:
+        read = {i for n in nodes for i in n.input} | outputs
+        kept = [n for n in nodes if n.op_type != "Cast" or n.output[0] in read]
+        if len(kept) == len(nodes):
+            return kept
+        nodes = kept
+
+
 def to_fp16(src: Path, dst: Path, op_block_list: list[str], node_block_list_fn) -> Path:
     """float16 weights and compute, float32 inputs/outputs; external weights converted one
     at a time. `node_block_list_fn(model)` names nodes kept in float32."""
@@ -384,7 +442,7 @@ def to_fp16(src: Path, dst: Path, op_block_list: list[str], node_block_list_fn) 
         defined.update(node.output)
         nodes.append(node)
     del half.graph.node[:]
-    half.graph.node.extend(nodes)
+    half.graph.node.extend(_drop_round_trips(nodes, {o.name for o in half.graph.output}, _float32_values(half)))
     _write_variant(half, ext, src.parent, dst,
                    lambda init, arr: _fp16(arr) if init.data_type == TensorProto.FLOAT16 else arr)
     return dst
