@@ -1,0 +1,91 @@
+"""The Blender VSE add-on, run for real in headless Blender: Generate places the take as a sound
+strip at the frame its BWF TimeReference names; after an edit in the app, Re-import moves it and
+adds the stems. A 29.97 drop-frame clip starting at 01:00:00;00, placed at scene frame 11."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import wavinfo
+from media_factory import cfr_pts, write_video
+from test_export_nle import first_sample, frame_holding, tc_frames
+
+from foley_desktop.project.io import load
+
+REPO = Path(__file__).resolve().parent.parent
+ADDON = REPO / "foley_desktop" / "plugins" / "blender" / "foley_desktop_vse"
+BLENDER = shutil.which("blender")
+FPS = Fraction(30000, 1001)
+TC = "01:00:00;00"
+STRIP_START = 11
+
+
+@pytest.mark.skipif(BLENDER is None, reason="Blender is not installed "
+                    "(scripts/install_system_packages.sh installs it)")
+def test_blender_addon_places_takes_and_stems_at_their_bwf_frames(tmp_path):
+    tb = Fraction(1, FPS.numerator)
+    video = write_video(tmp_path / "shot.mov", cfr_pts(120, FPS, tb), tb, size=(128, 72),
+                        timecode=TC, fps_hint=FPS,
+                        audio={"rate": 48000, "seconds": 4.0, "clicks": [48000]})
+    # Blender finds the add-on where a user installs it: <scripts>/addons/<name>.
+    scripts = tmp_path / "scripts"
+    (scripts / "addons").mkdir(parents=True)
+    shutil.copytree(ADDON, scripts / "addons" / ADDON.name,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    cli = str(Path(sys.executable).parent / "foley-desktop")
+    project = tmp_path / "work" / "shot.foley"
+    out = tmp_path / "result.json"
+    args = {"cli": cli, "fps": 30, "fps_base": 1.001, "video": str(video),
+            "strip_start": STRIP_START, "range": [STRIP_START + 30, STRIP_START + 75],
+            "project": str(project), "new_span": ["0.5", "2.25"], "out": str(out)}
+    env = dict(os.environ, FOLEY_VSE_TEST=json.dumps(args), BLENDER_USER_SCRIPTS=str(scripts))
+    run = subprocess.run([BLENDER, "-b", "--factory-startup", "--python-exit-code", "1",
+                          "--python", str(REPO / "tests" / "blender_vse_script.py")],
+                         check=False, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    res = json.loads(out.read_text())
+    tref0 = first_sample(tc_frames(TC, FPS), FPS)  # the clip's first sample since midnight
+    assert res["movie"]["frame_start"] == STRIP_START
+
+    def check_take(strips, seg_start):
+        (take,) = [s for s in strips if s["kind"] == "take"]
+        stamp = wavinfo.WavInfoReader(take.get("copy", take["path"])).bext.time_reference
+        # The strip's frame is the one its file's TimeReference names…
+        offset = stamp - tref0
+        assert take["frame"] == STRIP_START + round(Fraction(offset) * FPS / 48000)
+        # …which is the frame holding the segment's first sample, and the file starts on it.
+        k = frame_holding(seg_start, FPS)
+        assert take["frame"] == STRIP_START + k and offset == first_sample(k, FPS)
+        assert take["channel"] > res["movie"]["channel"]
+        return take
+
+    g = res["generate"]
+    assert g["result"] == ["FINISHED"], g["status"]
+    assert "placed 1 strip" in g["status"]
+    # The range was scene frames 41..86: clip frames 30..75.
+    start, end = g["segment"]
+    assert (start, end) == (first_sample(30, FPS), first_sample(75, FPS))
+    first = check_take(g["strips"], start)
+
+    r = res["reimport"]
+    assert r["result"] == ["FINISHED"], r["status"]
+    seg = load(project).segments[0]
+    assert seg.start == 24000
+    moved = check_take(r["strips"], seg.start)
+    assert moved["frame"] != first["frame"]
+    assert [s for s in r["strips"] if s["frame"] == first["frame"]] == []  # the old strip is gone
+    # The stems: BG (the clip's own audio: not separated, said in the status) from the clip's
+    # first frame; DX left out.
+    kinds = sorted(s["kind"] for s in r["strips"])
+    assert kinds == ["BG", "take"]
+    (bg,) = [s for s in r["strips"] if s["kind"] == "BG"]
+    assert bg["frame"] == STRIP_START
+    assert wavinfo.WavInfoReader(bg["path"]).bext.time_reference == tref0
+    assert "not separated" in r["status"] or "omitted" in r["status"]
