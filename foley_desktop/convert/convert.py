@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,11 +79,19 @@ def load_checkpoint(path: Path) -> dict:
         raise ConvertError(f"{path}: not found")
     if path.suffix == ".safetensors":
         return _SafetensorsState(path)
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head.startswith(_ZIP_MAGIC):
+        if _LEGACY_MAGIC in head:
+            raise ConvertError(f"{path}: a legacy PyTorch checkpoint (the non-zip format of PyTorch "
+                               f"before 1.6), which cannot be memory-mapped; re-save it once with a "
+                               f"current PyTorch: torch.save(torch.load(OLD, weights_only=True), NEW)")
+        raise ConvertError(f"{path}: not a PyTorch checkpoint (a zip file written by torch.save) "
+                           f"nor safetensors")
     try:
         obj = torch.load(str(path), map_location="cpu", mmap=True, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling raises many kinds
-        raise ConvertError(f"{path}: cannot be read as a weights-only checkpoint "
-                           f"({str(exc).splitlines()[0]})") from None
+        raise ConvertError(f"{path}: {_load_failure(exc)}") from None
     for key in ("state_dict", "model", "module"):   # training wrappers nest the weights
         if isinstance(obj, dict) and isinstance(obj.get(key), dict) and \
                 not any(torch.is_tensor(v) for v in obj.values()):
@@ -90,6 +99,24 @@ def load_checkpoint(path: Path) -> dict:
     if not isinstance(obj, dict):
         raise ConvertError(f"{path}: expected a state dict, found {type(obj).__name__}")
     return obj
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+# the legacy format pickles this number first (torch.serialization.MAGIC_NUMBER, 0x1950a86a20f9469cfc6c)
+_LEGACY_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why a weights-only load failed, in one line, without torch's advice to load the file
+    with weights_only=False (which would let the file run code: never what to do here)."""
+    text = str(exc)
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"global '?([\w.]+)'? ", text)
+    if "weights_only" in text or "Weights only load failed" in text:
+        what = f" (first: {m.group(1)})" if m else ""
+        return (f"holds Python objects besides tensors{what}; loading them could run code, so the "
+                f"file is refused (only state dicts of tensors are read)")
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    return f"cannot be read as a checkpoint ({first[:200]})"
 
 
 class _SafetensorsState(dict):
@@ -115,10 +142,6 @@ class _SafetensorsState(dict):
 
     def items(self):
         return ((k, self[k]) for k in self)
-
-
-def _shape(state: dict, key: str) -> tuple[int, ...]:
-    return state.shape(key) if isinstance(state, _SafetensorsState) else tuple(state[key].shape)
 
 
 def _find_denoiser_checkpoint(folder: Path, variant: str | None) -> Path:
@@ -157,20 +180,12 @@ def build_denoiser(cfg: DenoiserConfig, state: dict, report: dict, weights_path:
     import torch
 
     from foley_desktop.convert.hunyuan_model import HunyuanFoleyDenoiser
+    from foley_desktop.convert.preflight import check_denoiser_state
     from foley_desktop.convert.stream import load_into_weight_file
 
+    ignored = check_denoiser_state(cfg, state)
     with torch.device("meta"):
         model = HunyuanFoleyDenoiser(cfg)
-    wanted = model.state_dict()
-    missing = [k for k in wanted if k not in state]
-    if missing:
-        raise ConvertError(f"the denoiser checkpoint lacks {len(missing)} weights the configuration "
-                           f"needs (first: {missing[0]}); wrong --variant or --config?")
-    for k, ref in wanted.items():
-        if _shape(state, k) != tuple(ref.shape):
-            raise ConvertError(f"denoiser weight {k}: shape {_shape(state, k)} in the checkpoint, "
-                               f"{tuple(ref.shape)} expected from the configuration")
-    ignored = sorted(k for k in state if k not in wanted)
     report["ignored_keys"] = len(ignored)
     report["ignored_prefixes"] = sorted({k.split(".")[0] for k in ignored})
     # names as the export wrapper (DenoiserForExport.model) will call them
@@ -377,6 +392,13 @@ def convert(opts: ConvertOptions, progress: ProgressFn | None = None,
     if not (0 <= 2 * overlap <= win) or (win - overlap) * SIGLIP_FPS % LATENT_RATE or overlap * SIGLIP_FPS % LATENT_RATE:
         raise ConvertError("window/overlap must be whole seconds with overlap <= half the window")
 
+    # every input against the configuration and each other before any heavy stage: names,
+    # shapes and small JSON files only (preflight.py)
+    from foley_desktop.convert.preflight import preflight
+
+    preflight(cfg, ckpt, vae, sync_ckpt if use_sync else None, Path(opts.clap), Path(opts.siglip2),
+              out, tuple(opts.precisions), load_checkpoint)
+    _free()
     work = out.with_name(out.name + ".partial")
     if work.exists():
         shutil.rmtree(work)

@@ -175,19 +175,24 @@ class SynchformerVisual(nn.Module):
         return per_step.reshape(N, self.steps, D)
 
 
+def layout(shapes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
+    """SynchformerVisual's constructor arguments from the weights' shapes (names without the
+    `vfeat_extractor.` prefix)."""
+    w = shapes["patch_embed_3d.proj.weight"]
+    dim, tube, patch = w[0], w[2], w[3]
+    grid = math.isqrt(shapes["pos_embed"][1] - 1)
+    depth = 1 + max(int(k.split(".")[1]) for k in shapes if k.startswith("blocks."))
+    # heads of 64 channels (ViT-B: 768 / 12), the only size the published weights use
+    return dim, depth, dim // 64, patch, tube, shapes["temp_embed"][1], grid * patch
+
+
 def from_state_dict(state: dict) -> SynchformerVisual:
     """The visual extractor shaped after the checkpoint's `vfeat_extractor.*` weights."""
     sd = {k[len(PREFIX):]: v.float() for k, v in state.items() if k.startswith(PREFIX)}
     if "patch_embed_3d.proj.weight" not in sd:
         raise ConvertError("the Synchformer checkpoint has no vfeat_extractor.patch_embed_3d weights "
                            "(expected synchformer_state_dict.pth)")
-    w = sd["patch_embed_3d.proj.weight"]
-    dim, tube, patch = w.shape[0], w.shape[2], w.shape[3]
-    positions = sd["pos_embed"].shape[1] - 1
-    grid = math.isqrt(positions)
-    depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
-    # heads of 64 channels (ViT-B: 768 / 12), the only size the published weights use
-    model = SynchformerVisual(dim, depth, dim // 64, patch, tube, sd["temp_embed"].shape[1], grid * patch)
+    model = SynchformerVisual(*layout({k: tuple(v.shape) for k, v in sd.items()}))
     wanted = model.state_dict()
     missing = [k for k in wanted if k not in sd]
     if missing:
