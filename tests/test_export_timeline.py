@@ -257,3 +257,52 @@ def test_markers_and_library_sources_travel_with_the_takes(project, tmp_path):
     assert "library take" in note and "METLImpt_Clang_XX_01.wav" in note
     assert "A. Recordist, CC-BY" in note and "markers=2" in note
     assert info.bext.description.endswith("metal clang on a table")
+
+
+def test_cli_export_with_a_relative_folder(project, tmp_path, monkeypatch):
+    """The README's `foley-desktop export P.foley -o DIR` with a relative DIR and timelines."""
+    from foley_desktop.cli import main
+    from foley_desktop.project.io import save
+
+    save(project)
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", str(project.path), "-o", "exports", "--stems", "",
+                 "--timeline", "otio,fcp7xml,fcpxml,edl,aaf,kdenlive"]) == 0
+    names = sorted(p.name for p in (tmp_path / "exports").iterdir())
+    assert {"Reel-1.otio", "Reel-1_fcp7.xml", "Reel-1.fcpxml", "Reel-1.aaf", "Reel-1.kdenlive",
+            "Reel-1_Foley1.edl"} <= set(names)
+
+
+def test_takes_carry_the_fx_stems_gain_so_timelines_play_what_the_stem_holds(project, tmp_path):
+    """Loud overlapping takes make the FX stem come down for headroom; the take files come down
+    by the same gain, so the FX stem rebuilt from the OTIO timeline alone is the stem."""
+    import soundfile as sf
+
+    from foley_desktop.media.wav import write_wav as ww
+
+    for seg in project.segments[1:3]:  # 24000-96000 and 96000-100003 overlap segment 0 / 1
+        f = seg.takes[0].path
+        n = seg.length
+        ww(f, (0.8 * np.sin(np.arange(n) * 2 * np.pi * 440 / 48000)).astype(np.float32), subtype="FLOAT")
+    ww(project.segments[0].takes[0].path,
+       (0.8 * np.sin(np.arange(project.segments[0].length) * 2 * np.pi * 440 / 48000 + 0.3))
+       .astype(np.float32), subtype="FLOAT")
+    r = export_project(project, tmp_path / "out", stems=("foley",), timelines=("otio",))
+    assert any(n.startswith("FX stem lowered") for n in r.notes)
+    assert any(n.startswith("take files written at the FX stem's gain") for n in r.notes)
+    fx, _ = sf.read(str(tmp_path / "out" / "Reel-1_FX_48k24.wav"), dtype="float64", always_2d=True)
+    fx = fx[:, 0]
+    tl = otio.adapters.read_from_file(str(tmp_path / "out" / "Reel-1.otio"))
+    rebuilt = np.zeros_like(fx)
+    gains = set()
+    for track, rng, src, clip in takes_in(tl).values():
+        path = otio.url_utils.filepath_from_url(clip.media_reference.target_url)
+        data, _ = sf.read(path, dtype="float64")
+        at = frame_start(rng.start_time.value)
+        rebuilt[at:at + len(data)] += data[:len(fx) - at]
+        gains.add(clip.metadata["foley_desktop"]["gain_db"])
+    (gain,) = gains
+    assert gain < -1.0
+    # 24-bit files: the rebuilt sum of rounded takes is within a few LSB of the rounded sum.
+    np.testing.assert_allclose(rebuilt, fx, atol=4 / 2**23)
+    assert np.abs(fx).max() > 0.5
