@@ -304,6 +304,10 @@ def test_aaf_read_by_pyaaf2_and_the_aaf_adapter(case):
     tl = otio.adapters.read_from_file(str(path))
     starts = sorted(c.range_in_parent().start_time.rescaled_to(48000).value for _, c in audio_clips(tl))
     assert starts == sorted(placed.values())
+    # The prompts and spotting markers come back as markers on the takes (Avid locators).
+    names = {c.name: [m.name for m in c.markers] for _, c in audio_clips(tl)}
+    assert names[case.take_file(0).stem] == ["sound 0"]
+    assert names[case.take_file(2).stem] == ["hit: sound 2", "hit"]
 
 
 @pytest.mark.skipif(shutil.which("melt") is None, reason="MLT's melt is not installed "

@@ -8,8 +8,9 @@ Written with pyaaf2. Each take file becomes the usual chain of mobs:
 - a MasterMob (what the editor sees in a bin) named after the file, the prompt as a comment.
 The CompositionMob holds a timecode track at the clip's rate starting at its timecode, then one
 48 kHz sound track per Foley track ("Foley 1" …): Filler and SourceClips in samples, each take
-at the first sample of its frame (its file is frame aligned). Alternates are left out: AAF
-tracks cannot be disabled, so an alternate would play on top of the chosen take.
+at the first sample of its frame (its file is frame aligned); the prompts and spotting markers
+are locators on their track (DescriptiveMarkers). Alternates are left out: AAF tracks cannot be
+disabled, so an alternate would play on top of the chosen take.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def write_aaf(plan: Plan, path) -> None:
             slot["PhysicalTrackNumber"].value = n
             seq = slot.segment
             pos = 0
+            marks = []
             for it in track.items:
                 at = rate.frame_start(it.record)
                 if at > pos:
@@ -98,6 +100,29 @@ def write_aaf(plan: Plan, path) -> None:
                 master = _link_take(f, it, plan)
                 seq.components.append(master.create_source_clip(slot_id=1, start=0, length=it.samples))
                 pos = at + it.samples
+                marks += [(rate.frame_start(it.record + m.frame), m.name) for m in it.markers]
+            if marks:
+                _markers(f, comp, slot, n, marks)
+
+
+def _markers(f, comp, slot, track_number: int, marks: list[tuple[int, str]]) -> None:
+    """Avid's locators: DescriptiveMarkers in an event slot that names the sound slot (and its
+    track number), so they show on that Foley track."""
+    ev = f.create.EventMobSlot()
+    ev["EditRate"].value = SAMPLE_RATE
+    ev["SlotID"].value = max(s.slot_id for s in comp.slots) + 1
+    ev["PhysicalTrackNumber"].value = track_number
+    seq = f.create.Sequence(media_kind="DescriptiveMetadata")
+    for position, text in marks:
+        m = f.create.DescriptiveMarker()
+        m["Position"].value = position
+        m["Length"].value = 1
+        m["Comment"].value = text
+        m["CommentMarkerUser"].value = "Foley Desktop"
+        m["DescribedSlots"].value = {slot.slot_id}
+        seq.components.append(m)
+    ev.segment = seq
+    comp.slots.append(ev)
 
 
 def aaf_bytes(plan: Plan) -> bytes:
