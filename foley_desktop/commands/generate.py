@@ -150,6 +150,23 @@ def _fps_of(video: Path | None):
     return info.video.fps if info.video is not None else None
 
 
+def prompt_line(result) -> str | None:
+    """One line on how the prompt was read: translated or not understood (prompt_reading.py),
+    then the training prompt the model was conditioned on (anchor.py); None when as typed."""
+    used = (f"the model's training prompt \"{result.prompt_used}\" (similarity "
+            f"{result.prompt_similarity:.2f}; --literal-prompt keeps yours)"
+            if result.prompt_used is not None else None)
+    note = result.prompt_note
+    if note is None:
+        return f"prompt: read as {used}" if used else None
+    if used:
+        return f"prompt: {note}, then as {used}" if result.prompt_understood else \
+            f"prompt: {note}; read as {used}"
+    if not result.prompt_understood:
+        return f"prompt: {note}; the take will not follow the words"
+    return f"prompt: {note}"
+
+
 def run(args) -> int:
     from foley_desktop.engine.generate import GenerateRequest, generate_to_files, load_model
     from foley_desktop.errors import GenerationError
@@ -205,9 +222,9 @@ def run(args) -> int:
             print(f"provider: {result.fallback_reason}")
         for note in result.notes:
             print(f"note: {note}")
-        if result.prompt_used is not None:
-            print(f"prompt: read as the model's training prompt \"{result.prompt_used}\" "
-                  f"(similarity {result.prompt_similarity:.2f}; --literal-prompt keeps yours)")
+        line = prompt_line(result)
+        if line:
+            print(line)
         for i, (p, t) in enumerate(zip(paths, result.takes)):
             sync = (f", sync with {len(marker_s)} markers: F1 {syncs[i]['f1_100ms']:.2f} at "
                     f"+-100 ms, {syncs[i]['f1_40ms']:.2f} at +-40 ms" if syncs else "")

@@ -22,6 +22,7 @@ from foley_desktop.engine.bench import preferred_variants
 from foley_desktop.engine.features import VisualStream, tokens_for, unconditional
 from foley_desktop.engine.package import PRECISIONS, ModelPackage, load_package
 from foley_desktop.engine.post import finish
+from foley_desktop.engine.prompt_reading import read_prompt
 from foley_desktop.engine.session import GraphSession
 from foley_desktop.engine.text import TextTokenizer
 from foley_desktop.errors import GenerationError, ModelPackageError
@@ -92,6 +93,12 @@ class GenerateResult:
     # and its similarity to it; None when the prompt was used as typed.
     prompt_used: str | None = None
     prompt_similarity: float | None = None
+    # How an English text encoder read the prompt (prompt_reading.py): the English it read when
+    # that differs from the typed prompt (e.g. translated from Chinese), False when the prompt
+    # could not be read (e.g. Arabic for an English encoder), and the one line to tell the user.
+    prompt_read_as: str | None = None
+    prompt_understood: bool = True
+    prompt_note: str | None = None
     # None: no markers were given; True: the model was conditioned on them; False: it cannot be.
     markers_followed: bool | None = None
 
@@ -112,6 +119,9 @@ class GenerateResult:
                 **({"prompt_used": self.prompt_used,
                     "prompt_similarity": round(self.prompt_similarity, 3)}
                    if self.prompt_used is not None else {}),
+                **({"prompt_read_as": self.prompt_read_as} if self.prompt_read_as else {}),
+                **({"prompt_understood": False} if not self.prompt_understood else {}),
+                **({"prompt_note": self.prompt_note} if self.prompt_note else {}),
                 **({"markers_followed": self.markers_followed}
                    if self.markers_followed is not None else {})}
 
@@ -364,15 +374,26 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
     t0 = time.monotonic()
     negative = request.negative if request.negative is not None else \
         pkg.text.get("default_negative", "")
-    text_feats, mask = encode_texts(engine, [request.prompt, negative], cancel)
+    # An English encoder reads a prompt in another language as English (prompt_reading.py).
+    reading = None if pkg.text.get("multilingual") else read_prompt(request.prompt)
+    prompt = reading.text_en if reading is not None else request.prompt
+    if negative and not pkg.text.get("multilingual"):
+        negative = read_prompt(negative).text_en
+    text_feats, mask = encode_texts(engine, [prompt, negative], cancel)
     prompt_used, similarity = None, None
     if engine.anchors is not None and not request.literal_prompt:
-        near = engine.anchors.read_as(request.prompt, text_feats[0], mask[0])
+        near = engine.anchors.read_as(prompt, text_feats[0], mask[0])
         if near is not None:
             prompt_used, similarity = near
             f, m = encode_texts(engine, [prompt_used], cancel)
             text_feats, mask = text_feats.copy(), mask.copy()
             text_feats[0], mask[0] = f[0], m[0]
+    note = reading.note if reading is not None else None
+    if engine.anchors is not None and note and not reading.understood and prompt_used is None:
+        e = anchor.pooled(text_feats[:1], mask[:1])[0]     # what the encoder made of it
+        j = int(np.argmax(engine.anchors.embeddings @ e))
+        note += (f" (nearest training prompt \"{engine.anchors.texts[j]}\", similarity "
+                 f"{float(engine.anchors.embeddings[j] @ e):.2f}: too far to use)")
     timings["text_s"] += time.monotonic() - t0
     rows_c = np.zeros(S, dtype=int)
     # Row groups of the denoiser batch: conditional, [prompt-only,] unconditional (sampler.py).
@@ -469,6 +490,9 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                           visual_guidance=visual_guidance,
                           visual_guidance_until=cfg.visual_guidance_until,
                           notes=notes, prompt_used=prompt_used, prompt_similarity=similarity,
+                          prompt_read_as=prompt if prompt != request.prompt else None,
+                          prompt_understood=reading is None or reading.understood,
+                          prompt_note=note,
                           markers_followed=markers_followed)
 
 

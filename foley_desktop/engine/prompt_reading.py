@@ -185,9 +185,8 @@ def read_prompt(text: str) -> PromptReading:
         if share <= MAX_UNREAD:        # an English prompt with a few foreign letters
             return PromptReading(text, text, "en", True)
         return PromptReading(text, text, "unknown", False,
-                             "not understood: the model reads English (and Chinese, Japanese, "
-                             "Spanish, French, German Foley words); it reads this prompt as "
-                             "unknown characters", ())
+                             "not understood: the text encoder reads English (and sound words "
+                             "in Chinese, Japanese, Spanish, French, German), not this script")
     clauses = [_render(p) for p in pieces_by_clause]
     english = ", ".join(c for c in clauses if c)
     has_content = any(p.role in CONTENT for ps in pieces_by_clause for p in ps)
@@ -203,8 +202,8 @@ def read_prompt(text: str) -> PromptReading:
                 + ", ".join(f"\"{w}\"" for w in ignored))
         return PromptReading(text, english, lang, False, note, tuple(ignored))
     return PromptReading(text, text, lang, False,
-                         f"not understood: no sound words found in this {name} prompt; the "
-                         "model reads English", tuple(ignored))
+                         f"not understood: no sound words found in this {name} prompt",
+                         tuple(ignored))
 
 
 def _latin_language(text: str, vocab: _Vocab) -> str:
