@@ -20,6 +20,7 @@ import json
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -39,6 +40,7 @@ DEFAULT_PARAMS = {"stop": 0.6, "stride": 0.12, "min_gap_s": 0.15, "down_footstep
                   "camera_still": 0.05, "camera_busy": 0.1}
 CHUNK_S = 20
 CONTEXT_S = 0.5
+CUT_DIFF = 0.15            # mean absolute frame difference (0..1) of a cut; motion stays < 0.12
 GAIT_HEIGHT = 480           # silhouettes need detail: analysed up to this many rows
 
 
@@ -103,16 +105,26 @@ def _chunk(video, fps: Fraction, a: int, b: int, n_ctx: int, t0: int, t1: int, r
     small_size = (max(16, round(w * motion.ANALYSIS_HEIGHT / h / 2) * 2), motion.ANALYSIS_HEIGHT)
     small = [cv2.resize(f, small_size, interpolation=cv2.INTER_AREA) for f in big]
     mt = motion.analyse(small, float(fps), cancel=cancel)
+    # A cut changes the whole picture at once: each shot gets its own background, and no
+    # stop is scored across a cut (the flow between two shots means nothing).
+    cuts = [j for j in range(1, len(big)) if mt.frame_diff[j] > CUT_DIFF]
+    bounds = [0, *cuts, len(big)]
     stride = np.zeros(len(big))
-    inner = mt.camera[mt.camera > 0]
-    if len(inner) and float(np.median(inner)) < still:
-        bg = gait.background(big)
-        for s in gait.stance_tracks(big, bg, float(fps)):
-            stride = np.maximum(stride, gait.strike_score(s))
+    for s0, s1 in pairwise(bounds):
+        inner = mt.camera[s0:s1][mt.camera[s0:s1] > 0]
+        if s1 - s0 < 5 or not len(inner) or float(np.median(inner)) >= still:
+            continue
+        shot = big[s0:s1]
+        bg = gait.background(shot)
+        for st in gait.stance_tracks(shot, bg, float(fps)):
+            stride[s0:s1] = np.maximum(stride[s0:s1], gait.strike_score(st))
     # The camera's speed near a frame (the flows reach k frames each way, and a pan's start
-    # or end can fall between two estimates): the fastest within k + 1 frames.
+    # or end can fall between two estimates): the fastest within k + 1 frames; a cut counts
+    # as a camera moving infinitely fast.
     k = max(1, round(motion.WINDOW_S * float(fps))) + 1
-    cam = np.array([mt.camera[max(0, j - k):j + k + 1].max() for j in range(len(big))])
+    camera = mt.camera.copy()
+    camera[cuts] = np.inf
+    cam = np.array([camera[max(0, j - k):j + k + 1].max() for j in range(len(big))])
     times = a / SAMPLE_RATE + np.arange(len(big)) / float(fps)
     keep = (times >= t0 / SAMPLE_RATE - 1e-9) & (times < t1 / SAMPLE_RATE - 1e-9)
     return (times[keep], mt.stop[keep], mt.down[keep], stride[keep], cam[keep],
