@@ -17,6 +17,7 @@ a sound above ones that are only near in meaning.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sqlite3
@@ -37,6 +38,8 @@ from foley_desktop.paths import user_data_dir
 
 KEYWORD_WEIGHT = 0.25
 SCHEMA = 1
+# Version of the text a sound is embedded from (embed.sound_text, naming.folder_words).
+TEXT_VERSION = 2
 # Stamped on every row: a sound analysed by an older feature extractor or text encoder is
 # read again by the next scan even though its file did not change. Bump on any change to
 # features.py's results, embed.sound_text or the encoder.
@@ -145,6 +148,15 @@ class LibraryIndex:
             self._db.close()
             raise LibraryError(f"the library index {self.db_path} was written by a newer Foley "
                                "Desktop; update the app or use another --db")
+        # The words a sound is embedded from changed (embed.TEXT_VERSION): the next scan reads
+        # every file again instead of keeping embeddings made from the old words.
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'text_version'").fetchone()
+        if row is None or row[0] != str(TEXT_VERSION):
+            with self._db:
+                if row is not None or self._db.execute("SELECT 1 FROM sounds LIMIT 1").fetchone():
+                    self._db.execute("UPDATE sounds SET mtime_ns = -1")
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES('text_version', ?)",
+                                 (str(TEXT_VERSION),))
         self._lock = threading.RLock()
         self._matrix: np.ndarray | None = None
         self._ids: np.ndarray | None = None
@@ -438,16 +450,24 @@ class LibraryIndex:
             score = np.einsum("ij,j->i", mat, q)
             terms = query_terms(text)
             if terms:
+                # Each matched word counts by its rarity in the library (inverse document
+                # frequency): in "footsteps on a metal walkway", "metal" says more than
+                # "footsteps", which half the footstep recordings share.
                 hits = np.zeros(len(ids), np.float32)
+                total = 0.0
                 for term in terms:
                     matched = self._keyword_ids(term)
-                    if len(matched):
-                        pos = np.searchsorted(ids, matched)
-                        ok = (pos < len(ids))
-                        pos = pos[ok]
-                        pos = pos[ids[pos] == matched[ok]]
-                        hits[pos] += 1
-                score = score + KEYWORD_WEIGHT * hits / len(terms)
+                    if not len(matched):
+                        continue
+                    weight = math.log((len(ids) + 1) / (len(matched) + 1)) + 1.0
+                    total += weight
+                    pos = np.searchsorted(ids, matched)
+                    ok = (pos < len(ids))
+                    pos = pos[ok]
+                    pos = pos[ids[pos] == matched[ok]]
+                    hits[pos] += weight
+                if total > 0:
+                    score = score + KEYWORD_WEIGHT * hits / total
             if continuous is not None:
                 score = np.where(cont == continuous, score, -np.inf)
             k = min(limit, int(np.isfinite(score).sum()))
