@@ -89,3 +89,46 @@ def test_blender_addon_places_takes_and_stems_at_their_bwf_frames(tmp_path):
     assert bg["frame"] == STRIP_START
     assert wavinfo.WavInfoReader(bg["path"]).bext.time_reference == tref0
     assert "not separated" in r["status"] or "omitted" in r["status"]
+
+
+@pytest.mark.skipif(BLENDER is None or shutil.which("xvfb-run") is None,
+                    reason="needs Blender and xvfb-run (scripts/install_system_packages.sh)")
+def test_blender_addon_in_the_window_progress_and_cancel(tmp_path):
+    """Blender with its window (Xvfb): Generate from the Sequencer's context runs as a modal job
+    whose progress the panel shows, places the take; a second Generate is cancelled mid-way
+    and leaves no strip and no take file. Also leaves a screenshot of the panel."""
+    tb = Fraction(1, 25)
+    video = write_video(tmp_path / "shot.mov", cfr_pts(100, Fraction(25), tb), tb, size=(128, 72),
+                        fps_hint=Fraction(25))
+    scripts = tmp_path / "scripts"
+    (scripts / "addons").mkdir(parents=True)
+    shutil.copytree(ADDON, scripts / "addons" / ADDON.name,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    project = tmp_path / "work" / "shot.foley"
+    out, shot = tmp_path / "result.json", tmp_path / "panel.png"
+    args = {"cli": str(Path(sys.executable).parent / "foley-desktop"), "fps": 25, "fps_base": 1.0,
+            "video": str(video), "strip_start": 1, "range": [26, 51], "project": str(project),
+            "out": str(out), "screenshot": str(shot)}
+    env = dict(os.environ, FOLEY_VSE_TEST=json.dumps(args), BLENDER_USER_SCRIPTS=str(scripts))
+    run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", BLENDER,
+                          "--factory-startup", "--python-exit-code", "1", "--python",
+                          str(REPO / "tests" / "blender_vse_gui_script.py")],
+                         check=False, env=env, capture_output=True, text=True, timeout=300)
+    assert out.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["invoke"] == ["RUNNING_MODAL"]  # a background job, not a blocking call
+    # The panel's progress went up while the steps ran, then the take was placed.
+    prog = res["progress"]
+    assert prog == sorted(prog) and len(set(prog)) >= 3, prog
+    assert any(st.startswith("step 3/4: generating") for st in res["statuses"])
+    (take,) = res["generate"]["strips"]
+    stamp = wavinfo.WavInfoReader(take["path"]).bext.time_reference
+    assert take["frame"] == 1 + stamp * 25 // 48000 == 26 and stamp % 1920 == 0
+    # Cancel: stopped within seconds, nothing placed, no take written for the new segment.
+    assert res["cancel_status_before"].startswith("step 2/3: generating")
+    c = res["cancel"]
+    assert c["status"] == "cancelled" and not c["running"] and c["seconds"] < 5
+    assert c["strips"] == res["generate"]["strips"]
+    segs = load(project).segments
+    assert len(segs) == 2 and [len(sg.takes) for sg in segs] == [1, 0]
+    assert shot.exists() and shot.stat().st_size > 10_000
