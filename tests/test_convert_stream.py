@@ -93,15 +93,16 @@ def test_streamed_graph_has_its_weights_as_aligned_external_initializers(graphs)
     assert not (graphs["root"] / "w.weights").exists()   # the weight file became the data file
 
 
-def test_streamed_int8_matches_onnxruntime_quantize_dynamic(graphs, tmp_path):
+@pytest.mark.parametrize("recipe,per_channel", [("int8", True), ("int8-unfused", False)])
+def test_streamed_int8_matches_onnxruntime_quantize_dynamic(graphs, tmp_path, recipe, per_channel):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     src = graphs["streamed"]
-    ours, count = stream.to_int8(src, tmp_path / "ours.onnx")
+    ours, count = stream.to_int8(src, tmp_path / "ours.onnx", recipe=recipe)
     assert count == 4        # big (MatMul), shared twice (MatMul), vec (Gemm); conv is left alone
     # the app's recipe: 7-bit weights (reduce_range), which no CPU's int16 pair sums saturate
     quantize_dynamic(str(graphs["plain"]), str(tmp_path / "ort.onnx"), weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul", "Gemm"], reduce_range=True)
+                     op_types_to_quantize=["MatMul", "Gemm"], reduce_range=True, per_channel=per_channel)
     x, v = _inputs(B=2, T=9, seed=3)
     feeds = {"x": x.numpy(), "v": v.numpy()}
     want = ex.run_graph(src, feeds)[0]
@@ -112,11 +113,15 @@ def test_streamed_int8_matches_onnxruntime_quantize_dynamic(graphs, tmp_path):
     assert 0 < np.abs(a - want).max() <= 0.1 * scale        # really quantised, still close
     m = onnx.load(str(ours), load_external_data=False)
     ops = [n.op_type for n in m.graph.node]
-    assert ops.count("MatMulInteger") == 4 and "Gemm" not in ops
+    # the default recipe: one fused kernel per weight product, the shared-input ones included
+    kernel = "DynamicQuantizeMatMul" if recipe == "int8" else "MatMulInteger"
+    assert ops.count(kernel) == 4 and "Gemm" not in ops and "MatMul" not in ops
     assert any(i.data_type == onnx.TensorProto.INT8 and list(i.dims) == [512, 640] for i in m.graph.initializer)
     big = next(n for n in m.graph.initializer if list(n.dims) == [512, 640])
     q = stream.read(big, ours.parent)
     assert q.min() >= -64 and q.max() <= 64 and max(-int(q.min()), int(q.max())) == 64
+    if per_channel:   # every output column reaches the range's end
+        assert (np.abs(q).max(axis=0) == 64).all()
 
 
 def test_streamed_fp16_matches_the_in_memory_converter(graphs, tmp_path):

@@ -472,35 +472,61 @@ def _write_variant(model: onnx.ModelProto, ext: dict[str, TensorProto], folder: 
     onnx.save_model(model, str(dst))
 
 
-def _quantize_weight(w: np.ndarray) -> tuple[np.ndarray, np.float32]:
-    """Symmetric per-tensor INT8 in the 7-bit range -64..64: what onnxruntime's dynamic
-    quantisation does with the app's recipe (quantize/dynamic.py says why 7 bits)."""
-    qmax = float(dynamic.WEIGHT_QMAX)
-    peak = 0.0
-    flat = w.reshape(-1)
-    for i in range(0, flat.size, _CHUNK):
-        peak = max(peak, float(np.abs(flat[i:i + _CHUNK]).max(initial=0.0)))
-    scale = np.float32(peak / qmax if peak > 0 else 1.0)
-    q = np.empty(w.shape, np.int8)
-    qf = q.reshape(-1)
-    for i in range(0, flat.size, _CHUNK):
-        qf[i:i + _CHUNK] = np.clip(np.rint(np.asarray(flat[i:i + _CHUNK], np.float32) / scale), -qmax, qmax)
-    return q, scale
+# INT8 recipes the converter can write (docs/quantization.md, scripts/bench_hunyuan_int8.py):
+#   int8          every constant-weight MatMul/Gemm becomes one com.microsoft
+#                 DynamicQuantizeMatMul (activations quantised at run time inside the kernel,
+#                 bias fused), weights symmetric per output channel in the 7-bit range -64..64,
+#                 which no CPU's int16 pair sums saturate (engine/cpu.py). The default.
+#   int8-8bit     the same with full-range weights -127..127: one bit more weight precision on
+#                 CPUs with VNNI/AMX (int32 sums); the engine passes it over where it saturates.
+#   int8-unfused  the first recipe: per-tensor 7-bit weights, DynamicQuantizeLinear ->
+#                 MatMulInteger -> Cast -> Mul nodes that onnxruntime fuses where it can
+#                 (kept for comparison: the modulation layers sharing one input missed the
+#                 fusion, and per-tensor scales cost accuracy).
+INT8_RECIPES = {
+    "int8": {"per_channel": True, "qmax": dynamic.WEIGHT_QMAX, "fused": True},
+    "int8-8bit": {"per_channel": True, "qmax": 127, "fused": True},
+    "int8-unfused": {"per_channel": False, "qmax": dynamic.WEIGHT_QMAX, "fused": False},
+}
 
 
-def to_int8(src: Path, dst: Path, op_types=("MatMul", "Gemm")) -> tuple[Path, int]:
-    """Dynamic INT8: every MatMul (and plain Gemm) with a constant 2-D weight becomes
-    DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul (onnxruntime fuses that into its
-    DynamicQuantizeMatMul kernel), weights int8 symmetric per tensor (7-bit range). Returns (dst, number of
+def _peaks(w: np.ndarray, per_channel: bool) -> np.ndarray:
+    """max |w| over the whole tensor, or per output column of a [in, out] weight, in chunks of
+    rows (the weight is a memory map: it is read once, never copied whole)."""
+    cols = w.shape[-1]
+    peak = np.zeros(cols if per_channel else 1, np.float32)
+    rows = w.reshape(-1, cols)
+    step = max(1, _CHUNK // cols)
+    for i in range(0, rows.shape[0], step):
+        a = np.abs(np.asarray(rows[i:i + step], np.float32))
+        peak = np.maximum(peak, a.max(axis=0) if per_channel else a.max(initial=0.0))
+    return peak
+
+
+def _quantize_weight(w: np.ndarray, qmax: int = dynamic.WEIGHT_QMAX,
+                     per_channel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric INT8 codes in -qmax..qmax and their float32 scale (one, or one per output
+    column of a [in, out] weight), in chunks of rows."""
+    peak = _peaks(w, per_channel)
+    scale = np.where(peak > 0, peak / np.float32(qmax), np.float32(1.0)).astype(np.float32)
+    cols = w.shape[-1]
+    rows = w.reshape(-1, cols)
+    q = np.empty(rows.shape, np.int8)
+    step = max(1, _CHUNK // cols)
+    for i in range(0, rows.shape[0], step):
+        q[i:i + step] = np.clip(np.rint(np.asarray(rows[i:i + step], np.float32) / scale), -qmax, qmax)
+    return q.reshape(w.shape), (scale if per_channel else scale.reshape(()))
+
+
+def to_int8(src: Path, dst: Path, op_types=("MatMul", "Gemm"), recipe: str = "int8") -> tuple[Path, int]:
+    """Dynamic INT8 of every MatMul (and plain Gemm) with a constant 2-D weight, written one
+    weight at a time (INT8_RECIPES says what each recipe writes). Returns (dst, number of
     quantized ops)."""
+    spec = INT8_RECIPES[recipe]
     src, dst = Path(src), Path(dst)
     model = onnx.load(str(src), load_external_data=False)
     g = model.graph
     inits = {i.name: i for i in g.initializer}
-    consumers: dict[str, int] = {}
-    for n in g.node:
-        for i in n.input:
-            consumers[i] = consumers.get(i, 0) + 1
     data = data_path(dst)
     writer = DataWriter(data)
     loc = data.name
@@ -517,6 +543,8 @@ def to_int8(src: Path, dst: Path, op_types=("MatMul", "Gemm")) -> tuple[Path, in
             if any(attrs[k].i for k in ("transA", "transB") if k in attrs) or \
                     any(attrs[k].f != 1.0 for k in ("alpha", "beta") if k in attrs):
                 return None
+            if len(n.input) > 2 and (n.input[2] not in inits or len(inits[n.input[2]].dims) != 1):
+                return None   # a bias that is not a constant vector: leave the Gemm float
         return n.input[1]
 
     try:
@@ -527,15 +555,25 @@ def to_int8(src: Path, dst: Path, op_types=("MatMul", "Gemm")) -> tuple[Path, in
                 used.update(n.input)
                 continue
             count += 1
-            q, scale = _quantize_weight(read(inits[w], src.parent))
+            q, scale = _quantize_weight(read(inits[w], src.parent), spec["qmax"], spec["per_channel"])
             tag = f"{n.name or n.output[0]}_q"
             a = n.input[0]
             new_inits.append(put(writer, loc, f"{tag}.w", q))
-            new_inits.append(numpy_helper.from_array(np.array(scale, np.float32), f"{tag}.w_scale"))
-            new_inits.append(numpy_helper.from_array(np.array(0, np.int8), f"{tag}.w_zero"))
+            new_inits.append(put(writer, loc, f"{tag}.w_scale", scale))
             del q
             out = n.output[0]
-            mm_out = f"{tag}.mm" if n.op_type == "Gemm" and len(n.input) > 2 else out
+            bias = n.input[2] if n.op_type == "Gemm" and len(n.input) > 2 else None
+            used.add(a)
+            if spec["fused"]:
+                # one contrib kernel: quantise A, integer GEMM, rescale, add the bias
+                nodes.append(helper.make_node(
+                    "DynamicQuantizeMatMul", [a, f"{tag}.w", f"{tag}.w_scale", "", bias or ""], [out],
+                    name=f"{tag}.dqmm", domain="com.microsoft"))
+                if bias:
+                    used.add(bias)
+                continue
+            new_inits.append(numpy_helper.from_array(np.array(0, np.int8), f"{tag}.w_zero"))
+            mm_out = f"{tag}.mm" if bias else out
             nodes += [
                 helper.make_node("DynamicQuantizeLinear", [a], [f"{tag}.a", f"{tag}.a_scale", f"{tag}.a_zero"],
                                  name=f"{tag}.quant"),
@@ -545,10 +583,9 @@ def to_int8(src: Path, dst: Path, op_types=("MatMul", "Gemm")) -> tuple[Path, in
                 helper.make_node("Mul", [f"{tag}.a_scale", f"{tag}.w_scale"], [f"{tag}.scale"], name=f"{tag}.scale"),
                 helper.make_node("Mul", [f"{tag}.f32", f"{tag}.scale"], [mm_out], name=f"{tag}.rescale"),
             ]
-            used.add(a)
-            if mm_out != out:
-                nodes.append(helper.make_node("Add", [mm_out, n.input[2]], [out], name=f"{tag}.bias"))
-                used.add(n.input[2])
+            if bias:
+                nodes.append(helper.make_node("Add", [mm_out, bias], [out], name=f"{tag}.bias"))
+                used.add(bias)
         for init in g.initializer:
             if init.name in used:
                 new_inits.append(put(writer, loc, init.name, np.asarray(read(init, src.parent))))
@@ -560,6 +597,8 @@ def to_int8(src: Path, dst: Path, op_types=("MatMul", "Gemm")) -> tuple[Path, in
     g.node.extend(nodes)
     del g.initializer[:]
     g.initializer.extend(new_inits)
+    if spec["fused"] and not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.save_model(model, str(dst))
     return dst, count
 
