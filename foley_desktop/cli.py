@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -42,8 +43,30 @@ def _command_module(name: str):
         raise
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake in one line (not the usage block) and exits 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# Options holding text for the model or the index (not paths): they must be valid UTF-8.
+_TEXT_OPTIONS = ("prompt", "negative", "name", "text")
+
+
+def _check_text(args) -> None:
+    for key in _TEXT_OPTIONS:
+        value = getattr(args, key, None)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise FoleyError(f"--{key} is not valid UTF-8 text: check the terminal's "
+                                 "encoding") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="foley-desktop",
         description="Generate synchronized Foley for video clips, offline. "
         "Without a subcommand the desktop app opens.",
@@ -77,12 +100,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `foley-desktop` or `foley-desktop CLIP` opens the GUI.
     if not argv or (len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in SUBCOMMANDS):
         return main_gui(argv)
+    if hasattr(signal, "SIGPIPE"):
+        # `foley-desktop … | head -1`: end quietly when the reader goes away, as cat does,
+        # instead of a BrokenPipeError traceback.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
     try:
+        _check_text(args)
         return int(args._run(args) or 0)
     except Cancelled:
         print("foley-desktop: cancelled; nothing was written.", file=sys.stderr)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import sys
 from pathlib import Path
 
 HELP = "generate Foley audio for a clip or a project's segments"
+MAX_VARIATIONS = 64   # as a project segment allows
 
 
 def configure(parser) -> None:
@@ -180,7 +182,18 @@ def run(args) -> int:
         raise GenerationError("give --prompt TEXT and -o OUT.wav (or --project P.foley)")
     if args.variations < 1:
         raise GenerationError("--variations must be at least 1")
+    if args.variations > MAX_VARIATIONS:
+        raise GenerationError(f"--variations is at most {MAX_VARIATIONS}, not {args.variations}")
+    if args.loudness is not None and not (math.isfinite(args.loudness)
+                                          and -70 <= args.loudness <= 0):
+        raise GenerationError(f"--loudness must be a level from -70 to 0 LUFS, not {args.loudness}")
     video, start, end = _segment(args)
+    from foley_desktop.engine.generate import output_paths
+    from foley_desktop.outpaths import check_outputs
+
+    # Before any work: never write onto the clip (or any input), a folder, or a non-WAV name.
+    check_outputs(output_paths(args.output, args.variations), [video], GenerationError,
+                  suffixes=(".wav",))
     seed = args.seed if args.seed is not None else secrets.randbelow(2 ** 31)
     seeds = [seed + i for i in range(args.variations)]
     markers = markers_from_arg(args.markers, video, start, end, _fps_of(video),
@@ -235,14 +248,11 @@ def run(args) -> int:
 def _run_library(args, video, start: int, end: int, seeds: list[int], markers, marker_s) -> int:
     """--mode library: recordings from the sound library laid on the markers."""
     from foley_desktop.engine.generate import write_audio_files
-    from foley_desktop.errors import GenerationError
     from foley_desktop.library.index import LibraryIndex
     from foley_desktop.library.render import render_takes
     from foley_desktop.spotting.onsets import sync_score
 
     out = Path(args.output)
-    if not out.parent.is_dir():
-        raise GenerationError(f"cannot write {out}: no such folder {out.parent}")
     lib = LibraryIndex(args.library_db)
     hits = lib.search(args.prompt, limit=12)
     takes = render_takes(hits, markers, start, end, seeds, query=args.prompt,

@@ -90,6 +90,11 @@ def separate(input_path: str | os.PathLike, out_dir: str | os.PathLike,
     The stems have the input's channel count, 48 kHz, exactly as many samples as the input's
     audio (media.audio_length), 32-bit float, and add up to the input to float rounding.
     """
+    from foley_desktop.outpaths import check_output_dir
+
+    # Before any work: the stems must not land on the input (`separate dialogue.wav -o .`).
+    check_output_dir(out_dir, ("dialogue.wav", "background.wav", "speech_regions.json"),
+                     [input_path])
     info = probe(input_path)
     if info.audio is None:
         raise NoStreamError(f"{info.path.name} has no audio stream: nothing to separate")

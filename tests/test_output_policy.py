@@ -1,0 +1,80 @@
+"""One output-path policy and one-line CLI errors (issue #26): no job writes onto its own
+input, a folder or a non-WAV name; argparse mistakes, bad text and closed pipes end quietly."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "resources/demo/footsteps_gravel.mp4"
+
+
+def cli(*args, cwd=None, **kw):
+    return subprocess.run([sys.executable, "-m", "foley_desktop", *map(os.fsdecode, args)],
+                          capture_output=True, text=True, check=False, cwd=cwd, **kw)
+
+
+def digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    c = tmp_path / "shot.mp4"
+    shutil.copy(DEMO, c)
+    return c
+
+
+@pytest.mark.parametrize("make_out, message", [
+    (lambda d, c: c, "it is an input of this job"),
+    (lambda d, c: (d / "alias.wav").symlink_to(c) or d / "alias.wav", "it is an input of this job"),
+    (lambda d, c: os.link(c, d / "hard.wav") or d / "hard.wav", "it is an input of this job"),
+    (lambda d, c: d, "is a folder"),
+    (lambda d, c: d / "take.mp3", "name it take.wav"),
+    (lambda d, c: d / "missing" / "take.wav", "no such folder"),
+])
+def test_generate_never_writes_onto_its_input(tmp_path, clip, make_out, message):
+    before = digest(clip)
+    out = make_out(tmp_path, clip)
+    r = cli("generate", clip, "--prompt", "footsteps", "-o", out)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert digest(clip) == before
+
+
+def test_separate_refuses_an_input_named_like_its_output(tmp_path, media_root):
+    src = next((media_root / "usr/share/pocketsphinx/test/data/librivox").glob("*.wav"), None)
+    if src is None:
+        pytest.skip("pocketsphinx-testdata missing (scripts/fetch_test_media.sh)")
+    inp = tmp_path / "dialogue.wav"
+    shutil.copy(src, inp)
+    before = digest(inp)
+    r = cli("separate", "dialogue.wav", "-o", ".", cwd=tmp_path)
+    assert r.returncode == 2 and "input of this job" in r.stderr
+    assert digest(inp) == before and not (tmp_path / "background.wav").exists()
+
+
+def test_argument_mistakes_and_bad_text_are_one_line(tmp_path, clip):
+    r = cli("generate", clip, "--provider", "banana", "-o", tmp_path / "a.wav")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "invalid choice: 'banana'" in r.stderr and "usage:" not in r.stderr
+    r = cli("generate", clip, "--prompt", os.fsdecode(b"\xff\xfe steps"), "-o", tmp_path / "a.wav")
+    assert r.returncode == 2 and "not valid UTF-8" in r.stderr and "Traceback" not in r.stderr
+    r = cli("generate", clip, "--prompt", "x", "--loudness", "inf", "-o", tmp_path / "a.wav")
+    assert r.returncode == 2 and "--loudness" in r.stderr
+    r = cli("generate", clip, "--prompt", "x", "--variations", "20000", "-o", tmp_path / "a.wav")
+    assert r.returncode == 2 and "at most 64" in r.stderr
+    assert not list(tmp_path.glob("a*.wav"))
+
+
+def test_a_closed_pipe_ends_quietly():
+    r = subprocess.run(f"'{sys.executable}' -m foley_desktop models --verify | head -1",
+                       shell=True, capture_output=True, text=True, check=False)
+    assert r.stdout.strip() and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
