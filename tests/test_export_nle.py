@@ -332,3 +332,20 @@ def test_kdenlive_project_rendered_by_melt_puts_every_take_on_its_sample(case, t
         assert peak == pytest.approx(1.0, abs=0.02 if i != 1 else 0.05)
     print(f"melt offsets at {case.label}: {lags} samples")
     assert all(abs(lag) <= 1 for lag in lags), lags
+    # Over the whole length the render is the FX stem: every take in place, the alternate muted.
+    fx, _ = sf.read(str(case.out / "shot_FX_48k32f.wav"), dtype="float64")
+    assert len(render) >= len(fx) - 1
+    n = min(len(render), len(fx))
+    assert np.abs(render[:n] - fx[:n]).max() < 1e-3 * np.abs(fx).max()
+    # The prompt and the spotting markers are Kdenlive clip markers on the take's bin clip.
+    import json
+
+    root = ET.parse(case.out / "shot.kdenlive").getroot()
+    marks = {}
+    for p in root.findall("producer"):
+        props = {q.get("name"): q.text for q in p.findall("property")}
+        if "kdenlive:markers" in props:
+            marks[Path(props["resource"]).name] = json.loads(props["kdenlive:markers"])
+    third = marks[case.take_file(2).name]
+    assert [m["comment"] for m in third] == ["hit: sound 2", "hit"]
+    assert third[0]["pos"] == frame_holding(100000, case.fps) - case.frame(2)

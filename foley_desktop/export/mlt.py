@@ -11,6 +11,7 @@ there but muted (hide="both"), so a colleague can switch them on.
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 from foley_desktop.export.placement import Item, Plan
@@ -56,8 +57,10 @@ def kdenlive_xml(plan: Plan) -> str:
                mlt_service="avformat-novalidate", audio_index=0 if it.channels else -1,
                video_index=-1 if audio_only else 0, kdenlive__id=len(producers),
                kdenlive__clipname=it.path.stem, kdenlive__clip_type=1 if audio_only else 0)
-        if it.prompt:
-            _props(p, kdenlive__clipanalysis=it.prompt[:200])
+        if it.markers:
+            # Kdenlive's clip markers: JSON on the bin clip, positions in the clip's frames.
+            _props(p, kdenlive__markers=json.dumps(
+                [{"pos": m.frame, "comment": m.name, "type": 0} for m in it.markers]))
         bin_entries.append((pid, it.frames))
         return pid
 
@@ -87,9 +90,7 @@ def kdenlive_xml(plan: Plan) -> str:
         for it, pid in zip(track.items, pids, strict=True):
             if it.record > pos:
                 _sub(pl, "blank", length=it.record - pos)
-            e = _sub(pl, "entry", producer=pid, **{"in": 0, "out": it.frames - 1})
-            for m in it.markers:
-                _props(e, **{f"kdenlive__marker_dot_{m.frame}": f"{m.frame}:1:{m.name}"})
+            _sub(pl, "entry", producer=pid, **{"in": 0, "out": it.frames - 1})
             pos = it.end
         # Kdenlive keeps a second, empty playlist per track (for same-track transitions).
         pl2 = _sub(root, "playlist", id=f"playlist{n}_b")
