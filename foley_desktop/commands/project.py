@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from foley_desktop.errors import ProjectError
-from foley_desktop.project import io
+from foley_desktop.project import io, lock
 from foley_desktop.project.commands import (
     AddSegment,
     Macro,
@@ -171,6 +171,11 @@ def _markers_command(args, project: Project, seg_id: str, start: int, end: int) 
 
 
 def _add(args) -> int:
+    with lock.locked(args.project):  # read, change, write: no other writer in between
+        return _add_locked(args)
+
+
+def _add_locked(args) -> int:
     project = io.load(args.project)
     start, end = _time(project, args.start, "start"), _time(project, args.end, "end")
     seg = Segment(id=new_id("seg"), start=start, end=end, prompt="-")
@@ -182,6 +187,11 @@ def _add(args) -> int:
 
 
 def _edit(args) -> int:
+    with lock.locked(args.project):
+        return _edit_locked(args)
+
+
+def _edit_locked(args) -> int:
     project = io.load(args.project)
     seg = project.segment(args.segment)
     cmds = []
@@ -200,14 +210,16 @@ def _edit(args) -> int:
 
 
 def _remove(args) -> int:
-    project = io.load(args.project)
-    _apply_and_save(project, RemoveSegment(args.segment))
+    with lock.locked(args.project):
+        project = io.load(args.project)
+        _apply_and_save(project, RemoveSegment(args.segment))
     return 0
 
 
 def _choose(args) -> int:
-    project = io.load(args.project)
-    _apply_and_save(project, SetActiveTake(args.segment, args.take))
+    with lock.locked(args.project):
+        project = io.load(args.project)
+        _apply_and_save(project, SetActiveTake(args.segment, args.take))
     return 0
 
 
@@ -266,6 +278,11 @@ def run_generate(args) -> int:
     Reads args.project, args.all, args.segment (list of ids), args.model, args.precision,
     args.provider and args.json; generates the missing takes, saving after each one.
     """
+    with lock.locked(args.project):  # for the whole run: an edit meanwhile waits, then fails
+        return _run_generate_locked(args)
+
+
+def _run_generate_locked(args) -> int:
     from foley_desktop.project.generate_segments import generate_segments
 
     project = io.load(args.project)

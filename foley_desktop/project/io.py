@@ -18,11 +18,13 @@ from typing import Any
 from foley_desktop import __version__
 from foley_desktop.errors import FoleyError, ProjectError
 from foley_desktop.fsutil import atomic_write
+from foley_desktop.project import lock
 from foley_desktop.project.model import Project, Segment, Take
 from foley_desktop.project.schema import FORMAT_VERSION, migrate, validate
 from foley_desktop.spotting.markers import Marker, sorted_unique
 
 PROJECT_SUFFIX = ".foley"
+MAX_FILE_BYTES = 64 * 2**20   # a project of 10,000 segments with takes is ~10 MiB
 
 
 def _to_rel(path: Path, folder: Path) -> str:
@@ -141,8 +143,13 @@ def from_dict(doc: dict[str, Any], folder: Path, path: Path | None = None) -> Pr
 
 def load(path: str | os.PathLike) -> Project:
     """Read a project file; any problem is a one-line `ProjectError`."""
-    path = Path(os.path.abspath(path))
+    # A project opened through a symbolic link is the file the link points to: its relative
+    # paths are relative to that file's folder, and saving writes that file, keeping the link.
+    path = Path(os.path.realpath(os.path.abspath(path)))
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ProjectError(f"{path.name} is {path.stat().st_size // 2**20} MiB: not a project "
+                               f"file (they stay under {MAX_FILE_BYTES // 2**20} MiB)")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ProjectError(f"no such project file: {path}") from None
@@ -155,6 +162,8 @@ def load(path: str | os.PathLike) -> Project:
     except json.JSONDecodeError as exc:
         raise ProjectError(f"{path.name} is corrupt: {exc.msg} at line {exc.lineno}, "
                            f"column {exc.colno}") from None
+    except RecursionError:
+        raise ProjectError(f"{path.name} is not a project file (nested too deeply)") from None
     try:
         return from_dict(doc, path.parent, path)
     except ProjectError as exc:
@@ -177,7 +186,8 @@ def save(project: Project, path: str | os.PathLike | None = None) -> Path:
         if project.path is None:
             raise ProjectError("the project has never been saved: give a file name")
         path = project.path
-    path = Path(os.path.abspath(path))
+    # Through a symbolic link: write the file it points to (the link stays a link).
+    path = Path(os.path.realpath(os.path.abspath(path)))
     if path.suffix != PROJECT_SUFFIX:
         raise ProjectError(f"project files end in {PROJECT_SUFFIX}: {path.name}")
     if not path.parent.is_dir():
@@ -185,7 +195,8 @@ def save(project: Project, path: str | os.PathLike | None = None) -> Path:
     _bring_inside(project, path)
     text = dumps(project, path.parent)
     try:
-        with atomic_write(path, "w") as fh:
+        # One writer at a time (project/lock.py; re-entrant for a process that holds it).
+        with lock.locked(path), atomic_write(path, "w") as fh:
             fh.write(text)
     except FoleyError as exc:
         raise ProjectError(str(exc)) from exc

@@ -22,7 +22,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from foley_desktop.errors import ProjectError
 from foley_desktop.project import commands as pc
-from foley_desktop.project import io
+from foley_desktop.project import io, lock
 from foley_desktop.project.io import new_project
 from foley_desktop.project.model import Project, Segment, new_id
 from foley_desktop.ui.workers import SerialWriter
@@ -83,6 +83,7 @@ class Document(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._locked: Path | None = None  # the open project's lock (project/lock.py)
         self.project: Project | None = None
         self.info = None  # media.MediaInfo of the clip
         self.undo_stack = QUndoStack(self)
@@ -105,6 +106,7 @@ class Document(QObject):
 
         project = new_project(path)
         self.info = probe(project.media)
+        self._hold(None)
         self._set(project)
 
     def open_project(self, path: str | Path, *, recover=None, relink=None) -> None:
@@ -115,10 +117,40 @@ class Document(QObject):
         is not where the project says. Both are dialogs in the window, plain callables in tests.
         A recovered or relinked project opens modified (not clean), so the user saves it.
         """
+
+        self.flush_saves()  # the file on disk must hold every take before it is read
+        # The window is the project's writer while it is open: a CLI edit meanwhile is told
+        # who holds it, and this fails at once (saying who) when another program edits it.
+        new = Path(os.path.realpath(path))
+        took = new != self._locked
+        if took:
+            lock.acquire(new, wait_s=0, app="Foley Desktop window")
+        try:
+            self._open_locked(path, recover, relink)
+        except BaseException:
+            if took:
+                lock.release(new)
+            raise
+        if took:
+            old, self._locked = self._locked, new
+            if old is not None:
+                lock.release(old)
+
+    def _hold(self, path) -> None:
+        """Keep the lock of `path` (the open project) and let go of the one held before."""
+        new = Path(os.path.realpath(path)) if path is not None else None
+        if new == self._locked:
+            return
+        if new is not None:
+            lock.acquire(new, wait_s=0, app="Foley Desktop window")
+        if self._locked is not None:
+            lock.release(self._locked)
+        self._locked = new
+
+    def _open_locked(self, path, recover, relink) -> None:
         from foley_desktop.media.probe import probe
         from foley_desktop.project import autosave
 
-        self.flush_saves()  # the file on disk must hold every take before it is read
         auto = autosave.find_recovery(path)
         recovered = False
         if auto is not None and recover is not None and recover(auto):
@@ -161,6 +193,7 @@ class Document(QObject):
         self.flush_saves()  # an older background save must not land after this one
         old = self.project.path
         out = self.project.save(path)
+        self._hold(out)
         self.undo_stack.setClean()
         for p in {old, out} - {None}:
             autosave.discard_autosave(p)  # the file now holds everything the autosave had
@@ -217,6 +250,7 @@ class Document(QObject):
         """Finish pending saves and stop the writer (the window calls this when it closes)."""
         self.flush_saves()
         self.saver.shutdown()
+        self._hold(None)
 
     def _set(self, project: Project) -> None:
         self.undo_stack.clear()
