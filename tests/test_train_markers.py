@@ -158,3 +158,16 @@ def test_export_and_recover_a_model_with_the_event_input(tmp_path):
         torch.testing.assert_close(back.state_dict()[k], v)
     c = check(back, tmp_path)
     assert c["denoiser_max_abs"] < 1e-3 * max(1.0, c["denoiser_rms"])
+
+
+def test_mismatched_pictures_only_on_rows_with_markers():
+    from foley_desktop.train.train import mismatch_pictures
+    vis = torch.arange(8.0)[:, None, None].expand(8, 3, 2).clone()
+    given = np.array([True, True, False, True, True, False, True, True])
+    out = mismatch_pictures(vis, given, 4, 1234, 1.0)
+    moved = [r for r in range(8) if not torch.equal(out[r], vis[r])]
+    assert moved == [r for r in range(8) if given[r]]
+    assert all(torch.equal(out[r], vis[(r + 1) % 8]) for r in moved)
+    assert torch.equal(mismatch_pictures(vis, given, 4, 1234, 0.0), vis)
+    half = mismatch_pictures(vis, np.ones(8, bool), 4, 1234, 0.5)
+    assert torch.equal(half, mismatch_pictures(vis, np.ones(8, bool), 4, 1234, 0.5))

@@ -407,6 +407,8 @@ def prompt_adherence(run: Runner, clf: AudioClassifier, meta: list[dict], frames
         emb_g.setdefault(c, []).append(clf.clip(a)[1])
     fd = {}
     for c in sorted(emb_g):
+        if c not in emb_a or c not in emb_b:   # a class with no held-out recording (val set)
+            continue
         ra, rb, g = (np.concatenate(e[c]) for e in (emb_a, emb_b, emb_g))
         fd[c] = {"generated_vs_real": round(frechet_between(g, ra), 2),
                  "real_vs_real": round(frechet_between(rb, ra), 2),

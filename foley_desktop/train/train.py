@@ -164,6 +164,21 @@ def event_tracks(step: int, seed: int, events: list[list[int]], strengths: list[
     return torch.from_numpy(out), given
 
 
+def mismatch_pictures(vis: torch.Tensor, given: np.ndarray, step: int, seed: int,
+                      share: float) -> torch.Tensor:
+    """Rows with markers get, with probability `share`, the visual features of the next row
+    (another clip, its motion elsewhere): the loss then rewards following the markers over the
+    picture. Drawn from a generator of its own (seed, step, 29)."""
+    rng = np.random.Generator(np.random.PCG64([seed, step, 29]))
+    swap = (rng.random(len(given)) < share) & given
+    if not swap.any() or len(given) < 2:
+        return vis
+    rows = torch.from_numpy(np.nonzero(swap)[0])
+    out = vis.clone()
+    out[rows] = vis[(rows + 1) % len(given)]
+    return out
+
+
 class CaptionEncoder:
     """Features of captions written during training (caption swap), from the same text graph
     the table was computed with, each text encoded once."""
@@ -300,6 +315,13 @@ def main(argv=None):
     ap.add_argument("--marker-jitter-ms", type=float, default=MarkerAugment.jitter_ms)
     ap.add_argument("--marker-miss", type=float, default=MarkerAugment.miss)
     ap.add_argument("--marker-extra", type=float, default=MarkerAugment.extra)
+    ap.add_argument("--marker-mismatch", type=float, default=0.0,
+                    help="share of rows with markers whose picture is another row's clip: the "
+                         "markers are then the only right timing, as on real footage where "
+                         "the picture's motion is not where the sounds are")
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="stop after this step (the learning-rate schedule stays that of "
+                         "--steps): to end a phase where a recipe switches settings")
     ap.add_argument("--event-lr", type=float, default=None,
                     help="learning rate of the new event encoder (default: --lr)")
     a = ap.parse_args(argv)
@@ -337,7 +359,8 @@ def main(argv=None):
     t_start = time.time()
     log = open(a.run / "train.log", "a")  # noqa: SIM115 - appended to for the whole run
     losses = []
-    while step < a.steps:
+    end = min(a.steps, a.stop_at) if a.stop_at else a.steps
+    while step < end:
         (fr, tf, tm, t, x0, x1, xt, drop_v), events, offs = src.draw(step, a.seed, a.batch, a.crop)
 
         lr = a.lr * min(1.0, (step + 1) / a.warmup) * (0.5 * (1 + math.cos(math.pi * step / a.steps)) * 0.9 + 0.1)
@@ -348,7 +371,10 @@ def main(argv=None):
         vis = torch.where(dv, model.uncond_visual.expand_as(vis), vis)
         ev = None
         if a.events:
-            ev, _ = event_tracks(step, a.seed, events, src.last_strengths, offs, x1.shape[2], aug)
+            ev, given = event_tracks(step, a.seed, events, src.last_strengths, offs, x1.shape[2],
+                                     aug)
+            if a.marker_mismatch > 0:
+                vis = mismatch_pictures(vis, given, step, a.seed, a.marker_mismatch)
         v = model.denoiser(xt, t, tf, tm, vis, ev)
         if a.onset_weight > 0:
             w = onset_weights(events, range(len(events)), offs, x1.shape[2], a.onset_weight)
@@ -372,7 +398,7 @@ def main(argv=None):
             log.write(msg + "\n"); log.flush()
             losses = []
         stop = (time.time() - t_start) / 60 > a.max_minutes
-        if step % a.ckpt_every == 0 or step == a.steps or stop:
+        if step % a.ckpt_every == 0 or step == end or stop:
             tmp = a.run / "ckpt.tmp"
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                         "step": step, "cfg": cfg.to_dict(), "torch_rng": torch.get_rng_state()}, tmp)
