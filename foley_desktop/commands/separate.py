@@ -57,6 +57,9 @@ def run(args) -> int:
     if not args.quiet:
         print(file=sys.stderr)
     speech_s = sum(e - s for s, e in result.speech_regions) / 48000
+    if result.repaired_samples:
+        print(f"input: {result.repaired_samples} damaged sample(s) (NaN, infinite or beyond "
+              "+24 dBFS) were set to silence or clipped before separating", file=sys.stderr)
     print(f"dialogue:   {result.dialogue_path}")
     print(f"background: {result.background_path}")
     print(f"{result.samples} samples at 48 kHz, {result.channels} channel(s), backend "

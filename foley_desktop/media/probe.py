@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -117,9 +118,13 @@ def check_path(path: str | os.PathLike) -> Path:
     if p.is_dir():
         raise MediaError(f"is a folder, not a media file: {p}")
     try:
-        size = p.stat().st_size
-        with open(p, "rb"):
-            pass
+        st = p.stat()
+        # A FIFO, socket or device would block a plain open() (and FFmpeg) forever.
+        if not stat.S_ISREG(st.st_mode):
+            raise MediaError(f"not a regular file (a pipe, socket or device): {p}")
+        size = st.st_size
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        os.close(fd)
     except OSError as exc:
         raise MediaError(f"cannot read {p}: {exc.strerror or exc}") from None
     if size == 0:

@@ -147,6 +147,8 @@ def load(path: str | os.PathLike) -> Project:
     # paths are relative to that file's folder, and saving writes that file, keeping the link.
     path = Path(os.path.realpath(os.path.abspath(path)))
     try:
+        if path.exists() and not path.is_file():
+            raise ProjectError(f"not a project file (a folder, pipe or device): {path}")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ProjectError(f"{path.name} is {path.stat().st_size // 2**20} MiB: not a project "
                                f"file (they stay under {MAX_FILE_BYTES // 2**20} MiB)")

@@ -29,6 +29,9 @@ BLOCK = SAMPLE_RATE  # one second per block: small enough for prompt cancel and 
 _WAV_LIMIT = 0xFFFFFFFF
 
 
+MAX_SAMPLE = 16.0   # +24 dBFS: float audio beyond this is damage, not a recording
+
+
 @dataclass
 class SeparationResult:
     dialogue_path: Path
@@ -38,6 +41,9 @@ class SeparationResult:
     channels: int = 0
     backend: str = ""
     latency: int = 0
+    # Input samples that were NaN, infinite or beyond +-MAX_SAMPLE, set to 0 or clipped first
+    # (the stems then add up to the repaired input, not the damaged one).
+    repaired_samples: int = 0
 
 
 class StreamingWav:
@@ -122,6 +128,7 @@ def separate(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         skip = sep.latency  # output samples before the input began
         written = 0
         fed = 0
+        repaired = 0
 
         def put(d: np.ndarray, b: np.ndarray) -> None:
             nonlocal skip, written
@@ -136,8 +143,13 @@ def separate(input_path: str | os.PathLike, out_dir: str | os.PathLike,
 
         for chunk in iter_audio(input_path, block=block, cancel=cancel):
             check(cancel)
-            if not np.all(np.isfinite(chunk)):
-                chunk = np.nan_to_num(chunk, nan=0.0, posinf=1.0, neginf=-1.0)
+            # Repair what no recording holds: NaN/Inf, and float samples beyond +-MAX_SAMPLE
+            # (+24 dBFS; one 1e30 sample used to overflow every backend into all-NaN stems).
+            bad = ~np.isfinite(chunk) | (np.abs(chunk) > MAX_SAMPLE)
+            if bad.any():
+                repaired += int(bad.sum())
+                chunk = np.where(np.isfinite(chunk), np.clip(chunk, -MAX_SAMPLE, MAX_SAMPLE),
+                                 0.0).astype(np.float32)
             put(*sep.process_block(chunk))
             probs.append(sep.speech_probability())
             if det is not None:
@@ -160,4 +172,4 @@ def separate(input_path: str | os.PathLike, out_dir: str | os.PathLike,
                        "regions": [list(r) for r in regions]}, fr)
     meter.update(total, stage="done")
     return SeparationResult(dialogue_path, background_path, regions, total, channels, backend,
-                            sep.latency)
+                            sep.latency, repaired)
