@@ -142,9 +142,17 @@ def _ort_dynamic(src: Path, dst: Path, per_channel: bool) -> None:
 # ---------------------------------------------------------------- one measurement (child)
 
 
-def worker(spec: dict) -> dict:
-    import resource
+def peak_rss() -> int:
+    """This process's peak resident memory (VmHWM). Not getrusage's ru_maxrss: on Linux that
+    survives exec, so a worker started from the converting parent would report the parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
+
+def worker(spec: dict) -> dict:
     import onnxruntime as ort
 
     feeds = dict(np.load(spec["inputs"]))
@@ -163,7 +171,7 @@ def worker(spec: dict) -> dict:
     if spec.get("out"):
         np.save(spec["out"], out)
     return {"load_s": load_s, "runs_s": runs, "step_s": runs[-1],
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            "peak_rss_bytes": peak_rss()}
 
 
 def run_child(spec: dict) -> dict:

@@ -36,9 +36,12 @@ def quantize(src: Path, dst: Path, *, ops: tuple[str, ...] = DEFAULT_OPS, per_ch
     def follow(names):
         return [*names, *(f"{n}_MatMul" for n in names)] if names else names
 
+    from foley_desktop.quantize import external
+
     nodes, exclude_nodes = follow(nodes), follow(exclude_nodes)
     with quiet():
         quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(ops),
+                         use_external_data_format=external.is_large(src),
                          per_channel=per_channel, reduce_range=REDUCE_RANGE,
                          weight_type=QuantType.QInt8,
                          nodes_to_exclude=list(exclude_nodes or []),

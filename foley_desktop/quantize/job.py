@@ -18,7 +18,7 @@ from pathlib import Path
 from foley_desktop.engine.package import load_package
 from foley_desktop.errors import FoleyError
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
-from foley_desktop.quantize import calibrate, dynamic, fp16, measure, mixed, static
+from foley_desktop.quantize import calibrate, dynamic, external, fp16, measure, mixed, static
 from foley_desktop.quantize.variants import NewVariant, write_variants
 
 MODES = ("fp16", "int8-dynamic", "int8-static", "int8-mixed")
@@ -113,9 +113,9 @@ def quantize_package(path: str | Path, mode: str, *, clips: list[Path] | None = 
                     continue
                 log(f"  output error vs FP32 (relative RMS, {len(probe)} calibration inputs): "
                     f"{err:.4g}")
-            details["bytes_fp32"] = src.stat().st_size
-            details["bytes"] = dst.stat().st_size
-            log(f"  {src.stat().st_size / 1e6:.2f} MB -> {dst.stat().st_size / 1e6:.2f} MB")
+            details["bytes_fp32"] = external.total_bytes(src)      # with external weights
+            details["bytes"] = external.total_bytes(dst)
+            log(f"  {details['bytes_fp32'] / 1e6:.2f} MB -> {details['bytes'] / 1e6:.2f} MB")
             new.append(NewVariant(role, name, dst, mode, details))
             summary["graphs"][role] = details
             meter.update(i + 2)

@@ -87,4 +87,5 @@ def quantized_nodes(path: str | Path) -> int:
     """How many nodes of a graph do quantized work (0: the quantizer found nothing to do)."""
     import onnx
 
-    return sum(node.op_type in QUANT_OPS for node in onnx.load(str(path)).graph.node)
+    model = onnx.load(str(path), load_external_data=False)   # structure only
+    return sum(node.op_type in QUANT_OPS for node in model.graph.node)

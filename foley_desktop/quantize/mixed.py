@@ -18,13 +18,14 @@ small errors is still too large), and kept only if it actually runs faster than 
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 import onnx
 
 from foley_desktop.jobs import CancelToken, check
-from foley_desktop.quantize import dynamic, measure, static
+from foley_desktop.quantize import dynamic, external, measure, static
 
 MATMUL_OPS = ("MatMul", "Gemm")
 CONV_OPS = ("Conv",)
@@ -33,13 +34,13 @@ MIN_SPEEDUP = 1.05     # below this a quantized graph is not worth its error
 
 def name_nodes(src: Path, dst: Path) -> onnx.ModelProto:
     """A copy whose every node has a unique name (the quantizer selects nodes by name)."""
-    model = onnx.load(str(src))
+    model = onnx.load(str(src), load_external_data=False)   # structure only: > 2 GB graphs too
     seen = set()
     for i, node in enumerate(model.graph.node):
         if not node.name or node.name in seen:
             node.name = f"{node.op_type}_{i}"
         seen.add(node.name)
-    onnx.save(model, str(dst))
+    external.save_structure(model, src, dst)
     return model
 
 
@@ -93,7 +94,7 @@ def build(src: Path, dst: Path, samples: list[dict], dyn_nodes: list[str],
     if dyn_nodes:
         dynamic.quantize(cur, dst, ops=MATMUL_OPS, per_channel=per_channel, nodes=dyn_nodes)
     else:
-        onnx.save(onnx.load(str(cur)), str(dst))
+        external.move_graph(cur, dst)
 
 
 def quantize(src: Path, dst: Path, samples: list[dict], *, tolerance: float = 0.03,
@@ -105,76 +106,87 @@ def quantize(src: Path, dst: Path, samples: list[dict], *, tolerance: float = 0.
     (no candidate within tolerance, or no speed-up measured): the graph then stays FP32."""
     with tempfile.TemporaryDirectory(prefix="foley-mixed-") as tmp:
         work = Path(tmp)
-        named = work / "named.onnx"
-        model = name_nodes(src, named)
-        mm, conv = candidates(model, set(exclude_nodes or []))
-        if not mm and not conv:
-            return None
-        probe = measure.subset(samples, probe_samples)
-        refs = measure.reference(named, probe, threads)
-        feeds = probe[len(probe) // 2]
+        # the renamed copy sits beside the source, to read its external data file (if any)
+        named = Path(src).with_name(f".{Path(src).stem}.named-{os.getpid()}.onnx")
+        try:
+            return _quantize(src, dst, samples, work, named, tolerance, per_channel, exclude_nodes,
+                             probe_samples, min_speedup, threads, cancel, log)
+        finally:
+            named.unlink(missing_ok=True)
 
-        # Which form of MatMul pays off here: time the whole graph both ways.
-        form_ms = {}
-        matmul_form = "dynamic"
-        if mm:
-            paths = {"fp32": named}
-            for form in ("dynamic", "static"):
-                out = work / f"form-{form}.onnx"
-                build(named, out, probe, mm if form == "dynamic" else [],
-                      conv + (mm if form == "static" else []), per_channel, work)
-                paths[form] = out
-            lat = measure.interleaved_latency(paths, feeds, repeats=5, threads=threads)
-            form_ms = {k: round(v * 1e3, 2) for k, v in lat.items()}
-            matmul_form = min(("dynamic", "static"), key=lambda f: lat[f])
-            log(f"  MatMul/Gemm as {matmul_form} INT8 (whole graph: FP32 {form_ms['fp32']} ms, "
-                f"dynamic {form_ms['dynamic']} ms, static {form_ms['static']} ms per run)")
 
-        def split(nodes: list[str]) -> tuple[list[str], list[str]]:
-            mset = set(mm)
-            dyn = [n for n in nodes if n in mset] if matmul_form == "dynamic" else []
-            sta = [n for n in nodes if n not in set(dyn)]
-            return dyn, sta
+def _quantize(src, dst, samples, work, named, tolerance, per_channel, exclude_nodes, probe_samples,
+              min_speedup, threads, cancel, log) -> dict | None:
+    """quantize()'s work, with `named` (the source with unique node names) and `work` given."""
+    model = name_nodes(src, named)
+    mm, conv = candidates(model, set(exclude_nodes or []))
+    if not mm and not conv:
+        return None
+    probe = measure.subset(samples, probe_samples)
+    refs = measure.reference(named, probe, threads)
+    feeds = probe[len(probe) // 2]
 
-        # A layer group's convolutions and its linear layers are judged separately: a block's
-        # temporal Conv may cost more accuracy than all its MatMuls together.
-        conv_set = set(conv)
-        groups: dict[str, list[str]] = {}
-        for n, g in grouping(mm + conv).items():
-            groups.setdefault(g + (" [Conv]" if n in conv_set else ""), []).append(n)
-        errors: dict[str, float] = {}
-        for g, nodes in groups.items():
-            check(cancel)
-            out = work / "group.onnx"
-            build(named, out, probe, *split(nodes), per_channel, work)
-            errors[g] = measure.relative_error(out, probe, refs, threads)
-        kept = sorted((g for g in groups if errors[g] <= tolerance), key=lambda g: errors[g])
-        rejected = sorted(g for g in groups if errors[g] > tolerance)
-        log(f"  {len(kept)}/{len(groups)} node groups within tolerance {tolerance}; "
-            f"float: {', '.join(rejected) or 'none'}")
-        combined = float("inf")
-        while kept:
-            check(cancel)
-            dyn, sta = split([n for g in kept for n in groups[g]])
-            build(named, dst, samples if sta else probe, dyn, sta, per_channel, work)
-            combined = measure.relative_error(dst, probe, refs, threads)
-            if combined <= tolerance:
-                break
-            rejected.append(kept.pop())          # the worst remaining group goes back to float
-        if not kept:
-            return None
-        lat = measure.interleaved_latency({"fp32": named, "mixed": dst}, feeds, repeats=5,
-                                          threads=threads)
-        speedup = lat["fp32"] / lat["mixed"]
-        log(f"  combined error {combined:.4f}; {speedup:.2f}x FP32 on this CPU "
-            f"({lat['fp32'] * 1e3:.1f} -> {lat['mixed'] * 1e3:.1f} ms per run)")
-        if speedup < min_speedup:
-            return None
+    # Which form of MatMul pays off here: time the whole graph both ways.
+    form_ms = {}
+    matmul_form = "dynamic"
+    if mm:
+        paths = {"fp32": named}
+        for form in ("dynamic", "static"):
+            out = work / f"form-{form}.onnx"
+            build(named, out, probe, mm if form == "dynamic" else [],
+                  conv + (mm if form == "static" else []), per_channel, work)
+            paths[form] = out
+        lat = measure.interleaved_latency(paths, feeds, repeats=5, threads=threads)
+        form_ms = {k: round(v * 1e3, 2) for k, v in lat.items()}
+        matmul_form = min(("dynamic", "static"), key=lambda f: lat[f])
+        log(f"  MatMul/Gemm as {matmul_form} INT8 (whole graph: FP32 {form_ms['fp32']} ms, "
+            f"dynamic {form_ms['dynamic']} ms, static {form_ms['static']} ms per run)")
+
+    def split(nodes: list[str]) -> tuple[list[str], list[str]]:
+        mset = set(mm)
+        dyn = [n for n in nodes if n in mset] if matmul_form == "dynamic" else []
+        sta = [n for n in nodes if n not in set(dyn)]
+        return dyn, sta
+
+    # A layer group's convolutions and its linear layers are judged separately: a block's
+    # temporal Conv may cost more accuracy than all its MatMuls together.
+    conv_set = set(conv)
+    groups: dict[str, list[str]] = {}
+    for n, g in grouping(mm + conv).items():
+        groups.setdefault(g + (" [Conv]" if n in conv_set else ""), []).append(n)
+    errors: dict[str, float] = {}
+    for g, nodes in groups.items():
+        check(cancel)
+        out = work / "group.onnx"
+        build(named, out, probe, *split(nodes), per_channel, work)
+        errors[g] = measure.relative_error(out, probe, refs, threads)
+    kept = sorted((g for g in groups if errors[g] <= tolerance), key=lambda g: errors[g])
+    rejected = sorted(g for g in groups if errors[g] > tolerance)
+    log(f"  {len(kept)}/{len(groups)} node groups within tolerance {tolerance}; "
+        f"float: {', '.join(rejected) or 'none'}")
+    combined = float("inf")
+    while kept:
+        check(cancel)
         dyn, sta = split([n for g in kept for n in groups[g]])
-        return {"matmul_form": matmul_form, "matmul_form_ms": form_ms,
-                "dynamic_nodes": len(dyn), "static_nodes": len(sta),
-                "float_groups": sorted(rejected),
-                "group_errors": {g: round(e, 5) for g, e in sorted(errors.items())},
-                "combined_error": round(combined, 5), "tolerance": tolerance,
-                "speedup_cpu": round(speedup, 3), "per_channel": per_channel,
-                "calibration_samples": len(samples)}
+        build(named, dst, samples if sta else probe, dyn, sta, per_channel, work)
+        combined = measure.relative_error(dst, probe, refs, threads)
+        if combined <= tolerance:
+            break
+        rejected.append(kept.pop())          # the worst remaining group goes back to float
+    if not kept:
+        return None
+    lat = measure.interleaved_latency({"fp32": named, "mixed": dst}, feeds, repeats=5,
+                                      threads=threads)
+    speedup = lat["fp32"] / lat["mixed"]
+    log(f"  combined error {combined:.4f}; {speedup:.2f}x FP32 on this CPU "
+        f"({lat['fp32'] * 1e3:.1f} -> {lat['mixed'] * 1e3:.1f} ms per run)")
+    if speedup < min_speedup:
+        return None
+    dyn, sta = split([n for g in kept for n in groups[g]])
+    return {"matmul_form": matmul_form, "matmul_form_ms": form_ms,
+            "dynamic_nodes": len(dyn), "static_nodes": len(sta),
+            "float_groups": sorted(rejected),
+            "group_errors": {g: round(e, 5) for g, e in sorted(errors.items())},
+            "combined_error": round(combined, 5), "tolerance": tolerance,
+            "speedup_cpu": round(speedup, 3), "per_channel": per_channel,
+            "calibration_samples": len(samples)}

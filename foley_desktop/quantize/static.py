@@ -16,6 +16,10 @@ from foley_desktop.quantize import dynamic
 from foley_desktop.quantize._quiet import quiet
 
 DEFAULT_OPS = ("Conv", "MatMul", "Gemm")
+# Calibration memory: onnxruntime's MinMax calibrator keeps, per sample, only the ReduceMin /
+# ReduceMax of each tensor (scalars), so samples do not accumulate activations; its
+# CalibMaxIntermediateOutputs option is not used because in onnxruntime 1.31 it discards the
+# collected ranges instead of folding them in (calibrate.py: clear_collected_data).
 
 
 class FeedReader:
@@ -62,8 +66,11 @@ def quantize(src: Path, dst: Path, samples: list[dict[str, np.ndarray]], *,
     reader = Reader(samples, names)
     calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
              "entropy": CalibrationMethod.Entropy}[method]
+    from foley_desktop.quantize import external
+
     with quiet():
         quantize_static(str(src), str(dst), reader, quant_format=QuantFormat.QDQ,
+                        use_external_data_format=external.is_large(src),
                         op_types_to_quantize=list(ops), per_channel=per_channel,
                         reduce_range=dynamic.REDUCE_RANGE,   # 7-bit weights: see dynamic.py
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,

@@ -17,6 +17,7 @@ from pathlib import Path
 from foley_desktop.engine.package import sha256_file
 from foley_desktop.errors import ModelPackageError
 from foley_desktop.fsutil import atomic_write
+from foley_desktop.quantize import external
 from foley_desktop.quantize.dynamic import WEIGHT_QMAX
 
 
@@ -57,11 +58,23 @@ def write_variants(folder: Path, new: list[NewVariant]) -> dict:
             rel = _free_name(folder, nv.role, nv.name, taken)
             taken.add(rel)
             dst = folder / rel
-            os.replace(nv.source, dst) if _same_fs(nv.source, folder) else _copy(nv.source, dst)
+            if external.data_files(nv.source):
+                # weights outside the graph (> 2 GB graphs): the data file moves with it as
+                # `<file>.data`, hashed like every package file
+                external.move_graph(nv.source, dst)
+                data = dst.with_name(dst.name + ".data")
+                moved.append(data)
+                manifest.setdefault("files", {})[data.name] = {"sha256": sha256_file(data),
+                                                               "bytes": data.stat().st_size}
+            elif _same_fs(nv.source, folder):
+                os.replace(nv.source, dst)
+            else:
+                _copy(nv.source, dst)
             moved.append(dst)
             prev = graph["variants"].get(nv.name)
             if prev is not None:
                 old_files.append(prev["file"])
+                old_files.append(prev["file"] + ".data")
             graph["variants"][nv.name] = {"file": rel, "sha256": sha256_file(dst),
                                           "bytes": dst.stat().st_size, "recipe": nv.recipe,
                                           **_int8_range(nv.recipe),
@@ -73,9 +86,15 @@ def write_variants(folder: Path, new: list[NewVariant]) -> dict:
             p.unlink(missing_ok=True)
         raise
     still = {v["file"] for g in manifest["graphs"].values() for v in g["variants"].values()}
-    for rel in old_files:
-        if rel not in still:
-            (folder / rel).unlink(missing_ok=True)
+    still |= {v["file"] + ".data" for g in manifest["graphs"].values() for v in g["variants"].values()}
+    dropped = [rel for rel in old_files if rel not in still]
+    for rel in dropped:
+        (folder / rel).unlink(missing_ok=True)
+    if any(rel in manifest.get("files", {}) for rel in dropped):
+        for rel in dropped:
+            manifest["files"].pop(rel, None)
+        with atomic_write(mpath, "w") as fh:
+            fh.write(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
