@@ -110,3 +110,30 @@ def test_a_fifo_is_refused_instead_of_hanging(tmp_path):
     r = subprocess.run([sys.executable, "-m", "foley_desktop", "project", "show", str(proj)],
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 2 and "not a project file" in r.stderr
+
+
+def test_stale_temp_files_of_killed_writers_are_swept(tmp_path):
+    """kill -9 mid-write leaves hidden temp files; the next write into the folder removes
+    those whose writer is gone (or, pid-less from older versions, over an hour old) and keeps
+    a live writer's."""
+    import time
+
+    from foley_desktop.fsutil import atomic_write, sweep_stale_temps
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = [tmp_path / f".take.wav.{dead}.partial", tmp_path / f".FX.wav.{dead}.k2j3x8a1.tmp"]
+    old = tmp_path / ".stem.wav.partial"
+    live = tmp_path / f".other.wav.{os.getpid()}.partial"
+    keep = [tmp_path / ".hidden-config", tmp_path / "take.wav", live]
+    for p in [*stale, old, *keep]:
+        p.write_bytes(b"x" * 10)
+    t = time.time() - 2 * 3600
+    os.utime(old, (t, t))
+    assert sweep_stale_temps(tmp_path) == 3
+    assert all(not p.exists() for p in [*stale, old]) and all(p.exists() for p in keep)
+    # atomic_write names its temp file with the writer's pid.
+    with atomic_write(tmp_path / "x.json", "w") as fh:
+        fh.write("{}")
+        temps = [p.name for p in tmp_path.glob(".x.json.*.tmp")]
+        assert len(temps) == 1 and temps[0].startswith(f".x.json.{os.getpid()}.")

@@ -516,15 +516,17 @@ def write_takes(result: GenerateResult, out_path: Path) -> list[Path]:
 
 def write_audio_files(audios: list[np.ndarray], out_path: Path) -> list[Path]:
     """OUT.wav (or OUT-1.wav …) as 48 kHz 24-bit PCM, all or none (temp files, then renames)."""
+    from foley_desktop.fsutil import sweep_stale_temps, temp_name
     from foley_desktop.media.wav import write_wav  # 48 kHz 24-bit PCM, atomic
 
     paths = output_paths(out_path, len(audios))
+    sweep_stale_temps(Path(out_path).parent)   # debris of an earlier run killed mid-write
     temps = []
     try:
         for path, audio in zip(paths, audios):
             if not path.parent.is_dir():
                 raise GenerationError(f"cannot write {path}: no such folder {path.parent}")
-            tmp = path.with_name(f".{path.name}.partial")
+            tmp = temp_name(path)
             temps.append(tmp)
             write_wav(tmp, audio, SR, "PCM_24")
         for tmp, path in zip(temps, paths):

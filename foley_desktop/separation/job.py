@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from foley_desktop.errors import FoleyError, MediaError, NoStreamError
-from foley_desktop.fsutil import atomic_write
+from foley_desktop.fsutil import atomic_write, sweep_stale_temps
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
 from foley_desktop.media import audio_length, iter_audio, probe
 from foley_desktop.media.wav import wav_bytes
@@ -117,6 +117,7 @@ def separate(input_path: str | os.PathLike, out_dir: str | os.PathLike,
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FoleyError(f"cannot create {out_dir}: {exc.strerror or exc}") from exc
+    sweep_stale_temps(out_dir)   # stems half-written by a run that was killed
     meter = ProgressMeter(progress, f"separating ({backend})", total)
     dialogue_path, background_path = out_dir / "dialogue.wav", out_dir / "background.wav"
     probs: list[np.ndarray] = []
