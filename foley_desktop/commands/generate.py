@@ -50,6 +50,9 @@ def configure(parser) -> None:
                              "TIME@KIND@STRENGTH (kind footstep/hit/other, strength 0-1). The "
                              "library mode lays a recording on each; every take reports how well "
                              "its onsets land on them")
+    parser.add_argument("--spot-roi", metavar="X,Y,W,H",
+                        help="with --markers auto: spot only this region of the picture (source "
+                             "pixels), e.g. the one walker whose steps need sound")
     parser.add_argument("--mode", choices=["model", "library"], default="model",
                         help="model: generate with the model (default); library: lay recordings "
                              "from your sound library on the markers (see `foley-desktop library`)")
@@ -113,8 +116,22 @@ def _segment(args) -> tuple[Path | None, int, int]:
     return args.video, start, end
 
 
+def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
+    from foley_desktop.errors import GenerationError
+
+    if text is None:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise GenerationError(f"--spot-roi: expected X,Y,W,H in pixels, got {text!r}") from None
+    if min(x, y) < 0 or min(w, h) <= 0:
+        raise GenerationError(f"--spot-roi: {text!r} is not a region inside the picture")
+    return x, y, w, h
+
+
 def markers_from_arg(text: str | None, video: Path | None, start: int, end: int, fps=None,
-                     progress=None) -> list | None:
+                     progress=None, roi=None) -> list | None:
     """`--markers` as Marker values: None (not given or "none"), auto-spot, or a list."""
     from foley_desktop.errors import GenerationError
     from foley_desktop.media.timebase import parse_time
@@ -127,7 +144,7 @@ def markers_from_arg(text: str | None, video: Path | None, start: int, end: int,
             raise GenerationError("--markers auto spots the picture: give a VIDEO")
         from foley_desktop.spotting.detect import spot
 
-        return spot(video, start, end, progress=progress)
+        return spot(video, start, end, progress=progress, roi=roi)
 
     def t(x):
         return parse_time(x, fps) if fps is not None else parse_time(x)
@@ -197,7 +214,7 @@ def run(args) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2 ** 31)
     seeds = [seed + i for i in range(args.variations)]
     markers = markers_from_arg(args.markers, video, start, end, _fps_of(video),
-                               _progress_printer())
+                               _progress_printer(), roi=parse_roi(args.spot_roi))
     marker_s = [(m.time - start) / 48000 for m in markers] if markers else []
     if args.mode == "library":
         return _run_library(args, video, start, end, seeds, markers or [], marker_s)

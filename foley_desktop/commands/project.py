@@ -80,6 +80,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     for flag, _, typ, help_text in _FIELD_OPTS:
         p.add_argument(flag, type=typ, required=flag == "--prompt", help=help_text)
     p.add_argument("--markers", metavar="auto|none|T1,T2,…", help=_MARKERS_HELP)
+    p.add_argument("--spot-roi", metavar="X,Y,W,H", help="with --markers auto: only this region")
 
     p = sub.add_parser("edit-segment", help="change a segment's times or settings")
     p.add_argument("project", type=Path)
@@ -89,6 +90,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     for flag, _, typ, help_text in _FIELD_OPTS:
         p.add_argument(flag, type=typ, help=help_text)
     p.add_argument("--markers", metavar="auto|none|T1,T2,…", help=_MARKERS_HELP)
+    p.add_argument("--spot-roi", metavar="X,Y,W,H", help="with --markers auto: only this region")
 
     p = sub.add_parser("remove-segment", help="delete a segment (its take files stay in the cache)")
     p.add_argument("project", type=Path)
@@ -158,13 +160,14 @@ def _markers_command(args, project: Project, seg_id: str, start: int, end: int) 
         return []
     from fractions import Fraction
 
-    from foley_desktop.commands.generate import markers_from_arg
+    from foley_desktop.commands.generate import markers_from_arg, parse_roi
     from foley_desktop.errors import GenerationError
 
     fps = project.media_info.get("fps")
     try:
         marks = markers_from_arg(args.markers, project.media, start, end,
-                                 Fraction(fps) if fps else None)
+                                 Fraction(fps) if fps else None,
+                                 roi=parse_roi(getattr(args, "spot_roi", None)))
     except GenerationError as exc:
         raise ProjectError(str(exc)) from None
     return [SetSegmentField(seg_id, "markers", marks or [])]
