@@ -179,7 +179,7 @@ def main() -> int:
 
 
 def adherence(engine: Engine, rows: list[dict], texts: dict, seeds: int) -> dict:
-    """Class of takes generated (text only, 4 s) from the English and the read Chinese prompt,
+    """Class of takes generated (text only, 4 s) from the English, the read and the raw Chinese prompt,
     by the project's classifier, for the prompts of classes the classifier knows."""
     from foley_desktop.train.classifier import AudioClassifier
 
@@ -187,7 +187,7 @@ def adherence(engine: Engine, rows: list[dict], texts: dict, seeds: int) -> dict
     idx = [i for i, r in enumerate(rows) if r["class"] in clf.labels]
     out = {}
     cache: dict[tuple[str, int], str] = {}
-    for name in ("en", "zh-vocab"):
+    for name in ("en", "zh-vocab", "zh-raw"):
         pred, truth, split = [], [], []
         for i in idx:
             for s in range(seeds):

@@ -152,3 +152,25 @@ def test_cli_says_in_one_line_how_a_chinese_prompt_was_read(tmp_path):
     r = _cli(tmp_path, "今天天气很好")
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("prompt:")]
     assert r.returncode == 0 and len(lines) == 1 and "not understood" in lines[0]
+
+
+def test_english_take_bytes_equal_those_of_a_package_that_skips_the_reading(tmp_path, engine):
+    """A package whose manifest says its encoder is multilingual gets the prompt untouched: with
+    foley-tiny's own graphs that is the path from before issue #30, and English prompts give the
+    same bytes through both; a Chinese prompt does not (it is read only where needed)."""
+    import shutil
+
+    from foley_desktop.engine.package import load_package
+
+    pkg = shutil.copytree(load_package("foley-tiny").path, tmp_path / "p")
+    m = json.loads((pkg / "manifest.json").read_text())
+    m["text"]["multilingual"] = True
+    (pkg / "manifest.json").write_text(json.dumps(m))
+    raw = Engine(load_package(pkg), precision="int8", provider="cpu", threads=1)
+    for prompt in ("footsteps on gravel", "boots crunching over pebbles", "Glass breaking, loud!"):
+        a, b = _gen(engine, prompt), _gen(raw, prompt)
+        assert a.prompt_used == b.prompt_used and a.prompt_note is None
+        assert a.takes[0].audio.tobytes() == b.takes[0].audio.tobytes(), prompt
+    zh = _gen(raw, "玻璃破碎")
+    assert zh.prompt_read_as is None and zh.prompt_note is None
+    assert zh.prompt_used != _gen(engine, "玻璃破碎").prompt_used
