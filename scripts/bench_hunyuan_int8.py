@@ -122,6 +122,11 @@ def build(work: Path, triple: int, single: int, recipes: list[str]) -> dict[str,
         t0 = time.perf_counter()
         if r.startswith("ort-"):
             _ort_dynamic(fp32, dst, per_channel=r.endswith("per-channel"))
+        elif r == "int8-static":   # in a child, so that its peak memory is its own
+            res = run_child({"static": str(fp32), "dst": str(dst), "cfg": [triple, single]})
+            STATIC_INFO.update(res)
+            print(f"int8-static: calibration + quantisation peak RSS "
+                  f"{res['peak_rss_bytes'] / 2**30:.2f} GiB", file=sys.stderr)
         else:
             stream.to_int8(fp32, dst, recipe=r)
         print(f"{r}: written in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
@@ -174,11 +179,33 @@ def worker(spec: dict) -> dict:
             "peak_rss_bytes": peak_rss()}
 
 
+STATIC_INFO: dict = {}
+
+
+def static_worker(spec: dict) -> dict:
+    """`foley-desktop quantize --mode int8-static`'s quantizer on the > 2 GB graph, calibrated
+    on 4 input sets (two timesteps x two noise draws; the real command records sampler states)."""
+    from dataclasses import replace
+
+    from foley_desktop.convert.config import variant_config
+    from foley_desktop.quantize import static
+
+    cfg = replace(variant_config("xxl"), depth_triple_blocks=spec["cfg"][0], depth_single_blocks=spec["cfg"][1])
+    samples = []
+    for seed, t in ((11, 900.0), (12, 500.0), (13, 250.0), (14, 50.0)):
+        feeds = inputs(cfg, 100, seed)
+        feeds["t"][:] = t
+        samples.append(feeds)
+    t0 = time.perf_counter()
+    static.quantize(Path(spec["static"]), Path(spec["dst"]), samples, ops=("MatMul", "Gemm"))
+    return {"seconds": time.perf_counter() - t0, "peak_rss_bytes": peak_rss(), "samples": len(samples)}
+
+
 def run_child(spec: dict) -> dict:
     res = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True,
                          text=True, check=False)
     if res.returncode != 0:
-        raise RuntimeError(f"worker failed for {spec['graph']}: {res.stderr[-2000:]}")
+        raise RuntimeError(f"worker failed for {spec.get('graph', spec.get('static'))}: {res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -201,17 +228,22 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--recipes", default=None,
                     help="comma-separated INT8 recipes (default: the project's and onnxruntime's)")
+    ap.add_argument("--static", action="store_true",
+                    help="also static INT8 (calibrated on 4 input sets of 100 frames; minutes, GBs)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+        spec = json.loads(args.worker)
+        print(json.dumps(static_worker(spec) if "static" in spec else worker(spec)))
         return 0
     from foley_desktop.convert import stream
 
     FRAMES = args.frames
     recipes = args.recipes.split(",") if args.recipes else [*stream.INT8_RECIPES, "ort-per-tensor",
                                                              "ort-per-channel"]
+    if args.static and "int8-static" not in recipes:
+        recipes.append("int8-static")
     threads = [int(t) for t in args.threads.split(",")]
     t_start = time.perf_counter()
     graphs = build(args.workdir / f"d{args.triple}-{args.single}", args.triple, args.single, recipes)
@@ -257,7 +289,8 @@ def main(argv=None) -> int:
                "shipped_recipe": SHIPPED, "threads": threads, "frames": args.frames, "batch": 2,
                "depth": [args.triple, args.single], "hidden": 1536, "reps": args.reps,
                "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-               "wall_s": round(time.perf_counter() - t_start), "table": table}
+               "wall_s": round(time.perf_counter() - t_start), "table": table,
+               **({"static_quantize": STATIC_INFO} if STATIC_INFO else {})}
     (work / "bench.json").write_text(json.dumps(summary, indent=2))
     if args.json:
         print(json.dumps(summary))
