@@ -161,3 +161,28 @@ def test_shipped_model_follows_markers_on_a_real_clip(clip_hello):
     a, b = generate(req, engine=eng), generate(req, engine=eng)
     assert a.markers_followed is None
     np.testing.assert_array_equal(a.takes[0].audio, b.takes[0].audio)
+
+
+def test_visual_guidance_with_markers_is_the_package_default_when_markers_are_given(
+        tmp_path, clip_hello):
+    import json
+
+    p = testpkg.build(tmp_path / "vgm", alpha=0.02, events=30.0, int8=False)
+    m = json.loads((p / "manifest.json").read_text())
+    m["sampler"].update(visual_guidance=3.0, visual_guidance_with_markers=1.0)
+    (p / "manifest.json").write_text(json.dumps(m))
+    eng = Engine(p, "fp32", "cpu")
+    req = GenerateRequest(clip_hello, 0, SR, "door slam")
+    assert generate(req, engine=eng).visual_guidance == 3.0
+    req.markers = [(SR // 2, 1.0)]
+    assert generate(req, engine=eng).visual_guidance == 1.0
+    req.visual_guidance = 2.5                       # the user's own choice wins
+    assert generate(req, engine=eng).visual_guidance == 2.5
+    # only a package that follows markers may carry the setting
+    plain = testpkg.build(tmp_path / "plain", int8=False)
+    m = json.loads((plain / "manifest.json").read_text())
+    m["sampler"]["visual_guidance_with_markers"] = 1.0
+    (plain / "manifest.json").write_text(json.dumps(m))
+    from foley_desktop.errors import ModelPackageError
+    with pytest.raises(ModelPackageError, match="visual_guidance_with_markers"):
+        load_package(plain)

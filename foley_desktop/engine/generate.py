@@ -269,9 +269,15 @@ def encode_texts(engine: Engine, texts: list[str], cancel: CancelToken | None = 
 
 
 def _visual_guidance(req: GenerateRequest, engine: Engine, guidance: float) -> float | None:
-    """The separate visual guidance to use, or None for one guidance (two batch rows)."""
+    """The separate visual guidance to use, or None for one guidance (two batch rows). With
+    markers, a package that follows them may ask for another default
+    (`sampler.visual_guidance_with_markers`): guidance towards the picture also pulls its
+    events towards the picture's motion, away from the markers."""
     s = engine.package.sampler
     vg = req.visual_guidance if req.visual_guidance is not None else s.get("visual_guidance")
+    if (req.visual_guidance is None and req.markers is not None and engine.package.takes_markers
+            and s.get("visual_guidance_with_markers") is not None):
+        vg = s["visual_guidance_with_markers"]
     if vg is None:
         return None
     vg = float(vg)

@@ -389,6 +389,11 @@ def _parse(path: Path, source: str) -> ModelPackage:
     if not isinstance(med, int) or isinstance(med, bool) or med < 0 or (med > 1 and med % 2 == 0):
         raise ModelPackageError(f"{mpath}: sampler.latent_median must be 0 or an odd number of "
                                 f"frames, got {med!r}")
+    vgm = sampler.get("visual_guidance_with_markers")
+    if vgm is not None and (not isinstance(vgm, (int, float)) or isinstance(vgm, bool)
+                            or EVENTS_INPUT not in graphs["denoiser"].inputs):
+        raise ModelPackageError(f"{mpath}: sampler.visual_guidance_with_markers must be a number, "
+                                f"for a denoiser with the {EVENTS_INPUT} input")
     until = sampler.get("visual_guidance_until", 0.0)
     if (not isinstance(until, (int, float)) or isinstance(until, bool)
             or not 0.0 <= float(until) < 1.0):

@@ -130,6 +130,9 @@ class Runner:
         s = self.pkg.sampler
         o = {k: v for k, v in (self.options or {}).items() if v is not None}
         vg = o.get("visual_guidance", s.get("visual_guidance"))
+        if ("visual_guidance" not in o and self.markers and self.takes_markers
+                and s.get("visual_guidance_with_markers") is not None):
+            vg = s["visual_guidance_with_markers"]      # as the engine does with markers
         if not self.video:
             vg = None         # the engine's text-only path: no picture to weigh apart
         cfg = sampler.SamplerConfig(method=o.get("method", s.get("default_method", "euler")),

@@ -228,7 +228,9 @@ def _sampler_manifest(overrides: dict | None) -> dict:
                if sd["visual_guidance"] is not None else {}),
             **({"visual_guidance_until": float(sd["visual_guidance_until"])}
                if sd.get("visual_guidance_until") else {}),
-            **({"latent_median": int(sd["latent_median"])} if sd.get("latent_median") else {})}
+            **({"latent_median": int(sd["latent_median"])} if sd.get("latent_median") else {}),
+            **({"visual_guidance_with_markers": float(sd["visual_guidance_with_markers"])}
+               if sd.get("visual_guidance_with_markers") is not None else {})}
 
 
 def _hash_documents(manifest: dict, out: Path) -> None:
@@ -290,6 +292,9 @@ def main(argv=None):
                     help="JSON describing the training run, stored as the manifest's `training`")
     ap.add_argument("--visual-guidance-until", type=float, default=None,
                     help="default noise level below which the visual guidance is 1")
+    ap.add_argument("--visual-guidance-with-markers", type=float, default=None,
+                    help="default visual guidance when markers are given (a model with the "
+                         "event input)")
     ap.add_argument("--manifest-only", action="store_true",
                     help="no checkpoint: keep --out's graphs and arrays (which must match its "
                          "manifest) and rewrite only its manifest: version, sampler defaults, "
@@ -300,7 +305,8 @@ def main(argv=None):
     metrics = json.loads(a.metrics.read_text()) if a.metrics else None
     sd = {"steps": a.steps, "guidance": a.guidance, "shift": a.shift,
           "visual_guidance": a.visual_guidance, "latent_median": a.latent_median,
-          "visual_guidance_until": a.visual_guidance_until}
+          "visual_guidance_until": a.visual_guidance_until,
+          "visual_guidance_with_markers": a.visual_guidance_with_markers}
     if a.manifest_only:
         update_manifest(a.out, metrics, sd, a.version)
         print(f"rewrote the manifest of {a.out}")

@@ -53,7 +53,8 @@ def marker_pattern(i: int, seconds: float) -> list[float]:
     return out
 
 
-def run(package: Path, seeds: list[int], threads: int = 1, classifier: Path | None = None) -> dict:
+def run(package: Path, seeds: list[int], threads: int = 1, classifier: Path | None = None,
+        visual_guidance: float | None = None) -> dict:
     eng = Engine(package, "auto", "cpu", threads)
     clf_dir = AudioClassifier.find(classifier)
     clf = AudioClassifier(clf_dir, threads) if clf_dir else None
@@ -69,7 +70,8 @@ def run(package: Path, seeds: list[int], threads: int = 1, classifier: Path | No
                 req = GenerateRequest(None if cond.endswith("no video") else video, start,
                                       start + round(secs * SR), prompt, seeds=list(seeds),
                                       markers=None if cond == "no markers" else
-                                      [(start + round(t * SR), 1.0) for t in marks])
+                                      [(start + round(t * SR), 1.0) for t in marks],
+                                      visual_guidance=visual_guidance)
                 res = generate(req, engine=eng)
                 for take in res.takes:
                     on = detect_onsets(take.audio)
@@ -81,6 +83,7 @@ def run(package: Path, seeds: list[int], threads: int = 1, classifier: Path | No
                                  "label": clf.predict([take.audio])[0] if clf else None,
                                  "wanted": label})
     return {"package": f"{eng.package.name} {eng.package.version}", "seeds": list(seeds),
+            "visual_guidance": visual_guidance,
             "clips": [c[0] for c in CLIPS], "summary": summarise(rows), "takes": rows}
 
 
@@ -115,8 +118,10 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=RUNS / "real_markers/result.json")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--visual-guidance", type=float, default=None,
+                    help="instead of the package's default")
     a = ap.parse_args(argv)
-    res = run(a.package, a.seeds, a.threads)
+    res = run(a.package, a.seeds, a.threads, visual_guidance=a.visual_guidance)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1))
     print(json.dumps({"package": res["package"], **res["summary"]}, indent=1))
