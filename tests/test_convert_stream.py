@@ -202,3 +202,22 @@ def test_engine_leaves_large_external_weights_mapped(graphs, monkeypatch):
     packed = ort.InferenceSession(str(path), session._session_options(1),
                                   providers=["CPUExecutionProvider"]).run(None, feeds)[0]
     assert np.abs(mapped - packed).max() <= 1e-5 * np.abs(packed).max()
+
+
+def test_readiness_order_runs_each_node_as_soon_as_it_can():
+    from onnx import helper
+
+    # exporter-style order: both "early" values are computed first and read only at the end
+    nodes = [helper.make_node("Relu", ["x"], ["early1"], name="e1"),
+             helper.make_node("Relu", ["x"], ["early2"], name="e2"),
+             helper.make_node("Relu", ["x"], ["a"], name="a"),
+             helper.make_node("Relu", ["a"], ["b"], name="b"),
+             helper.make_node("Add", ["b", "early1"], ["c"], name="c"),
+             helper.make_node("Add", ["c", "early2"], ["y"], name="y")]
+    order = [n.name for n in stream.readiness_order(list(reversed(nodes)), {"x"})]
+    # every input is defined before it is read, and first-ready nodes come first
+    assert order.index("a") < order.index("b") < order.index("c") < order.index("y")
+    assert set(order[:3]) == {"e1", "e2", "a"}
+    cyclic = [helper.make_node("Relu", ["q"], ["p"]), helper.make_node("Relu", ["p"], ["q"])]
+    with pytest.raises(ValueError, match="cycle"):
+        stream.readiness_order(cyclic, {"x"})
