@@ -1,10 +1,16 @@
-"""Open the real window on a clip, mark two segments, separate, and save a screenshot.
+"""Open the real window on a clip, mark segments, and save a screenshot.
 
     xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/ui_screenshot.py CLIP OUT.png \
         [--type-prompt grav]
+    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/ui_screenshot.py \
+        resources/demo/walkers.mp4 docs/screenshot.png --story spotting
 
-(docs/screenshot.png is made this way from tests/conftest.py's clip_hello.) The capture is of
-the X screen (QScreen.grabWindow), i.e. what a user would see, not a widget render.
+The default story marks two segments and separates (docs/prompt_completion.png, from
+tests/conftest.py's clip_hello). `--story spotting` (docs/screenshot.png) is the editor's story
+on real footage: a segment on the walker in the lower right, auto-spot in that region, library
+mode, a take from the sound library (the starter library must be installed:
+`foley-desktop library add --starter`), the Library panel searched for the same words. The
+capture is of the X screen (QScreen.grabWindow), i.e. what a user would see, not a widget render.
 """
 
 from __future__ import annotations
@@ -17,7 +23,26 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 
 
-def main(clip: str, out: str, type_prompt: str | None = None) -> int:
+def spotting_story(win) -> None:
+    """Segment 0-3 s, auto-spot on the walker, library mode, generate, Library panel search."""
+    from foley_desktop.spotting.detect import spot
+
+    doc = win.doc
+    seg = doc.add_segment(0, 3 * 48000, "footsteps on gravel")
+    doc.set_field(seg.id, "markers", spot(doc.project.media, 0, 3 * 48000,
+                                          roi=(500, 268, 268, 132)))
+    doc.set_field(seg.id, "mode", "library")
+    doc.set_field(seg.id, "variations", 2)
+    doc.set_field(seg.id, "seed", 7)
+    win.canvas.set_selected([seg.id])
+    win.generate([seg.id])
+    win.transport.seek(int(1.8 * 48000))
+    panel = win.library_panel
+    panel.search.setText("footsteps on gravel")
+    panel.run_search()
+
+
+def main(clip: str, out: str, type_prompt: str | None = None, story: str = "default") -> int:
     from foley_desktop.media.timebase import frame_to_samples
     from foley_desktop.ui.app import create_app
     from foley_desktop.ui.main_window import MainWindow, app_icon
@@ -31,6 +56,42 @@ def main(clip: str, out: str, type_prompt: str | None = None) -> int:
         return 2
     fps = win.doc.fps
     doc = win.doc
+    if story == "spotting":
+        spotting_story(win)
+        status = {"rc": 1}
+        tries = [0]
+
+        def shoot_story():
+            win.side_tabs.setCurrentWidget(win.inspector)
+            win.repaint()
+            shot = QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height())
+            status["rc"] = 0 if shot.save(out) else 1
+            # A second picture with the Library panel in front.
+            win.side_tabs.setCurrentWidget(win.library_panel)
+            win.repaint()
+            QGuiApplication.processEvents()
+            lib_out = out.replace(".png", "_library.png")
+            shot = QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height())
+            shot.save(lib_out)
+            win._skip_save_prompt = True
+            win.close()
+            app.quit()
+
+        def wait_story():
+            seg = doc.project.segments[0]
+            ready = (win.preview.view.image is not None and len(win.canvas.thumbs) >= 8
+                     and not win._thumb_pending and len(seg.takes) >= 2
+                     and win.library_panel.results.count() > 0
+                     and not win.library_panel.results.item(0).icon().isNull())
+            tries[0] += 1
+            if ready or tries[0] > 900:
+                QTimer.singleShot(500, shoot_story)
+            else:
+                QTimer.singleShot(100, wait_story)
+
+        QTimer.singleShot(200, wait_story)
+        app.exec()
+        return status["rc"]
     a = doc.add_segment(frame_to_samples(40, fps), frame_to_samples(75, fps),
                         "a spoken hello, close mic")
     b = doc.add_segment(frame_to_samples(100, fps), frame_to_samples(230, fps),
@@ -81,5 +142,6 @@ if __name__ == "__main__":
     ap.add_argument("--type-prompt", default=None,
                     help="type this into the selected segment's prompt before the capture "
                          "(shows the completion popup)")
+    ap.add_argument("--story", choices=["default", "spotting"], default="default")
     a = ap.parse_args()
-    sys.exit(main(a.clip, a.out, a.type_prompt))
+    sys.exit(main(a.clip, a.out, a.type_prompt, a.story))

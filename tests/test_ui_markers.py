@@ -80,6 +80,9 @@ def test_mode_and_clear_in_the_inspector(qtbot, win, clip_tank):  # noqa: F811
     ins.mode.setCurrentIndex(ins.mode.findData("library"))
     ins.mode.activated.emit(ins.mode.currentIndex())
     assert seg.mode == "library"
+    # The model's settings do not apply to library takes: greyed out.
+    assert not ins.steps.isEnabled() and not ins.visual_guidance.isEnabled()
+    assert ins.prompt.isEnabled() and ins.seed.isEnabled()
     qtbot.mouseClick(ins.clear_markers_btn, Qt.MouseButton.LeftButton)
     assert seg.markers == [] and ins.markers_label.text() == "no markers"
     win.doc.undo_stack.undo()

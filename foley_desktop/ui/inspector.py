@@ -245,6 +245,13 @@ class Inspector(QWidget):
                   self.guidance, self.visual_guidance, self.model, self.precision, self.gen_btn,
                   self.takes, self.mode, self.spot_btn, self.clear_markers_btn):
             w.setEnabled(enabled)
+        # Library mode uses no model: its settings are greyed out rather than hidden, so the
+        # form does not jump when the mode changes.
+        model_only = (self.negative, self.steps, self.guidance, self.visual_guidance, self.model,
+                      self.precision, self.literal)
+        if segs and all(s.mode == "library" for s in segs):
+            for w in model_only:
+                w.setEnabled(False)
         can = getattr(self, "has_models", True)
         self.gen_btn.setEnabled(enabled and can)
         self.gen_all_btn.setEnabled(can and bool(self.doc.project and self.doc.project.segments))

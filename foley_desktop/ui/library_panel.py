@@ -158,7 +158,9 @@ class LibraryPanel(QWidget):
         self.hits = hits
         self.results.clear()
         for h in hits:
-            cat = " / ".join(x for x in (h.category, h.subcategory) if x) or "uncategorised"
+            # No UCS category: the folder it lies in says most ("doors", "Human", "crowd").
+            cat = " / ".join(x for x in (h.category, h.subcategory) if x) or \
+                Path(h.path).parent.name
             name = h.fx_name or h.name
             kind = "bed" if h.continuous else f"{len(h.onsets_s)} hit{'s' if len(h.onsets_s) != 1 else ''}"
             item = QListWidgetItem(f"{name}\n{cat} · {h.duration_s:.1f} s · {kind}")

@@ -936,7 +936,8 @@ class MainWindow(QMainWindow):
             run = self._runs.get(seg_id)
         self._runs[seg_id] = run
         self.doc.add_run_take(seg_id, take, run, make_active=first)
-        self.inspector.set_provider(f"provider: {take.provider}, {take.variant}")
+        if take.mode == "model":   # a library take runs no model: the line stays as it was
+            self.inspector.set_provider(f"provider: {take.provider}, {take.variant}")
         if self.doc.project.path is not None:
             # Every finished take is saved at once (the CLI does the same): a crash never
             # loses a take. The write runs off the GUI thread.

@@ -41,6 +41,8 @@ QGroupBox::title {{ subcontrol-origin: margin; left: 8px; color: {TEXT_DIM.name(
 QLineEdit, QPlainTextEdit, QSpinBox, QDoubleSpinBox, QComboBox {{
     background: {BG_DARK.name()}; border: 1px solid {BORDER.name()}; border-radius: 3px;
     padding: 2px 4px; selection-background-color: {ACCENT.name()}; }}
+QLineEdit:disabled, QSpinBox:disabled, QDoubleSpinBox:disabled, QComboBox:disabled,
+QCheckBox:disabled, QListWidget:disabled {{ color: #5c6068; }}
 QPushButton {{ background: #33363c; border: 1px solid {BORDER.name()}; border-radius: 3px;
     padding: 4px 10px; }}
 QPushButton:hover {{ background: #3d4148; }}
