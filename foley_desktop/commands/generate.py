@@ -160,6 +160,13 @@ def markers_from_arg(text: str | None, video: Path | None, start: int, end: int,
     return marks
 
 
+def gpu_expected() -> bool:
+    """An NVIDIA device is present (its driver's device nodes), so CUDA not running is news."""
+    import os
+
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/nvidia0")
+
+
 def _fps_of(video: Path | None):
     if video is None:
         return None
@@ -248,7 +255,9 @@ def run(args) -> int:
                  if result.visual_guidance is not None else "")
               + f", {result.windows} window(s), "
               f"{result.timings['total_s']:.2f} s")
-        if result.fallback_reason:
+        if result.fallback_reason and (args.provider != "auto" or gpu_expected()):
+            # On a machine with no GPU, "auto" running on the CPU is what was expected: the
+            # missing CUDA libraries are not news (the reason stays in --json).
             print(f"provider: {result.fallback_reason}")
         for note in result.notes:
             print(f"note: {note}")

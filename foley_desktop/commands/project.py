@@ -64,6 +64,14 @@ _MARKERS_HELP = ("spotting markers: auto (auto-spot the picture in the segment),
                  "(seconds, HH:MM:SS.mmm or timecode), each optionally TIME@KIND@STRENGTH")
 
 
+def _field_arg(p, flag, typ, help_text, required=False) -> None:
+    if typ is _yes_no:
+        # `--literal-prompt` alone means yes, as in `generate --literal-prompt`.
+        p.add_argument(flag, type=typ, nargs="?", const=True, help=help_text + " (alone: yes)")
+    else:
+        p.add_argument(flag, type=typ, required=required, help=help_text)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -78,7 +86,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--start", required=True, help="seconds, HH:MM:SS.mmm or timecode")
     p.add_argument("--end", required=True, help="seconds, HH:MM:SS.mmm or timecode")
     for flag, _, typ, help_text in _FIELD_OPTS:
-        p.add_argument(flag, type=typ, required=flag == "--prompt", help=help_text)
+        _field_arg(p, flag, typ, help_text, required=flag == "--prompt")
     p.add_argument("--markers", metavar="auto|none|T1,T2,…", help=_MARKERS_HELP)
     p.add_argument("--spot-roi", metavar="X,Y,W,H", help="with --markers auto: only this region")
 
@@ -88,7 +96,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--start", help="new start")
     p.add_argument("--end", help="new end")
     for flag, _, typ, help_text in _FIELD_OPTS:
-        p.add_argument(flag, type=typ, help=help_text)
+        _field_arg(p, flag, typ, help_text)
     p.add_argument("--markers", metavar="auto|none|T1,T2,…", help=_MARKERS_HELP)
     p.add_argument("--spot-roi", metavar="X,Y,W,H", help="with --markers auto: only this region")
 
@@ -146,6 +154,15 @@ def _apply_and_save(project: Project, command) -> None:
 
 
 def _field_commands(args, seg_id: str) -> list:
+    if getattr(args, "model", None) is not None:
+        # A model that is not installed is refused now, not when generating later.
+        from foley_desktop.engine.generate import load_model
+        from foley_desktop.errors import ModelPackageError
+
+        try:
+            load_model(args.model)
+        except ModelPackageError as exc:
+            raise ProjectError(f"--model {args.model}: {exc}") from None
     cmds = []
     for flag, name, _, _ in _FIELD_OPTS:
         value = getattr(args, name if flag != "--gain" else "gain", None)

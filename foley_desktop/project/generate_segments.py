@@ -130,7 +130,7 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
                         variant=t.variant, provider=t.provider,
                         prompt_used=result.prompt_used or "", params=params,
                         sync=sync_score(t.audio, marker_s) if inside else None)
-            _add(project, seg, take, on_take)
+            _add(project, seg, take, on_take, first=seed == seeds[0])
             made.append((seg.id, take))
             done += 1
             if progress is not None:
@@ -155,11 +155,13 @@ def _store(project: Project, seg: Segment, take_id: str, audio, take_dir) -> Pat
     return path
 
 
-def _add(project: Project, seg: Segment, take: Take, on_take) -> None:
+def _add(project: Project, seg: Segment, take: Take, on_take, first: bool) -> None:
     if on_take is not None:
         on_take(seg.id, take)
     else:
-        AddTake(seg.id, take).apply(project)
+        # The first take of a run becomes active, later variations wait as alternates (as in
+        # the window).
+        AddTake(seg.id, take, make_active=first).apply(project)
         io.save(project)
 
 
@@ -197,6 +199,6 @@ def _library_takes(project: Project, seg: Segment, seeds: list[int], params: dic
                     variant="", provider="", mode="library", params=params,
                     sources=lt.sources,
                     sync=sync_score(lt.audio, marker_s) if inside and lt.kind == "hits" else None)
-        _add(project, seg, take, on_take)
+        _add(project, seg, take, on_take, first=lt is takes[0])
         out.append((seg.id, take))
     return out

@@ -380,6 +380,13 @@ class Inspector(QWidget):
             if len(ids) > 1:
                 stack.endMacro()
 
+    def commit_pending(self) -> None:
+        """Commit text still being typed (a Generate pressed before Return or leaving the field)."""
+        for name, w in (("prompt", self.prompt), ("negative", self.negative)):
+            if w.hasFocus() or w.isModified():
+                self._commit(name)
+                w.setModified(False)
+
     def _clear_markers(self) -> None:
         if len(self.ids) == 1 and self.doc.segment(self.ids[0]).markers:
             self.doc.set_field(self.ids[0], "markers", [])

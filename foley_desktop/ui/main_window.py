@@ -718,6 +718,7 @@ class MainWindow(QMainWindow):
         start = self.mark_in
         self.mark_in = None
         self.canvas.mark_in = None
+        self.statusBar().clearMessage()   # "press O at the out point" is done
         self._create_segment(start, out)
 
     # ------------------------------------------------------------------ spotting
@@ -896,6 +897,9 @@ class MainWindow(QMainWindow):
         the project; every finished take comes back through `takeReady` to the undo stack."""
         if self.doc.project is None or not ids:
             return []
+        # Ctrl+G with the cursor still in the prompt (or negative) field: what is typed there
+        # is what the editor means to generate, so commit it first.
+        self.inspector.commit_pending()
         jobs = []
         for seg_id in ids:
             seg = self.doc.segment(seg_id)

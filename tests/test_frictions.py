@@ -1,0 +1,85 @@
+"""Frictions a new user met (issue #28), each fixed and held here: Ctrl+G with the prompt still
+being typed, the status line after O, the CLI's first take active like the window's, a model
+that is not installed refused when added, `--literal-prompt` alone, no CUDA noise on a CPU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtCore import Qt
+from test_ui_window import model_dir, open_clip, win  # noqa: F401 - shared fixtures
+
+from foley_desktop.project import io
+
+
+def _settle(qtbot):
+    from foley_desktop.ui import workers
+
+    qtbot.waitUntil(lambda: not any(p.activeThreadCount() for p in workers.POOLS), timeout=20000)
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "foley_desktop", *map(str, args)],
+                          capture_output=True, text=True, check=False)
+
+
+@pytest.mark.gui
+def test_ctrl_g_uses_the_prompt_still_being_typed(qtbot, win, clip_tank):  # noqa: F811
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(24000, 72000, "")
+    win.canvas.set_selected([seg.id])
+    ins = win.inspector
+    ins.prompt.setFocus()
+    qtbot.keyClicks(ins.prompt, "engine motor idle")          # no Return, no Tab
+    jobs = win.generate([seg.id])                             # what Ctrl+G calls
+    assert seg.prompt == "engine motor idle" and len(jobs) == 1
+    qtbot.waitUntil(lambda: jobs[0].state in ("done", "failed"), timeout=60000)
+    _settle(qtbot)
+
+
+@pytest.mark.gui
+def test_the_status_line_moves_on_after_o(qtbot, win, clip_tank):  # noqa: F811
+    open_clip(qtbot, win, clip_tank)
+    win.canvas.setFocus()
+    qtbot.keyClick(win, Qt.Key.Key_I)
+    assert "press O" in win.statusBar().currentMessage()
+    for _ in range(5):
+        qtbot.keyClick(win, Qt.Key.Key_Right)
+    qtbot.keyClick(win, Qt.Key.Key_O)
+    assert "press O" not in win.statusBar().currentMessage()
+    assert len(win.doc.project.segments) == 1
+    _settle(qtbot)
+
+
+def test_project_cli_model_check_literal_flag_and_first_take_active(clip_tank, tmp_path):
+    from foley_desktop.engine import testpkg
+
+    pkg = testpkg.build(tmp_path / "pkg", int8=False)
+    p = tmp_path / "p.foley"
+    assert cli("project", "new", clip_tank, "-o", p).returncode == 0
+    r = cli("project", "add-segment", p, "--start", "0", "--end", "1", "--prompt", "x",
+            "--model", "nosuch")
+    assert r.returncode == 2 and "nosuch" in r.stderr and io.load(p).segments == []
+    r = cli("project", "add-segment", p, "--start", "0", "--end", "1", "--prompt", "door slam",
+            "--literal-prompt", "--seed", "3", "--variations", "2", "--precision", "fp32")
+    assert r.returncode == 0, r.stderr
+    seg_id = r.stdout.strip()
+    assert io.load(p).segment(seg_id).literal_prompt is True
+    r = cli("generate", "--project", p, "--all", "--model", pkg, "--provider", "cpu")
+    assert r.returncode == 0, r.stderr
+    seg = io.load(p).segment(seg_id)
+    assert [t.seed for t in seg.takes] == [3, 4] and seg.active_take == seg.takes[0].id
+
+
+@pytest.mark.skipif(os.path.exists("/dev/nvidiactl"), reason="a GPU is present here")
+def test_no_cuda_noise_when_no_gpu_is_expected(tmp_path):
+    from foley_desktop.engine import testpkg
+
+    pkg = testpkg.build(tmp_path / "pkg", int8=False)
+    r = cli("generate", "--prompt", "rain", "--duration", "1", "--model", pkg, "-o",
+            tmp_path / "a.wav")
+    assert r.returncode == 0, r.stderr
+    assert "libcublas" not in r.stdout + r.stderr and "provider:" not in r.stdout
