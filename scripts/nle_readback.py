@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import opentimelineio as otio
 import soundfile as sf
-from test_export_nle import CASES, SPANS, Case, first_sample, tc_frames
+from test_export_nle import CASES, SPANS, Case, first_sample, melt_render, tc_frames
 
 
 def head_of(path: Path) -> int:
@@ -92,9 +92,7 @@ def read_positions(case: Case) -> dict[str, list[int]]:
         put("bwf (mediainfo)", f.name, round(float(ms) / 1000 * 48000) - case.tref)
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "r.wav"
-        subprocess.run(["melt", str(case.out / "shot.kdenlive"), "-consumer", f"avformat:{wav}",
-                        "acodec=pcm_f32le", "ar=48000", "ac=1", "video_off=1"],
-                       capture_output=True, check=True)
+        melt_render(case.out / "shot.kdenlive", wav)
         render, _ = sf.read(str(wav), dtype="float64")
         found = []
         for i, (s, _) in enumerate(SPANS):
