@@ -147,7 +147,7 @@ def tiny(tmp_path_factory):
     _write_clap(root / "clap")
     _write_siglip(root / "siglip2")
     opts = ConvertOptions(checkpoint_dir=ck, output=root / "pkg", config=root / "tiny.yaml",
-                          siglip2=root / "siglip2", clap=root / "clap", precisions=("fp16", "int8"))
+                          siglip2=root / "siglip2", clap=root / "clap", precisions=("fp16", "int8", "int8-8bit"))
     stages = []
     pkg = convert(opts, progress=lambda p: stages.append(p.stage))
     return {"root": root, "cfg": cfg, "model": model.eval(), "vae": vae, "pkg": pkg, "opts": opts,
@@ -240,7 +240,11 @@ def test_package_loads_with_all_variants(tiny):
     pkg.verify_all()
     man = json.loads((tiny["pkg"] / "manifest.json").read_text())
     assert set(man["graphs"]) == {"text_encoder", "siglip2_encoder", "denoiser", "decoder"}
-    assert set(man["graphs"]["denoiser"]["variants"]) == {"fp32", "fp16", "int8"}
+    variants = man["graphs"]["denoiser"]["variants"]
+    assert set(variants) == {"fp32", "fp16", "int8", "int8-8bit"}
+    # 7-bit weights by default (safe on every CPU); full range only when asked for, and said
+    assert variants["int8"]["weight_range"] == 64 and variants["int8-8bit"]["weight_range"] == 127
+    assert "int8-8bit" not in man["graphs"]["decoder"]["variants"]
     assert man["latent"] == {"channels": 8, "frame_rate": "50", "hop_samples": 960}
     assert man["sampler"]["time"] == "data_to_noise" and man["sampler"]["timestep_scale"] == 1000.0
     assert man["conversion"]["ignored_checkpoint_keys"] == 1

@@ -30,7 +30,8 @@ def configure(parser) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="PACKAGE",
                    help="package folder to create (e.g. in ~/.local/share/foley-desktop/models/)")
     p.add_argument("--precision", default="fp16,int8",
-                   help="extra variants besides fp32, comma-separated from fp16,int8; '' for none")
+                   help="extra variants besides fp32, comma-separated from fp16,int8,int8-8bit "
+                        "(full-range weights for CPUs with VNNI/AMX); '' for none")
     p.add_argument("--sync", choices=["auto", "on", "off"], default="auto",
                    help="Synchformer stream: auto = when its weights are there (default)")
     p.add_argument("--name", help="package name (default from the configuration)")

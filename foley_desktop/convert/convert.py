@@ -39,11 +39,12 @@ from foley_desktop.convert.config import (
     load_config,
     variant_config,
 )
+from foley_desktop.convert.stream import INT8_RECIPES
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
-from foley_desktop.quantize.dynamic import WEIGHT_QMAX
 
 LICENSE = "Tencent Hunyuan Community License"
-PRECISIONS = ("fp16", "int8")
+PRECISIONS = ("fp16", "int8", "int8-8bit")   # int8-8bit: opt-in, for CPUs with VNNI/AMX
+DEFAULT_PRECISIONS = ("fp16", "int8")
 LATENT_RATE = 50
 SAMPLE_RATE = 48000
 SIGLIP_FPS = 8
@@ -59,7 +60,7 @@ class ConvertOptions:
     config: Path | None = None
     siglip2: Path | None = None
     clap: Path | None = None
-    precisions: tuple[str, ...] = PRECISIONS
+    precisions: tuple[str, ...] = DEFAULT_PRECISIONS
     name: str | None = None
     window_seconds: int = 15
     overlap_seconds: int = 2
@@ -453,13 +454,18 @@ def convert(opts: ConvertOptions, progress: ProgressFn | None = None,
             variants = {"fp32": {"file": fp32.name, **_entry(fp32)}}
             for prec in opts.precisions:
                 check(cancel)
-                if prec == "int8" and role == "decoder":
+                if prec.startswith("int8") and role == "decoder":
                     continue   # convolutions only: dynamic INT8 would change nothing
                 dst = work / f"{role}.{prec}.onnx"
-                (ex.to_fp16 if prec == "fp16" else ex.to_int8)(fp32, dst)
+                if prec == "fp16":
+                    ex.to_fp16(fp32, dst)
+                else:
+                    ex.to_int8(fp32, dst, recipe=prec)
                 variants[prec] = {"file": dst.name, **_entry(dst)}
-                if prec == "int8":   # stream.to_int8: 7-bit weights (engine/cpu.py)
-                    variants[prec].update(recipe="int8-dynamic", weight_range=WEIGHT_QMAX)
+                if prec.startswith("int8"):   # stream.INT8_RECIPES; the range tells the engine
+                    # whether the variant saturates on CPUs without VNNI (engine/cpu.py)
+                    variants[prec].update(recipe="int8-dynamic", per_channel=True,
+                                          weight_range=INT8_RECIPES[prec]["qmax"])
             for v in variants.values():
                 data = work / (v["file"] + ".data")
                 if data.exists():

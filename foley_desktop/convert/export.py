@@ -157,9 +157,9 @@ def to_fp16(src: Path, dst: Path) -> Path:
         return stream.to_fp16(src, dst, list(DEFAULT_OP_BLOCK_LIST) + _FP32_OPS, _fp32_nodes)
 
 
-def to_int8(src: Path, dst: Path) -> Path:
-    """Dynamic INT8 of the MatMul/Gemm weights (recipe "int8-dynamic", weights streamed)."""
-    return stream.to_int8(src, dst)[0]
+def to_int8(src: Path, dst: Path, recipe: str = "int8") -> Path:
+    """Dynamic INT8 of the MatMul/Gemm weights (stream.INT8_RECIPES, weights streamed)."""
+    return stream.to_int8(src, dst, recipe=recipe)[0]
 
 
 def run_graph(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

@@ -154,7 +154,7 @@ def check_space(out: Path, cfg: DenoiserConfig, precisions: tuple[str, ...]) -> 
     from foley_desktop.convert.hunyuan_model import HunyuanFoleyDenoiser
 
     params = sum(math.prod(s) for s in _meta_shapes(lambda: HunyuanFoleyDenoiser(cfg)).values())
-    need = params * (4 + (2 if "fp16" in precisions else 0) + (1 if "int8" in precisions else 0))
+    need = params * (4 + (2 if "fp16" in precisions else 0) + sum(p.startswith("int8") for p in precisions))
     parent = Path(out).resolve().parent
     while not parent.exists():
         parent = parent.parent
