@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from foley_desktop.engine import anchor
 from foley_desktop.engine.generate import Engine, GenerateRequest, encode_texts, generate
+from foley_desktop.engine.package import load_package
 from foley_desktop.engine.prompt_reading import read_prompt
 
 TEST_SET = ROOT / "tests" / "data" / "prompts_zh.json"
@@ -186,15 +189,26 @@ def adherence(engine: Engine, rows: list[dict], texts: dict, seeds: int) -> dict
     clf = AudioClassifier(ROOT / "resources" / "models" / "foley-tiny-eval")
     idx = [i for i, r in enumerate(rows) if r["class"] in clf.labels]
     out = {}
-    cache: dict[tuple[str, int], str] = {}
+    cache: dict[tuple[str, str, int], str] = {}
+    # The raw Chinese must reach the encoder unread, as before issue #30: a copy of the package
+    # whose manifest says its encoder is multilingual skips the reading (same graphs).
+    tmp = tempfile.TemporaryDirectory()
+    pkg = shutil.copytree(engine.package.path, Path(tmp.name) / "pkg")
+    manifest = json.loads((pkg / "manifest.json").read_text())
+    manifest["text"]["multilingual"] = True
+    (pkg / "manifest.json").write_text(json.dumps(manifest))
+    engines = {"en": engine, "zh-vocab": engine,
+               "zh-raw": Engine(load_package(pkg), precision="int8", provider="cpu", threads=2)}
     for name in ("en", "zh-vocab", "zh-raw"):
         pred, truth, split = [], [], []
         for i in idx:
             for s in range(seeds):
-                key = (texts[name][i], s)
+                key = (name == "zh-raw", texts[name][i], s)
                 if key not in cache:
                     res = generate(GenerateRequest(None, 0, 4 * 48000, texts[name][i], seeds=[s]),
-                                   engine=engine)
+                                   engine=engines[name])
+                    if name == "zh-raw":
+                        assert res.prompt_note is None     # really unread
                     cache[key] = clf.predict([res.takes[0].audio])[0]
                 pred.append(cache[key])
                 truth.append(rows[i]["class"])
