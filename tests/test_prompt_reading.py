@@ -78,6 +78,7 @@ def test_other_languages_where_it_costs_little():
     assert read_prompt("une porte en bois qui grince").text_en == "a wooden door creaking"
     assert read_prompt("Schritte auf Kies").text_en == "footsteps on gravel"
     assert read_prompt("Schritte auf Kies").language == "de"
+    assert read_prompt("ein Hund bellt in der Ferne").text_en == "a distant dog barking"
 
 
 def test_english_prompts_come_back_exactly_as_typed():

@@ -368,6 +368,7 @@ def _render(pieces: list[_Piece]) -> str:
     steps = any(p.role == "step" for p in pieces)
     walking = steps or any(p.role == "walk" for p in pieces)
     main: list[str] = []
+    nouns: list[int] = []               # which of `main` are noun phrases
     places: list[str] = []
     mods: list[str] = []
     seen_walk = False
@@ -405,8 +406,12 @@ def _render(pieces: list[_Piece]) -> str:
             text = " ".join(mods + [text])
         mods = []
         if not main or main[-1] != text:
+            if role in NOUNS:
+                nouns.append(len(main))
             main.append(text)
-    if mods:
+    if mods and nouns:     # adjectives left at the end ("…in der Ferne"): to the first noun
+        main[nouns[0]] = _with_mods(main[nouns[0]], mods)
+    elif mods:
         main.append(" ".join(mods))
     out = " ".join(main + places)
     return re.sub(r"\s+", " ", out).strip()
