@@ -186,3 +186,36 @@ def test_visual_guidance_with_markers_is_the_package_default_when_markers_are_gi
     from foley_desktop.errors import ModelPackageError
     with pytest.raises(ModelPackageError, match="visual_guidance_with_markers"):
         load_package(plain)
+
+
+def test_marker_guidance_leaves_the_unconditional_rows_without_markers(tmp_path):
+    """With sampler.marker_guidance the analytic model's result is T_u + g (T_c - T_u) where
+    only T_c has the pulses: they come out g times as high relative to the rest, and a package
+    without the event input may not carry the setting."""
+    import json
+
+    from foley_desktop.errors import ModelPackageError
+
+    def ratio(res):
+        a = res.takes[0].audio
+        env = np.sqrt((a[: len(a) // 480 * 480].reshape(-1, 480) ** 2).mean(1))
+        return env[48:52].max() / np.median(env)
+
+    p = testpkg.build(tmp_path / "mg", alpha=0.02, events=3.0, int8=False, guidance=2.0)
+    req = GenerateRequest(None, 0, 2 * SR, "door slam", markers=[(SR // 2, 1.0)])
+    same = generate(req, engine=Engine(p, "fp32", "cpu"))
+    m = json.loads((p / "manifest.json").read_text())
+    m["sampler"]["marker_guidance"] = True
+    (p / "manifest.json").write_text(json.dumps(m))
+    guided = generate(req, engine=Engine(p, "fp32", "cpu"))
+    assert ratio(guided) > 1.3 * ratio(same), (ratio(guided), ratio(same))
+    # without markers the setting changes nothing
+    req.markers = None
+    np.testing.assert_array_equal(generate(req, engine=Engine(p, "fp32", "cpu")).takes[0].audio,
+                                  generate(req, engine=Engine(p, "fp32", "cpu")).takes[0].audio)
+    plain = testpkg.build(tmp_path / "plain", int8=False)
+    m = json.loads((plain / "manifest.json").read_text())
+    m["sampler"]["marker_guidance"] = True
+    (plain / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelPackageError, match="marker_guidance"):
+        load_package(plain)

@@ -432,7 +432,12 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
             # Without markers: zeros, channel 1 = 0 (the model places events from the picture).
             track = events.window_track(markers, win_start, plan.frames,
                                         float(Fraction(hop * SR, sr)), request.start, request.end)
-            feeds_static[events.EVENTS_INPUT] = np.repeat(track[None], len(text_rows), 0)
+            ev_rows = np.repeat(track[None], len(text_rows), 0)
+            if guided and markers is not None and pkg.sampler.get("marker_guidance"):
+                # The unconditional rows without markers: the prompt's guidance then also
+                # weighs the markers (a package setting; see docs/model-package.md).
+                ev_rows[-S:] = events.window_track(None, win_start, plan.frames, 1.0, 0, 0)
+            feeds_static[events.EVENTS_INPUT] = ev_rows
         timings["visual_s"] += time.monotonic() - t0
 
         def denoise(x: np.ndarray, t: np.ndarray, feeds_static=feeds_static) -> np.ndarray:

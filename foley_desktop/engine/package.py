@@ -394,6 +394,10 @@ def _parse(path: Path, source: str) -> ModelPackage:
                             or EVENTS_INPUT not in graphs["denoiser"].inputs):
         raise ModelPackageError(f"{mpath}: sampler.visual_guidance_with_markers must be a number, "
                                 f"for a denoiser with the {EVENTS_INPUT} input")
+    mg = sampler.get("marker_guidance", False)
+    if not isinstance(mg, bool) or (mg and EVENTS_INPUT not in graphs["denoiser"].inputs):
+        raise ModelPackageError(f"{mpath}: sampler.marker_guidance must be true or false, and "
+                                f"true only for a denoiser with the {EVENTS_INPUT} input")
     until = sampler.get("visual_guidance_until", 0.0)
     if (not isinstance(until, (int, float)) or isinstance(until, bool)
             or not 0.0 <= float(until) < 1.0):

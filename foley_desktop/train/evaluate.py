@@ -191,6 +191,8 @@ class Runner:
             track = self.track if self.track is not None else events_track_for(None, n_lat)
             # one track for every row, as the engine feeds it
             feeds[events.EVENTS_INPUT] = np.repeat(track[None], len(rows), 0)
+            if o_marker_guidance(self):         # the engine's marker guidance: last row bare
+                feeds[events.EVENTS_INPUT][-1] = 0.0
 
         def den(xx, tt):
             return self.sess["denoiser"].run(None, {"x": xx, "t": tt, **feeds})[0]
@@ -201,6 +203,16 @@ class Runner:
         return self.sess["decoder"].run(None, {"latent": lat})[0].reshape(-1)
 
     last_latent: np.ndarray | None = None   # [C, F] that `sample` decoded last (diagnostics)
+
+
+def o_marker_guidance(run: Runner) -> bool:
+    """Whether the unconditional row goes without markers (engine: sampler.marker_guidance;
+    evaluate's option `marker_guidance` overrides)."""
+    o = run.options or {}
+    mg = o.get("marker_guidance")
+    if mg is None:
+        mg = run.pkg.sampler.get("marker_guidance", False)
+    return bool(mg) and run.markers and run.track is not None and run.track[:, 1].any()
 
 
 def events_track_for(event_samples: list[int] | None, n_lat: int) -> np.ndarray:
@@ -458,6 +470,9 @@ def main(argv=None):
     ap.add_argument("--markers", action="store_true",
                     help="give each clip's true event times as spotting markers (a package "
                          "with the event input)")
+    ap.add_argument("--marker-guidance", type=int, default=None,
+                    help="1: the unconditional row goes without markers (guidance weighs them); "
+                         "0: same markers in every row (default: the package's)")
     ap.add_argument("--no-video", action="store_true",
                     help="generate without the picture (the unconditional visual features)")
     a = ap.parse_args(argv)
@@ -466,7 +481,9 @@ def main(argv=None):
                               {"method": a.method, "shift": a.shift,
                                "visual_guidance": a.visual_guidance,
                                "latent_median": a.latent_median,
-                               "visual_guidance_until": a.visual_guidance_until},
+                               "visual_guidance_until": a.visual_guidance_until,
+                               "marker_guidance": (None if a.marker_guidance is None
+                                                   else bool(a.marker_guidance))},
                               a.threads, a.markers, not a.no_video), indent=1))
 
 

@@ -230,7 +230,8 @@ def _sampler_manifest(overrides: dict | None) -> dict:
                if sd.get("visual_guidance_until") else {}),
             **({"latent_median": int(sd["latent_median"])} if sd.get("latent_median") else {}),
             **({"visual_guidance_with_markers": float(sd["visual_guidance_with_markers"])}
-               if sd.get("visual_guidance_with_markers") is not None else {})}
+               if sd.get("visual_guidance_with_markers") is not None else {}),
+            **({"marker_guidance": True} if sd.get("marker_guidance") else {})}
 
 
 def _hash_documents(manifest: dict, out: Path) -> None:
@@ -295,6 +296,9 @@ def main(argv=None):
     ap.add_argument("--visual-guidance-with-markers", type=float, default=None,
                     help="default visual guidance when markers are given (a model with the "
                          "event input)")
+    ap.add_argument("--marker-guidance", action="store_true",
+                    help="with markers, the unconditional rows go without them so the prompt's "
+                         "guidance also weighs the markers (a model with the event input)")
     ap.add_argument("--manifest-only", action="store_true",
                     help="no checkpoint: keep --out's graphs and arrays (which must match its "
                          "manifest) and rewrite only its manifest: version, sampler defaults, "
@@ -306,7 +310,8 @@ def main(argv=None):
     sd = {"steps": a.steps, "guidance": a.guidance, "shift": a.shift,
           "visual_guidance": a.visual_guidance, "latent_median": a.latent_median,
           "visual_guidance_until": a.visual_guidance_until,
-          "visual_guidance_with_markers": a.visual_guidance_with_markers}
+          "visual_guidance_with_markers": a.visual_guidance_with_markers,
+          "marker_guidance": a.marker_guidance or None}
     if a.manifest_only:
         update_manifest(a.out, metrics, sd, a.version)
         print(f"rewrote the manifest of {a.out}")
