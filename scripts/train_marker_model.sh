@@ -40,7 +40,11 @@ COMMON=(--run "$RUN" --init runs/recovered-1.5.0/ckpt.pt --events --seed "$SEED"
 # Phase 2: resumed, the cosine recomputed for 2400 steps, and in 25 % of the rows with markers
 # the picture of another clip (--marker-mismatch): the markers are then the only right timing.
 "$PY" -m foley_desktop.train.train "${COMMON[@]}" --steps 2400 --marker-mismatch 0.25
-"$PY" -m foley_desktop.train.export --ckpt "$RUN/ckpt.pt" --out "$OUT" --version 1.6.0
+# --marker-guidance: with markers, the unconditional rows of the guided batch go without them, so
+# the prompt guidance (4) amplifies the markers too; at weight 1 the model followed them only
+# loosely (model card, "Following spotting markers").
+"$PY" -m foley_desktop.train.export --ckpt "$RUN/ckpt.pt" --out "$OUT" --version 1.6.0 \
+  --marker-guidance
 mkdir -p runs/eval-markers
 "$PY" -m foley_desktop.train.evaluate --package "$OUT" --out runs/eval-markers/markers --markers
 "$PY" -m foley_desktop.train.evaluate --package "$OUT" --out runs/eval-markers/none
