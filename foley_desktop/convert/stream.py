@@ -179,6 +179,7 @@ def load_into_weight_file(model, state: dict, path: Path, prefix: str = ""):
 
     wanted = model.state_dict()
     perms: dict[str, tuple[int, ...] | None] = dict.fromkeys(wanted)
+    row_orders = {}   # checkpoint key -> rows in the order the module holds them
     for n, m in model.named_modules():
         key = f"{n}.weight" if n else "weight"
         if key in perms:
@@ -186,6 +187,9 @@ def load_into_weight_file(model, state: dict, path: Path, prefix: str = ""):
                 perms[key] = tuple(m.stored_permutation)
             elif isinstance(m, nn.Linear):
                 perms[key] = (1, 0)
+        if getattr(m, "stored_row_order", None) is not None:   # hunyuan_model.PackedQKV
+            for name in ("weight", "bias"):
+                row_orders[f"{n}.{name}" if n else name] = m.stored_row_order
     shapes = {prefix + k: (tuple(v.shape[i] for i in perms[k]) if perms[k] else tuple(v.shape))
               for k, v in wanted.items()}
     wf = WeightFile(path, shapes)
@@ -193,13 +197,22 @@ def load_into_weight_file(model, state: dict, path: Path, prefix: str = ""):
     with torch.no_grad():
         for k in wanted:
             t = state[k].to(torch.float32)
+            if k in row_orders:
+                t = t[row_orders[k]]
             perm = perms[k]
             v = wf.write(prefix + k, (t.permute(*perm) if perm else t).numpy())
             del t
             view = torch.from_numpy(v)
             tensors[k] = view.permute(*_inverse(perm)) if perm else view
     wf.flush()
-    model.load_state_dict(tensors, assign=True, strict=True)
+    holders = [m for m in model.modules() if getattr(m, "stored_row_order", None) is not None]
+    for m in holders:   # the file already holds their rows in the module's order
+        m.rows_already_stored = True
+    try:
+        model.load_state_dict(tensors, assign=True, strict=True)
+    finally:
+        for m in holders:
+            m.rows_already_stored = False
     return wf, {prefix + k: p for k, p in perms.items()}
 
 
