@@ -175,3 +175,16 @@ def test_english_take_bytes_equal_those_of_a_package_that_skips_the_reading(tmp_
     zh = _gen(raw, "玻璃破碎")
     assert zh.prompt_read_as is None and zh.prompt_note is None
     assert zh.prompt_used != _gen(engine, "玻璃破碎").prompt_used
+
+
+def test_vocabulary_rows_are_well_formed():
+    from foley_desktop.engine.prompt_reading import ROLES, _vocab, vocabulary_dir
+
+    rows = [ln.split("\t") for ln in (vocabulary_dir() / "vocabulary.tsv").read_text(
+        "utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(rows) > 200 and all(len(r) == 7 and r[0] in ROLES for r in rows)
+    v = _vocab()
+    # Every row that carries a sound has its English and a Chinese form.
+    assert all(r[1] != "-" and r[2] != "-" for r in rows if r[0] not in ("func", "call"))
+    # Traditional folding: each pair maps a character to a different one, never to itself.
+    assert len(v.t2s) > 250 and all(t != s for t, s in v.t2s.items())

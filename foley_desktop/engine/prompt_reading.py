@@ -40,6 +40,7 @@ NOUNS = {"step", "src", "mat", "surf", "who", "lit"}
 CALLS = {"a dog": "barking", "a cat": "meowing", "a bird": "chirping", "birdsong": "",
          "a crowd": "shouting", "an audience": "shouting", "a baby": "crying",
          "a horse": "neighing", "someone": "shouting"}
+ROLES = CONTENT - {"lit"} | {"mod", "on", "in", "sound", "func"}
 # Share of a prompt's letters that may stay unread for it still to count as understood.
 MAX_UNREAD = 0.5
 # Small English word list for telling an English prompt from a Spanish/French/German one (the
@@ -109,6 +110,8 @@ def _vocab() -> _Vocab:
             raise ValueError(f"vocabulary.tsv line {n}: {len(cols)} columns, not "
                              f"{2 + len(LANGUAGES)}")
         role, en = cols[0], cols[1]
+        if role not in ROLES:
+            raise ValueError(f"vocabulary.tsv line {n}: unknown role {role!r}")
         term = _Term(role, "" if en == "-" else en)
         english.update(re.findall(r"[a-z]+", term.en))
         for lang, cell in zip(LANGUAGES, cols[2:]):
