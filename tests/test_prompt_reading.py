@@ -188,3 +188,40 @@ def test_vocabulary_rows_are_well_formed():
     assert all(r[1] != "-" and r[2] != "-" for r in rows if r[0] not in ("func", "call"))
     # Traditional folding: each pair maps a character to a different one, never to itself.
     assert len(v.t2s) > 250 and all(t != s for t, s in v.t2s.items())
+
+
+def test_library_mode_finds_english_named_sounds_for_a_chinese_prompt(tmp_path, capsys):
+    """`generate --mode library` searches with the prompt's English reading: 玻璃破碎 (glass
+    breaking) lays the glass breaks of a real library (typed raw, today's search ranks a door
+    first)."""
+    import os
+    import shutil
+
+    from foley_desktop.cli import main
+
+    media = Path(os.environ.get("FOLEY_MEDIA_DIR",
+                                Path.home() / ".cache/foley-desktop/media")) / "root"
+    mods = media / "usr/share/games/minetest/games/minetest_game/mods"
+    files = [*sorted((mods / "default/sounds").glob("default_gravel_footstep.*.ogg")),
+             *sorted((mods / "doors/sounds").glob("doors_door_*.ogg")),
+             *sorted((mods / "default/sounds").glob("default_break_glass.*.ogg"))]
+    if len(files) < 8:
+        pytest.skip(f"test media missing under {media} (scripts/fetch_test_media.sh)")
+    lib = tmp_path / "sfx"
+    lib.mkdir()
+    for f in files:
+        shutil.copy2(f, lib / f.name)
+    db = str(tmp_path / "lib.sqlite")
+    assert main(["library", "add", str(lib), "--db", db]) == 0
+    capsys.readouterr()
+    out = tmp_path / "o.wav"
+    assert main(["generate", "--mode", "library", "--library-db", db, "--prompt", "玻璃破碎",
+                 "--duration", "1", "--markers", "0.2,0.6", "--seed", "1", "-o", str(out),
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["prompt_read_as"] == "glass breaking"
+    names = [Path(s["file"]).name for t in report["sources"] for s in t]
+    assert names and all("break_glass" in n for n in names), names
+    assert "break_glass" in Path(report["matches"][0]["path"]).name
+    audio, sr = sf.read(out)
+    assert sr == 48000 and len(audio) == 48000

@@ -280,7 +280,11 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
 
     out = Path(args.output)
     lib = LibraryIndex(args.library_db)
-    hits = lib.search(args.prompt, limit=12)
+    # The library's names and descriptions are English: search with the prompt's English reading.
+    from foley_desktop.engine.prompt_reading import read_prompt
+
+    reading = read_prompt(args.prompt)
+    hits = lib.search(reading.text_en, limit=12)
     takes = render_takes(hits, markers, start, end, seeds, query=args.prompt,
                          loudness_lufs=args.loudness, progress=_progress_printer())
     paths = write_audio_files([t.audio for t in takes], out)
@@ -292,11 +296,16 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
               "markers": [m.to_dict() for m in markers], "sync": syncs,
               "sources": [t.sources for t in takes],
               "matches": [{"path": str(h.path), "score": round(float(h.score), 4)}
-                          for h in hits[:5]]}
+                          for h in hits[:5]],
+              **({"prompt_read_as": reading.text_en} if reading.translated else {}),
+              **({"prompt_understood": False} if not reading.understood else {}),
+              **({"prompt_note": reading.note} if reading.note else {})}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     names = sorted({Path(s["file"]).name for t in takes for s in t.sources})
+    if reading.note:
+        print(f"prompt: {reading.note}")
     print(f"library: {takes[0].kind} from {len(names)} recording(s) for {args.prompt!r}: "
           + ", ".join(names[:6]) + (" …" if len(names) > 6 else ""))
     for p, t, sy in zip(paths, takes, syncs):
