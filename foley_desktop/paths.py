@@ -20,6 +20,12 @@ def resources_dir() -> Path:
     env = os.environ.get("FOLEY_DESKTOP_RESOURCES")
     if env:
         return Path(env)
+    return builtin_resources_dir()
+
+
+def builtin_resources_dir() -> Path:
+    """The resources that came with this code (checkout or installed package), whatever
+    FOLEY_DESKTOP_RESOURCES says: for data the code itself needs, not swappable models."""
     repo = Path(__file__).resolve().parent.parent / "resources"
     if repo.is_dir():
         return repo

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from foley_desktop.paths import resources_dir
+from foley_desktop.paths import builtin_resources_dir, resources_dir
 
 LANGUAGES = ("zh", "ja", "es", "fr", "de")           # the vocabulary's columns after english
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "es": "Spanish",
@@ -93,7 +93,12 @@ class _Vocab:
 
 
 def vocabulary_dir() -> Path:
-    return resources_dir() / "prompt_reading"
+    """The vocabulary is part of the code's data: the resources folder in use when it holds it
+    (a bundle), else the one that came with the code (a test or user pointing
+    FOLEY_DESKTOP_RESOURCES at a folder of models only)."""
+    here = resources_dir() / "prompt_reading"
+    return here if (here / "vocabulary.tsv").is_file() else \
+        builtin_resources_dir() / "prompt_reading"
 
 
 @lru_cache(maxsize=1)
