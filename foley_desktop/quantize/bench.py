@@ -171,11 +171,13 @@ def summarize(pkg, raw, audio, names, events, video, prompt, start, end, provide
                        "load_s": round(_median([m["load_s"] for m in ms]), 3),
                        "deterministic": all(m["deterministic"] for m in ms),
                        "denoiser_runs": ms[0]["denoiser_runs"], "steps": ms[0]["steps"],
+                       "size_bytes": _variant_bytes(pkg, ms[0]["graphs"]),
                        "size_mb": round(_variant_bytes(pkg, ms[0]["graphs"]) / 1e6, 3)}
         f = rows["fp32"]
         for v, r in rows.items():
             r["speedup_vs_fp32"] = round(r["segments_per_s"] / f["segments_per_s"], 3)
-            r["size_ratio_vs_fp32"] = round(r["size_mb"] / f["size_mb"], 4)
+            # From the bytes, not the rounded megabytes (a small package's ratio would move).
+            r["size_ratio_vs_fp32"] = round(r["size_bytes"] / f["size_bytes"], 4)
             r["memory_ratio_vs_fp32"] = round(r["peak_rss_mb"] / f["peak_rss_mb"], 3)
             r["model_memory_ratio_vs_fp32"] = round(r["model_rss_mb"] / f["model_rss_mb"], 3) \
                 if f["model_rss_mb"] > 0 else None
