@@ -241,3 +241,27 @@ def test_searching_while_a_scan_runs_in_another_thread(tmp_path, library):
     assert not errors
     assert counts and counts == sorted(counts)            # the index only grows during a scan
     assert len(idx.search("footsteps on gravel", limit=50)) == idx.count()
+
+
+def test_a_chinese_description_finds_the_english_named_sounds(tmp_path, media_root):
+    """Search reads the query as English first (engine/prompt_reading): 在碎石路上的脚步声
+    finds the same gravel footsteps as "footsteps on gravel"."""
+    import shutil
+
+    from foley_desktop.library.index import LibraryIndex
+
+    sounds = media_root / "usr/share/games/minetest/games/minetest_game/mods"
+    files = sorted((sounds / "default/sounds").glob("default_*_footstep.*.ogg"))[:12] + \
+        sorted((sounds / "doors/sounds").glob("*.ogg"))[:4]
+    if len(files) < 10:
+        pytest.skip("minetest-data sounds missing (scripts/fetch_test_media.sh)")
+    folder = tmp_path / "sfx"
+    folder.mkdir()
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    lib = LibraryIndex(tmp_path / "lib.sqlite")
+    lib.add_folder(folder)
+    lib.scan()
+    en = [h.path.name for h in lib.search("footsteps on gravel", 3)]
+    zh = [h.path.name for h in lib.search("在碎石路上的脚步声", 3)]
+    assert zh == en and all("gravel" in n for n in zh)

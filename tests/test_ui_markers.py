@@ -17,7 +17,7 @@ def _settle(qtbot):
     qtbot.waitUntil(lambda: not any(p.activeThreadCount() for p in workers.POOLS), timeout=10000)
 
 
-def _flag_pos(win, t):
+def _flag_pos(win, t):  # noqa: F811 - the window, not the fixture
     r = win.canvas.lane_rect("foley")
     return int(win.canvas.scale.x_of(t)), int(r.bottom() - 9)
 
@@ -93,4 +93,20 @@ def test_mode_and_clear_in_the_inspector(qtbot, win, clip_tank):  # noqa: F811
     win.canvas.select_marker(None, None)
     qtbot.keyClick(win, Qt.Key.Key_Delete)
     assert ins.prompt.text() == "" and not ins.prompt.isEnabled()
+    _settle(qtbot)
+
+
+def test_the_inspector_says_how_a_prompt_is_read(qtbot, win, clip_tank):  # noqa: F811
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(24000, 96000, "footsteps on gravel")
+    win.canvas.set_selected([seg.id])
+    ins = win.inspector
+    assert ins.prompt_note.isHidden()
+    ins.prompt.setText("在碎石路上的脚步声")
+    assert not ins.prompt_note.isHidden()
+    assert 'read as "footsteps on a gravel path"' in ins.prompt_note.text()
+    ins.prompt.setText("مرحبا بالعالم")
+    assert "not understood" in ins.prompt_note.text()
+    ins.prompt.setText("door slam")
+    assert ins.prompt_note.isHidden()
     _settle(qtbot)

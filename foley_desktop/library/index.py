@@ -434,8 +434,12 @@ class LibraryIndex:
             raise LibraryError("the search text is empty: describe the sound")
         if limit <= 0:
             raise LibraryError(f"the limit must be positive, not {limit}")
+        from foley_desktop.engine.prompt_reading import read_prompt
         from foley_desktop.library.embed import embedder
 
+        # A description in Chinese, Spanish … is searched as its English reading (the
+        # encoder and most libraries' names are English); English comes back unchanged.
+        text = read_prompt(text).text_en
         with self._lock:
             self._load_matrix()
             mat, ids, cont = self._matrix, self._ids, self._continuous

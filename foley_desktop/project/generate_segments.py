@@ -33,6 +33,9 @@ from foley_desktop.project.commands import AddTake
 from foley_desktop.project.model import SAMPLE_RATE, Project, Segment, Take, new_id
 from foley_desktop.spotting.onsets import sync_score
 
+# Recorded in a take's params but derived from them (how the prompt was read): not compared.
+DERIVED = ("prompt_read_as", "prompt_understood")
+
 
 def take_params(seg: Segment, model: str) -> dict:
     """What a take of `seg` is made from, as recorded in the take (`Take.params`): a take made
@@ -51,7 +54,8 @@ def seeds_to_run(seg: Segment, params: dict | None = None) -> list[int]:
     """The seeds still to generate: seed .. seed+K-1 less those with a take made from the same
     `params` (fresh seeds if the segment has none). Takes saved before takes recorded their
     parameters count for their seed whatever made them."""
-    same = [t for t in seg.takes if params is None or not t.params or t.params == params]
+    same = [t for t in seg.takes if params is None or not t.params
+            or {k: v for k, v in t.params.items() if k not in DERIVED} == params]
     if seg.seed is None:
         missing = seg.variations if params is None else max(0, seg.variations - len(same))
         base = secrets.randbelow(2**31 - 64)
@@ -126,9 +130,14 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
             t = result.takes[0]
             take_id = new_id("take")
             path = _store(project, seg, take_id, t.audio, take_dir)
+            recorded = dict(params)
+            if result.prompt_read_as:
+                recorded["prompt_read_as"] = result.prompt_read_as
+            if not result.prompt_understood:
+                recorded["prompt_understood"] = False
             take = Take(id=take_id, path=path, seed=t.seed, model=t.model, version=t.version,
                         variant=t.variant, provider=t.provider,
-                        prompt_used=result.prompt_used or "", params=params,
+                        prompt_used=result.prompt_used or "", params=recorded,
                         sync=sync_score(t.audio, marker_s) if inside else None)
             _add(project, seg, take, on_take, first=seed == seeds[0])
             made.append((seg.id, take))

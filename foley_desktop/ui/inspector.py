@@ -62,6 +62,12 @@ class Inspector(QWidget):
             "to yours when one is close enough (a small model follows those far better); the "
             "take says which one. A model that lists no training prompts always uses yours. "
             "On: your words as typed.")
+        # How the prompt will be read (engine/prompt_reading.py): a Chinese description read as
+        # English, or a script the text encoder cannot read, said under the field as it is typed.
+        self.prompt_note = QLabel("")
+        self.prompt_note.setObjectName("warning")
+        self.prompt_note.setWordWrap(True)
+        self.prompt_note.hide()
         self.negative = QLineEdit()
         self.negative.setPlaceholderText("what to avoid (optional)")
         self.seed = QSpinBox()
@@ -121,6 +127,7 @@ class Inspector(QWidget):
         form.addRow("Mode", self.mode)
         form.addRow("Markers", marker_row)
         form.addRow("Prompt", self.prompt)
+        form.addRow("", self.prompt_note)
         form.addRow("", self.literal)
         form.addRow("Negative", self.negative)
         form.addRow("Seed", self.seed)
@@ -164,6 +171,7 @@ class Inspector(QWidget):
         lay.addWidget(take_box, 1)
 
         self.prompt.editingFinished.connect(lambda: self._commit("prompt"))
+        self.prompt.textChanged.connect(self._show_reading)
         self.completer.activated.connect(lambda _text: self._commit("prompt"))
         self.negative.editingFinished.connect(lambda: self._commit("negative"))
         for name, w in (("seed", self.seed), ("variations", self.variations),
@@ -379,6 +387,13 @@ class Inspector(QWidget):
         finally:
             if len(ids) > 1:
                 stack.endMacro()
+
+    def _show_reading(self, text: str) -> None:
+        from foley_desktop.engine.prompt_reading import read_prompt
+
+        note = read_prompt(text).note if text.strip() else None
+        self.prompt_note.setText(f"Prompt {note}" if note else "")
+        self.prompt_note.setVisible(bool(note))
 
     def commit_pending(self) -> None:
         """Commit text still being typed (a Generate pressed before Return or leaving the field)."""
