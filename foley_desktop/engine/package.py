@@ -156,8 +156,20 @@ class ModelPackage:
 
     # ---- files ----
     def verified_path(self, rel: str, sha256: str, nbytes: int | None = None) -> Path:
-        """The path of a package file after checking its size and SHA-256; refuses otherwise."""
+        """The path of a package file after checking its size and SHA-256; refuses otherwise.
+        Every path the manifest names stays inside the package folder: an absolute path, a
+        `..` or a link leading out is refused before anything outside is opened."""
+        if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise ModelPackageError(f"model package {self.name}: the manifest names a file "
+                                    f"outside the package ({rel!r})")
         path = self.path / rel
+        try:
+            inside = path.resolve().is_relative_to(self.path.resolve())
+        except OSError:
+            inside = False
+        if not inside:
+            raise ModelPackageError(f"model package {self.name}: {rel} leads outside the package "
+                                    "folder (a link?)")
         if not path.is_file():
             raise ModelPackageError(f"model package {self.name}: missing file {path}")
         st = path.stat()
@@ -191,6 +203,7 @@ class ModelPackage:
         if rel not in self._arrays:
             path = self.file(rel)
             try:
+                _check_npy(path)
                 arr = np.load(path, allow_pickle=False)
             except (OSError, ValueError) as exc:
                 raise ModelPackageError(f"model package {self.name}: cannot read {path}: "
@@ -245,6 +258,34 @@ def _dims(value: Any, what: str, where: Path) -> list:
     return list(value)
 
 
+MAX_MANIFEST_BYTES = 16 * 2**20
+MAX_ARRAY_ELEMENTS = 64 * 2**20      # the largest array a package ships (anchors: ~1 M)
+
+
+def _check_npy(path: Path) -> None:
+    """Refuse an .npy whose header promises more elements than any package array holds
+    (numpy would allocate them before finding the file short)."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _order, _dtype = read(fh)
+    n = 1
+    for d in shape:
+        n *= int(d)
+    if n > MAX_ARRAY_ELEMENTS:
+        raise ValueError(f"its header declares {n} elements (at most {MAX_ARRAY_ELEMENTS})")
+
+
+def _bounded(value: Any, what: str, lo: int, hi: int, where: Path) -> int:
+    """An integer field of the manifest within [lo, hi], checked before anything is sized by it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer() \
+            or not lo <= int(value) <= hi:
+        raise ModelPackageError(f"{where}: {what} must be an integer from {lo} to {hi}, "
+                                f"got {value!r}"[:300])
+    return int(value)
+
+
 def _require(d: dict, key: str, where: Path, ctx: str = "") -> Any:
     if not isinstance(d, dict) or key not in d:
         raise ModelPackageError(f"{where}: missing \"{ctx}{key}\"")
@@ -258,9 +299,14 @@ def _parse(path: Path, source: str) -> ModelPackage:
     if not mpath.is_file():
         raise ModelPackageError(f"{path} is not a model package: no manifest.json")
     try:
+        if mpath.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ModelPackageError(f"{mpath}: {mpath.stat().st_size} bytes is not a manifest "
+                                    f"(they stay under {MAX_MANIFEST_BYTES // 2**20} MiB)")
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelPackageError(f"cannot read {mpath}: {exc}") from None
+    except RecursionError:
+        raise ModelPackageError(f"cannot read {mpath}: nested too deeply") from None
     if not isinstance(manifest, dict):
         raise ModelPackageError(f"{mpath}: the manifest must be a JSON object")
     if manifest.get("format") != FORMAT:
@@ -278,24 +324,30 @@ def _parse(path: Path, source: str) -> ModelPackage:
     sr = _require(audio, "sample_rate", mpath, "audio.")
     if not isinstance(sr, int) or sr <= 0:
         raise ModelPackageError(f"{mpath}: audio.sample_rate must be a positive integer")
+    _bounded(sr, "audio.sample_rate", 8000, 384000, mpath)
     if audio.get("channels", 1) != 1:
         raise ModelPackageError(f"{mpath}: only mono models (audio.channels 1) are supported")
     latent = manifest["latent"]
     for key in ("channels", "frame_rate", "hop_samples"):
         _require(latent, key, mpath, "latent.")
+    _bounded(latent["channels"], "latent.channels", 1, 4096, mpath)
+    _bounded(latent["hop_samples"], "latent.hop_samples", 1, 1 << 20, mpath)
     lrate = _rational(latent["frame_rate"], "latent.frame_rate", mpath)
     if lrate * int(latent["hop_samples"]) != sr:
         raise ModelPackageError(f"{mpath}: latent.frame_rate x hop_samples must equal "
                                 f"audio.sample_rate ({lrate} x {latent['hop_samples']} != {sr})")
     window = manifest["window"]
-    frames = int(_require(window, "frames", mpath, "window."))
-    overlap = int(window.get("overlap_frames", 0))
+    # Bounded here: the engine sizes noise and buffers by these before running anything.
+    frames = _bounded(_require(window, "frames", mpath, "window."), "window.frames", 1, 100000,
+                      mpath)
+    overlap = _bounded(window.get("overlap_frames", 0), "window.overlap_frames", 0, 100000, mpath)
     if frames <= 0 or not 0 <= overlap < frames // 2 + 1:
         raise ModelPackageError(f"{mpath}: window.overlap_frames must be in [0, frames/2]")
 
     text = manifest["text"]
     for key in ("tokenizer", "max_tokens"):
         _require(text, key, mpath, "text.")
+    _bounded(text["max_tokens"], "text.max_tokens", 1, 1024, mpath)
     examples = text.get("examples", [])
     if not (isinstance(examples, list) and len(examples) <= 2000 and all(
             isinstance(e, str) and 0 < len(e.strip()) <= 200 for e in examples)):
@@ -346,6 +398,8 @@ def _parse(path: Path, source: str) -> ModelPackage:
         if layout not in ("TCHW", "NTCHW-windows"):
             raise ModelPackageError(f"{mpath}: {ctx}layout \"{layout}\" is not supported by this "
                                     "engine version (\"TCHW\" or \"NTCHW-windows\")")
+        for key, hi in (("width", 8192), ("height", 8192), ("features_per_frame", 4096)):
+            _bounded(s.get(key, 1), f"{ctx}{key}", 1, hi, mpath)
         streams[name] = StreamSpec(
             name=name, graph=graph, fps=_rational(_require(s, "fps", mpath, ctx), ctx + "fps", mpath),
             width=int(_require(s, "width", mpath, ctx)), height=int(_require(s, "height", mpath, ctx)),
@@ -381,6 +435,12 @@ def _parse(path: Path, source: str) -> ModelPackage:
         raise ModelPackageError(f"{mpath}: denoiser inputs {sorted(extra)} match no stream")
 
     sampler = manifest["sampler"]
+    _bounded(sampler.get("steps", 10), "sampler.steps", 1, 1000, mpath)
+    sr_range = sampler.get("steps_range", [1, 1000])
+    if not (isinstance(sr_range, list) and len(sr_range) == 2):
+        raise ModelPackageError(f"{mpath}: sampler.steps_range must be [low, high]")
+    for v in sr_range:
+        _bounded(v, "sampler.steps_range", 1, 1000, mpath)
     if sampler.get("type") != "flow_matching" or sampler.get("prediction", "velocity") != "velocity":
         raise ModelPackageError(f"{mpath}: sampler must be flow_matching with velocity prediction")
     if sampler.get("time", "noise_to_data") not in ("noise_to_data", "data_to_noise"):
@@ -441,9 +501,12 @@ def load_package(path_or_name: str | Path) -> ModelPackage:
     errors = []
     for cand in _candidates():
         try:
+            if (cand / "manifest.json").stat().st_size > MAX_MANIFEST_BYTES:
+                continue
             manifest = json.loads((cand / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            errors.append(f"{cand / 'manifest.json'}: {exc}")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            # One broken package must not hide the others.
+            errors.append(f"{cand / 'manifest.json'}: {type(exc).__name__}")
             continue
         if isinstance(manifest, dict) and manifest.get("name") == text:
             return _parse(cand, _source_of(cand))
