@@ -112,3 +112,13 @@ def test_the_window_holds_its_project(qapp, proj):
     finally:
         doc.shutdown()
     assert lock.held_by(proj) is None
+
+
+def test_sizes_in_a_project_file_are_bounded(proj):
+    """A clip 'lasting' 1e15 samples used to reach the export and fail there allocating."""
+    doc = json.loads(proj.read_text())
+    doc["media_info"]["duration_samples"] = 10 ** 15
+    proj.write_text(json.dumps(doc))
+    r = cli("project", "show", proj)
+    assert r.returncode == 2 and "media_info.duration_samples" in r.stderr
+    assert "48 hours" in r.stderr

@@ -31,6 +31,7 @@ from foley_desktop.errors import ProjectError
 
 FORMAT_VERSION = 1
 SAMPLE_RATE = 48000
+MAX_DURATION = 48 * 3600 * SAMPLE_RATE
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _FPS = re.compile(r"^[1-9][0-9]*(/[1-9][0-9]*)?$")
@@ -121,12 +122,14 @@ _SEGMENT = {
     "mode": (False, lambda v: v in ("model", "library"), '"model" or "library"'),
     "pinned": (False, lambda v: isinstance(v, list) and len(v) <= 64
                and all(isinstance(x, str) and x.strip() for x in v), "a list of paths (at most 64)"),
-    "takes": (False, lambda v: isinstance(v, list), "a list"),
+    "takes": (False, lambda v: isinstance(v, list) and len(v) <= 1000, "a list of at most 1000"),
     "active_take": (False, _opt(_str), "a take id or null"),
 }
 
 _MEDIA_INFO = {
-    "duration_samples": (True, lambda v: _is_int(v) and v > 0, "a positive integer"),
+    # At most 48 hours: exports size their stems by it.
+    "duration_samples": (True, lambda v: _is_int(v) and 0 < v <= MAX_DURATION,
+                         "a positive integer of at most 48 hours of samples"),
     "fps": (False, _opt(lambda v: isinstance(v, str) and bool(_FPS.match(v))), '"num/den" or null'),
     "timecode": (False, _opt(lambda v: isinstance(v, str) and bool(_TC.match(v))), '"HH:MM:SS:FF" or null'),
     "drop_frame": (False, lambda v: isinstance(v, bool), "true or false"),
@@ -143,7 +146,8 @@ _TOP = {
     "app": (False, _str, "a string"),
     "media": (True, _nonempty_str, "the clip's path"),
     "media_info": (True, lambda v: isinstance(v, dict), "an object"),
-    "segments": (True, lambda v: isinstance(v, list), "a list"),
+    "segments": (True, lambda v: isinstance(v, list) and len(v) <= 10000,
+                 "a list of at most 10000 segments"),
     "stems": (False, lambda v: isinstance(v, dict), "an object"),
     "settings": (False, lambda v: isinstance(v, dict), "an object"),
     "speech": (False, lambda v: isinstance(v, list), "a list of [start, end] sample pairs"),
