@@ -137,3 +137,25 @@ def test_stale_temp_files_of_killed_writers_are_swept(tmp_path):
         fh.write("{}")
         temps = [p.name for p in tmp_path.glob(".x.json.*.tmp")]
         assert len(temps) == 1 and temps[0].startswith(f".x.json.{os.getpid()}.")
+
+
+def test_huge_durations_are_refused_before_anything_is_allocated(tmp_path):
+    for args in (["--duration", "99999999"], ["--duration", "108000"],
+                 ["--duration", "600", "--variations", "20"]):
+        r = cli("generate", "--prompt", "rain", *args, "-o", tmp_path / "a.wav")
+        assert r.returncode == 2 and "hours" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_streamed_noise_equals_the_whole_draw():
+    """Windows draw their noise as they go; the values are those of one draw of the whole
+    segment, so a take does not depend on how it is cut into windows."""
+    import numpy as np
+
+    from foley_desktop.engine.sampler import NoiseStream, initial_noise
+
+    whole = initial_noise(11, (1000, 8)).T
+    stream = NoiseStream(11, 8)
+    for f0, n in ((0, 200), (160, 200), (320, 200), (480, 200), (640, 360)):
+        assert np.array_equal(stream.window(f0, n), whole[:, f0:f0 + n])
+    with pytest.raises(ValueError):
+        stream.window(0, 10)

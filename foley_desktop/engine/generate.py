@@ -35,6 +35,9 @@ PREFERENCE = {"cpu": ("int8", "fp32", "fp16"), "cuda": ("fp16", "fp32", "int8"),
               "tensorrt": ("int8", "fp16", "fp32")}
 
 
+MAX_TAKE_SAMPLES = 2 * 3600 * SR   # all takes of one job together
+
+
 @dataclass
 class GenerateRequest:
     video: Path | None
@@ -300,6 +303,16 @@ def _validate(req: GenerateRequest, engine: Engine) -> tuple[int, float, str, in
                               f"({req.start / SR:.3f} s)")
     if not req.seeds:
         raise GenerationError("no seeds given")
+    # Bounded before anything is allocated: the takes are held in memory until written
+    # (float32: 2 h of takes is 1.4 GB); the noise and windows are bounded by the window.
+    seg = req.end - req.start
+    if seg > MAX_TAKE_SAMPLES:
+        raise GenerationError(f"a take is at most {MAX_TAKE_SAMPLES // SR // 3600} hours "
+                              f"({seg / SR / 3600:.1f} h asked): split the segment")
+    if seg * len(req.seeds) > MAX_TAKE_SAMPLES:
+        raise GenerationError(f"{len(req.seeds)} variations of {seg / SR:.0f} s exceed "
+                              f"{MAX_TAKE_SAMPLES // SR // 3600} hours of audio in one job: "
+                              "ask for fewer variations or a shorter segment")
     for seed in req.seeds:
         if not 0 <= int(seed) < 2 ** 63:
             raise GenerationError(f"seed {seed} is out of range (0 .. 2^63-1)")
@@ -408,8 +421,7 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
     text_rows, mask_rows = text_feats[rows], mask[rows]
 
     # All randomness: per seed, frame-major noise so a longer segment starts the same way.
-    noise = np.stack([sampler.initial_noise(seed, (plan.total_frames, pkg.latent_channels)).T
-                      for seed in seeds])
+    noise = [sampler.NoiseStream(seed, pkg.latent_channels) for seed in seeds]
     chunks: list[list[np.ndarray]] = [[] for _ in seeds]
     prev_latent = None
     meter.update(0)
@@ -451,7 +463,7 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
             known_mask = np.zeros((1, 1, plan.frames), np.float32)
             known_mask[..., : plan.overlap] = 1.0
         t0 = time.monotonic()
-        latent = sampler.sample(denoise, noise[:, :, f0: f0 + plan.frames], cfg, guided=guided,
+        latent = sampler.sample(denoise, np.stack([n.window(f0, plan.frames) for n in noise]), cfg, guided=guided,
                                 known=known, known_mask=known_mask, cancel=cancel,
                                 on_step=lambda k, n, base=base: meter.update(base + k, "denoising"))
         timings["denoise_s"] += time.monotonic() - t0

@@ -157,3 +157,28 @@ def median_over_time(x: np.ndarray, window: int) -> np.ndarray:
 def initial_noise(seed: int, shape: tuple[int, ...]) -> np.ndarray:
     """Standard normal noise from PCG64(seed): all of a take's randomness comes from here."""
     return np.random.Generator(np.random.PCG64(seed)).standard_normal(shape).astype(np.float32)
+
+
+class NoiseStream:
+    """The frame-major noise of `initial_noise(seed, (frames, channels))`, drawn as windows ask
+    for it: frame f is the same in a 2 s and a 2 h segment, but only the frames of the windows
+    in hand are in memory (a 30-hour segment used to allocate its whole noise first)."""
+
+    def __init__(self, seed: int, channels: int) -> None:
+        self._gen = np.random.Generator(np.random.PCG64(seed))
+        self._channels = channels
+        self._buf = np.zeros((0, channels), np.float32)
+        self._first = 0          # frame index of self._buf[0]
+
+    def window(self, f0: int, n: int) -> np.ndarray:
+        """Noise [channels, n] for frames f0 .. f0+n-1; windows only move forward."""
+        if f0 < self._first:
+            raise ValueError("NoiseStream windows must move forward")
+        have = self._first + len(self._buf)
+        if f0 + n > have:
+            # PCG64 draws are a stream: drawing in pieces gives the very values one draw would.
+            more = self._gen.standard_normal((f0 + n - have, self._channels)).astype(np.float32)
+            self._buf = np.concatenate([self._buf, more])
+        self._buf = self._buf[f0 - self._first:]
+        self._first = f0
+        return self._buf[:n].T
