@@ -69,8 +69,8 @@ def temp_name(path: str | os.PathLike) -> Path:
 
 # .NAME.PID.XXXX.tmp (atomic_write), .NAME.PID.partial (temp_name), and the pid-less names
 # earlier versions left (.NAME.partial, .NAME.XXXX.tmp, .STEM.XXXX.partialSUFFIX).
-_TEMP = re.compile(r"^\..+?\.(?:(?P<pid>\d+)\.)?(?:[A-Za-z0-9_]+\.tmp|partial(?:\.[A-Za-z0-9]+)?)$"
-                   r"|^\..+\.[A-Za-z0-9_]{8}\.partial\.[A-Za-z0-9]+$")
+_TEMP = re.compile(r"^\..+?\.(?:(?P<pid>\d+)\.)?"
+                   r"(?:[A-Za-z0-9_]+\.tmp|(?:[A-Za-z0-9_]{8}\.)?partial(?:\.[A-Za-z0-9]+)?)$")
 OLD_TEMP_S = 3600  # a pid-less temp file older than this is left over from a killed run
 
 

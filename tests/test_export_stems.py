@@ -178,8 +178,8 @@ def test_loud_mix_gets_true_peak_headroom_and_never_clips(hello_project, tmp_pat
     loud = np.sin(np.arange(seg.length) * 2 * np.pi * 11025 / 48000 + 0.7).astype(np.float32) * 1.4
     add_take(p, seg, loud, seed=7)
     r = export_project(p, tmp_path / "out", timelines=(), takes="none")
-    assert any(n.startswith("MIX stem lowered") for n in r.notes)
-    assert any(n.startswith("FX stem lowered") for n in r.notes)
+    assert any(n.startswith("MIX stem turned down -") for n in r.notes)
+    assert any(n.startswith("FX stem turned down -") for n in r.notes)
     mix = read(tmp_path / "out" / "movie-hello_MIX_48k24.wav")
     assert np.abs(mix).max() < 1.0
     assert true_peak(mix) <= 10 ** (-1 / 20) * 1.001

@@ -288,7 +288,7 @@ def test_takes_carry_the_fx_stems_gain_so_timelines_play_what_the_stem_holds(pro
        (0.8 * np.sin(np.arange(project.segments[0].length) * 2 * np.pi * 440 / 48000 + 0.3))
        .astype(np.float32), subtype="FLOAT")
     r = export_project(project, tmp_path / "out", stems=("foley",), timelines=("otio",))
-    assert any(n.startswith("FX stem lowered") for n in r.notes)
+    assert any(n.startswith("FX stem turned down -") for n in r.notes)
     assert any(n.startswith("take files written at the FX stem's gain") for n in r.notes)
     fx, _ = sf.read(str(tmp_path / "out" / "Reel-1_FX_48k24.wav"), dtype="float64", always_2d=True)
     fx = fx[:, 0]

@@ -159,3 +159,25 @@ def test_streamed_noise_equals_the_whole_draw():
         assert np.array_equal(stream.window(f0, n), whole[:, f0:f0 + n])
     with pytest.raises(ValueError):
         stream.window(0, 10)
+
+
+def test_an_export_never_replaces_its_inputs_and_a_failed_one_leaves_no_folder(tmp_path, clip):
+    """Exporting into the clip's own folder with the clip named like an export file is refused
+    before anything is written; a failed export into a new folder removes that folder."""
+    from foley_desktop.errors import ExportError
+    from foley_desktop.export.export import export_project
+    from foley_desktop.project import io
+
+    named = tmp_path / "shot_FoleyMix.mov"          # the name --mux would write
+    shutil.copy(clip, named)
+    p = io.new_project(named, name="shot")
+    io.save(p, tmp_path / "p.foley")
+    before = digest(named)
+    with pytest.raises(ExportError, match="input of this job"):
+        export_project(p, tmp_path, stems=("mix",), timelines=(), mux=True)
+    assert digest(named) == before
+    p.media = tmp_path / "gone.mov"                 # the export fails reading the clip
+    fresh = tmp_path / "new-folder"
+    with pytest.raises(ExportError):
+        export_project(p, fresh, stems=("mix",), timelines=(), mux=True)
+    assert not fresh.exists()

@@ -23,7 +23,9 @@ from foley_desktop.export.bwf import RIFF_LIMIT
 from foley_desktop.export.placement import align_span, clip_rate
 from foley_desktop.export.timeline import FORMATS as TIMELINE_FORMATS
 from foley_desktop.export.timeline import timeline_files
+from foley_desktop.fsutil import sweep_stale_temps
 from foley_desktop.jobs import CancelToken, Progress, ProgressFn, check
+from foley_desktop.outpaths import check_outputs
 from foley_desktop.project.model import Project
 
 DEFAULT_STEMS = ("foley", "background", "dialogue", "mix")
@@ -45,17 +47,23 @@ def _reason(exc: BaseException) -> str:
 class _Staging:
     """Temp files next to their final names; `commit` renames them all, `abort` removes them."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, inputs: list[Path]) -> None:
         self.out_dir = out_dir
+        self.inputs = inputs        # the clip, takes and stems: never replaced by an output
         self.pending: list[tuple[Path, Path]] = []  # (temp, final)
 
     def path(self, name: str) -> Path:
         final = self.out_dir / name
         if any(f == final for _, f in self.pending):
             raise ExportError(f"two exported files would be named {name}")
+        try:
+            check_outputs([final], self.inputs, ExportError)
+        except ExportError as exc:
+            raise ExportError(f"{exc} (export into another folder)") from None
         stem, suffix = os.path.splitext(name)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{suffix}",
+            # The pid in the name lets a later export sweep what a killed one left.
+            fd, tmp = tempfile.mkstemp(prefix=f".{stem}.{os.getpid()}.", suffix=f".partial{suffix}",
                                        dir=self.out_dir)
         except OSError as exc:
             raise ExportError(f"cannot write into {self.out_dir}: {_reason(exc)}") from exc
@@ -121,10 +129,24 @@ def export_project(project: Project, out_dir: str | os.PathLike, format: str = "
     subtype, tag = st.FORMATS[format]
     # Absolute: timeline files hold file URLs, and a relative folder has none.
     out_dir = Path(out_dir).absolute()
+    created = not out_dir.exists()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create {out_dir}: {_reason(exc)}") from exc
+    sweep_stale_temps(out_dir)     # the debris of an export that was killed
+    try:
+        return _export(project, out_dir, format, stems, timelines, takes, mux, rf64_threshold,
+                       progress, cancel, subtype, tag)
+    except BaseException:
+        if created:                # a failed export leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
+        raise
+
+
+def _export(project, out_dir, format, stems, timelines, takes, mux, rf64_threshold, progress,
+            cancel, subtype, tag) -> ExportResult:
     kinds = list(dict.fromkeys(stems))
     if mux and "mix" not in kinds:
         kinds.append("mix")
@@ -144,7 +166,9 @@ def export_project(project: Project, out_dir: str | os.PathLike, format: str = "
     elif timelines:
         result.notes.append("timeline files omitted: the clip has no frame rate")
         timelines = ()
-    staging = _Staging(out_dir)
+    inputs = [project.media, *project.stems.values(),
+              *(t.path for seg in project.segments for t in seg.takes)]
+    staging = _Staging(out_dir, inputs)
     current = "the export"
 
     def report(stage: str, done: float, total: float) -> None:
@@ -160,7 +184,7 @@ def export_project(project: Project, out_dir: str | os.PathLike, format: str = "
                                    progress, cancel, open_file=_open_for_write)
             for k, g in gains.items():
                 if g != 1.0:
-                    result.notes.append(f"{st.LANES[k]} stem lowered by {st.db(g)} dB to keep "
+                    result.notes.append(f"{st.LANES[k]} stem turned down {st.db(g)} dB to keep "
                                         f"{st.TRUE_PEAK_CEILING_DB:g} dBTP of headroom")
             # One truth: take files (and so every timeline built on them) play at the FX
             # stem's level.
@@ -184,7 +208,7 @@ def export_project(project: Project, out_dir: str | os.PathLike, format: str = "
                 g = st.write_take(project, t, subtype, fh, rf64_threshold)
             if g != 1.0:
                 t.gain *= g
-                result.notes.append(f"{t.path.name} lowered by {st.db(g)} dB (it would clip in 24-bit)")
+                result.notes.append(f"{t.path.name} turned down {st.db(g)} dB (it would clip in 24-bit)")
             report("writing takes", i + 1, len(placed_files))
         # Timelines (they point at the per-take files' final names).
         for fmt in timelines:
