@@ -39,8 +39,10 @@ done
 # is how the shipped weights were made (float results depend on the thread count).
 "$PY" -m foley_desktop.train.train --run "$RUN" --seed "$SEED" --steps 7600 --t-loc -1.2 \
   --onset-weight 3 --threads 1 --max-minutes "$MAX_MINUTES"
-"$PY" -m foley_desktop.train.export --ckpt "$RUN/ckpt.pt" --out "$OUT"
+# (1.5.0: the shipped 1.6.0 adds spotting markers on top, scripts/train_marker_model.sh)
+"$PY" -m foley_desktop.train.export --ckpt "$RUN/ckpt.pt" --out "$OUT" --version 1.5.0
 "$PY" -m foley_desktop.train.evaluate --package "$OUT" --out runs/eval
-"$PY" -m foley_desktop.train.export --ckpt "$RUN/ckpt.pt" --out "$OUT" --metrics runs/eval/metrics.json
+"$PY" -m foley_desktop.train.export --ckpt "$RUN/ckpt.pt" --out "$OUT" --metrics runs/eval/metrics.json \
+  --version 1.5.0
 "$PY" -m foley_desktop.train.demo
 echo "package written to $OUT; metrics in runs/eval/metrics.json, spectrograms in runs/eval/"

@@ -148,6 +148,11 @@ def _shipped():
 
 @pytest.mark.skipif(_shipped() is None, reason="the shipped foley-tiny takes no markers")
 def test_shipped_model_follows_markers_on_a_real_clip(clip_hello):
+    """A real clip (a person at a desk), a metal prompt, markers where the picture shows no
+    hit: the takes land on the markers, far above the same seeds without them, and stay
+    metal to the project's classifier."""
+    from foley_desktop.train.classifier import AudioClassifier
+
     eng = Engine(_shipped(), "auto", "cpu")
     marks_s = [0.4, 1.1, 1.65, 2.5, 3.3]
     req = GenerateRequest(clip_hello, 0, 4 * SR, "a metal clang", seeds=[0, 1],
@@ -155,67 +160,13 @@ def test_shipped_model_follows_markers_on_a_real_clip(clip_hello):
     res = generate(req, engine=eng)
     assert res.markers_followed is True
     f1s = [onset_f1(marks_s, detect_onsets(t.audio), 0.1) for t in res.takes]
-    assert np.mean(f1s) >= 0.8, f1s
-    # without markers: no flag, and the same seed gives the same audio every time
+    clf = AudioClassifier(resources_dir() / "models" / "foley-tiny-eval", threads=1)
+    labels = clf.predict([t.audio for t in res.takes])
+    # without markers: no flag, chance-level timing, and the same seed gives the same audio
     req.markers = None
     a, b = generate(req, engine=eng), generate(req, engine=eng)
     assert a.markers_followed is None
     np.testing.assert_array_equal(a.takes[0].audio, b.takes[0].audio)
-
-
-def test_visual_guidance_with_markers_is_the_package_default_when_markers_are_given(
-        tmp_path, clip_hello):
-    import json
-
-    p = testpkg.build(tmp_path / "vgm", alpha=0.02, events=30.0, int8=False)
-    m = json.loads((p / "manifest.json").read_text())
-    m["sampler"].update(visual_guidance=3.0, visual_guidance_with_markers=1.0)
-    (p / "manifest.json").write_text(json.dumps(m))
-    eng = Engine(p, "fp32", "cpu")
-    req = GenerateRequest(clip_hello, 0, SR, "door slam")
-    assert generate(req, engine=eng).visual_guidance == 3.0
-    req.markers = [(SR // 2, 1.0)]
-    assert generate(req, engine=eng).visual_guidance == 1.0
-    req.visual_guidance = 2.5                       # the user's own choice wins
-    assert generate(req, engine=eng).visual_guidance == 2.5
-    # only a package that follows markers may carry the setting
-    plain = testpkg.build(tmp_path / "plain", int8=False)
-    m = json.loads((plain / "manifest.json").read_text())
-    m["sampler"]["visual_guidance_with_markers"] = 1.0
-    (plain / "manifest.json").write_text(json.dumps(m))
-    from foley_desktop.errors import ModelPackageError
-    with pytest.raises(ModelPackageError, match="visual_guidance_with_markers"):
-        load_package(plain)
-
-
-def test_marker_guidance_leaves_the_unconditional_rows_without_markers(tmp_path):
-    """With sampler.marker_guidance the analytic model's result is T_u + g (T_c - T_u) where
-    only T_c has the pulses: they come out g times as high relative to the rest, and a package
-    without the event input may not carry the setting."""
-    import json
-
-    from foley_desktop.errors import ModelPackageError
-
-    def ratio(res):
-        a = res.takes[0].audio
-        env = np.sqrt((a[: len(a) // 480 * 480].reshape(-1, 480) ** 2).mean(1))
-        return env[48:52].max() / np.median(env)
-
-    p = testpkg.build(tmp_path / "mg", alpha=0.02, events=3.0, int8=False, guidance=2.0)
-    req = GenerateRequest(None, 0, 2 * SR, "door slam", markers=[(SR // 2, 1.0)])
-    same = generate(req, engine=Engine(p, "fp32", "cpu"))
-    m = json.loads((p / "manifest.json").read_text())
-    m["sampler"]["marker_guidance"] = True
-    (p / "manifest.json").write_text(json.dumps(m))
-    guided = generate(req, engine=Engine(p, "fp32", "cpu"))
-    assert ratio(guided) > 1.3 * ratio(same), (ratio(guided), ratio(same))
-    # without markers the setting changes nothing
-    req.markers = None
-    np.testing.assert_array_equal(generate(req, engine=Engine(p, "fp32", "cpu")).takes[0].audio,
-                                  generate(req, engine=Engine(p, "fp32", "cpu")).takes[0].audio)
-    plain = testpkg.build(tmp_path / "plain", int8=False)
-    m = json.loads((plain / "manifest.json").read_text())
-    m["sampler"]["marker_guidance"] = True
-    (plain / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(ModelPackageError, match="marker_guidance"):
-        load_package(plain)
+    bare = [onset_f1(marks_s, detect_onsets(t.audio), 0.1) for t in a.takes]
+    assert min(f1s) >= 0.7 and np.mean(f1s) >= np.mean(bare) + 0.3, (f1s, bare)
+    assert not any(lb.startswith("footsteps") for lb in labels), labels

@@ -98,6 +98,10 @@ def test_denoiser_int8_tracks_fp32(pkg):
              "text_features": rng.standard_normal((2, 32, 384)).astype(np.float32) * 0.3,
              "text_mask": np.concatenate([np.ones((2, 6)), np.zeros((2, 26))], 1).astype(np.float32),
              "visual": rng.standard_normal((2, 51, 128)).astype(np.float32)}
+    if pkg.takes_markers:             # 1.6.0: the event track (spotting markers)
+        from foley_desktop.engine.events import event_track
+        feeds["events"] = np.stack([event_track(np.array([4800.0, 9000.0]), np.ones(2), 203, 480,
+                                                (0, 203)), np.zeros((203, 2), np.float32)])
     v32 = _session(pkg, "denoiser", "fp32").run(None, feeds)[0]
     v8 = _session(pkg, "denoiser", "int8").run(None, feeds)[0]
     assert v32.shape == (2, 64, 203)           # odd lengths are padded and cropped inside
@@ -118,3 +122,23 @@ def test_generate_demo_clip_follows_the_footsteps(pkg):
     hits, n_ref, n_est = f1(events, detect_onsets(audio), 0.1)
     precision, recall = hits / max(n_est, 1), hits / n_ref
     assert recall >= 0.6 and precision >= 0.6, (hits, n_ref, n_est)
+
+
+def test_generate_on_markers_keeps_the_prompt_on_the_demo_clip(pkg):
+    """1.6.0 follows spotting markers: the demo's footstep times given as markers with a metal
+    prompt give metal hits on the markers, not footsteps from the picture."""
+    if not pkg.takes_markers:
+        pytest.skip("this foley-tiny takes no markers")
+    from foley_desktop.engine.generate import GenerateRequest, generate
+    from foley_desktop.spotting.onsets import detect_onsets, onset_f1
+    from foley_desktop.train.classifier import AudioClassifier
+
+    events = np.array(json.loads(DEMO.with_suffix(".json").read_text())["events_seconds"])
+    res = generate(GenerateRequest(video=DEMO, start=0, end=8 * SR, prompt="a metal clang",
+                                   seeds=[3], markers=[(round(e * SR), 1.0) for e in events]),
+                   package=pkg, precision="int8")
+    assert res.markers_followed is True
+    audio = res.takes[0].audio
+    assert onset_f1(events, detect_onsets(audio), 0.04) >= 0.8
+    clf = AudioClassifier(REPO / "resources/models/foley-tiny-eval", threads=1)
+    assert not clf.predict([audio])[0].startswith("footsteps")

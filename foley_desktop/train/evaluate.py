@@ -299,12 +299,16 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
         r = h / nr if nr else 0.0
         return round(2 * p * r / (p + r), 3) if p + r else 0.0
 
+    eff = dict(run.options)
+    if (eff.get("visual_guidance") is None and markers and run.takes_markers
+            and run.pkg.sampler.get("visual_guidance_with_markers") is not None):
+        eff["visual_guidance"] = run.pkg.sampler["visual_guidance_with_markers"]   # what ran
     res = {"clips": n, "precision": precision,
            "markers": ("the true event times, strength 1" if markers and run.takes_markers
                        else "none"),
            "video": video,
            "steps": steps or run.pkg.sampler["steps"], "guidance": guidance or run.pkg.sampler["guidance"],
-           "sampler_options": {k: run.options.get(k) if run.options.get(k) is not None
+           "sampler_options": {k: eff.get(k) if eff.get(k) is not None
                                else run.pkg.sampler.get(k if k != "method" else "default_method")
                                for k in ("method", "shift", "visual_guidance", "latent_median",
                                          "visual_guidance_until")},

@@ -32,7 +32,7 @@ from .paths import DATA, PACKAGE_DIR, RUNS
 from .text import MAX_TOKENS, export_text_encoder, write_tokenizer
 from .train import FoleyTiny
 
-VERSION = "1.5.0"
+VERSION = "1.6.0"
 DEFAULT_NEGATIVE = "noisy, harsh"
 
 
@@ -268,7 +268,10 @@ def update_manifest(out: Path, metrics: dict | None = None,
         raise SystemExit(f"{exc}: export the package again") from None
     manifest = json.loads((out / "manifest.json").read_text())
     manifest["version"] = version
-    manifest["sampler"] = _sampler_manifest(sampler_defaults)
+    sd = dict(sampler_defaults or {})
+    if sd.get("marker_guidance") is None:     # a property of the graphs' training: kept
+        sd["marker_guidance"] = manifest["sampler"].get("marker_guidance")
+    manifest["sampler"] = _sampler_manifest(sd)
     if metrics:
         manifest["metrics"] = metrics
     _hash_documents(manifest, out)
