@@ -57,4 +57,7 @@ mkdir -p runs/eval-markers
 "$PY" -m foley_desktop.train.evaluate --package "$OUT" --out runs/eval-markers/markers-no-video \
   --markers --no-video
 "$PY" -m foley_desktop.train.real_markers --package "$OUT" --out runs/eval-markers/real.json
+# the annotated real clips of issue #23 (scripts/fetch_real_footage.sh fetches them)
+"$PY" -m foley_desktop.train.real_markers --package "$OUT" --annotated \
+  --out runs/eval-markers/real-annotated.json
 echo "candidate package in $OUT; figures in runs/eval-markers/"
