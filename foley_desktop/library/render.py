@@ -302,17 +302,21 @@ def render_takes(hits, markers: list[Marker], start: int, end: int, seeds: Seque
                  query: str = "", loudness_lufs: float | None = None, continuous: bool | None = None,
                  progress=None, cancel: CancelToken | None = None) -> list[LibraryTake]:
     """One take per seed for the segment [start, end) from the ranked library `hits` (objects
-    with `path`, `onsets_s`, `continuous`, `credit`: library.index.SoundHit). Discrete sounds
-    need markers inside the segment; sustained ones (`continuous`, default: decided from the
-    hits) become a bed and ignore them."""
+    with `path`, `onsets_s`, `continuous`, `credit`: library.index.SoundHit). With markers inside
+    the segment the take is hits cut from the best matches, laid on the markers; without them,
+    sustained matches become a bed as long as the segment (`continuous` forces one or the
+    other), and single sounds ask for markers."""
     if end <= start:
         raise GenerationError("the segment is empty")
     hits = list(hits)
     if not hits:
         raise GenerationError(f"no library sound matches {query!r}: add a sound folder "
                               "(`foley-desktop library add DIR`) or change the description")
-    bed = is_continuous(hits) if continuous is None else continuous
     inside = [m for m in markers if start <= m.time < end]
+    # Markers say the editor wants single events: hits, cut from the best matches even when
+    # those are sustained recordings (a dripping loop gives drips). Without markers, sustained
+    # matches become a bed.
+    bed = (not inside and is_continuous(hits)) if continuous is None else continuous
     if not bed and not inside:
         raise GenerationError("library takes of single sounds are laid on markers: spot the "
                               "segment first (auto-spot, or tap M while it plays, or --markers)")
@@ -333,7 +337,7 @@ def render_takes(hits, markers: list[Marker], start: int, end: int, seeds: Seque
             takes.append(LibraryTake(int(seed), out, "bed", sources, post, query))
             meter.update(2 + i)
         return takes
-    sources = pick_sources([h for h in hits if not h.continuous] or hits)
+    sources = pick_sources(hits)
     per_source = []
     for h in sources:
         check(cancel)
