@@ -285,6 +285,18 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
 
     reading = read_prompt(args.prompt)
     hits = lib.search(reading.text_en, limit=12)
+    from foley_desktop.library.render import is_continuous
+
+    spotted = False
+    if not markers and args.markers is None and video is not None and hits \
+            and not is_continuous(hits):
+        # Single sounds need marks and none were given: spot the picture (as --markers auto).
+        from foley_desktop.spotting.detect import spot
+
+        markers = spot(video, start, end, progress=_progress_printer(),
+                       roi=parse_roi(args.spot_roi))
+        marker_s = [(m.time - start) / 48000 for m in markers]
+        spotted = True
     takes = render_takes(hits, markers, start, end, seeds, query=args.prompt,
                          loudness_lufs=args.loudness, progress=_progress_printer())
     paths = write_audio_files([t.audio for t in takes], out)
@@ -303,6 +315,9 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    if spotted:
+        print(f"markers: none given, auto-spotted {len(markers)} in the picture "
+              "(--markers to give your own)")
     names = sorted({Path(s["file"]).name for t in takes for s in t.sources})
     if reading.note:
         print(f"prompt: {reading.note}")
