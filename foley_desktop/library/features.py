@@ -95,7 +95,12 @@ def analyse_file(path: str | Path, max_seconds: float = DEFAULT_MAX_SECONDS,
 
     from foley_desktop.library.metadata import SkipFile
 
+    err: Exception | None = None
     try:
+        if Path(path).suffix.lower() == ".mp3":
+            # libsndfile's MP3 decoder (libmpg123) prints its complaints about damaged frames
+            # straight to the terminal, beyond Python's reach; FFmpeg's, through PyAV, does not.
+            raise RuntimeError("MP3: decoded with PyAV")
         with sf.SoundFile(str(path)) as f:
             sr, ch = f.samplerate, f.channels
             limit = int(max_seconds * sr)
