@@ -53,11 +53,13 @@ class ShortcutsDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        self.resize(520, 620)
+        self.resize(640, 720)
         table = QTableWidget(len(SHORTCUTS), 2)
         table.setHorizontalHeaderLabels(("Keys", "Action"))
         table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        table.setWordWrap(False)   # one line per shortcut, however narrow the dialog
         for row, (keys, text) in enumerate(SHORTCUTS.values()):
             table.setItem(row, 0, QTableWidgetItem(", ".join(keys)))
             table.setItem(row, 1, QTableWidgetItem(text))

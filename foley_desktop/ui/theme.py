@@ -10,6 +10,8 @@ from __future__ import annotations
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPalette
 from PySide6.QtWidgets import QApplication
 
+from foley_desktop.paths import resources_dir
+
 BG = QColor("#1e1f22")
 BG_DARK = QColor("#151618")
 BG_LIGHT = QColor("#2b2d31")
@@ -28,6 +30,9 @@ SEGMENT = QColor("#d88a2c")
 SEGMENT_FILL = QColor(216, 138, 44, 150)
 SEGMENT_SELECTED = QColor(255, 179, 71, 200)
 
+# Arrows for the spin boxes: with a style sheet on them Fusion draws none on the dark theme.
+_ICONS = (resources_dir() / "icons").as_posix()
+
 STYLE_SHEET = f"""
 QWidget {{ color: {TEXT.name()}; }}
 QMainWindow, QDialog {{ background: {BG.name()}; }}
@@ -43,6 +48,14 @@ QLineEdit, QPlainTextEdit, QSpinBox, QDoubleSpinBox, QComboBox {{
     padding: 2px 4px; selection-background-color: {ACCENT.name()}; }}
 QLineEdit:disabled, QSpinBox:disabled, QDoubleSpinBox:disabled, QComboBox:disabled,
 QCheckBox:disabled, QListWidget:disabled {{ color: #5c6068; }}
+QSpinBox::up-button, QDoubleSpinBox::up-button, QSpinBox::down-button,
+QDoubleSpinBox::down-button {{ width: 16px; border-left: 1px solid {BORDER.name()}; }}
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ image: url({_ICONS}/arrow-up.svg);
+    width: 8px; height: 5px; }}
+QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ image: url({_ICONS}/arrow-down.svg);
+    width: 8px; height: 5px; }}
+QSpinBox::up-arrow:disabled, QSpinBox::down-arrow:disabled, QDoubleSpinBox::up-arrow:disabled,
+QDoubleSpinBox::down-arrow:disabled {{ image: none; }}
 QPushButton {{ background: #33363c; border: 1px solid {BORDER.name()}; border-radius: 3px;
     padding: 4px 10px; }}
 QPushButton:hover {{ background: #3d4148; }}
