@@ -73,6 +73,11 @@ def main(clip: str, out: str, type_prompt: str | None = None, story: str = "defa
             lib_out = out.replace(".png", "_library.png")
             shot = QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height())
             shot.save(lib_out)
+            win.side_tabs.setCurrentWidget(win.jobs_panel)
+            win.repaint()
+            QGuiApplication.processEvents()
+            shot = QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height())
+            shot.save(out.replace(".png", "_jobs.png"))
             win._skip_save_prompt = True
             win.close()
             app.quit()

@@ -58,6 +58,8 @@ class _ProgressDelegate(QStyledItemDelegate):
         bar.progress = int(fraction * 1000)
         bar.text = f"{fraction * 100:.0f}%"
         bar.textVisible = True
+        # Inside the bar, centred: Fusion otherwise draws it beside the bar, over the next cell.
+        bar.textAlignment = Qt.AlignmentFlag.AlignCenter
         bar.state = option.state
         bar.palette = option.palette
         style = option.widget.style() if option.widget is not None else QApplication.style()
@@ -66,7 +68,9 @@ class _ProgressDelegate(QStyledItemDelegate):
 
 class JobsPanel(QWidget):
     COLS = ("Job", "State", "Progress", "ETA", "")
-    WIDTHS = (None, 190, 110, 80, 150)  # px; "Job" takes the rest
+    # px; None: shares what is left. The panel sits beside the preview (~430 px): fixed widths
+    # summing past that hid ETA behind a scroll bar.
+    WIDTHS = (None, None, 80, 70, 120)
     REFRESH_MS = 50  # progress repaints at most 20 times a second
     ROWS_PER_TURN = 16  # rows built per event-loop turn when many jobs arrive at once
     BUTTONS_PER_TURN = 6  # rows given their buttons per turn (a row's widgets cost ~1 ms)
@@ -81,9 +85,10 @@ class JobsPanel(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setItemDelegateForColumn(2, _ProgressDelegate(self.table))
         hh = self.table.horizontalHeader()
-        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c, width in enumerate(self.WIDTHS):
-            if width is not None:
+            if width is None:
+                hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
+            else:
                 hh.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
                 hh.resizeSection(c, width)
         self.rows: dict[int, int] = {}  # job id -> row
