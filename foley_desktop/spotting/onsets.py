@@ -2,9 +2,8 @@
 
 This is the onset detector the model evaluation has always used (it moved here from
 train/evaluate.py so the app can score a take against its markers without the training
-extra). The band analysis below is the analysis half of foley-tiny's codec (train/codec.py),
-repeated here because spotting must not depend on the training package; a test checks the two
-give the same numbers.
+extra). The band analysis below is also the analysis half of foley-tiny's codec: train/codec.py
+imports it from here (spotting must not depend on the training package, the reverse is fine).
 """
 
 from __future__ import annotations
@@ -30,12 +29,18 @@ def _imel(m):
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
-def _analysis_bands() -> np.ndarray:
-    """[bands, bins] triangular mel bands (centres at least one bin apart), rows averaging."""
-    bin_hz = SR / _WIN
-    centres = _imel(np.linspace(_mel(_F_MIN), _mel(_F_MAX), _N_BANDS)) / bin_hz
+def band_centres() -> np.ndarray:
+    """Centres of the 64 mel bands, in STFT bins, forced at least one bin apart (at 50 Hz
+    resolution the low mel bands would otherwise be empty)."""
+    centres = _imel(np.linspace(_mel(_F_MIN), _mel(_F_MAX), _N_BANDS)) / (SR / _WIN)
     for i in range(1, _N_BANDS):
         centres[i] = max(centres[i], centres[i - 1] + 1.0)
+    return centres
+
+
+def analysis_matrix() -> np.ndarray:
+    """[bands, bins] triangular mel bands around `band_centres`, rows averaging."""
+    centres = band_centres()
     k = np.arange(_N_BINS, dtype=np.float64)
     edges = np.concatenate([[max(centres[0] - 1.0, 0.0)], centres, [_N_BINS - 1.0]])
     ana = np.zeros((_N_BANDS, _N_BINS))
@@ -49,7 +54,7 @@ def _analysis_bands() -> np.ndarray:
     return ana.astype(np.float32)
 
 
-_ANA = _analysis_bands()
+_ANA = analysis_matrix()
 _WA = (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(_WIN) + 0.5) / _WIN)).astype(np.float32)
 _WA_NORM = float(np.sum(_WA ** 2))
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from foley_desktop.spotting.onsets import analysis_matrix, band_centres, log_bands
+
 SR = 48000
 HOP = 480                      # 100 latent frames per second
 WIN = 2 * HOP                  # 20 ms: short enough to keep footsteps and impacts sharp
@@ -25,35 +27,15 @@ PHASE_PERIOD = 1024            # phase table repeats every 10.24 s (inaudible fo
 PHASE_SEED = 20260423
 
 
-def _mel(f):
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def _imel(m):
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
-
-
 def band_matrices() -> tuple[np.ndarray, np.ndarray]:
     """(analysis [N_BANDS, N_BINS], synthesis [N_BINS, N_BANDS]).
 
-    Triangular mel bands whose centres are forced at least one bin apart (at 50 Hz
-    resolution the low mel bands would otherwise be empty). Analysis rows average the power
-    of their bins; synthesis rows interpolate band powers back to every bin (rows sum to 1).
+    The analysis is the app's band analysis (spotting/onsets.py: triangular mel bands whose
+    centres are forced at least one bin apart, rows averaging the power of their bins);
+    synthesis rows interpolate band powers back to every bin (rows sum to 1).
     """
-    bin_hz = SR / WIN
-    centres = _imel(np.linspace(_mel(F_MIN), _mel(F_MAX), N_BANDS)) / bin_hz
-    for i in range(1, N_BANDS):
-        centres[i] = max(centres[i], centres[i - 1] + 1.0)
+    centres = band_centres()
     k = np.arange(N_BINS, dtype=np.float64)
-    edges = np.concatenate([[max(centres[0] - 1.0, 0.0)], centres, [N_BINS - 1.0]])
-    ana = np.zeros((N_BANDS, N_BINS))
-    for b in range(N_BANDS):
-        lo, c, hi = edges[b], edges[b + 1], edges[b + 2]
-        up = (k - lo) / max(c - lo, 1e-9)
-        down = (hi - k) / max(hi - c, 1e-9)
-        ana[b] = np.clip(np.minimum(up, down), 0.0, None)
-        ana[b, round(c)] = max(ana[b, round(c)], 1.0)
-    ana /= ana.sum(axis=1, keepdims=True)
     # Synthesis: piecewise-linear interpolation between band centres (flat outside).
     syn = np.zeros((N_BINS, N_BANDS))
     for i in range(N_BINS):
@@ -66,11 +48,7 @@ def band_matrices() -> tuple[np.ndarray, np.ndarray]:
             j = int(np.searchsorted(centres, x) - 1)
             a = (x - centres[j]) / (centres[j + 1] - centres[j])
             syn[i, j], syn[i, j + 1] = 1.0 - a, a
-    return ana.astype(np.float32), syn.astype(np.float32)
-
-
-def analysis_window() -> np.ndarray:
-    return (0.5 - 0.5 * np.cos(2 * np.pi * (np.arange(WIN) + 0.5) / WIN)).astype(np.float32)
+    return analysis_matrix(), syn.astype(np.float32)
 
 
 def synthesis_window() -> np.ndarray:
@@ -88,23 +66,13 @@ def phase_table() -> tuple[np.ndarray, np.ndarray]:
     return np.cos(ph).astype(np.float32), np.sin(ph).astype(np.float32)
 
 
-_ANA, _SYN = band_matrices()
-_WA = analysis_window()
-# Power of the analysis window, so band power is the per-sample signal power in the band.
-_WA_NORM = float(np.sum(_WA ** 2))
+_SYN = band_matrices()[1]
 
 
 def encode(audio: np.ndarray) -> np.ndarray:
-    """Mono float audio at 48 kHz -> normalised latent [N_BANDS, ceil(len/HOP)] float32."""
-    audio = np.asarray(audio, dtype=np.float32)
-    n_frames = -(-len(audio) // HOP)
-    padded = np.zeros(n_frames * HOP + WIN, dtype=np.float32)
-    padded[HOP // 2: HOP // 2 + len(audio)] = audio
-    idx = np.arange(n_frames)[:, None] * HOP + np.arange(WIN)[None, :]
-    spec = np.fft.rfft(padded[idx] * _WA, axis=1)
-    power = (spec.real ** 2 + spec.imag ** 2) / _WA_NORM          # [F, bins]
-    bands = power @ _ANA.T                                          # [F, bands]
-    return ((np.log(bands + POWER_FLOOR) - LOG_MEAN) / LOG_STD).T.astype(np.float32)
+    """Mono float audio at 48 kHz -> normalised latent [N_BANDS, ceil(len/HOP)] float32 (the
+    analysis every onset score in the app uses: spotting.onsets.log_bands)."""
+    return log_bands(audio)
 
 
 def decode(latent: np.ndarray) -> np.ndarray:
