@@ -42,6 +42,29 @@ def spotting_story(win) -> None:
     panel.run_search()
 
 
+def grab(win, path: str, tab=None) -> bool:
+    """The X screen's picture of the window (what a user sees), with `tab` in front."""
+    if tab is not None:
+        win.side_tabs.setCurrentWidget(tab)
+    win.repaint()
+    QGuiApplication.processEvents()
+    return QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height()).save(path)
+
+
+def when(ready, then, limit: int, delay_ms: int = 300) -> None:
+    """Poll `ready` every 100 ms (at most `limit` times), then call `then` after `delay_ms`."""
+    tries = [0]
+
+    def poll():
+        tries[0] += 1
+        if ready() or tries[0] > limit:
+            QTimer.singleShot(delay_ms, then)
+        else:
+            QTimer.singleShot(100, poll)
+
+    QTimer.singleShot(200, poll)
+
+
 def main(clip: str, out: str, type_prompt: str | None = None, story: str = "default") -> int:
     from foley_desktop.media.timebase import frame_to_samples
     from foley_desktop.ui.app import create_app
@@ -56,45 +79,30 @@ def main(clip: str, out: str, type_prompt: str | None = None, story: str = "defa
         return 2
     fps = win.doc.fps
     doc = win.doc
+    status = {"rc": 1}
+
+    def close():
+        win._skip_save_prompt = True
+        win.close()
+        app.quit()
+
     if story == "spotting":
         spotting_story(win)
-        status = {"rc": 1}
-        tries = [0]
 
         def shoot_story():
-            win.side_tabs.setCurrentWidget(win.inspector)
-            win.repaint()
-            shot = QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height())
-            status["rc"] = 0 if shot.save(out) else 1
-            # A second picture with the Library panel in front.
-            win.side_tabs.setCurrentWidget(win.library_panel)
-            win.repaint()
-            QGuiApplication.processEvents()
-            lib_out = out.replace(".png", "_library.png")
-            shot = QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height())
-            shot.save(lib_out)
-            win.side_tabs.setCurrentWidget(win.jobs_panel)
-            win.repaint()
-            QGuiApplication.processEvents()
-            shot = QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height())
-            shot.save(out.replace(".png", "_jobs.png"))
-            win._skip_save_prompt = True
-            win.close()
-            app.quit()
+            status["rc"] = 0 if grab(win, out, win.inspector) else 1
+            grab(win, out.replace(".png", "_library.png"), win.library_panel)
+            grab(win, out.replace(".png", "_jobs.png"), win.jobs_panel)
+            close()
 
-        def wait_story():
+        def story_ready():
             seg = doc.project.segments[0]
-            ready = (win.preview.view.image is not None and len(win.canvas.thumbs) >= 8
-                     and not win._thumb_pending and len(seg.takes) >= 2
-                     and win.library_panel.results.count() > 0
-                     and not win.library_panel.results.item(0).icon().isNull())
-            tries[0] += 1
-            if ready or tries[0] > 900:
-                QTimer.singleShot(500, shoot_story)
-            else:
-                QTimer.singleShot(100, wait_story)
+            return (win.preview.view.image is not None and len(win.canvas.thumbs) >= 8
+                    and not win._thumb_pending and len(seg.takes) >= 2
+                    and win.library_panel.results.count() > 0
+                    and not win.library_panel.results.item(0).icon().isNull())
 
-        QTimer.singleShot(200, wait_story)
+        when(story_ready, shoot_story, 900, delay_ms=500)
         app.exec()
         return status["rc"]
     a = doc.add_segment(frame_to_samples(40, fps), frame_to_samples(75, fps),
@@ -105,7 +113,6 @@ def main(clip: str, out: str, type_prompt: str | None = None, story: str = "defa
     win.transport.seek(frame_to_samples(130, fps))
     win.separate()  # real separation job: fills the stem lanes and the speech markers
     del a
-    status = {"rc": 1}
 
     def shoot():
         if type_prompt is not None and not win.inspector.completer.popup().isVisible():
@@ -116,26 +123,12 @@ def main(clip: str, out: str, type_prompt: str | None = None, story: str = "defa
                 QTest.keyClick(win.inspector.prompt, ch)
             QTimer.singleShot(400, shoot)
             return
-        win.repaint()
-        shot = QGuiApplication.primaryScreen().grabWindow(0, 0, 0, win.width(), win.height())
-        status["rc"] = 0 if shot.save(out) else 1
-        win._skip_save_prompt = True
-        win.close()
-        app.quit()
+        status["rc"] = 0 if grab(win, out) else 1
+        close()
 
-    tries = [0]
-
-    def wait_ready():
-        ready = win.preview.view.image is not None and "original" in win.canvas.overviews \
-            and len(win.canvas.thumbs) >= 8 and not win._thumb_pending \
-            and {"dialogue", "background"} <= set(win.canvas.overviews)
-        tries[0] += 1
-        if ready or tries[0] > 600:
-            QTimer.singleShot(300, shoot)
-        else:
-            QTimer.singleShot(100, wait_ready)
-
-    QTimer.singleShot(200, wait_ready)
+    when(lambda: win.preview.view.image is not None and "original" in win.canvas.overviews
+         and len(win.canvas.thumbs) >= 8 and not win._thumb_pending
+         and {"dialogue", "background"} <= set(win.canvas.overviews), shoot, 600)
     app.exec()
     return status["rc"]
 
