@@ -10,18 +10,10 @@ MEDIA_DIR="${FOLEY_MEDIA_DIR:-$HOME/.cache/foley-desktop/media}"
 ROOT="$MEDIA_DIR/root"
 mkdir -p "$MEDIA_DIR/debs" "$MEDIA_DIR/pypi" "$ROOT"
 
-# Debian (bookworm) packages: opencv-doc (vtest.avi, BSD-3 / Apache-2 OpenCV samples) and the
-# packages scripts/fetch_test_media.sh also takes (movie-hello typing, the toy tank).
-need_update=1
-for pkg in opencv-doc forensics-samples-files python3-hug-doc; do
-  [ -f "$MEDIA_DIR/.done-$pkg" ] && continue
-  if ! ls "$MEDIA_DIR"/debs/"${pkg}"_*.deb >/dev/null 2>&1; then
-    if [ $need_update -eq 1 ] && [ "$(id -u)" = 0 ]; then apt-get update -qq || true; need_update=0; fi
-    (cd "$MEDIA_DIR/debs" && apt-get download -qq "$pkg")
-  fi
-  dpkg-deb -x "$MEDIA_DIR"/debs/"${pkg}"_*.deb "$ROOT"
-  touch "$MEDIA_DIR/.done-$pkg"
-done
+# Debian (bookworm) packages, through the test-media fetcher (same folder, same markers):
+# opencv-doc (vtest.avi, BSD-3 / Apache-2 OpenCV samples) and the packages it takes anyway
+# (movie-hello typing, the toy tank).
+"$(dirname "$0")/fetch_test_media.sh" opencv-doc forensics-samples-files python3-hug-doc >/dev/null
 # opencv-doc ships its tutorial videos gzipped; cup.mp4 (a hand moving a cup: silent motion).
 CUP="$ROOT/usr/share/doc/opencv-doc/opencv4/html/cup.mp4"
 [ -f "$CUP" ] || gunzip -kf "$CUP.gz"
