@@ -116,20 +116,6 @@ def _segment(args) -> tuple[Path | None, int, int]:
     return args.video, start, end
 
 
-def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
-    from foley_desktop.errors import GenerationError
-
-    if text is None:
-        return None
-    try:
-        x, y, w, h = (int(v) for v in text.split(","))
-    except ValueError:
-        raise GenerationError(f"--spot-roi: expected X,Y,W,H in pixels, got {text!r}") from None
-    if min(x, y) < 0 or min(w, h) <= 0:
-        raise GenerationError(f"--spot-roi: {text!r} is not a region inside the picture")
-    return x, y, w, h
-
-
 def markers_from_arg(text: str | None, video: Path | None, start: int, end: int, fps=None,
                      progress=None, roi=None) -> list | None:
     """`--markers` as Marker values: None (not given or "none"), auto-spot, or a list."""
@@ -194,6 +180,7 @@ def prompt_line(result) -> str | None:
 
 
 def run(args) -> int:
+    from foley_desktop.commands.spot import parse_roi
     from foley_desktop.engine.generate import GenerateRequest, generate_to_files, load_model
     from foley_desktop.errors import GenerationError
     from foley_desktop.spotting.onsets import sync_score
@@ -221,7 +208,7 @@ def run(args) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2 ** 31)
     seeds = [seed + i for i in range(args.variations)]
     markers = markers_from_arg(args.markers, video, start, end, _fps_of(video),
-                               _progress_printer(), roi=parse_roi(args.spot_roi))
+                               _progress_printer(), roi=parse_roi(args.spot_roi, "--spot-roi"))
     marker_s = [(m.time - start) / 48000 for m in markers] if markers else []
     if args.mode == "library":
         return _run_library(args, video, start, end, seeds, markers or [], marker_s)
@@ -273,6 +260,7 @@ def run(args) -> int:
 
 def _run_library(args, video, start: int, end: int, seeds: list[int], markers, marker_s) -> int:
     """--mode library: recordings from the sound library laid on the markers."""
+    from foley_desktop.commands.spot import parse_roi
     from foley_desktop.engine.generate import write_audio_files
     from foley_desktop.library.index import LibraryIndex
     from foley_desktop.library.render import render_takes
@@ -294,7 +282,7 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
         from foley_desktop.spotting.detect import spot
 
         markers = spot(video, start, end, progress=_progress_printer(),
-                       roi=parse_roi(args.spot_roi))
+                       roi=parse_roi(args.spot_roi, "--spot-roi"))
         marker_s = [(m.time - start) / 48000 for m in markers]
         spotted = True
     takes = render_takes(hits, markers, start, end, seeds, query=args.prompt,

@@ -177,14 +177,15 @@ def _markers_command(args, project: Project, seg_id: str, start: int, end: int) 
         return []
     from fractions import Fraction
 
-    from foley_desktop.commands.generate import markers_from_arg, parse_roi
+    from foley_desktop.commands.generate import markers_from_arg
+    from foley_desktop.commands.spot import parse_roi
     from foley_desktop.errors import GenerationError
 
     fps = project.media_info.get("fps")
     try:
         marks = markers_from_arg(args.markers, project.media, start, end,
                                  Fraction(fps) if fps else None,
-                                 roi=parse_roi(getattr(args, "spot_roi", None)))
+                                 roi=parse_roi(getattr(args, "spot_roi", None), "--spot-roi"))
     except GenerationError as exc:
         raise ProjectError(str(exc)) from None
     return [SetSegmentField(seg_id, "markers", marks or [])]

@@ -22,17 +22,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def _roi(text: str | None):
-    from foley_desktop.errors import MediaError
+def parse_roi(text: str | None, flag: str = "--roi") -> tuple[int, int, int, int] | None:
+    """`X,Y,W,H` in source pixels (spot --roi, generate/project --spot-roi); one-line errors."""
+    from foley_desktop.errors import FoleyError
 
     if text is None:
         return None
     try:
         x, y, w, h = (int(v) for v in text.split(","))
     except ValueError:
-        raise MediaError(f"bad --roi {text!r}: expected X,Y,W,H in whole pixels") from None
+        raise FoleyError(f"bad {flag} {text!r}: expected X,Y,W,H in whole pixels") from None
     if w <= 0 or h <= 0 or x < 0 or y < 0:
-        raise MediaError(f"bad --roi {text!r}: the position must be >= 0 and the size > 0")
+        raise FoleyError(f"bad {flag} {text!r}: the position must be >= 0 and the size > 0")
     return x, y, w, h
 
 
@@ -60,7 +61,7 @@ def run(args) -> int:
     end = t(args.end) if args.end else info.duration_samples
     if end <= start:
         raise MediaError("--end must be after --start")
-    roi = _roi(args.roi)
+    roi = parse_roi(args.roi)
 
     def show(p: Progress) -> None:
         print(f"\r{p.stage}: {100 * p.fraction:3.0f}%", end="", file=sys.stderr, flush=True)
