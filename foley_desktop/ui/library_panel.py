@@ -70,6 +70,8 @@ class LibraryPanel(QWidget):
         self._index = None
         self._query_id = 0
         self.hits: list = []
+        # Waveform peaks by file: each sound is decoded once per session, not once per search.
+        self._peaks: dict[str, np.ndarray] = {}
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search your sounds: footsteps on gravel, door slam …")
@@ -177,15 +179,21 @@ class LibraryPanel(QWidget):
             self.results.setCurrentRow(0)
         self._enable()
         paths = [str(h.path) for h in hits]
-        self.runner.submit(lambda ps=paths: [peaks(p) for p in ps],
-                           on_done=lambda ps, q=qid: self._icons(q, ps),
-                           on_error=lambda _exc: None)   # a sound without a waveform still plays
+        self._icons(qid, {p: self._peaks[p] for p in paths if p in self._peaks})
+        todo = [p for p in paths if p not in self._peaks]
+        if todo:
+            self.runner.submit(lambda ps=todo: {p: peaks(p) for p in ps},
+                               on_done=lambda got, q=qid: self._icons(q, got),
+                               on_error=lambda _exc: None)  # a sound without a waveform plays
 
-    def _icons(self, qid: int, all_peaks: list) -> None:
+    def _icons(self, qid: int, got: dict) -> None:
+        self._peaks.update(got)
         if qid != self._query_id:
             return
-        for i, p in enumerate(all_peaks[: self.results.count()]):
-            self.results.item(i).setIcon(wave_icon(p))
+        for i in range(self.results.count()):
+            p = self._peaks.get(self.results.item(i).data(PATH_ROLE))
+            if p is not None:
+                self.results.item(i).setIcon(wave_icon(p))
 
     def selected_path(self) -> str | None:
         it = self.results.currentItem()
