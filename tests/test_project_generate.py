@@ -10,12 +10,12 @@ import pytest
 import soundfile as sf
 import wavinfo
 
+from foley_desktop.app.generate import generate_segments
 from foley_desktop.commands.project import run_generate
 from foley_desktop.engine import testpkg
 from foley_desktop.errors import Cancelled, ProjectError
 from foley_desktop.jobs import CancelToken
 from foley_desktop.project import io
-from foley_desktop.project.generate_segments import generate_segments
 from foley_desktop.project.model import Segment
 
 
@@ -60,22 +60,50 @@ def test_takes_are_written_added_and_saved(project, pkg):
 
 
 def test_cancel_keeps_finished_takes_and_resume_completes(project, pkg):
+    """A segment's seeds run in one engine batch: a cancel while segment b runs keeps
+    segment a's two saved takes, and running again makes only b's."""
     token = CancelToken()
-    count = []
 
     def progress(p):
-        if p.done >= 1 and not count:  # the first take is finished and saved
-            count.append(1)
-            token.cancel()
+        if p.done >= 2 and "segment 2/2" in p.stage and not token.cancelled:
+            token.cancel()    # a's two takes are saved, b's batch is under way
 
     with pytest.raises(Cancelled):
-        generate_segments(project, ["a"], package=pkg, provider="cpu", progress=progress, cancel=token)
+        generate_segments(project, package=pkg, provider="cpu", progress=progress, cancel=token)
     saved = io.load(project.path)
-    assert [t.seed for t in saved.segment("a").takes] == [5]
-    assert saved.segment("a").takes[0].path.exists()
-    made = generate_segments(saved, ["a"], package=pkg, provider="cpu")
-    assert [t.seed for _, t in made] == [6]
-    assert [t.seed for t in io.load(project.path).segment("a").takes] == [5, 6]
+    assert [t.seed for t in saved.segment("a").takes] == [5, 6]
+    assert saved.segment("b").takes == []
+    assert all(t.path.exists() for t in saved.segment("a").takes)
+    made = generate_segments(saved, package=pkg, provider="cpu")
+    assert [(sid, t.seed) for sid, t in made] == [("b", 40)]
+
+
+def test_seeds_of_a_segment_run_in_one_engine_call(project, pkg):
+    """The engine batches seeds: two variations are one call, and each take equals the one
+    its seed gives alone."""
+    from foley_desktop.app.engines import EngineCache
+    from foley_desktop.engine import generate as eg
+
+    calls = []
+    real = eg.generate
+
+    def counting(request, **kw):
+        calls.append(list(request.seeds))
+        return real(request, **kw)
+
+    engines = EngineCache()
+    eg.generate = counting
+    try:
+        made = generate_segments(project, ["a"], package=pkg, provider="cpu", engines=engines)
+    finally:
+        eg.generate = real
+    assert calls == [[5, 6]] and len(engines) == 1
+    second = sf.read(str(made[1][1].path), dtype="float32")[0]
+    seg = project.segment("a")
+    alone = real(eg.GenerateRequest(video=project.media, start=seg.start, end=seg.end,
+                                    prompt=seg.prompt, seeds=[6]),
+                 engine=engines.get(str(pkg), "fp32", "cpu")).takes[0].audio
+    assert np.abs(second - alone).max() < 1e-4
 
 
 def test_on_take_hands_takes_to_the_caller(project, pkg):

@@ -179,11 +179,28 @@ def prompt_line(result) -> str | None:
     return f"prompt: {note}"
 
 
+def clip_params(args, start: int, end: int, markers, seed: int):
+    """`generate CLIP`'s flags resolved the way a project segment's are (app/params.py)."""
+    import dataclasses
+
+    from foley_desktop.app.params import resolve
+    from foley_desktop.project.model import Segment
+
+    seg = Segment(id="clip", start=start, end=end, prompt=args.prompt, negative=args.negative,
+                  seed=seed, variations=args.variations, steps=args.steps,
+                  guidance=args.guidance, visual_guidance=args.visual_guidance,
+                  literal_prompt=bool(args.literal_prompt), markers=list(markers or []),
+                  mode=args.mode)
+    params = resolve(seg, model=args.model, precision=args.precision, provider=args.provider)
+    return dataclasses.replace(params, sampler=args.sampler, loudness_lufs=args.loudness,
+                               continue_windows=not args.independent_windows)
+
+
 def run(args) -> int:
+    from foley_desktop.app.generate import generate_clip
     from foley_desktop.commands.spot import parse_roi
-    from foley_desktop.engine.generate import GenerateRequest, generate_to_files, load_model
+    from foley_desktop.engine.generate import write_audio_files
     from foley_desktop.errors import GenerationError
-    from foley_desktop.spotting.onsets import sync_score
 
     if args.project is not None:
         from foley_desktop.commands.project import run_generate
@@ -212,20 +229,16 @@ def run(args) -> int:
     marker_s = [(m.time - start) / 48000 for m in markers] if markers else []
     if args.mode == "library":
         return _run_library(args, video, start, end, seeds, markers or [], marker_s)
-    package = load_model(args.model)
-    request = GenerateRequest(
-        video=video, start=start, end=end, prompt=args.prompt, negative=args.negative,
-        seeds=seeds, steps=args.steps,
-        guidance=args.guidance, visual_guidance=args.visual_guidance, sampler=args.sampler,
-        loudness_lufs=args.loudness,
-        continue_windows=not args.independent_windows, literal_prompt=args.literal_prompt,
-        markers=[(m.time, m.strength) for m in markers] if markers else None)
-    result, paths = generate_to_files(request, args.output, package=package,
-                                      precision=args.precision, provider=args.provider,
-                                      progress=_progress_printer())
-    syncs = [sync_score(t.audio, marker_s) for t in result.takes] if markers else None
+    params = clip_params(args, start, end, markers, seed)
+    if not args.output.parent.is_dir():
+        raise GenerationError(f"cannot write {args.output}: no such folder {args.output.parent}")
+    result, records, syncs = generate_clip(params, video, seeds, progress=_progress_printer())
+    paths = write_audio_files([t.audio for t in result.takes], args.output)
+    if not markers:
+        syncs = None
     report = {**result.to_dict(), "files": [str(p) for p in paths],
-              "start": start, "end": end, "mode": "model"}
+              "start": start, "end": end, "mode": "model", "params": records[0],
+              "model_hash": params.model.hash, "engine_version": params.engine_version}
     if markers is not None:
         report["markers"] = [m.to_dict() for m in markers]
         report["sync"] = syncs

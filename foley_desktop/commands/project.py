@@ -304,7 +304,7 @@ def run_generate(args) -> int:
 
 
 def _run_generate_locked(args) -> int:
-    from foley_desktop.project.generate_segments import generate_segments
+    from foley_desktop.app.generate import generate_segments
 
     project = io.load(args.project)
     ids = list(getattr(args, "segment", None) or [])

@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from foley_desktop.app.preferences import PRECISION_CHOICES
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import samples_to_timecode
 from foley_desktop.ui.drag_out import PATH_ROLE, FileList
-from foley_desktop.ui.settings import PRECISIONS
 
 
 class Inspector(QWidget):
@@ -93,7 +93,7 @@ class Inspector(QWidget):
             "(foley-tiny does), so that the prompt shapes the sound's texture.")
         self.model = QComboBox()
         self.precision = QComboBox()
-        for p in PRECISIONS:
+        for p in PRECISION_CHOICES:
             self.precision.addItem(p, p)
         self.mode = QComboBox()
         self.mode.addItem("Model: generate the sound", "model")

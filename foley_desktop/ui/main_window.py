@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
+from foley_desktop.app.engines import EngineCache
+from foley_desktop.app.generate import generate_segments, plan
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import frame_to_samples, samples_to_timecode
 from foley_desktop.paths import resources_dir
 from foley_desktop.project import autosave
-from foley_desktop.project.generate_segments import generate_segments
 from foley_desktop.project.model import Project
 from foley_desktop.ui import workers
 from foley_desktop.ui.audio_cache import load_lane_audio
@@ -101,11 +102,11 @@ class MainWindow(QMainWindow):
         self.mark_in: int | None = None
         self._stem_paths: dict[str, str] = {}
         self.models: list[str] = []
-        self._engines: dict = {}
+        self._engines = EngineCache(capacity=2)  # loaded engines, kept across generation jobs
         # Segments whose next finished take becomes active (the first of a run), and the run
         # each segment's takes belong to (one undo step per run).
         self._fresh: dict[str, object] = {}
-        self._runs: dict[str, object] = {}  # loaded engines, kept across generation jobs
+        self._runs: dict[str, object] = {}
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self.takeReady.connect(self._take_ready)
@@ -913,21 +914,35 @@ class MainWindow(QMainWindow):
             # The worker reads a snapshot holding this segment alone: the user keeps editing the
             # real project meanwhile (and copying all of a big project per job would cost).
             proj = self.doc.project
-            snap_seg = copy.deepcopy(seg)
-            snap_seg.model = seg.model or self.settings.get("default_model") or None
+            prefs = self.settings.preferences()
+            left = self._nothing_left(proj, seg, prefs)
+            if left is not None:
+                self.statusBar().showMessage(left, 6000)
+                continue
             snap = Project(media=proj.media, media_info=dict(proj.media_info),
-                           segments=[snap_seg], name=proj.name, created=proj.created,
+                           segments=[copy.deepcopy(seg)], name=proj.name, created=proj.created,
                            path=proj.path)
             title = f"Generate “{seg.prompt[:40]}” ({seg.variations}×)"
             self._fresh[seg_id] = object()  # identifies this run's undo entry
             jobs.append(self.jobs.submit(
-                title, generate_segments, snap, [seg_id],
-                provider=self.settings.get("provider"),
-                precision=self.settings.get("precision") if seg.precision == "auto" else "auto",
+                title, generate_segments, snap, [seg_id], prefs=prefs,
                 on_take=self.takeReady.emit, take_dir=self._out_dir(), engines=self._engines))
         if jobs:
             self.side_tabs.setCurrentWidget(self.jobs_panel)
         return jobs
+
+    @staticmethod
+    def _nothing_left(proj: Project, seg, prefs) -> str | None:
+        """A line saying the segment already has every take these parameters make, or None
+        (also when they cannot be resolved: the job then reports why)."""
+        try:
+            todo = plan(proj, [seg.id], prefs=prefs)[0]
+        except FoleyError:
+            return None
+        if todo.seeds:
+            return None
+        return (f"Nothing to generate: the segment has its {seg.variations} take(s) for these "
+                "settings (change the prompt, a setting or the seed for new ones)")
 
     def _take_ready(self, seg_id: str, take) -> None:
         if self.doc.segment(seg_id) is None:

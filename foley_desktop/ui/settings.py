@@ -1,7 +1,8 @@
 """Preferences kept with QSettings, and the dialog that edits them.
 
-Keys are fixed here (one place), each with its default. Tests and portable setups point the
-store at an INI file with FOLEY_DESKTOP_SETTINGS.
+The keys, their types, defaults and choice lists are `app.preferences` (`Key`,
+`Preferences`): this module only stores that value. Tests and portable setups point the store
+at an INI file with FOLEY_DESKTOP_SETTINGS.
 """
 
 from __future__ import annotations
@@ -22,18 +23,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from foley_desktop.app.preferences import (
+    EXPORT_FORMATS,
+    PRECISION_CHOICES,
+    PROVIDER_CHOICES,
+    Key,
+    Preferences,
+)
 from foley_desktop.paths import APP_NAME, user_cache_dir
 
-DEFAULTS = {
-    "default_model": "",  # "" = the package the engine picks by default
-    "precision": "auto",
-    "provider": "auto",
-    "export_format": "wav24",
-    "cache_dir": "",  # "" = the platform cache folder
-}
-PRECISIONS = ("auto", "fp32", "fp16", "int8")
-PROVIDERS = ("auto", "cpu", "cuda", "tensorrt")
-EXPORT_FORMATS = ("wav24", "wav32f")
 MAX_RECENT = 10
 
 
@@ -45,13 +43,22 @@ class Settings:
         else:
             self.q = QSettings(APP_NAME, APP_NAME)
 
-    def get(self, key: str) -> str:
-        return str(self.q.value(key, DEFAULTS[key]))
+    def preferences(self) -> Preferences:
+        """The stored preferences (a value outside its choices reads as its default)."""
+        return Preferences.from_stored({k.value: self.q.value(k.value) for k in Key})
 
-    def set(self, key: str, value: str) -> None:
-        if key not in DEFAULTS:
-            raise KeyError(key)
-        self.q.setValue(key, value)
+    def get(self, key: Key | str) -> str:
+        return self.preferences().get(key)
+
+    def set(self, key: Key | str, value: str) -> None:
+        """Store one preference (KeyError for an unknown key, ValueError/TypeError for a
+        value of the wrong type or outside its choices)."""
+        try:
+            key = Key(key)
+        except ValueError:
+            raise KeyError(key) from None
+        self.preferences().replace(**{key.value: value})   # validates
+        self.q.setValue(key.value, value)
         self.q.sync()
 
     @property
@@ -90,11 +97,12 @@ class PreferencesDialog(QDialog):
         self.model.addItem("(engine default)", "")
         for m in models:
             self.model.addItem(m, m)
-        self._select(self.model, settings.get("default_model"))
-        self.precision = self._combo(PRECISIONS, settings.get("precision"))
-        self.provider = self._combo(PROVIDERS, settings.get("provider"))
-        self.export_format = self._combo(EXPORT_FORMATS, settings.get("export_format"))
-        self.cache = QLineEdit(settings.get("cache_dir"))
+        prefs = settings.preferences()
+        self._select(self.model, prefs.default_model)
+        self.precision = self._combo(PRECISION_CHOICES, prefs.precision)
+        self.provider = self._combo(PROVIDER_CHOICES, prefs.provider)
+        self.export_format = self._combo(EXPORT_FORMATS, prefs.export_format)
+        self.cache = QLineEdit(prefs.cache_dir)
         self.cache.setPlaceholderText(str(user_cache_dir()))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -131,9 +139,9 @@ class PreferencesDialog(QDialog):
 
     def accept(self) -> None:
         s = self.settings
-        s.set("default_model", self.model.currentData())
-        s.set("precision", self.precision.currentData())
-        s.set("provider", self.provider.currentData())
-        s.set("export_format", self.export_format.currentData())
-        s.set("cache_dir", self.cache.text().strip())
+        s.set(Key.DEFAULT_MODEL, self.model.currentData())
+        s.set(Key.PRECISION, self.precision.currentData())
+        s.set(Key.PROVIDER, self.provider.currentData())
+        s.set(Key.EXPORT_FORMAT, self.export_format.currentData())
+        s.set(Key.CACHE_DIR, self.cache.text().strip())
         super().accept()

@@ -1,0 +1,206 @@
+"""The generate jobs: takes for a project's segments, and for a bare clip.
+
+`generate_segments` (the window's Generate and `generate --project`) resolves each segment's
+parameters once (`params.resolve`), asks `seeds_to_run` which of its variations have no take
+made from them, and runs the engine once per segment with all those seeds in one batch (the
+engine batches seeds: the prompt is encoded once, the picture read once). Each take is written
+as a 48 kHz 32-bit float WAV into the project's cache folder, records its parameters
+(`GenParams.record`) and its sync score against the segment's markers, is added to its segment
+(`AddTake`, the first of a run made active) and the project saved atomically before the next.
+A cancel or a failure loses at most the segment in progress, and running it again resumes.
+
+Segments in library mode get takes of recordings from the sound library laid on their markers
+(library/render.py) instead; they are stored and saved the same way.
+
+The GUI passes `on_take` to receive each finished take instead (it applies `AddTake` on its own
+thread, through its undo stack, and hands the save to a background writer; see
+`ui/document.py`), a `take_dir` for a project not saved yet (the app cache; saving copies the
+takes beside the project) and an `EngineCache` that keeps loaded engines between jobs.
+
+`generate_clip` is `generate CLIP`'s job: the same parameters and engine call for a segment of
+a clip that belongs to no project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from foley_desktop.app.engines import EngineCache
+from foley_desktop.app.params import LIBRARY, GenParams, resolve, seeds_to_run
+from foley_desktop.app.preferences import Preferences
+from foley_desktop.errors import FoleyError, GenerationError, ProjectError
+from foley_desktop.jobs import CancelToken, Progress, ProgressFn, check
+from foley_desktop.media.timebase import SAMPLE_RATE
+from foley_desktop.project import io
+from foley_desktop.project.commands import AddTake
+from foley_desktop.project.model import Project, Segment, Take, new_id
+from foley_desktop.spotting.onsets import sync_score
+
+
+@dataclass(frozen=True)
+class Planned:
+    segment: Segment
+    params: GenParams
+    seeds: list[int]
+
+
+def plan(project: Project, segment_ids: Iterable[str] | None = None, *,
+         prefs: Preferences | None = None, package=None, precision: str | None = None,
+         provider: str | None = None) -> list[Planned]:
+    """Each segment's resolved parameters and the seeds it still needs (raises ProjectError
+    for an unknown id, ModelPackageError for a model that is not installed)."""
+    ids = [s.id for s in project.segments] if segment_ids is None else list(segment_ids)
+    segments = [project.segment(i) for i in ids]  # raises for an unknown id
+    out = []
+    for seg in segments:
+        params = resolve(seg, prefs, model=package, precision=precision, provider=provider)
+        out.append(Planned(seg, params, seeds_to_run(seg, params)))
+    return out
+
+
+def generate_segments(project: Project, segment_ids: Iterable[str] | None = None, *,
+                      package=None, precision: str = "auto", provider: str = "auto",
+                      prefs: Preferences | None = None,
+                      on_take: Callable[[str, Take], None] | None = None,
+                      take_dir=None, engines: EngineCache | None = None, library=None,
+                      progress: ProgressFn | None = None, cancel: CancelToken | None = None,
+                      ) -> list[tuple[str, Take]]:
+    """Generate the missing takes of `segment_ids` (default: every segment).
+
+    `package`/`precision`/`provider` (the CLI's flags; None or "auto" = not given) override the
+    segment's own and `prefs`. Returns the (segment id, Take) pairs made, in order. Raises
+    `ProjectError` for an unsaved project or an unknown segment id,
+    `GenerationError`/`ModelPackageError` from the engine, `Cancelled` on cancel (finished takes
+    are already saved).
+    """
+    if project.path is None and (on_take is None or take_dir is None):
+        raise ProjectError("save the project first: takes are stored next to the project file")
+    if segment_ids is not None:
+        for i in segment_ids:
+            project.segment(i)     # an unknown id is refused before the model is looked up
+    if not project.media.exists():
+        raise ProjectError(f"the clip is missing: {project.media}")
+    for seg in (project.segments if segment_ids is None
+                else [project.segment(i) for i in segment_ids]):
+        if not seg.prompt.strip():
+            raise GenerationError(f"segment {seg.id} has no prompt")
+    todo = plan(project, segment_ids, prefs=prefs, package=package,
+                precision=None if precision == "auto" else precision,
+                provider=None if provider == "auto" else provider)
+    total = sum(len(p.seeds) for p in todo)
+    engines = EngineCache() if engines is None else engines
+    made: list[tuple[str, Take]] = []
+    done = 0
+    for n, p in enumerate(todo):
+        if not p.seeds:
+            continue
+        label = f"segment {n + 1}/{len(todo)}"
+        k = len(p.seeds)
+
+        def sub(pr: Progress, label=label, base=done, k=k) -> None:
+            if progress is not None:
+                # `done` counts saved takes: the batch in progress never reaches them.
+                progress(Progress(f"{label}: {pr.stage}", base + 0.99 * k * pr.fraction,
+                                  total, None))
+
+        if p.params.mode == LIBRARY:
+            audios = _library_audio(project, p.segment, p.params, p.seeds, library, sub, cancel)
+        else:
+            result = run_model(p.params, project.media, p.seeds, engines, sub, cancel)
+            audios = [(t.seed, t.audio, _model_take_fields(t), p.params.record(t.seed, result))
+                      for t in result.takes]
+        for i, (seed, audio, fields, record) in enumerate(audios):
+            check(cancel)
+            take_id = new_id("take")
+            path = _store(project, p.segment, take_id, audio, take_dir)
+            kind_hits = fields.pop("_hits", True)
+            take = Take(id=take_id, path=path, seed=seed, params=record,
+                        sync=sync_score(audio, p.params.marker_seconds)
+                        if p.params.markers and kind_hits else None, **fields)
+            _add(project, p.segment, take, on_take, first=i == 0)
+            made.append((p.segment.id, take))
+            done += 1
+            if progress is not None:
+                progress(Progress(f"{label} seed {seed}", done, total, None))
+    return made
+
+
+def run_model(params: GenParams, video: Path | None, seeds: list[int],
+              engines: EngineCache | None = None, progress: ProgressFn | None = None,
+              cancel: CancelToken | None = None):
+    """One engine call for all `seeds` of these parameters (the engine batches them)."""
+    from foley_desktop.engine.generate import generate
+
+    engines = EngineCache(1) if engines is None else engines
+    check(cancel)
+    engine = engines.get(params.model.ref, params.precision, params.provider)
+    return generate(params.request(video, seeds), engine=engine, progress=progress,
+                    cancel=cancel)
+
+
+def generate_clip(params: GenParams, video: Path | None, seeds: list[int],
+                  engines: EngineCache | None = None, progress: ProgressFn | None = None,
+                  cancel: CancelToken | None = None):
+    """`generate CLIP` in model mode: the takes of `seeds` and, per take, its record and its
+    sync score against the markers (None without markers)."""
+    result = run_model(params, video, seeds, engines, progress, cancel)
+    records = [params.record(t.seed, result) for t in result.takes]
+    syncs = [sync_score(t.audio, params.marker_seconds) if params.markers else None
+             for t in result.takes]
+    return result, records, syncs
+
+
+def _model_take_fields(t) -> dict:
+    return {"model": t.model, "version": t.version, "variant": t.variant,
+            "provider": t.provider, "mode": "model"}
+
+
+def _store(project: Project, seg: Segment, take_id: str, audio, take_dir) -> Path:
+    from foley_desktop.media.wav import write_wav
+
+    if take_dir is not None:
+        path = Path(take_dir) / seg.id / f"{take_id}.wav"
+    else:
+        path = project.cache_dir / "takes" / seg.id / f"{take_id}.wav"
+        io.ensure_writable_inside(path, project.path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_wav(path, audio, sr=SAMPLE_RATE, subtype="FLOAT")
+    except (OSError, FoleyError) as exc:
+        raise ProjectError(f"cannot store the take in {path.parent}: {exc}") from exc
+    return path
+
+
+def _add(project: Project, seg: Segment, take: Take, on_take, first: bool) -> None:
+    if on_take is not None:
+        on_take(seg.id, take)
+    else:
+        # The first take of a run becomes active, later variations wait as alternates (as in
+        # the window).
+        AddTake(seg.id, take, make_active=first).apply(project)
+        io.save(project)
+
+
+def _library_audio(project: Project, seg: Segment, params: GenParams, seeds: list[int],
+                   library, progress, cancel) -> list[tuple]:
+    """Library mode: the segment's prompt searched in the sound library (or its pinned
+    recordings), laid on its markers (library/render.py); one take per seed."""
+    from foley_desktop.library.index import LibraryIndex
+    from foley_desktop.library.render import render_takes
+
+    if params.pinned:
+        from foley_desktop.library.render import pinned_hits
+
+        hits = pinned_hits(list(params.pinned), library)
+    else:
+        lib = library if library is not None else LibraryIndex()
+        hits = lib.search(params.prompt, limit=12)
+    inside = seg.markers_inside()
+    takes = render_takes(hits, inside, params.start, params.end, seeds, query=params.prompt,
+                         progress=progress, cancel=cancel)
+    return [(lt.seed, lt.audio,
+             {"model": LIBRARY, "version": lt.kind, "variant": "", "provider": "",
+              "mode": LIBRARY, "sources": lt.sources, "_hits": lt.kind == "hits"},
+             params.record(lt.seed)) for lt in takes]
