@@ -24,7 +24,10 @@ SPARSE_CLASSES = ("dog_bark", "door_close", "door_open", "explosion", "glass_bre
 
 
 def render_set(name: str, split: str, n: int, seconds: float, seed: int, aug: bool,
-               keep_audio: bool = False, names: tuple[str, ...] | None = None) -> Path:
+               keep_audio: bool = False, names: tuple[str, ...] | None = None,
+               cross: bool = False) -> Path:
+    """`cross`: Scene.make_cross clips (the picture shows another kind of event at the sound's
+    times) of the event classes, in turn."""
     out = DATA / name
     if (out / "meta.json").exists():
         made = json.loads((out / "meta.json").read_text()).get("extra_sources", False)
@@ -34,7 +37,8 @@ def render_set(name: str, split: str, n: int, seconds: float, seed: int, aug: bo
         return out
     out.mkdir(parents=True, exist_ok=True)
     scene = Scene(cached_bank(), split, seconds)
-    pick = [c for c in scene.names if names is None or c in names]
+    pick = [c for c in scene.names if (names is None or c in names)
+            and (not cross or scene.cls[c].kind == "event")]
     rng = np.random.Generator(np.random.PCG64(seed))
     n_lat = scene.n // codec.HOP
     lat = np.lib.format.open_memmap(out / "latents.npy", "w+", np.float16, (n, codec.N_BANDS, n_lat))
@@ -45,7 +49,8 @@ def render_set(name: str, split: str, n: int, seconds: float, seed: int, aug: bo
     t0 = time.time()
     for i in range(n):
         # Classes in turn so every class is equally represented.
-        clip = scene.make(rng, pick[i % len(pick)], aug=aug, mix_p=0.25 if aug else 0.0)
+        clip = (scene.make_cross(rng, pick[i % len(pick)], aug=aug) if cross else
+                scene.make(rng, pick[i % len(pick)], aug=aug, mix_p=0.25 if aug else 0.0))
         lat[i] = codec.encode(clip.audio)[:, :n_lat]
         frm[i] = clip.frames
         if aud is not None:
@@ -74,7 +79,14 @@ def main(argv=None):
     ap.add_argument("--sparse-clips", type=int, default=0,
                     help="also render data/train_sparse: 4 s training clips of the sparse one-shot "
                          "classes only (seed + 11), mixed into fine-tuning batches")
+    ap.add_argument("--cross-clips", type=int, default=0,
+                    help="also render data/train_cross: 4 s training clips whose picture shows "
+                         "another kind of event at the sound's times (seed + 13), mixed into "
+                         "the marker fine-tune so that the prompt, not the picture, decides "
+                         "what is heard")
     a = ap.parse_args(argv)
+    if a.cross_clips:
+        render_set("train_cross", "train", a.cross_clips, 4.0, a.seed + 13, aug=True, cross=True)
     if a.sparse_clips:
         render_set("train_sparse", "train", a.sparse_clips, 4.0, a.seed + 11, aug=True,
                    names=SPARSE_CLASSES)
