@@ -57,3 +57,66 @@ def parts(media_root):
     n = (n * np.sqrt(np.dot(s, s) / np.dot(n, n))).astype(np.float32)  # 0 dB
     g = 0.9 / np.abs(s + n).max()
     return s * g, n * g
+
+
+# ---- the desktop window (pytest-qt, offscreen): one copy for every GUI test file ----------
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """A user data folder holding two real test packages: a fast one and a slow one."""
+    from foley_desktop.engine import testpkg
+
+    data = tmp_path_factory.mktemp("foley-data")
+    testpkg.build(data / "models" / "test-analytic", name="test-analytic", int8=False)
+    testpkg.build(data / "models" / "test-slow", name="test-slow", int8=False, slow=400,
+                  steps=50)
+    return data
+
+
+@pytest.fixture
+def gui_env(tmp_path, model_dir, monkeypatch) -> Path:
+    """The test packages as the user's models and a fresh cache folder."""
+    monkeypatch.setenv("FOLEY_DESKTOP_DATA", str(model_dir))
+    monkeypatch.setenv("FOLEY_DESKTOP_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+@pytest.fixture
+def make_win(qtbot, qapp, gui_env):
+    """A factory of main windows with their settings in the test's folder; every window it
+    made is closed after the test, which fails if a timer or worker of it still runs."""
+    from PySide6.QtCore import QTimer
+
+    from foley_desktop.ui import theme, workers
+    from foley_desktop.ui.main_window import MainWindow
+    from foley_desktop.ui.settings import Settings
+
+    made = []
+
+    def make(show: bool = True):
+        theme.apply_theme(qapp)
+        w = MainWindow(Settings(str(gui_env / "settings.ini")))
+        w._skip_save_prompt = True  # no modal question when the test closes it
+        qtbot.addWidget(w)
+        if show:
+            w.resize(1400, 880)
+            w.show()
+            qtbot.waitExposed(w)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w._skip_save_prompt = True
+        w.close()
+        # Leak check: nothing of the window may still run after it closed.
+        timers = [t for t in w.findChildren(QTimer) if t.isActive()]
+        assert not timers, f"timers left running: {[t.parent() for t in timers]}"
+    busy = [p.objectName() for p in workers.POOLS if p.activeThreadCount()]
+    assert not busy, f"worker pools still busy: {busy}"
+
+
+@pytest.fixture
+def win(make_win):
+    """The main window, shown, on the test packages."""
+    return make_win()

@@ -9,16 +9,11 @@ import subprocess
 import sys
 
 import pytest
+from gui_helpers import open_clip
+from gui_helpers import settle as _settle
 from PySide6.QtCore import Qt
-from test_ui_window import model_dir, open_clip, win  # noqa: F401 - shared fixtures
 
 from foley_desktop.project import io
-
-
-def _settle(qtbot):
-    from foley_desktop.ui import workers
-
-    qtbot.waitUntil(lambda: not any(p.activeThreadCount() for p in workers.POOLS), timeout=20000)
 
 
 def cli(*args):
@@ -27,7 +22,7 @@ def cli(*args):
 
 
 @pytest.mark.gui
-def test_ctrl_g_uses_the_prompt_still_being_typed(qtbot, win, clip_tank):  # noqa: F811
+def test_ctrl_g_uses_the_prompt_still_being_typed(qtbot, win, clip_tank):
     open_clip(qtbot, win, clip_tank)
     seg = win.doc.add_segment(24000, 72000, "")
     win.canvas.set_selected([seg.id])
@@ -41,7 +36,7 @@ def test_ctrl_g_uses_the_prompt_still_being_typed(qtbot, win, clip_tank):  # noq
 
 
 @pytest.mark.gui
-def test_the_status_line_moves_on_after_o(qtbot, win, clip_tank):  # noqa: F811
+def test_the_status_line_moves_on_after_o(qtbot, win, clip_tank):
     open_clip(qtbot, win, clip_tank)
     win.canvas.setFocus()
     qtbot.keyClick(win, Qt.Key.Key_I)

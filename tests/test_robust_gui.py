@@ -20,41 +20,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from PySide6.QtCore import QTimer
 
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    from foley_desktop.engine import testpkg
-
-    data = tmp_path_factory.mktemp("foley-data")
-    testpkg.build(data / "models" / "test-analytic", name="test-analytic", int8=False)
-    return data
-
-
 @pytest.fixture
-def win(qtbot, qapp, tmp_path, model_dir, monkeypatch):
-    from foley_desktop.ui import workers
-    from foley_desktop.ui.main_window import MainWindow
-    from foley_desktop.ui.settings import Settings
-
-    monkeypatch.setenv("FOLEY_DESKTOP_DATA", str(model_dir))
-    monkeypatch.setenv("FOLEY_DESKTOP_CACHE", str(tmp_path / "cache"))
+def win(make_win, monkeypatch):
     monkeypatch.setenv("FOLEY_DESKTOP_AUTOSAVE_S", "0.2")
-    w = MainWindow(Settings(str(tmp_path / "settings.ini")))
-    w._skip_save_prompt = True
+    w = make_win(show=False)
     w.ask_recover = lambda auto: pytest.fail(f"unexpected recovery offer: {auto}")
     w.ask_relink = lambda missing: pytest.fail(f"unexpected relink: {missing}")
-    qtbot.addWidget(w)
-    yield w
-    w._skip_save_prompt = True
-    w.close()
-    timers = [t for t in w.findChildren(QTimer) if t.isActive()]
-    assert not timers, f"timers left running: {[t.parent() for t in timers]}"
-    busy = [p.objectName() for p in workers.POOLS if p.activeThreadCount()]
-    assert not busy, f"worker pools still busy: {busy}"
+    return w
 
 
 @pytest.fixture

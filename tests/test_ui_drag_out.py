@@ -14,43 +14,10 @@ import numpy as np
 import pytest
 import soundfile
 import wavinfo
-from PySide6.QtCore import QPoint, Qt, QTimer, QUrl
+from PySide6.QtCore import QPoint, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QDrag
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory) -> Path:
-    from foley_desktop.engine import testpkg
-
-    data = tmp_path_factory.mktemp("foley-data-drag")
-    testpkg.build(data / "models" / "test-analytic", name="test-analytic", int8=False)
-    return data
-
-
-@pytest.fixture
-def win(qtbot, qapp, tmp_path, model_dir, monkeypatch):
-    from foley_desktop.ui import theme, workers
-    from foley_desktop.ui.main_window import MainWindow
-    from foley_desktop.ui.settings import Settings
-
-    monkeypatch.setenv("FOLEY_DESKTOP_DATA", str(model_dir))
-    monkeypatch.setenv("FOLEY_DESKTOP_CACHE", str(tmp_path / "cache"))
-    theme.apply_theme(qapp)
-    w = MainWindow(Settings(str(tmp_path / "settings.ini")))
-    w._skip_save_prompt = True
-    qtbot.addWidget(w)
-    w.resize(1400, 880)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w._skip_save_prompt = True
-    w.close()
-    timers = [t for t in w.findChildren(QTimer) if t.isActive()]
-    assert not timers, f"timers left running: {[t.parent() for t in timers]}"
-    busy = [p.objectName() for p in workers.POOLS if p.activeThreadCount()]
-    assert not busy, f"worker pools still busy: {busy}"
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from gui_helpers import open_clip
+from gui_helpers import settle as _settle
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from test_ui_window import model_dir, open_clip, win  # noqa: F401 - shared fixtures
 
 pytestmark = pytest.mark.gui
 
@@ -29,13 +30,9 @@ def sfx(media_root, tmp_path) -> Path:
     return folder
 
 
-def _settle(qtbot):
-    from foley_desktop.ui import workers
-
-    qtbot.waitUntil(lambda: not any(p.activeThreadCount() for p in workers.POOLS), timeout=20000)
 
 
-def test_add_search_pin_generate(qtbot, win, sfx, clip_tank, tmp_path):  # noqa: F811
+def test_add_search_pin_generate(qtbot, win, sfx, clip_tank, tmp_path):
     from foley_desktop.library.index import LibraryIndex
     from foley_desktop.spotting.markers import Marker
 

@@ -4,25 +4,21 @@ inspector's mode and marker row (real widgets, offscreen)."""
 from __future__ import annotations
 
 import pytest
+from gui_helpers import drag, open_clip
+from gui_helpers import settle as _settle
 from PySide6.QtCore import Qt
-from test_ui_window import drag, model_dir, open_clip, win  # noqa: F401 - shared fixtures
 
 pytestmark = pytest.mark.gui
 
 
-def _settle(qtbot):
-    """Let the preview's frame decodes (started by seeks) finish before the window closes."""
-    from foley_desktop.ui import workers
-
-    qtbot.waitUntil(lambda: not any(p.activeThreadCount() for p in workers.POOLS), timeout=10000)
 
 
-def _flag_pos(win, t):  # noqa: F811 - the window, not the fixture
+def _flag_pos(win, t):
     r = win.canvas.lane_rect("foley")
     return int(win.canvas.scale.x_of(t)), int(r.bottom() - 9)
 
 
-def test_tap_drag_nudge_delete_and_undo_markers(qtbot, win, clip_tank):  # noqa: F811
+def test_tap_drag_nudge_delete_and_undo_markers(qtbot, win, clip_tank):
     from foley_desktop.media.timebase import frame_to_samples
 
     open_clip(qtbot, win, clip_tank)
@@ -67,7 +63,7 @@ def test_tap_drag_nudge_delete_and_undo_markers(qtbot, win, clip_tank):  # noqa:
     _settle(qtbot)
 
 
-def test_mode_and_clear_in_the_inspector(qtbot, win, clip_tank):  # noqa: F811
+def test_mode_and_clear_in_the_inspector(qtbot, win, clip_tank):
     from foley_desktop.spotting.markers import Marker
 
     open_clip(qtbot, win, clip_tank)
@@ -96,7 +92,7 @@ def test_mode_and_clear_in_the_inspector(qtbot, win, clip_tank):  # noqa: F811
     _settle(qtbot)
 
 
-def test_the_inspector_says_how_a_prompt_is_read(qtbot, win, clip_tank):  # noqa: F811
+def test_the_inspector_says_how_a_prompt_is_read(qtbot, win, clip_tank):
     open_clip(qtbot, win, clip_tank)
     seg = win.doc.add_segment(24000, 96000, "footsteps on gravel")
     win.canvas.set_selected([seg.id])

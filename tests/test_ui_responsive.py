@@ -23,20 +23,9 @@ import soundfile
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    from foley_desktop.engine import testpkg
-
-    data = tmp_path_factory.mktemp("foley-data")
-    testpkg.build(data / "models" / "test-analytic", name="test-analytic", int8=False)
-    return data
-
-
 @pytest.fixture
-def env(tmp_path, model_dir, monkeypatch):
-    monkeypatch.setenv("FOLEY_DESKTOP_DATA", str(model_dir))
-    monkeypatch.setenv("FOLEY_DESKTOP_CACHE", str(tmp_path / "cache"))
-    return tmp_path
+def env(gui_env):
+    return gui_env
 
 
 def make_window(tmp_path, clip):

@@ -14,66 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from PySide6.QtCore import QPoint, Qt, QTimer
+from gui_helpers import drag, foley_y, open_clip
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 pytestmark = pytest.mark.gui
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory) -> Path:
-    """A user data folder holding two real test packages: a fast one and a slow one."""
-    from foley_desktop.engine import testpkg
-
-    data = tmp_path_factory.mktemp("foley-data")
-    testpkg.build(data / "models" / "test-analytic", name="test-analytic", int8=False)
-    testpkg.build(data / "models" / "test-slow", name="test-slow", int8=False, slow=400,
-                  steps=50)
-    return data
-
-
-@pytest.fixture
-def win(qtbot, qapp, tmp_path, model_dir, monkeypatch):
-    from foley_desktop.ui import theme, workers
-    from foley_desktop.ui.main_window import MainWindow
-    from foley_desktop.ui.settings import Settings
-
-    monkeypatch.setenv("FOLEY_DESKTOP_DATA", str(model_dir))
-    monkeypatch.setenv("FOLEY_DESKTOP_CACHE", str(tmp_path / "cache"))
-    theme.apply_theme(qapp)
-    w = MainWindow(Settings(str(tmp_path / "settings.ini")))
-    w._skip_save_prompt = True  # no modal question when pytest-qt closes it
-    qtbot.addWidget(w)
-    w.resize(1400, 880)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w._skip_save_prompt = True
-    w.close()
-    # Leak check: nothing of the window may still run after it closed.
-    timers = [t for t in w.findChildren(QTimer) if t.isActive()]
-    assert not timers, f"timers left running: {[t.parent() for t in timers]}"
-    busy = [p.objectName() for p in workers.POOLS if p.activeThreadCount()]
-    assert not busy, f"worker pools still busy: {busy}"
-
-
-def open_clip(qtbot, win, clip) -> None:
-    assert win.open_path(str(clip))
-    qtbot.waitUntil(lambda: win.preview.view.image is not None, timeout=15000)
-    qtbot.waitUntil(lambda: "original" in win.canvas.overviews, timeout=15000)
-
-
-def foley_y(win) -> int:
-    return int(win.canvas.lane_rect("foley").center().y())
-
-
-def drag(qtbot, widget, x0: int, x1: int, y: int, steps: int = 6) -> None:
-    qtbot.mousePress(widget, Qt.MouseButton.LeftButton, pos=QPoint(x0, y))
-    for i in range(1, steps + 1):
-        qtbot.mouseMove(widget, QPoint(x0 + (x1 - x0) * i // steps, y))
-    qtbot.mouseRelease(widget, Qt.MouseButton.LeftButton, pos=QPoint(x1, y))
 
 
 def test_open_clip_shows_picture_waveform_and_timecode(qtbot, win, clip_hello):

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from foley_desktop.app.preferences import PRECISION_CHOICES
+from foley_desktop.app.provenance import describe
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import samples_to_timecode
 from foley_desktop.ui.drag_out import PATH_ROLE, FileList
@@ -159,9 +160,16 @@ class Inspector(QWidget):
         self.ab_btn = QPushButton("A/B")
         self.ab_btn.setToolTip("Switch between this and the previous active take (B)")
         self.ab_btn.clicked.connect(self.abRequested)
+        # What made the take under the cursor (its recorded parameters, model and version).
+        self.take_info = QLabel("")
+        self.take_info.setObjectName("take-info")
+        self.take_info.setWordWrap(True)
+        self.take_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.takes.currentItemChanged.connect(self._show_take_info)
         take_box = QGroupBox("Takes")
         tl = QVBoxLayout(take_box)
         tl.addWidget(self.takes)
+        tl.addWidget(self.take_info)
         tl.addWidget(self.ab_btn)
 
         lay = QVBoxLayout(self)
@@ -272,6 +280,7 @@ class Inspector(QWidget):
                 self.header.setText("No segment selected. Drag on the Foley lane or press I / O "
                                     "to mark one.")
                 self.takes.clear()
+                self.take_info.clear()
                 self.ab_btn.setEnabled(False)
                 self.markers_label.setText("no markers")
                 for w in (self.prompt, self.negative):
@@ -313,7 +322,7 @@ class Inspector(QWidget):
                 item = QListWidgetItem(f"{'● ' if active else '○ '}Take {i}  seed {t.seed}  "
                                        f"{what}{sync}".rstrip())
                 item.setData(Qt.ItemDataRole.UserRole, t.id)
-                tips = []
+                tips = ["\n".join(describe(t))] if t.params else []
                 if t.sync:
                     tips.append(f"Onsets vs the segment's {t.sync['n_markers']} markers: F1 "
                                 f"{t.sync['f1_100ms']:.2f} within 100 ms, {t.sync['f1_40ms']:.2f} "
@@ -325,13 +334,13 @@ class Inspector(QWidget):
                     credits = sorted({src["credit"] for src in t.sources if src.get("credit")})
                     if credits:
                         tips.append("Credits: " + "; ".join(credits[:4]))
-                if tips:
-                    item.setToolTip("\n".join(tips))
                 if t.prompt_used:
                     item.setText(item.text() + "  ≈")
-                    item.setToolTip(f"Generated from the model's training prompt "
-                                    f"\"{t.prompt_used}\", the nearest in meaning to the "
-                                    "segment's (tick \"Use the prompt as typed\" to avoid that)")
+                    tips.append(f"Generated from the model's training prompt "
+                                f"\"{t.prompt_used}\", the nearest in meaning to the "
+                                "segment's (tick \"Use the prompt as typed\" to avoid that)")
+                if tips:
+                    item.setToolTip("\n".join(tips))
                 item.setData(PATH_ROLE, str(t.path))
                 self.takes.addItem(item)
                 if active:
@@ -405,6 +414,14 @@ class Inspector(QWidget):
     def _clear_markers(self) -> None:
         if len(self.ids) == 1 and self.doc.segment(self.ids[0]).markers:
             self.doc.set_field(self.ids[0], "markers", [])
+
+    def _show_take_info(self, item: QListWidgetItem | None, _previous=None) -> None:
+        take = None
+        if item is not None and len(self.ids) == 1:
+            seg = self.doc.segment(self.ids[0])
+            tid = item.data(Qt.ItemDataRole.UserRole)
+            take = next((t for t in seg.takes if t.id == tid), None) if seg else None
+        self.take_info.setText("\n".join(describe(take)) if take is not None else "")
 
     def _pick_take(self, item: QListWidgetItem) -> None:
         if len(self.ids) == 1:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import threading
 import time
 import traceback
@@ -25,6 +26,8 @@ from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from foley_desktop.errors import Cancelled, FoleyError
 from foley_desktop.jobs import CancelToken, Progress
+
+log = logging.getLogger(__name__)
 
 # Every pool the UI creates, so tests can check nothing is left running.
 POOLS: list[QThreadPool] = []
@@ -367,7 +370,9 @@ class JobQueue(QObject):
             job.error = str(exc) if isinstance(exc, FoleyError) else (
                 f"{type(exc).__name__}: {exc}")
             if not isinstance(exc, FoleyError):
-                print(getattr(exc, "ui_traceback", ""))  # a bug: keep its traceback visible
+                # A bug, not the user's input: keep its traceback in the log.
+                log.error("job %r failed:\n%s", job.title,
+                          getattr(exc, "ui_traceback", "") or f"{type(exc).__name__}: {exc}")
         self.jobChanged.emit(job)
         self._forget_old()
 
