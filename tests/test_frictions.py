@@ -78,3 +78,39 @@ def test_no_cuda_noise_when_no_gpu_is_expected(tmp_path):
             tmp_path / "a.wav")
     assert r.returncode == 0, r.stderr
     assert "libcublas" not in r.stdout + r.stderr and "provider:" not in r.stdout
+
+
+@pytest.mark.gui
+def test_a_changed_prompt_makes_a_new_take_and_the_inspector_says_what_made_it(
+        qtbot, win, clip_tank):  # noqa: F811
+    """Fixed seed: Generate, edit the prompt, Generate -> a second take, each recording its own
+    prompt, model hash and settings; Generate again with nothing changed makes nothing."""
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(24000, 72000, "engine motor idle", model="test-analytic")
+    win.doc.set_field(seg.id, "seed", 11)
+    win.canvas.set_selected([seg.id])
+
+    def run():
+        jobs = win.generate([seg.id])
+        for j in jobs:
+            qtbot.waitUntil(lambda j=j: j.state in ("done", "failed"), timeout=60000)
+            assert j.state == "done", j.error
+        qtbot.waitUntil(lambda: not win._fresh, timeout=5000)
+        return jobs
+
+    run()
+    assert len(seg.takes) == 1
+    assert run() == [] and "Nothing to generate" in win.statusBar().currentMessage()
+    win.doc.set_field(seg.id, "prompt", "tank tracks on gravel")
+    run()
+    assert [t.seed for t in seg.takes] == [11, 11]
+    first, second = (t.params for t in seg.takes)
+    assert (first["prompt"], second["prompt"]) == ("engine motor idle", "tank tracks on gravel")
+    assert first["key"] != second["key"] and first["model_hash"] == second["model_hash"]
+    assert first["model"] == "test-analytic" and first["engine_version"]
+    assert first["effective"]["steps"] == 4      # the package's default, as used
+    win.inspector.takes.setCurrentRow(0)
+    info = win.inspector.take_info.text()
+    assert "engine motor idle" in info and first["model_hash"] in info and "seed 11" in info
+    assert "steps 4 (model default)" in info
+    _settle(qtbot)
