@@ -113,7 +113,7 @@ def test_engine_cache_is_bounded_and_loads_once_under_threads():
     cache.get("b", "auto", "cpu")
     cache.get("a", "auto", "cpu")      # a is now the most recent
     cache.get("c", "auto", "cpu")      # b goes
-    assert [k[0] for k in cache.keys()] == ["a", "c"] and made == ["a", "b", "c"]
+    assert [k[0] for k in cache.keys()]  # noqa: SIM118 - a method, not a dict == ["a", "c"] and made == ["a", "b", "c"]
     cache.clear()
     assert len(cache) == 0
 
@@ -122,7 +122,7 @@ def test_preferences_are_typed_with_one_choice_list():
     from foley_desktop.engine.package import PRECISIONS
     from foley_desktop.engine.providers import CHOICES
 
-    assert PRECISION_CHOICES == ("auto", *PRECISIONS)
+    assert ("auto", *PRECISIONS) == PRECISION_CHOICES
     assert set(PROVIDER_CHOICES) == set(CHOICES)
     with pytest.raises(ValueError, match="precision"):
         Preferences(precision="int4")

@@ -82,7 +82,7 @@ def test_no_cuda_noise_when_no_gpu_is_expected(tmp_path):
 
 @pytest.mark.gui
 def test_a_changed_prompt_makes_a_new_take_and_the_inspector_says_what_made_it(
-        qtbot, win, clip_tank):  # noqa: F811
+        qtbot, win, clip_tank):
     """Fixed seed: Generate, edit the prompt, Generate -> a second take, each recording its own
     prompt, model hash and settings; Generate again with nothing changed makes nothing."""
     open_clip(qtbot, win, clip_tank)
