@@ -113,3 +113,51 @@ def test_rf64_with_odd_sized_metadata_reads_in_libsndfile(tmp_path, note):
                   ixml=IXml(note=note), rf64_threshold=1000)
     assert sf.info(str(f)).frames == 3000
     assert wavinfo.WavInfoReader(str(f)).ixml.raw_xml.find("./NOTE").text == note
+
+
+def test_ixml_user_carries_a_take_record(tmp_path):
+    """What made a take, as iXML USER lines read back by wavinfo (nested values flattened)."""
+    from foley_desktop.export.bwf import provenance_lines
+
+    record = {"prompt": "door slam", "negative": None, "steps": 8, "model": "foley-tiny",
+              "model_hash": "0123456789abcdef", "pinned": ["a.wav", "b.wav"],
+              "effective": {"guidance": 4.5, "sampler": "euler"}, "engine_version": "0.1.0"}
+    path = tmp_path / "t.wav"
+    write_bwf(path, noise(1, 4800), ixml=IXml(project="p", note="n", user=record))
+    import xml.etree.ElementTree as ET
+
+    user = ET.fromstring(wavinfo.WavInfoReader(str(path)).ixml.source).find("USER").text
+    assert user.splitlines() == provenance_lines(record)
+    assert "model_hash: 0123456789abcdef" in user and "effective.guidance: 4.5" in user
+    assert "pinned: a.wav, b.wav" in user and "negative: " in user
+
+
+def test_export_names_the_prompt_that_made_the_take(clip_hello, tmp_path):
+    """A take made from "door slam" keeps that name in its file and in the FX stem's notes
+    after the segment's prompt was changed (and no new take made)."""
+    from foley_desktop.export.export import export_project
+    from foley_desktop.media.wav import write_wav
+    from foley_desktop.project.io import new_project, save
+    from foley_desktop.project.model import Segment, Take
+
+    p = new_project(clip_hello)
+    save(p, tmp_path / "p.foley")
+    seg = Segment(id="s0", start=48000, end=96000, prompt="creaky hinge")
+    f = p.cache_dir / "takes" / "s0" / "t.wav"
+    f.parent.mkdir(parents=True)
+    write_wav(f, noise(1, 48000)[0] * 0.1, subtype="FLOAT")
+    seg.takes.append(Take(id="t", path=f, seed=7, model="foley-tiny", version="1",
+                          params={"prompt": "door slam", "negative": "music"}))
+    seg.active_take = "t"
+    p.segments.append(seg)
+    r = export_project(p, tmp_path / "out", stems=("foley",), timelines=())
+    names = sorted(x.name for x in r.files)
+    assert any("_01_door-slam_s7_" in n for n in names), names
+    assert not any("creaky" in n for n in names)
+    take = next(x for x in r.files if "_01_" in x.name)
+    import xml.etree.ElementTree as ET
+
+    info = wavinfo.WavInfoReader(str(take))
+    note = ET.fromstring(info.ixml.source).find("NOTE").text
+    assert "door slam" in info.bext.description and "negative=music" in note
+    assert seg.prompt == "creaky hinge"     # the project itself is not changed

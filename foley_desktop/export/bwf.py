@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -90,6 +90,9 @@ class IXml:
     sample_rate: int = 48000
     bit_depth: int = 24
     track_names: list[str] = field(default_factory=list)
+    # What made the file (a take's recorded parameters, model, hash, app version): written as
+    # iXML's free-text USER element, one "key: value" line each (`provenance_lines`).
+    user: dict[str, Any] = field(default_factory=dict)
 
     def to_xml(self) -> bytes:
         root = ET.Element("BWFXML")
@@ -123,9 +126,25 @@ class IXml:
                 add(t, "CHANNEL_INDEX", i)
                 add(t, "INTERLEAVE_INDEX", i)
                 add(t, "NAME", name)
+        if self.user:
+            add(root, "USER", "\n".join(provenance_lines(self.user)))
         xml = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
         # Even length, padded inside the chunk: libsndfile's RF64 reader trips on pad bytes.
         return xml + b"\n" * (len(xml) % 2)
+
+
+def provenance_lines(record: dict[str, Any]) -> list[str]:
+    """A take's record as "key: value" lines (nested values flattened as key.sub), for iXML
+    USER and export notes; long values are cut at 400 characters."""
+    out = []
+    for k, v in record.items():
+        if isinstance(v, dict):
+            out += [f"{k}.{line}" for line in provenance_lines(v)]
+            continue
+        text = "" if v is None else (", ".join(map(str, v)) if isinstance(v, (list, tuple))
+                                     else str(v))
+        out.append(f"{k}: {' '.join(text.split())[:400]}")
+    return out
 
 
 def coding_history(subtype: str, sr: int, channels: int) -> str:

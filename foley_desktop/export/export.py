@@ -9,6 +9,7 @@ what failed, so the files of an earlier export in that folder are left exactly a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import tempfile
@@ -106,6 +107,16 @@ def _open_for_write(path: Path) -> IO[bytes]:
     return open(path, "r+b")
 
 
+def _as_made(t: st.PlacedTake) -> st.PlacedTake:
+    """A placed take described by what made it: file names, the FX stem's notes and the take's
+    BWF name the prompt (and negative) recorded in the take, not what the segment says now."""
+    rec = t.take.params or {}
+    if "prompt" in rec or "negative" in rec:
+        t.segment = dataclasses.replace(t.segment, prompt=rec.get("prompt", t.segment.prompt),
+                                        negative=rec.get("negative", t.segment.negative))
+    return t
+
+
 def export_project(project: Project, out_dir: str | os.PathLike, format: str = "wav24",
                    stems: Sequence[str] = DEFAULT_STEMS, timelines: Sequence[str] = DEFAULT_TIMELINES,
                    takes: str = "active", mux: bool = False, rf64_threshold: int = RIFF_LIMIT,
@@ -152,7 +163,7 @@ def _export(project, out_dir, format, stems, timelines, takes, mux, rf64_thresho
         kinds.append("mix")
     src = st.plan_sources(project, kinds)
     result = ExportResult(notes=list(src.notes))
-    placed = st.load_takes(project, "all" if takes == "all" else "active")
+    placed = [_as_made(t) for t in st.load_takes(project, "all" if takes == "all" else "active")]
     if takes == "none":
         placed_files = []
     else:
