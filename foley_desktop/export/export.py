@@ -77,7 +77,7 @@ class _Staging:
 
     def commit(self) -> list[Path]:
         mode = 0o666 & ~_umask()
-        for tmp, final in self.pending:
+        for tmp, _final in self.pending:
             # Data reaches the disk before the name does: a crash never leaves a short file.
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
