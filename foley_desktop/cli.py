@@ -1,9 +1,8 @@
 """`foley-desktop` command line.
 
 Each subcommand lives in `foley_desktop/commands/<name>.py` and exposes
-``HELP: str``, ``configure(parser)`` and ``run(args) -> int``. A subcommand whose module does
-not exist yet is listed in `PLANNED` and exits 2 saying so, rather than pretending.
-With no subcommand the GUI opens (with a path, that clip).
+``HELP: str``, ``configure(parser)`` and ``run(args) -> int``. With no subcommand the GUI opens
+(with a path, that clip).
 """
 
 from __future__ import annotations
@@ -18,29 +17,13 @@ from collections.abc import Sequence
 from foley_desktop import __version__
 from foley_desktop.errors import Cancelled, FoleyError
 
-# name -> (one-line help, issue that builds it). Order is the order in --help.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "probe": ("show what a media file contains (duration, streams, timecode)", "#2"),
-    "generate": ("generate Foley audio for a clip or a project's segments", "#3"),
-    "models": ("list installed model packages, their variants and sizes", "#3"),
-    "spot": ("propose event markers (footsteps, hits) from the picture", "#23"),
-    "library": ("index and search your sound-effects library", "#24"),
-    "separate": ("split a clip's audio into dialogue and background stems", "#7"),
-    "project": ("create, edit and inspect .foley projects headlessly", "#8"),
-    "export": ("export a project's stems, takes and timeline files", "#8"),
-    "quantize": ("write FP16 / INT8 variants into a model package", "#5"),
-    "bench": ("benchmark every precision variant of a model package", "#5"),
-    "convert": ("convert HunyuanVideo-Foley checkpoints into a model package", "#10"),
-}
+# The subcommands, in the order --help lists them (each module's HELP is its line there).
+SUBCOMMANDS: tuple[str, ...] = ("probe", "generate", "models", "spot", "library", "separate",
+                                "project", "export", "quantize", "bench", "convert")
 
 
 def _command_module(name: str):
-    try:
-        return importlib.import_module(f"foley_desktop.commands.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"foley_desktop.commands.{name}":
-            return None
-        raise
+    return importlib.import_module(f"foley_desktop.commands.{name}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,26 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"foley-desktop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_text, issue) in SUBCOMMANDS.items():
+    for name in SUBCOMMANDS:
         module = _command_module(name)
-        if module is None:
-            p = sub.add_parser(name, help=f"{help_text} [not built yet: {issue}]",
-                               description=f"{help_text}. Not built yet (issue {issue}).")
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            p.set_defaults(_run=_not_built(name, issue))
-        else:
-            p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-            module.configure(p)
-            p.set_defaults(_run=module.run)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.configure(p)
+        p.set_defaults(_run=module.run)
     return parser
-
-
-def _not_built(name: str, issue: str):
-    def run(_args) -> int:
-        print(f"foley-desktop {name}: not built yet (planned in issue {issue}).", file=sys.stderr)
-        return 2
-
-    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -135,8 +104,9 @@ def main_gui(argv: Sequence[str] | None = None) -> int:
         from foley_desktop.ui.app import run_app
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("foley_desktop.ui"):
-            print("foley-desktop: the desktop window is not built yet (issue #6); "
-                  "use the subcommands (see --help).", file=sys.stderr)
+            print("foley-desktop: this installation has no desktop window "
+                  f"({exc.name} is missing): reinstall foley-desktop, or use the subcommands "
+                  "(see --help).", file=sys.stderr)
             return 2
         raise
     except ImportError as exc:  # Qt's system libraries missing, e.g. libxcb-cursor0

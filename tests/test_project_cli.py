@@ -135,3 +135,30 @@ def test_full_headless_flow_through_generate_project(clip_hello, tmp_path, capsy
     # Silence before the segment's start sample, the take right at it.
     assert abs(audio[:48000]).max() == 0
     assert abs(audio[48000:48000 + 4800]).max() > 0
+
+
+def test_project_separate_gives_the_export_its_dialogue_and_background(clip_tank, tmp_path,
+                                                                       capsys):
+    """`project separate` records the stems and speech regions in the project (its cache
+    folder), so `export` writes DX and BG stems from them instead of omitting dialogue."""
+    import soundfile as sf
+
+    proj = tmp_path / "t.foley"
+    cli(capsys, "project", "new", clip_tank, "-o", proj)
+    code, out, err = cli(capsys, "project", "separate", proj)
+    assert code == 0, err
+    p = io.load(proj)
+    assert set(p.stems) == {"dialogue", "background"}
+    for path in p.stems.values():
+        assert path.parent == p.cache_dir / "stems" and path.exists()
+        assert sf.info(str(path)).frames == p.duration_samples
+    assert "dialogue:" in out and "speech region" in out
+    code, _out, err = cli(capsys, "export", proj, "-o", tmp_path / "out", "--timeline", "otio")
+    assert code == 0, err
+    names = sorted(f.name for f in (tmp_path / "out").iterdir())
+    assert any("_DX_" in n for n in names) and any("_BG_" in n for n in names), names
+    # A project whose clip has no audio: one line, exit 2.
+    p.media_info["audio_channels"] = 0
+    io.save(p)
+    code, _out, err = cli(capsys, "project", "separate", proj)
+    assert code == 2 and "no audio" in err and len(err.strip().splitlines()) == 1

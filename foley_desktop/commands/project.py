@@ -5,6 +5,7 @@
     project edit-segment P.foley ID [--start S] [--end E] [--prompt …] …
     project remove-segment P.foley ID
     project choose-take P.foley ID TAKE
+    project separate P.foley [--backend NAME]
     project show P.foley [--json]
 
 Times are seconds ("1.5"), clock time ("00:00:01.500") or timecode at the clip's frame rate
@@ -109,6 +110,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("segment")
     p.add_argument("take")
 
+    from foley_desktop.separation import backends
+
+    names = backends()
+    p = sub.add_parser("separate", help="split the clip's dialogue from its background: the "
+                       "project's Dialogue and Background stems (into its cache folder)")
+    p.add_argument("project", type=Path)
+    p.add_argument("--backend", default="default", choices=sorted(names),
+                   help="; ".join(f"{k}: {v}" for k, v in names.items()))
+
     p = sub.add_parser("show", help="print the project's clip, segments and takes")
     p.add_argument("project", type=Path)
     p.add_argument("--json", action="store_true", help="print the project as JSON")
@@ -116,7 +126,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     return {"new": _new, "add-segment": _add, "edit-segment": _edit,
-            "remove-segment": _remove, "choose-take": _choose, "show": _show}[args.action](args)
+            "remove-segment": _remove, "choose-take": _choose, "separate": _separate,
+            "show": _show}[args.action](args)
 
 
 def _time(project: Project, text: str, what: str) -> int:
@@ -241,6 +252,25 @@ def _choose(args) -> int:
     with lock.locked(args.project):
         project = io.load(args.project)
         _apply_and_save(project, SetActiveTake(args.segment, args.take))
+    return 0
+
+
+def _separate(args) -> int:
+    from foley_desktop.app.separate import separate_project
+
+    with lock.locked(args.project):  # for the whole run, as generate --project
+        project = io.load(args.project)
+        if project.media_info.get("audio_channels", 1) == 0:
+            raise ProjectError(f"{project.media.name} has no audio: nothing to separate")
+        if not project.media.exists():
+            raise ProjectError(f"the clip is missing: {project.media}")
+        cmd = separate_project(project, backend=args.backend, progress=_progress_printer())
+        _apply_and_save(project, cmd)
+    speech = sum(b - a for a, b in project.speech) / 48000
+    for kind, path in sorted(project.stems.items()):
+        print(f"{kind + ':':<11} {path}")
+    print(f"{len(project.speech)} speech region(s), {speech:.1f} s; the export's Dialogue and "
+          "Background stems now come from these")
     return 0
 
 

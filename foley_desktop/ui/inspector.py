@@ -271,7 +271,7 @@ class Inspector(QWidget):
         can = getattr(self, "has_models", True)
         self.gen_btn.setEnabled(enabled and can)
         self.gen_all_btn.setEnabled(can and bool(self.doc.project and self.doc.project.segments))
-        tip = "" if can else "No model package installed: generation is not available yet"
+        tip = "" if can else "No model package installed: model mode is unavailable (see `foley-desktop models`)"
         self.gen_btn.setToolTip(tip or "Generate takes for the selected segment(s) (Ctrl+G)")
         self.gen_all_btn.setToolTip(tip)
         self._loading = True

@@ -220,11 +220,8 @@ class MainWindow(QMainWindow):
         self.separate_action.triggered.connect(self.separate)
         self.export_action = m.addAction("Export…")
         self.export_action.triggered.connect(lambda: self.export())
-        try:
-            from foley_desktop.separation.job import separate  # noqa: F401
-        except ImportError:
-            self.separate_action.setEnabled(False)
-            self.separate_action.setToolTip("not available yet (separation is not built)")
+        self.separate_action.setToolTip("Split the clip's audio into dialogue and background "
+                                         "stems (the Dialogue and Background lanes)")
         m.addSeparator()
         m.addAction(a["preferences"])
         m.addAction(a["quit"])
@@ -376,10 +373,10 @@ class MainWindow(QMainWindow):
     def ask_recover_untitled(self, auto: Path) -> str:
         """Offer a never-saved project left by a crash: "recover", "discard" or "later"
         (tests replace this with a plain function)."""
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(auto.stat().st_mtime))
         box = QMessageBox(QMessageBox.Icon.Question, "Recover unsaved project?",
                           "Foley Desktop closed unexpectedly while a project that was never "
-                          f"saved was open (autosaved {time.strftime('%Y-%m-%d %H:%M', time.localtime(auto.stat().st_mtime))})."
-                          " Recover it?", parent=self)
+                          f"saved was open (autosaved {when}). Recover it?", parent=self)
         recover = box.addButton("Recover", QMessageBox.ButtonRole.AcceptRole)
         discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
         box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
@@ -788,11 +785,8 @@ class MainWindow(QMainWindow):
         if proj is None or not segs:
             self.statusBar().showMessage("Select a segment to auto-spot", 3000)
             return
-        try:
-            from foley_desktop.spotting.detect import spot
-        except ImportError:
-            self.show_error("Auto-spot is not available in this build")
-            return
+        from foley_desktop.spotting.detect import spot
+
         for seg in segs:
             def done(job, seg_id=seg.id):
                 s = self.doc.segment(seg_id)
@@ -963,28 +957,19 @@ class MainWindow(QMainWindow):
             self.doc.save_soon()
 
     def separate(self) -> None:
-        try:
-            from foley_desktop.separation.job import separate as sep_fn
-        except ImportError:
-            self.show_error("Separation is not available in this build yet")
-            return
+        from foley_desktop.app.separate import separate_project
+
         proj = self.doc.project
         if proj is None:
             return
         out = self._out_dir().parent / "stems"
-        out.mkdir(parents=True, exist_ok=True)
 
         def done(job):
-            r = job.result
-            end = self.doc.duration
-            speech = [(max(0, int(a)), min(end, int(b))) for a, b in r.speech_regions]
-            self.doc.set_stems({"dialogue": Path(r.dialogue_path),
-                                "background": Path(r.background_path)},
-                               [(a, b) for a, b in speech if a < b])
+            self.doc.set_stems(job.result.stems, job.result.speech)
             self.canvas.refresh()
 
-        self.jobs.submit("Separate dialogue / background", sep_fn, str(proj.media), out,
-                         on_done=done)
+        self.jobs.submit("Separate dialogue / background", separate_project, copy.copy(proj),
+                         out, on_done=done)
 
     def export(self, choice=None) -> workers.Job | None:
         """Export stems, takes and timelines (`choice`: an ExportChoice; None asks)."""
