@@ -75,6 +75,31 @@ class ProjectCommand(QUndoCommand):
         self.doc.changed.emit()
 
 
+class RunTakes(ProjectCommand):
+    """The takes of one generation run as one undo step: each take is pushed as its own
+    command and Qt merges it into the run's entry on top of the stack (`mergeWith`). Qt does
+    not merge into the state the project was saved in, so a run whose takes straddle a save
+    undoes in two steps, the first back to what is on disk."""
+
+    ID = 0x46545231  # any constant: commands with the same id are offered for merging
+
+    def __init__(self, doc: Document, command: pc.Macro, run: object) -> None:
+        super().__init__(doc, command)
+        self.run = run
+
+    def id(self) -> int:
+        return self.ID
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, RunTakes) or self.run is None or other.run is not self.run:
+            return False
+        # `other` was applied when pushed (Document.push_run_take); keep its commands here.
+        self.command.commands.extend(other.command.commands)
+        self.command.label = f"add {len(self.command.commands)} takes"
+        self.setText(self.command.text.capitalize())
+        return True
+
+
 class Document(QObject):
     changed = Signal()  # anything in the project changed (segments, takes, stems …)
     opened = Signal()  # a different project / clip is now open
@@ -296,20 +321,13 @@ class Document(QObject):
         self.push(cmds[0] if len(cmds) == 1 else pc.Macro(cmds, f"add {len(cmds)} takes"))
 
     def add_run_take(self, seg_id: str, take, run: object, make_active: bool) -> None:
-        """Add one take of a generation run; the takes of one run undo as one step (they are
-        appended to the run's entry while it is still the newest on the stack)."""
-        cmd = pc.AddTake(seg_id, take, make_active=make_active)
-        n = self.undo_stack.index()
-        top = self.undo_stack.command(n - 1) if n > 0 and n == self.undo_stack.count() else None
-        if run is not None and isinstance(top, ProjectCommand) and getattr(top, "run", None) is run:
-            cmd.apply(self.project)
-            top.command.commands.append(cmd)
-            top.command.label = f"add {len(top.command.commands)} takes"
-            top.setText(top.command.text.capitalize())
-            self.changed.emit()
-            return
-        self.push(pc.Macro([cmd], "add take"))
-        self.undo_stack.command(self.undo_stack.index() - 1).run = run
+        """Add one take of a generation run; the takes of one run undo as one step
+        (`RunTakes.mergeWith`)."""
+        if self.project is None:
+            raise ProjectError("open a clip first")
+        cmd = pc.Macro([pc.AddTake(seg_id, take, make_active=make_active)], "add take")
+        cmd.apply(self.project)
+        self.undo_stack.push(RunTakes(self, cmd, run))
 
     def set_active_take(self, seg_id: str, take_id: str | None) -> None:
         seg = self.segment(seg_id)
