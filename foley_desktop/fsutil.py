@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import tempfile
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import IO
 
 from foley_desktop.errors import FoleyError
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -93,7 +96,7 @@ def sweep_stale_temps(folder: str | os.PathLike, now: float | None = None) -> in
     now = time.time() if now is None else now
     removed = 0
     try:
-        entries = list(os.scandir(folder))
+        entries = list(os.scandir(os.fspath(folder)))
     except OSError:
         return 0
     for e in entries:
@@ -112,4 +115,5 @@ def sweep_stale_temps(folder: str | os.PathLike, now: float | None = None) -> in
             with contextlib.suppress(OSError):
                 os.unlink(e.path)
                 removed += 1
+                log.info("removed %s, a temp file left by a writer that was killed", e.path)
     return removed

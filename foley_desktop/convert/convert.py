@@ -41,12 +41,12 @@ from foley_desktop.convert.config import (
 )
 from foley_desktop.convert.stream import INT8_RECIPES
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
+from foley_desktop.media.timebase import SAMPLE_RATE
 
 LICENSE = "Tencent Hunyuan Community License"
 PRECISIONS = ("fp16", "int8", "int8-8bit")   # int8-8bit: opt-in, for CPUs with VNNI/AMX
 DEFAULT_PRECISIONS = ("fp16", "int8")
 LATENT_RATE = 50
-SAMPLE_RATE = 48000
 SIGLIP_FPS = 8
 SYNC_FPS = 25
 TOLERANCE = 2e-3      # max |onnx - torch| relative to max |torch| on the probe input
@@ -390,7 +390,8 @@ def convert(opts: ConvertOptions, progress: ProgressFn | None = None,
         raise ConvertError(f"{out}: already exists; choose another output folder")
     win = opts.window_seconds * LATENT_RATE
     overlap = opts.overlap_seconds * LATENT_RATE
-    if not (0 <= 2 * overlap <= win) or (win - overlap) * SIGLIP_FPS % LATENT_RATE or overlap * SIGLIP_FPS % LATENT_RATE:
+    if (not (0 <= 2 * overlap <= win) or (win - overlap) * SIGLIP_FPS % LATENT_RATE
+            or overlap * SIGLIP_FPS % LATENT_RATE):
         raise ConvertError("window/overlap must be whole seconds with overlap <= half the window")
 
     # every input against the configuration and each other before any heavy stage: names,

@@ -475,7 +475,8 @@ class HunyuanFoleyDenoiser(nn.Module):
 
         # Synchformer tokens: window position embedding, projection, stretch to T frames
         n = self.SYNC_TOKENS_PER_WINDOW
-        s = (sync_feat.reshape(B, -1, n, self.cfg.sync_feat_dim) + self.sync_pos_emb).reshape(B, -1, self.cfg.sync_feat_dim)
+        d = self.cfg.sync_feat_dim
+        s = (sync_feat.reshape(B, -1, n, d) + self.sync_pos_emb).reshape(B, -1, d)
         s = self.sync_in(s)
         sync_add = s[:, nearest_exact_index(tl, length_of(s, 1))]
 

@@ -17,10 +17,13 @@ informational and `auto` keeps the engine's fixed order.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from foley_desktop.fsutil import atomic_write
 from foley_desktop.paths import user_cache_dir
+
+log = logging.getLogger(__name__)
 
 
 def findings_path(name: str, version: str) -> Path:
@@ -57,10 +60,15 @@ def preferred_variants(package, provider: str) -> dict[str, str] | None:
         doc = json.loads(path.read_text(encoding="utf-8"))
         choice = doc["providers"][provider]["graphs"]
         hashes = doc["package"]["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring the bench findings in %s (%s: %s)", path, type(exc).__name__, exc)
         return None
     for role, p in choice.items():
         v = package.graphs.get(role).variants.get(p) if role in package.graphs else None
         if v is None or hashes.get(f"{role}/{p}") != v["sha256"]:
+            log.info("the bench findings in %s are for other files of %s (%s/%s): not used",
+                     path, package.name, role, p)
             return None
     return dict(choice)

@@ -29,7 +29,7 @@ PULSE_SIGMA = 1.0             # latent frames (10 ms at 100 Hz)
 _REACH = 4                    # frames either side where a pulse is written (4 sigma)
 
 
-def event_track(times: np.ndarray, strengths: np.ndarray, n_frames: int, hop: int,
+def event_track(times: np.ndarray, strengths: np.ndarray, n_frames: int, hop: float,
                 given: tuple[int, int] | None) -> np.ndarray:
     """Event track [n_frames, 2] float32 for events at `times` (samples from the window's first
     sample, any float, may lie outside the window) with `strengths` (0..1).

@@ -29,9 +29,7 @@ from foley_desktop.engine.package import ModelPackage, StreamSpec
 from foley_desktop.engine.session import GraphSession
 from foley_desktop.errors import ModelPackageError
 from foley_desktop.jobs import CancelToken
-
-SR = 48000
-
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 
 WINDOWS = "NTCHW-windows"
 
@@ -83,7 +81,7 @@ def unconditional(package: ModelPackage, stream: StreamSpec, tokens: int) -> np.
 
 def normalise(frames: np.ndarray, stream: StreamSpec) -> np.ndarray:
     """uint8 [T, H, W, 3] RGB -> float32 [1, T, 3, H, W], x = (rgb/255 - mean) / std."""
-    x = frames.astype(np.float32) / 255.0
+    x: np.ndarray = frames.astype(np.float32) / 255.0
     x = (x - np.asarray(stream.mean, np.float32)) / np.asarray(stream.std, np.float32)
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)[None])
 
@@ -121,26 +119,27 @@ class VisualStream:
                cancel: CancelToken | None = None) -> np.ndarray:
         """Features [1, V, D] for the window of `latent_frames` starting at `start` samples."""
         tokens = tokens_for(self.package, self.stream, latent_frames)
-        if video is None or self.encoder is None:
+        encoder = self.encoder
+        if video is None or encoder is None:
             return unconditional(self.package, self.stream, tokens)
         duration = round(Fraction(latent_frames) / self.package.latent_rate * SR)
         if self.stream.layout == WINDOWS:
             clip, stride = clip_geometry(self.package, self.stream)
             count = max(clip, frames_for(self.package, self.stream, latent_frames))
             frames = read_frames(video, self.stream, start, start + duration, clip_end, count, cancel)
-            feats = self._encode_clips(normalise(frames, self.stream)[0], clip, stride,
+            feats = self._encode_clips(encoder, normalise(frames, self.stream)[0], clip, stride,
                                        clips_for(self.package, self.stream, latent_frames), cancel)
         else:
             count = math.ceil(Fraction(tokens, self.stream.features_per_frame))
             frames = read_frames(video, self.stream, start, start + duration, clip_end, count, cancel)
-            (feats,) = self.encoder.run({self._input: normalise(frames, self.stream)}, cancel)[:1]
+            (feats,) = encoder.run({self._input: normalise(frames, self.stream)}, cancel)[:1]
         feats = np.asarray(feats, np.float32)
         if feats.ndim != 3 or feats.shape[1] < tokens:
-            raise ModelPackageError(f"{self.encoder.path}: produced {feats.shape} for {count} "
+            raise ModelPackageError(f"{encoder.path}: produced {feats.shape} for {count} "
                                     f"frames; the manifest implies [1, {tokens}, D]")
         return feats[:, :tokens]
 
-    def _encode_clips(self, frames: np.ndarray, clip: int, stride: int, n: int,
+    def _encode_clips(self, encoder: GraphSession, frames: np.ndarray, clip: int, stride: int, n: int,
                       cancel: CancelToken | None) -> np.ndarray:
         """frames [T, 3, H, W] -> [1, n * K, D] from clips [n, clip, 3, H, W], in chunks of the
         graph's fixed clip count (or of 8 clips when it is symbolic, to bound memory)."""
@@ -153,10 +152,10 @@ class VisualStream:
             real = len(part)
             if isinstance(dim0, int) and real < chunk:   # fixed batch: pad with the last clip
                 part = np.concatenate([part, np.repeat(part[-1:], chunk - real, axis=0)])
-            (out,) = self.encoder.run({self._input: np.ascontiguousarray(part)}, cancel)[:1]
+            (out,) = encoder.run({self._input: np.ascontiguousarray(part)}, cancel)[:1]
             out = np.asarray(out, np.float32)
             if out.ndim != 3 or out.shape[0] != len(part):
-                raise ModelPackageError(f"{self.encoder.path}: produced {out.shape} for "
+                raise ModelPackageError(f"{encoder.path}: produced {out.shape} for "
                                         f"{len(part)} clips; expected [clips, tokens, D]")
             outs.append(out[:real])
         feats = np.concatenate(outs)

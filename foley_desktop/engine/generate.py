@@ -27,8 +27,8 @@ from foley_desktop.engine.session import GraphSession
 from foley_desktop.engine.text import TextTokenizer
 from foley_desktop.errors import GenerationError, ModelPackageError
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 
-SR = 48000
 DEFAULT_MODEL = "foley-tiny"
 # Which precision runs best where (docs/model-package.md); the first one present is taken.
 PREFERENCE = {"cpu": ("int8", "fp32", "fp16"), "cuda": ("fp16", "fp32", "int8"),
@@ -121,7 +121,7 @@ class GenerateResult:
                 **({"notes": self.notes} if self.notes else {}),
                 **({"prompt_used": self.prompt_used,
                     "prompt_similarity": round(self.prompt_similarity, 3)}
-                   if self.prompt_used is not None else {}),
+                   if self.prompt_used is not None and self.prompt_similarity is not None else {}),
                 **({"prompt_read_as": self.prompt_read_as} if self.prompt_read_as else {}),
                 **({"prompt_understood": False} if not self.prompt_understood else {}),
                 **({"prompt_note": self.prompt_note} if self.prompt_note else {}),
@@ -408,7 +408,8 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
             text_feats, mask = text_feats.copy(), mask.copy()
             text_feats[0], mask[0] = f[0], m[0]
     note = reading.note if reading is not None else None
-    if engine.anchors is not None and note and not reading.understood and prompt_used is None:
+    if (engine.anchors is not None and reading is not None and note and not reading.understood
+            and prompt_used is None):
         e = anchor.pooled(text_feats[:1], mask[:1])[0]     # what the encoder made of it
         j = int(np.argmax(engine.anchors.embeddings @ e))
         note += (f" (nearest training prompt \"{engine.anchors.texts[j]}\", similarity "
@@ -462,10 +463,12 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
             known[:, :, : plan.overlap] = prev_latent[:, :, step_frames: step_frames + plan.overlap]
             known_mask = np.zeros((1, 1, plan.frames), np.float32)
             known_mask[..., : plan.overlap] = 1.0
+        def on_step(k: int, _n: int, base: int = base) -> None:
+            meter.update(base + k, "denoising")
+
         t0 = time.monotonic()
         latent = sampler.sample(denoise, np.stack([n.window(f0, plan.frames) for n in noise]), cfg, guided=guided,
-                                known=known, known_mask=known_mask, cancel=cancel,
-                                on_step=lambda k, n, base=base: meter.update(base + k, "denoising"))
+                                known=known, known_mask=known_mask, cancel=cancel, on_step=on_step)
         timings["denoise_s"] += time.monotonic() - t0
         prev_latent = latent
         latent = sampler.output_filter(latent, cfg)

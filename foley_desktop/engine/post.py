@@ -14,7 +14,8 @@ import math
 import numpy as np
 import soxr
 
-SR = 48000
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
+
 DEFAULT_CEILING_DBTP = -1.0
 
 # BS.1770-4 K-weighting at 48 kHz: high-shelf ("head") then RLB high-pass.

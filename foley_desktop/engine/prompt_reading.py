@@ -135,7 +135,8 @@ def _vocab() -> _Vocab:
             continue
         for pair in line.split():
             t2s[pair[0]] = pair[1]
-    longest = {lang: max(map(len, table)) for lang, table in {**cjk, **words}.items()}
+    longest = {lang: max(map(len, table)) for lang, table in cjk.items()}
+    longest.update({lang: max(map(len, table)) for lang, table in words.items()})
     return _Vocab(cjk, words, longest, english, t2s)
 
 

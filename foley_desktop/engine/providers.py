@@ -9,6 +9,7 @@ first (ctypes), and the loader's one-line message says what is missing.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import onnxruntime as ort
 
 from foley_desktop.errors import GenerationError
 from foley_desktop.paths import user_cache_dir
+
+log = logging.getLogger(__name__)
 
 ORT_NAMES = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
              "cpu": "CPUExecutionProvider"}
@@ -75,7 +78,7 @@ def unavailable_reason(name: str) -> str | None:
         ctypes.CDLL(plugin)
     except OSError as exc:
         what = "TensorRT/CUDA" if name == "tensorrt" else "CUDA/cuDNN"
-        return f"{what} libraries missing: {_first_line(exc)}"
+        return f"{what} libraries missing: {_first_line(str(exc))}"
     return None
 
 
@@ -85,13 +88,14 @@ def choose(requested: str = "auto") -> ProviderChoice:
     if requested not in CHOICES:
         raise GenerationError(f"unknown provider {requested!r}; choose one of {', '.join(CHOICES)}")
     candidates = ORDER if requested == "auto" else ORDER[ORDER.index(requested):]
-    reasons = []
+    reasons: list[str] = []
     for name in candidates:
         reason = unavailable_reason(name)
         if reason is None:
             why = None
             if reasons:
                 why = "; ".join(reasons) + f"; running on {name.upper() if name != 'tensorrt' else 'TensorRT'}"
+            log.info("provider %s (asked: %s)%s", name, requested, f": {why}" if why else "")
             return ProviderChoice(name, requested, why)
         reasons.append(f"{name} unavailable ({reason})")
     raise AssertionError("the CPU provider is always available")

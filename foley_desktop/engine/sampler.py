@@ -17,10 +17,10 @@ fine spectral texture, which a strong pull towards the picture drags away from t
 class (foley-tiny on its validation clips: g_v 9 until level 0.6 kept onset F1 and raised the
 classifier's accuracy, while g_v only in the late steps lost the timing; see its model card).
 Output filter (`latent_median`, a package setting, applied by `output_filter` before decoding):
-a running median over time of the final latent, per channel, with an odd window. A small undertrained denoiser leaves frame-to-frame
-noise in its samples (foley-tiny: 4.6x the frame-to-frame change of real latents), which
-decodes as grain and as false onsets; a median removes such isolated outliers but keeps steps,
-so attacks stay where they are.
+a running median over time of the final latent, per channel, with an odd window. A small
+undertrained denoiser leaves frame-to-frame noise in its samples (foley-tiny: 4.6x the
+frame-to-frame change of real latents), which decodes as grain and as false onsets; a median
+removes such isolated outliers but keeps steps, so attacks stay where they are.
 Inpainting (RePaint-style, used to continue the previous window): where `known_mask` is 1 the
 state is replaced after every step by the known latent carried to the current noise level with
 this run's own initial noise, so the known frames end exactly as given and the rest is sampled
@@ -90,6 +90,8 @@ def sample(denoise: DenoiseFn, noise: np.ndarray, cfg: SamplerConfig, *,
     caller has set up the conditioning in that order; with `cfg.visual_guidance` set, 3S rows:
     conditional, prompt-only (unconditional visual features), unconditional.
     """
+    if (known is None) != (known_mask is None):
+        raise ValueError("inpainting needs both `known` and `known_mask`")
     ts = cfg.graph_times()
     x = noise.astype(np.float64)
     n_eval = cfg.evaluations()
@@ -109,7 +111,8 @@ def sample(denoise: DenoiseFn, noise: np.ndarray, cfg: SamplerConfig, *,
         elif k == 3:
             vc, vp, vu = v[:n], v[n: 2 * n], v[2 * n:]
             level = 1.0 - t if cfg.time == "noise_to_data" else t
-            gv = cfg.visual_guidance if level >= cfg.visual_guidance_until else 1.0
+            gv = (cfg.visual_guidance if cfg.visual_guidance is not None
+                  and level >= cfg.visual_guidance_until else 1.0)
             v = vu + cfg.guidance * (vp - vu) + gv * (vc - vp)
         done += 1
         if on_step is not None:
@@ -117,7 +120,7 @@ def sample(denoise: DenoiseFn, noise: np.ndarray, cfg: SamplerConfig, *,
         return v
 
     def inpaint(x_now: np.ndarray, t: float) -> np.ndarray:
-        if known is None:
+        if known is None or known_mask is None:
             return x_now
         return np.where(known_mask > 0, noised(known, noise, t, cfg.time), x_now)
 

@@ -113,7 +113,7 @@ class GraphSession:
         self.output_names = [o.name for o in self.session.get_outputs()]
         # A batch dimension fixed by the manifest (e.g. a graph exported for B = 2) makes the
         # engine run rows in chunks of that size.
-        first = next(iter(spec.inputs.values()), [])
+        first: list = next(iter(spec.inputs.values()), [])
         self.fixed_batch = first[0] if first and isinstance(first[0], int) else None
 
     def run(self, feeds: dict[str, np.ndarray], cancel: CancelToken | None = None) -> list[np.ndarray]:

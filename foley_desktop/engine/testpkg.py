@@ -31,7 +31,11 @@ from foley_desktop.engine import cpu
 from foley_desktop.engine.package import sha256_file
 
 OPSET = 17
-WORDS = ["footsteps", "on", "wet", "pavement", "light", "rain", "door", "slam", "glass", "breaks", "wind", "through", "trees", "engine", "motor", "idle", "typing", "keyboard", "dog", "bark", "water", "splash", "noisy", "harsh", "quiet"]
+WORDS = [
+    "footsteps", "on", "wet", "pavement", "light", "rain", "door", "slam", "glass", "breaks",
+    "wind", "through", "trees", "engine", "motor", "idle", "typing", "keyboard", "dog", "bark",
+    "water", "splash", "noisy", "harsh", "quiet",
+]
 DECODER_GAIN = 0.15
 CARRIERS_HZ = (231.7, 347.3, 563.9, 887.1, 1319.3, 1757.9, 2641.1, 3517.3)   # not whole cycles per window
 
@@ -246,18 +250,14 @@ def build(folder: str | Path, *, name: str = "test-analytic", sample_rate: int =
         onnx.save(model, fp32)
         variants = {"fp32": {"file": fp32.name, **_entry(fp32)}}
         if int8 and role != "decoder":
-            import logging
-
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
+            from foley_desktop.logs import quiet_third_party
+
             q = folder / f"{role}.int8.onnx"
-            root = logging.getLogger()
-            level = root.level
-            root.setLevel(logging.ERROR)   # its "consider pre-processing" advice is not for us
-            try:   # 7-bit weights like every INT8 graph of the app (engine/cpu.py)
+            # its "consider pre-processing" advice is not for us
+            with quiet_third_party():   # 7-bit weights like every INT8 graph of the app (engine/cpu.py)
                 quantize_dynamic(str(fp32), str(q), weight_type=QuantType.QInt8, reduce_range=True)
-            finally:
-                root.setLevel(level)
             variants["int8"] = {"file": q.name, **_entry(q), "recipe": "int8-dynamic",
                                 "weight_range": cpu.SAFE_WEIGHT_RANGE}
         ios = {}

@@ -20,8 +20,7 @@ import struct
 import tempfile
 
 from foley_desktop.export.placement import Item, Plan
-
-SAMPLE_RATE = 48000
+from foley_desktop.media.timebase import SAMPLE_RATE
 
 
 def _wave_summary(channels: int, bits: int = 24) -> bytes:

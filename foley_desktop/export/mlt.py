@@ -108,9 +108,9 @@ def kdenlive_xml(plan: Plan) -> str:
     _sub(main, "track", producer="black_track")
     # Kdenlive lists audio tracks first (bottom up), then video.
     order = [t for t in tractors if t[1]] + [t for t in tractors if not t[1]]
-    for tid, audio, enabled in order:
+    for tid, audio, _enabled in order:
         _sub(main, "track", producer=tid, **({"hide": "video"} if audio else {}))
-    for i, (tid, audio, enabled) in enumerate(order, start=1):
+    for i, (_tid, audio, _enabled) in enumerate(order, start=1):
         if audio:
             tr = _sub(main, "transition", id=f"mix{i}")
             _props(tr, a_track=0, b_track=i, mlt_service="mix", kdenlive_id="mix",

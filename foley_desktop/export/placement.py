@@ -21,14 +21,13 @@ from pathlib import Path
 
 from foley_desktop.errors import ExportError
 from foley_desktop.media.timebase import (
+    SAMPLE_RATE,
     frame_to_samples,
     frames_to_timecode,
     nominal_fps,
     samples_to_frame,
     timecode_to_frames,
 )
-
-SAMPLE_RATE = 48000
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import soxr
@@ -27,9 +28,9 @@ import soxr
 from foley_desktop.errors import ExportError, FoleyError
 from foley_desktop.export.bwf import RIFF_LIMIT, Bext, BwfWriter, IXml, coding_history
 from foley_desktop.jobs import CancelToken, ProgressMeter, check
+from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.project.model import Project, Segment, Take
 
-SAMPLE_RATE = 48000
 BLOCK = 1 << 17  # ~2.7 s per block
 TRUE_PEAK_CEILING_DB = -1.0
 OVERSAMPLE = 4
@@ -226,6 +227,12 @@ class _TruePeak:
         self.true_peak = max(self.true_peak, self.sample_peak)
 
 
+def _lane(block: np.ndarray | None, what: str) -> np.ndarray:
+    if block is None:   # StemSources.kinds promises what it has; this is its contract broken
+        raise ExportError(f"no {what} audio to write: separate the clip first")
+    return block
+
+
 def _blocks(project: Project, src: StemSources, takes: list[PlacedTake], channels: int,
             cancel: CancelToken | None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """(start, {lane: block}) over the whole clip, every lane computed from the same reads."""
@@ -233,7 +240,7 @@ def _blocks(project: Project, src: StemSources, takes: list[PlacedTake], channel
     need_orig = src.original is not None and (
         ("background" in src.kinds and src.background is None) or
         ("mix" in src.kinds and not src.separated))
-    orig = _Reader(src.original, total, channels, cancel) if need_orig else None
+    orig = _Reader(src.original, total, channels, cancel) if need_orig and src.original else None
     dx = _Reader(src.dialogue, total, channels, cancel) if src.dialogue is not None and (
         "dialogue" in src.kinds or ("mix" in src.kinds and src.separated)) else None
     bg = _Reader(src.background, total, channels, cancel) if src.background is not None else None
@@ -250,16 +257,17 @@ def _blocks(project: Project, src: StemSources, takes: list[PlacedTake], channel
         o = orig.read(n) if orig else None
         d = dx.read(n) if dx else None
         g = bg.read(n) if bg else None
-        out = {}
+        out: dict[str, np.ndarray] = {}
         for k in src.kinds:
             if k == "foley":
                 out[k] = fx
             elif k == "dialogue":
-                out[k] = d
+                out[k] = _lane(d, "dialogue")
             elif k == "background":
-                out[k] = g if g is not None else o
+                out[k] = _lane(g if g is not None else o, "background")
             elif k == "mix":
-                bed = (d + g) if src.separated else (o if o is not None else 0)
+                bed = ((_lane(d, "dialogue") + _lane(g, "background")) if src.separated
+                       else (o if o is not None else 0))
                 out[k] = fx + bed
         yield b0, out
 
@@ -288,14 +296,14 @@ def _segment_lines(project: Project, takes: list[PlacedTake]) -> str:
     return "; ".join(lines)
 
 
-def _open_new(path: Path):
+def _open_new(path: Path) -> IO[bytes]:
     return open(path, "w+b")  # closed by write_stems
 
 
 def write_stems(project: Project, src: StemSources, takes: list[PlacedTake], subtype: str,
                 targets: dict[str, Path], rf64_threshold: int = RIFF_LIMIT,
                 progress: Callable | None = None, cancel: CancelToken | None = None,
-                open_file: Callable[[Path], object] = _open_new) -> dict[str, float]:
+                open_file: Callable[[Path], IO[bytes]] = _open_new) -> dict[str, float]:
     """Measure (pass 1) then write (pass 2) each lane in `src.kinds` to `targets[lane]`.
 
     Returns the gain applied to each lane. `open_file` opens a target for writing (the export

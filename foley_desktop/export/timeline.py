@@ -18,9 +18,9 @@ from __future__ import annotations
 from foley_desktop.errors import ExportError
 from foley_desktop.export.placement import Plan, build_plan
 from foley_desktop.export.stems import PlacedTake, safe_name
+from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.project.model import Project
 
-SAMPLE_RATE = 48000
 FORMATS = {"otio": ".otio", "fcp7xml": ".xml", "fcpxml": ".fcpxml", "edl": ".edl", "aaf": ".aaf",
            "kdenlive": ".kdenlive"}
 

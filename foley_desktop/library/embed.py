@@ -50,7 +50,7 @@ def sound_text(meta: SoundMeta, root: Path) -> str:
 
 def _needs_split(text: str) -> bool:
     # Descriptions are prose (keep "don't", hyphenated words); names need ungluing.
-    return "_" in text or any(c.isupper() for c in text[1:]) and " " not in text
+    return "_" in text or (any(c.isupper() for c in text[1:]) and " " not in text)
 
 
 class TextEmbedder:

@@ -15,7 +15,8 @@ first `max_seconds`.
   when it lasts at least `CONTINUOUS_MIN_S` and its frame levels stay within a narrow band:
   between the quietest 10 % and the loudest 10 % of its frames (leading and trailing silence
   trimmed, 0.25 s fades ignored) lie at most `CONTINUOUS_SPREAD_DB`. Hits decay into silence
-  between them and so spread over 20 dB or more; textures rarely move 15 dB (tuned on the 225 recordings of the test media: see docs/library.md).
+  between them and so spread over 20 dB or more; textures rarely move 15 dB (tuned on the 225
+  recordings of the test media: see docs/library.md).
 - Loudness: an approximation of ITU-R BS.1770-4 integrated loudness: the K-weighting filter's
   magnitude response is applied to each frame's power spectrum (Parseval) instead of filtering
   in the time domain, channels are summed with equal weight (no surround weights), 400 ms

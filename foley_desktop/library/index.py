@@ -17,6 +17,7 @@ a sound above ones that are only near in meaning.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -36,6 +37,8 @@ from foley_desktop.library.metadata import AUDIO_EXTENSIONS, SkipFile, read_meta
 from foley_desktop.library.naming import content_words
 from foley_desktop.paths import user_data_dir
 
+log = logging.getLogger(__name__)
+
 KEYWORD_WEIGHT = 0.25
 SCHEMA = 1
 # Version of the text a sound is embedded from (embed.sound_text, naming.folder_words).
@@ -45,7 +48,11 @@ TEXT_VERSION = 2
 # features.py's results, embed.sound_text or the encoder.
 ANALYSIS = "features 2, text foley-tiny minilm-int8 mean-pooled"
 COMMIT_EVERY_S = 1.0
-_STOP = frozenset(["a", "an", "the", "on", "in", "of", "with", "and", "at", "to", "from", "into", "onto", "for", "by", "over", "under", "off", "someone", "something", "somebody", "some", "is", "are", "being"])
+_STOP = frozenset([
+    "a", "an", "the", "on", "in", "of", "with", "and", "at", "to", "from", "into", "onto",
+    "for", "by", "over", "under", "off", "someone", "something", "somebody", "some", "is",
+    "are", "being",
+])
 
 
 class LibraryError(FoleyError):
@@ -321,7 +328,7 @@ class LibraryIndex:
 
         meter = ProgressMeter(progress, "scanning", len(todo))
         meter.update(0)
-        enc = embedder() if todo else None
+        enc = embedder() if todo else None  # loads the text encoder only when there is work
         last_commit = time.monotonic()
         try:
             for n, (fid, root, rel, old_id) in enumerate(todo):
@@ -340,6 +347,8 @@ class LibraryIndex:
                                f"{' '.join(str(exc).split())[:120]})", report)
                     continue
                 text = sound_text(meta, root)
+                if enc is None:
+                    enc = embedder()
                 emb = enc.embed(text)
                 u = meta.ucs
                 words = " ".join(dict.fromkeys(
@@ -386,6 +395,7 @@ class LibraryIndex:
 
     def _skip(self, fid: int, path: Path, rel: str, reason: str, report: ScanReport) -> None:
         report.skipped.append((path, reason))
+        log.info("library scan skips %s: %s", path, reason)
         try:
             st = path.stat()
         except OSError:
@@ -414,10 +424,12 @@ class LibraryIndex:
     def _generation(self) -> str:
         return self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
 
-    def _load_matrix(self) -> None:
+    def _load_matrix(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(embeddings [n, D], sound ids [n], continuous [n]), read again when the index changed."""
         gen = self._generation()
-        if self._matrix is not None and gen == self._loaded_generation:
-            return
+        if (self._matrix is not None and self._ids is not None and self._continuous is not None
+                and gen == self._loaded_generation):
+            return self._matrix, self._ids, self._continuous
         t0 = time.perf_counter()
         rows = self._db.execute("SELECT id, continuous, embedding FROM sounds ORDER BY id").fetchall()
         n = len(rows)
@@ -428,6 +440,7 @@ class LibraryIndex:
         self._matrix, self._ids, self._continuous = mat, ids, cont
         self._loaded_generation = gen
         self.matrix_load_s = time.perf_counter() - t0
+        return mat, ids, cont
 
     def search(self, text: str, limit: int = 20, continuous: bool | None = None) -> list[SoundHit]:
         if not text or not text.strip():
@@ -441,8 +454,7 @@ class LibraryIndex:
         # encoder and most libraries' names are English); English comes back unchanged.
         text = read_prompt(text).text_en
         with self._lock:
-            self._load_matrix()
-            mat, ids, cont = self._matrix, self._ids, self._continuous
+            mat, ids, cont = self._load_matrix()
             if not len(ids):
                 return []
             q = embedder().embed(" ".join(text.split()))

@@ -10,6 +10,7 @@ the scan report; nothing here lets a third-party exception escape.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import struct
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from foley_desktop.library.naming import UcsName, parse_ucs
+
+log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".bwf", ".rf64", ".w64", ".flac", ".aif", ".aiff", ".aifc",
                               ".ogg", ".oga", ".mp3"})
@@ -134,7 +137,8 @@ def _read_wav(fh, path: Path, size: int) -> SoundMeta:
             _ixml(fh.read(min(n, 1 << 20)), meta)
         elif ident == b"LIST" and n >= 4:
             _info(fh.read(min(n, 1 << 20)), meta)
-        if ident == b"data" and fmt is not None and data_pos + data_size >= size - 1:
+        if (ident == b"data" and fmt is not None and data_pos is not None and data_size is not None
+                and data_pos + data_size >= size - 1):
             break
         pos = body + n + (n & 1)
     if fmt is None:
@@ -258,7 +262,8 @@ def _pyav_tags(path: Path, meta: SoundMeta) -> None:
             tags = {**dict(c.metadata)}
             for s in c.streams.audio[:1]:
                 tags.update(dict(s.metadata))
-    except Exception:  # noqa: BLE001 - tags are optional: the sound itself read fine
+    except Exception as exc:  # noqa: BLE001 - tags are optional: the sound itself read fine
+        log.debug("no tags read from %s (%s: %s)", path, type(exc).__name__, exc)
         return
     _apply_tags(tags, meta)
 

@@ -105,7 +105,7 @@ def folder_words(path: Path, root: Path) -> list[str]:
         parts = path.parent.relative_to(root).parts
     except ValueError:
         parts = ()
-    top = (root.name,)
+    top: tuple[str, ...] = (root.name,)
     if root.name == STARTER_FOLDER:
         # The starter library's folders are "starter-library/<Debian package>/…": neither says
         # anything about a sound ("metal footstep starter minetest" scored 0.39 against

@@ -27,9 +27,9 @@ import soxr
 from foley_desktop.engine.post import finish
 from foley_desktop.errors import FoleyError, GenerationError, MediaError
 from foley_desktop.jobs import CancelToken, ProgressMeter, check
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 from foley_desktop.spotting.markers import Marker
 
-SR = 48000
 MAX_FILE_S = 120            # longer recordings: only their first two minutes are cut into hits
 PRE_ROLL = int(0.004 * SR)  # keep 4 ms before the attack so the transient is not cut
 MAX_HIT_S = 1.6             # a hit ends at the next onset in its file, or after this
@@ -337,9 +337,9 @@ def render_takes(hits, markers: list[Marker], start: int, end: int, seeds: Seque
             takes.append(LibraryTake(int(seed), out, "bed", sources, post, query))
             meter.update(2 + i)
         return takes
-    sources = pick_sources(hits)
+    picked = pick_sources(hits)
     per_source = []
-    for h in sources:
+    for h in picked:
         check(cancel)
         audio = load_mono(Path(h.path), cache)
         per_source.append(cut_hits(Path(h.path), audio, getattr(h, "onsets_s", []) or [],

@@ -113,7 +113,12 @@ def _author_table() -> list[tuple[str, str, str, str]]:
     with open(path, newline="", encoding="utf-8") as fh:
         rows = csv.reader(line for line in fh if line.strip() and not line.startswith("#"))
         next(rows)
-        return [tuple(r) for r in rows]
+        table = []
+        for r in rows:
+            if len(r) != 4:
+                raise ValueError(f"{path}: {r!r} has {len(r)} columns, not 4")
+            table.append((r[0], r[1], r[2], r[3]))
+        return table
 
 
 # ---- install ---------------------------------------------------------------------------------

@@ -22,11 +22,13 @@ import math
 import os
 from collections.abc import Iterator
 from fractions import Fraction
+from typing import cast
 
 import av
 import numpy as np
 import soxr
 from av.video.reformatter import VideoReformatter
+from av.video.stream import VideoStream
 
 from foley_desktop.errors import MediaError, NoStreamError
 from foley_desktop.jobs import CancelToken, check
@@ -69,7 +71,7 @@ class _AudioSource:
 
     def __init__(self, info: MediaInfo, stream_index: int | None = None):
         self.info = info
-        a = info.audio_stream(stream_index)
+        a = info.require_audio(stream_index)
         self.rate = a.sample_rate
         self.channels = a.channels
         self.anchor = a.start_time
@@ -91,7 +93,7 @@ class _AudioSource:
                 idx = None if frame.pts is None else round((frame.pts * tb - self.anchor) * self.rate)
                 yield idx, _frame_to_float(frame)
 
-    def _decoded(self, container, first, cancel) -> Iterator[tuple[int, np.ndarray]]:
+    def _decoded(self, container, first, cancel) -> Iterator[tuple[int | None, np.ndarray]]:
         """Decoded frames, seeking near `first` when that is far enough in to pay off."""
         stream = container.streams[self.stream_index]
         if first > SEEK_MIN_S * self.rate:
@@ -291,16 +293,13 @@ def _audio_pieces(info: MediaInfo, start: int, end: int, sr: int, stream_index: 
 
 def _open_video(path) -> MediaInfo:
     info = probe_cached(path)
-    if info.video is None:
-        raise NoStreamError(f"no video stream in {info.path}")
+    info.require_video()
     return info
 
 
 def video_length(info: MediaInfo, sr: int = SAMPLE_RATE) -> int:
     """Samples at `sr` from the first frame to the end of the video stream."""
-    v = info.video
-    if v is None:
-        raise NoStreamError(f"no video stream in {info.path}")
+    v = info.require_video()
     if v.duration:
         dur = v.duration
     elif v.avg_fps and v.frame_count:
@@ -319,7 +318,7 @@ class _Picture:
     """Turns decoded frames into RGB arrays of one target size: rotation, aspect, letterbox."""
 
     def __init__(self, info: MediaInfo, size: tuple[int, int] | None, letterbox: bool):
-        v = info.video
+        v = info.require_video()
         self.rotation = v.rotation
         dw, dh = v.display_width, v.display_height
         if size is None:
@@ -424,7 +423,9 @@ def _iter_video(info: MediaInfo, fps: Fraction, size, start: int, end: int, lett
     picture = _Picture(info, size, letterbox)
     origin = info.origin
     with open_media(info.path) as container:
-        stream = container.streams[info.video.stream_index]
+        stream = cast(VideoStream, container.streams[info.require_video().stream_index])
+        if stream.time_base is None:
+            raise MediaError(f"the video stream of {info.path} has no time base")
         stream.thread_type = "AUTO"
         frames = _video_frames(container, stream, origin + Fraction(start, SAMPLE_RATE), cancel)
         current = next(frames, None)
@@ -455,7 +456,8 @@ def read_video_frames(path: str | os.PathLike, fps, size: tuple[int, int] | None
     info = _open_video(path)
     end = _video_range(info, fps, start, end)
     n = frame_count(start, end, fps)
-    w, h = size if size is not None else (info.video.display_width, info.video.display_height)
+    v = info.require_video()
+    w, h = size if size is not None else (v.display_width, v.display_height)
     out = np.empty((n, h, w, 3), np.uint8)
     count = 0
     for i, frame in enumerate(_iter_video(info, fps, size, start, end, letterbox, cancel)):

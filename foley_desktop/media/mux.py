@@ -164,9 +164,9 @@ def _merge(a: Iterator, b: Iterator) -> Iterator[tuple[av.Packet, object]]:
     """Interleave two packet streams by time so the muxer never buffers a whole track."""
     x, y = next(a, None), next(b, None)
     while x is not None or y is not None:
-        if y is None or (x is not None and x[0] <= y[0]):
+        if x is not None and (y is None or x[0] <= y[0]):
             yield x[1], x[2]
             x = next(a, None)
-        else:
+        elif y is not None:
             yield y[1], y[2]
             y = next(b, None)

@@ -19,7 +19,7 @@ from statistics import median
 
 import av
 
-from foley_desktop.errors import MediaError
+from foley_desktop.errors import MediaError, NoStreamError
 from foley_desktop.media.timebase import SAMPLE_RATE, seconds_to_samples
 
 # Scanning packets for VFR / frame count when the container has no index (MKV, TS) reads the
@@ -77,6 +77,20 @@ class MediaInfo:
         if index is None:
             return self.audio
         return next((a for a in self.audio_streams if a.stream_index == index), None)
+
+    def require_audio(self, index: int | None = None) -> AudioInfo:
+        """audio_stream(index), or NoStreamError naming the file when there is no such stream."""
+        a = self.audio_stream(index)
+        if a is None:
+            which = "no audio stream" if index is None else f"no audio stream #{index}"
+            raise NoStreamError(f"{which} in {self.path}")
+        return a
+
+    def require_video(self) -> VideoInfo:
+        """The video stream, or NoStreamError naming the file when there is none."""
+        if self.video is None:
+            raise NoStreamError(f"no video stream in {self.path}")
+        return self.video
 
     @property
     def origin(self) -> Fraction:

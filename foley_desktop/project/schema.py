@@ -25,12 +25,12 @@ import copy
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn, TypeGuard
 
 from foley_desktop.errors import ProjectError
+from foley_desktop.media.timebase import SAMPLE_RATE
 
 FORMAT_VERSION = 1
-SAMPLE_RATE = 48000
 MAX_DURATION = 48 * 3600 * SAMPLE_RATE
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -38,19 +38,23 @@ _FPS = re.compile(r"^[1-9][0-9]*(/[1-9][0-9]*)?$")
 _TC = re.compile(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}[:;][0-9]{2,3}$")
 
 
-def _fail(where: str, what: str) -> None:
+def _fail(where: str, what: str) -> NoReturn:
     raise ProjectError(f"invalid project file: {where}: {what}")
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v: Any) -> bool:
+def _is_num(v: Any) -> TypeGuard[int | float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _check_fields(obj: Any, where: str, spec: dict[str, tuple[bool, Callable[[Any], bool], str]]) -> None:
+# field name -> (required, check, what the check expects, for the message)
+_Fields = dict[str, tuple[bool, Callable[[Any], Any], str]]
+
+
+def _check_fields(obj: Any, where: str, spec: _Fields) -> None:
     if not isinstance(obj, dict):
         _fail(where, "expected an object")
     for key, (required, ok, expected) in spec.items():
@@ -78,7 +82,7 @@ def _nonneg_int(v: Any) -> bool:
     return _is_int(v) and v >= 0
 
 
-_TAKE = {
+_TAKE: _Fields = {
     "id": (True, lambda v: isinstance(v, str) and bool(_ID.match(v)), "an id (letters, digits, _.-)"),
     "path": (True, _nonempty_str, "a relative path"),
     "seed": (True, _nonneg_int, "a non-negative integer"),
@@ -95,14 +99,14 @@ _TAKE = {
     "sync": (False, _opt(lambda v: isinstance(v, dict)), "an object or null"),
 }
 
-_MARKER = {
+_MARKER: _Fields = {
     "time": (True, _nonneg_int, "an integer number of samples >= 0"),
     "kind": (False, lambda v: v in ("footstep", "hit", "other"), '"footstep", "hit" or "other"'),
     "strength": (False, lambda v: _is_num(v) and 0 <= v <= 1, "a number from 0 to 1"),
     "source": (False, lambda v: v in ("user", "auto"), '"user" or "auto"'),
 }
 
-_SEGMENT = {
+_SEGMENT: _Fields = {
     "id": (True, lambda v: isinstance(v, str) and bool(_ID.match(v)), "an id (letters, digits, _.-)"),
     "start": (True, _nonneg_int, "an integer number of samples >= 0"),
     "end": (True, _nonneg_int, "an integer number of samples >= 0"),
@@ -126,7 +130,7 @@ _SEGMENT = {
     "active_take": (False, _opt(_str), "a take id or null"),
 }
 
-_MEDIA_INFO = {
+_MEDIA_INFO: _Fields = {
     # At most 48 hours: exports size their stems by it.
     "duration_samples": (True, lambda v: _is_int(v) and 0 < v <= MAX_DURATION,
                          "a positive integer of at most 48 hours of samples"),
@@ -139,7 +143,7 @@ _MEDIA_INFO = {
     "container": (False, _opt(_str), "a string or null"),
 }
 
-_TOP = {
+_TOP: _Fields = {
     "format_version": (True, _is_int, "an integer"),
     "name": (False, _str, "a string"),
     "created": (False, _str, "a date string"),

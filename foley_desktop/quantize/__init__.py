@@ -5,5 +5,6 @@ bench that measures every variant (speed, memory, size, quality against FP32).
 Modules: variants (atomic manifest edits), calibrate (denoiser inputs captured at every sampler
 step), fp16, dynamic, static, mixed, measure (graph error and timing), job (the quantize job),
 report (quality metrics, tables), bench + bench_worker (the benchmark; what it found fastest is
-kept by engine/bench.py for `--precision auto`), devpkg (DiT-like development packages). QAT: see docs/quantization.md (not implemented).
+kept by engine/bench.py for `--precision auto`), devpkg (DiT-like development packages).
+QAT: see docs/quantization.md (not implemented).
 """

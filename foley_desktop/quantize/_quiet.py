@@ -1,21 +1,8 @@
 """ONNX Runtime's quantizer logs advice ("please consider pre-processing") on the root logger;
-the quantize report says what matters, so that chatter is muted while it runs."""
+the quantize report says what matters, so that chatter is muted while it runs (logs.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import warnings
+from foley_desktop.logs import quiet_third_party as quiet
 
-
-@contextlib.contextmanager
-def quiet():
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.setLevel(level)
+__all__ = ["quiet"]

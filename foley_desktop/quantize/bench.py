@@ -24,10 +24,10 @@ from foley_desktop.engine.bench import write_findings
 from foley_desktop.engine.package import PRECISIONS, load_package
 from foley_desktop.errors import FoleyError
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 from foley_desktop.quantize import report
 from foley_desktop.quantize.calibrate import default_prompt
 
-SR = 48000
 # Targets of issue #5 for the shipped model on the 2-core CPU.
 TARGETS = {"speedup": 3.0, "size": 0.30, "memory": 0.50}
 QUALITY_LIMITS = {"lsd_db": 3.0, "onset_f1_drop": 0.15}

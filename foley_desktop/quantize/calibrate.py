@@ -12,6 +12,7 @@ Recording works through the engine's public objects: `Engine.sessions[role]` and
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -23,8 +24,10 @@ from foley_desktop.engine.generate import Engine, GenerateRequest, generate
 from foley_desktop.engine.package import ModelPackage
 from foley_desktop.errors import FoleyError, MediaError
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 
-SR = 48000
+log = logging.getLogger(__name__)
+
 DEFAULT_PROMPTS = ("footsteps on gravel", "door slam", "glass breaks", "engine idle",
                    "typing on a keyboard", "water splash")
 
@@ -79,8 +82,9 @@ def default_prompt(video: Path) -> str:
             cap = json.loads(side.read_text(encoding="utf-8")).get("caption")
             if isinstance(cap, str) and cap.strip():
                 return cap
-        except (OSError, ValueError, AttributeError):
-            pass
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("caption of %s not read from %s (%s); using the file name", video.name,
+                        side, exc)
     return video.stem.replace("_", " ").replace("-", " ")
 
 

@@ -15,7 +15,7 @@ import itertools
 
 import numpy as np
 
-SR = 48000
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 
 
 def _stft_power(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
