@@ -95,7 +95,7 @@ def test_a_changed_prompt_makes_a_new_take_and_the_inspector_says_what_made_it(
         for j in jobs:
             qtbot.waitUntil(lambda j=j: j.state in ("done", "failed"), timeout=60000)
             assert j.state == "done", j.error
-        qtbot.waitUntil(lambda: not win._fresh, timeout=5000)
+        qtbot.waitUntil(lambda: not win.runs.waiting, timeout=5000)
         return jobs
 
     run()

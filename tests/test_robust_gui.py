@@ -234,7 +234,7 @@ def test_lane_audio_is_memory_mapped_and_cached_on_disk(qtbot, win, clip_hello, 
                                                         monkeypatch):
     from foley_desktop import media
     from foley_desktop.media import read_audio
-    from foley_desktop.ui.audio_cache import load_lane_audio
+    from foley_desktop.app.audio_cache import load_lane_audio
 
     assert win.open_path(clip_hello)
     qtbot.waitUntil(lambda: "original" in win.playback.mixer.beds, timeout=15000)

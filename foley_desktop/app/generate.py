@@ -78,8 +78,8 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
     if project.path is None and (on_take is None or take_dir is None):
         raise ProjectError("save the project first: takes are stored next to the project file")
     if segment_ids is not None:
-        for i in segment_ids:
-            project.segment(i)     # an unknown id is refused before the model is looked up
+        for sid in segment_ids:
+            project.segment(sid)   # an unknown id is refused before the model is looked up
     if not project.media.exists():
         raise ProjectError(f"the clip is missing: {project.media}")
     for seg in (project.segments if segment_ids is None
@@ -164,7 +164,7 @@ def _store(project: Project, seg: Segment, take_id: str, audio, take_dir) -> Pat
         path = Path(take_dir) / seg.id / f"{take_id}.wav"
     else:
         path = project.cache_dir / "takes" / seg.id / f"{take_id}.wav"
-        io.ensure_writable_inside(path, project.path.parent)
+        io.ensure_writable_inside(path, project.cache_dir.parent)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_wav(path, audio, sr=SAMPLE_RATE, subtype="FLOAT")

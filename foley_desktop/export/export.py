@@ -213,13 +213,13 @@ def _export(project, out_dir, format, stems, timelines, takes, mux, rf64_thresho
             if not t.active:
                 alt = alt_count[t.segment.id] = alt_count.get(t.segment.id, 0) + 1
             tmp = staging.path(st.take_file_name(project.clip_name, t, tag, alt))
-            t.path = staging.final(tmp)
-            current = t.path.name
+            final = t.path = staging.final(tmp)
+            current = final.name
             with open(tmp, "r+b") as fh:
                 g = st.write_take(project, t, subtype, fh, rf64_threshold)
             if g != 1.0:
                 t.gain *= g
-                result.notes.append(f"{t.path.name} turned down {st.db(g)} dB (it would clip in 24-bit)")
+                result.notes.append(f"{final.name} turned down {st.db(g)} dB (it would clip in 24-bit)")
             report("writing takes", i + 1, len(placed_files))
         # Timelines (they point at the per-take files' final names).
         for fmt in timelines:
@@ -232,8 +232,8 @@ def _export(project, out_dir, format, stems, timelines, takes, mux, rf64_thresho
                                                       bits=32 if subtype == "FLOAT" else 24).items():
                 tmp = staging.path(name)
                 current = name
-                with open(tmp, "wb") as fh:
-                    fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+                with open(tmp, "wb") as out:
+                    out.write(data.encode("utf-8") if isinstance(data, str) else data)
         # The clip with the mix as an extra audio track.
         if mux:
             check(cancel)

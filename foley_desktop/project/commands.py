@@ -73,6 +73,8 @@ class RemoveSegment(Command):
         self._removed = project.segments.pop(self._index)
 
     def revert(self, project: Project) -> None:
+        if self._removed is None:
+            raise ProjectError("undo of a segment removal that was never applied")
         project.segments.insert(self._index, self._removed)
 
 
@@ -231,6 +233,8 @@ class RemoveTake(Command):
 
     def revert(self, project: Project) -> None:
         seg = project.segment(self.segment_id)
+        if self._removed is None:
+            raise ProjectError("undo of a take removal that was never applied")
         seg.takes.insert(self._index, self._removed)
         seg.active_take = self._old_active
 
@@ -409,4 +413,6 @@ class RelinkMedia(Command):
         project.media = Path(self.media)
 
     def revert(self, project: Project) -> None:
+        if self._old is None:
+            raise ProjectError("undo of a relink that was never applied")
         project.media = self._old

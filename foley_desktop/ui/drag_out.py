@@ -7,7 +7,7 @@ list into what each platform's file drops expect (CF_HDROP on Windows, file URLs
 X11/Wayland).
 
 Files that must be written first (a full-length stem, a take cut and stamped for the timeline)
-come from `FilePreparer`, which writes them with `ui.drag_files` on a worker thread when the
+come from `FilePreparer`, which writes them with `app.drag_files` on a worker thread when the
 user presses on a drag handle (or hovers its grip), so the GUI never waits on a write: the drag
 starts at the first mouse move after the file is ready.
 """
@@ -22,9 +22,10 @@ from PySide6.QtCore import QMimeData, QObject, QPointF, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDrag, QFontMetrics, QMouseEvent, QPainter, QPixmap
 from PySide6.QtWidgets import QApplication, QListWidget, QWidget
 
+from foley_desktop.app import drag_files
+from foley_desktop.app.drag_files import What
 from foley_desktop.errors import FoleyError
-from foley_desktop.ui import drag_files, theme, workers
-from foley_desktop.ui.drag_files import What
+from foley_desktop.ui import theme, workers
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1  # list items: the file a drag of the item hands out
 

@@ -25,15 +25,16 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
+from foley_desktop.app.audio_cache import load_lane_audio
 from foley_desktop.app.engines import EngineCache
 from foley_desktop.app.generate import generate_segments, plan
+from foley_desktop.app.takes import Runs, TakeAudio
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import frame_to_samples, samples_to_timecode
 from foley_desktop.paths import resources_dir
 from foley_desktop.project import autosave
 from foley_desktop.project.model import Project
 from foley_desktop.ui import workers
-from foley_desktop.ui.audio_cache import load_lane_audio
 from foley_desktop.ui.document import Document
 from foley_desktop.ui.drag_out import FilePreparer
 from foley_desktop.ui.inspector import Inspector
@@ -43,7 +44,6 @@ from foley_desktop.ui.playback import Playback
 from foley_desktop.ui.settings import PreferencesDialog, Settings
 from foley_desktop.ui.shortcuts import SHORTCUTS, ShortcutsDialog
 from foley_desktop.ui.timeline import SegmentItem, TimelineWidget
-from foley_desktop.ui.timeline.waveform import Overview
 from foley_desktop.ui.transport import Transport
 from foley_desktop.ui.video_preview import VideoPreview, to_qimage
 
@@ -72,6 +72,7 @@ def _read_take(path: Path) -> np.ndarray:
 # Seconds between autosaves of a modified project (FOLEY_DESKTOP_AUTOSAVE_S overrides it, for
 # tests and for users who want a shorter interval).
 AUTOSAVE_S = 30
+NOT_SEPARATED = "Not separated yet (File ▸ Separate)"
 
 
 class MainWindow(QMainWindow):
@@ -95,18 +96,15 @@ class MainWindow(QMainWindow):
         self.thumb_runner = workers.Runner(workers.make_pool(1, "thumbnails"), self)
         self._thumb_pending: set[int] = set()
         self._thumb_wanted: set[int] = set()
-        self._take_audio: dict[Path, np.ndarray] = {}
-        self._take_ov: dict[tuple[Path, int], Overview] = {}  # (take, start) -> waveform
-        self._take_loading: set[Path] = set()
+        self.take_audio = TakeAudio()  # the active takes' decoded audio and waveforms
         self._prev_take: dict[str, str] = {}
         self.mark_in: int | None = None
         self._stem_paths: dict[str, str] = {}
         self.models: list[str] = []
         self._engines = EngineCache(capacity=2)  # loaded engines, kept across generation jobs
-        # Segments whose next finished take becomes active (the first of a run), and the run
-        # each segment's takes belong to (one undo step per run).
-        self._fresh: dict[str, object] = {}
-        self._runs: dict[str, object] = {}
+        # The run each finished take belongs to: its first take becomes active, and all its
+        # takes undo as one step.
+        self.runs = Runs()
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self.takeReady.connect(self._take_ready)
@@ -482,20 +480,18 @@ class MainWindow(QMainWindow):
                                proj.duration_samples)
         self.canvas.set_media(proj.duration_samples, fps, v.display_width / v.display_height)
         self._thumb_pending.clear()
-        self._take_audio.clear()  # the previous project's takes (decoded audio, waveforms)
-        self._take_ov.clear()
-        self.playback.mixer.beds.clear()
-        self.playback.mixer.clips.clear()
+        self.take_audio.clear()  # the previous project's takes (decoded audio, waveforms)
+        self.playback.mixer.clear()
         self.mark_in = None
-        self.canvas.mark_in = None
+        self.canvas.set_mark_in(None)
         self._stem_paths.clear()
-        self.canvas.speech = list(proj.speech)
+        self.canvas.set_speech(proj.speech)
         for key in ("dialogue", "background"):
-            self.canvas.lane_state[key] = "Not separated yet (File ▸ Separate)"
+            self.canvas.set_lane(key, None, NOT_SEPARATED)
         if info.audio is None:
-            self.canvas.lane_state["original"] = "This clip has no audio"
+            self.canvas.set_lane("original", None, "This clip has no audio")
         else:
-            self.canvas.lane_state["original"] = "Reading waveform…"
+            self.canvas.set_lane("original", None, "Reading waveform…")
             self._load_lane("original", str(proj.media))
         self._load_stems()
         self._update_title()
@@ -506,13 +502,11 @@ class MainWindow(QMainWindow):
         def got(result, k=key, m=media) -> None:
             ov, bed = result
             if self.doc.project is not None and str(self.doc.project.media) == m:
-                self.canvas.overviews[k] = ov
-                self.canvas.refresh()
+                self.canvas.set_lane(k, ov)
                 self._bed_ready(k, m, bed)
 
         def failed(exc, k=key) -> None:
-            self.canvas.lane_state[k] = f"Cannot read audio: {exc}"
-            self.canvas.refresh()
+            self.canvas.set_lane(k, None, f"Cannot read audio: {exc}")
 
         # One streaming decode into the disk cache: the overview, and a memory-mapped float32
         # copy for playback (an hour of stereo would be 1.4 GB in memory). Partial overviews
@@ -526,12 +520,11 @@ class MainWindow(QMainWindow):
         if (self.doc.project is None or str(self.doc.project.media) != media
                 or (current is not None and current.complete)):
             return  # another clip by now, or the finished overview already arrived
-        self.canvas.overviews[key] = ov
-        self.canvas.refresh()
+        self.canvas.set_lane(key, ov)
 
     def _bed_ready(self, key: str, media: str, audio: np.ndarray) -> None:
         if self.doc.project is not None and str(self.doc.project.media) == media:
-            self.playback.mixer.beds[key] = audio
+            self.playback.mixer.set_bed(key, audio)
 
     def _load_stems(self) -> None:
         """Bring the stem lanes in line with project.stems (after separation, undo, redo)."""
@@ -541,14 +534,12 @@ class MainWindow(QMainWindow):
             if path is not None and Path(path).exists():
                 if self._stem_paths.get(key) != str(path):
                     self._stem_paths[key] = str(path)
-                    self.canvas.overviews.pop(key, None)
-                    self.canvas.lane_state[key] = "Reading waveform…"
+                    self.canvas.set_lane(key, None, "Reading waveform…")
                     self._load_lane(key, str(path))
             elif key in self._stem_paths:
                 del self._stem_paths[key]
-                self.canvas.overviews.pop(key, None)
-                self.playback.mixer.beds.pop(key, None)
-                self.canvas.lane_state[key] = "Not separated yet (File ▸ Separate)"
+                self.canvas.set_lane(key, None, NOT_SEPARATED)
+                self.playback.mixer.drop_bed(key)
         self.canvas.refresh()
 
     def _project_changed(self) -> None:
@@ -557,41 +548,38 @@ class MainWindow(QMainWindow):
             return
         items = []
         clips = []
+        self.take_audio.retain(seg.active().path for seg in proj.segments
+                               if seg.active() is not None)
         for seg in proj.segments:
             take = seg.active()
             ov = None
             if take is not None:
-                audio = self._take_audio.get(Path(take.path))
+                audio = self.take_audio.audio(take.path)
                 if audio is None:
                     self._load_take(Path(take.path))
                 else:
-                    ov = self._take_ov.get((Path(take.path), seg.start))
-                    if ov is None:  # computed once per take and position, not per change
-                        ov = Overview.from_array(audio, seg.start)
-                        self._take_ov[(Path(take.path), seg.start)] = ov
+                    ov = self.take_audio.overview(take.path, seg.start)
                     clips.append((seg.start, audio[: seg.length]))
             marks = tuple((m.time, m.kind, m.source) for m in seg.markers_inside())
             items.append(SegmentItem(seg.id, seg.start, seg.end, seg.prompt, len(seg.takes), ov,
                                      marks))
         self.canvas.set_segments(items)
-        self.canvas.speech = list(proj.speech)
-        self.playback.mixer.clips = clips
+        self.canvas.set_speech(proj.speech)
+        self.playback.mixer.set_clips(clips)
         self._load_stems()
         self.inspector.set_selection(self.canvas.selected)
         self._update_title()
 
     def _load_take(self, path: Path) -> None:
-        if path in self._take_loading:
+        if not self.take_audio.start_loading(path):
             return
-        self._take_loading.add(path)
 
         def done(audio, p=path):
-            self._take_loading.discard(p)
-            self._take_audio[p] = audio
+            self.take_audio.loaded(p, audio)
             self._project_changed()
 
         self.bg.submit(_read_take, path, on_done=done,
-                       on_error=lambda e, p=path: self._take_loading.discard(p))
+                       on_error=lambda e, p=path: self.take_audio.loaded(p, None))
 
     def _update_title(self, *_args) -> None:
         proj = self.doc.project
@@ -624,10 +612,7 @@ class MainWindow(QMainWindow):
         frame, image = result
         self._thumb_pending.discard(frame)
         if image is not None:
-            if len(self.canvas.thumbs) > 2000:
-                self.canvas.thumbs.clear()
-            self.canvas.thumbs[frame] = image
-            self.canvas.refresh()
+            self.canvas.add_thumb(frame, image)
 
     # ------------------------------------------------------------------ transport
     def seek(self, t: int) -> None:
@@ -673,8 +658,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_playhead(t, follow=self.transport.playing)
 
     def _mix_changed(self, key: str, gain_db: float, mute: bool, solo: bool) -> None:
-        lane = self.playback.mixer.lanes[key]
-        lane.gain_db, lane.mute, lane.solo = gain_db, mute, solo
+        self.playback.mixer.set_lane(key, gain_db, mute, solo)
 
     # ------------------------------------------------------------------ edits
     def _edit(self, fn, *args) -> bool:
@@ -702,8 +686,7 @@ class MainWindow(QMainWindow):
         if self.doc.project is None:
             return
         self.mark_in = self.transport.position
-        self.canvas.mark_in = self.mark_in
-        self.canvas.refresh()
+        self.canvas.set_mark_in(self.mark_in)
         self.statusBar().showMessage("In point set; press O at the out point", 3000)
 
     def set_mark_out(self) -> None:
@@ -715,7 +698,7 @@ class MainWindow(QMainWindow):
             return
         start = self.mark_in
         self.mark_in = None
-        self.canvas.mark_in = None
+        self.canvas.set_mark_in(None)
         self.statusBar().clearMessage()   # "press O at the out point" is done
         self._create_segment(start, out)
 
@@ -839,7 +822,8 @@ class MainWindow(QMainWindow):
         if self._audition is None:
             self._audition = Playback(Mixer())
         self._audition.stop()
-        self._audition.mixer.beds = {"original": audio[None, :]}
+        self._audition.mixer.clear()
+        self._audition.mixer.set_bed("original", audio)
         self._audition_end.start(int(len(audio) / 48) + 300)
         if not self._audition.start(0):
             self._audition_end.stop()
@@ -917,7 +901,7 @@ class MainWindow(QMainWindow):
                            segments=[copy.deepcopy(seg)], name=proj.name, created=proj.created,
                            path=proj.path)
             title = f"Generate “{seg.prompt[:40]}” ({seg.variations}×)"
-            self._fresh[seg_id] = object()  # identifies this run's undo entry
+            self.runs.start(seg_id)  # identifies this run's undo entry
             jobs.append(self.jobs.submit(
                 title, generate_segments, snap, [seg_id], prefs=prefs,
                 on_take=self.takeReady.emit, take_dir=self._out_dir(), engines=self._engines))
@@ -943,11 +927,7 @@ class MainWindow(QMainWindow):
             return  # deleted while generating: the file stays in the cache
         # The first take of a run becomes active (what the user asked to hear); later variations
         # wait as alternates.
-        run = self._fresh.pop(seg_id, None)
-        first = run is not None
-        if run is None:
-            run = self._runs.get(seg_id)
-        self._runs[seg_id] = run
+        run, first = self.runs.take(seg_id)
         self.doc.add_run_take(seg_id, take, run, make_active=first)
         if take.mode == "model":   # a library take runs no model: the line stays as it was
             self.inspector.set_provider(f"provider: {take.provider}, {take.variant}")

@@ -147,6 +147,32 @@ class TimelineCanvas(QWidget):
         self.viewChanged.emit()
         self.refresh()
 
+    def set_lane(self, key: str, overview: Overview | None = None, state: str | None = None
+                 ) -> None:
+        """A lane's waveform (None: none yet) and the line shown while it has none."""
+        if overview is None:
+            self.overviews.pop(key, None)
+        else:
+            self.overviews[key] = overview
+        if state is not None:
+            self.lane_state[key] = state
+        self.refresh()
+
+    def set_speech(self, regions: list[tuple[int, int]]) -> None:
+        self.speech = list(regions)
+        self.refresh()
+
+    def set_mark_in(self, t: int | None) -> None:
+        self.mark_in = t
+        self.refresh()
+
+    def add_thumb(self, frame: int, image: QImage, limit: int = 2000) -> None:
+        """A decoded thumbnail (the cache starts over past `limit`)."""
+        if len(self.thumbs) > limit:
+            self.thumbs.clear()
+        self.thumbs[frame] = image
+        self.refresh()
+
     def set_segments(self, items: list[SegmentItem]) -> None:
         self.segments = sorted(items, key=lambda s: s.start)
         ids = {s.id for s in items}
