@@ -167,3 +167,18 @@ def test_random_edit_sequences_undo_to_the_start(ops):
     while stack.can_undo:
         stack.undo()
     assert p == start
+
+
+def test_range_errors_speak_seconds_and_timecode_not_samples():
+    """An editor reads "10.000 s (00:00:10:00)", not "480001 > 480000 samples"."""
+    p = project()
+    p.media_info["fps"] = "25/1"
+    with pytest.raises(ProjectError) as exc:
+        UndoStack(p).push(AddSegment(Segment(id="x", start=0, end=DUR + 480, prompt="p")))
+    text = str(exc.value)
+    assert "10.010 s (00:00:10:00)" in text and "10.000 s (00:00:10:00)" in text
+    assert "samples" not in text
+    p.media_info["fps"] = None
+    with pytest.raises(ProjectError) as exc:
+        UndoStack(p).push(TrimSegment("s1", end=500))
+    assert "samples" not in str(exc.value) and " s to " in str(exc.value)

@@ -15,20 +15,41 @@ from pathlib import Path
 from typing import Any
 
 from foley_desktop.errors import ProjectError
+from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.project.model import MODES, Project, Segment, Take
 from foley_desktop.spotting.markers import Marker, sorted_unique
+
+
+def when(project: Project, t: int) -> str:
+    """A time for the editor: seconds, and the timecode at the clip's frame rate when it has
+    one ("1.500 s (00:00:01:12)"); errors never speak in samples."""
+    from fractions import Fraction
+
+    from foley_desktop.media.timebase import samples_to_timecode
+
+    text = f"{t / SAMPLE_RATE:.3f} s"
+    fps = project.media_info.get("fps")
+    if fps and t >= 0:
+        try:
+            tc = samples_to_timecode(int(t), Fraction(str(fps)),
+                                     bool(project.media_info.get("drop_frame")))
+        except (ValueError, ZeroDivisionError):
+            return text
+        text += f" ({tc})"
+    return text
 
 
 def _check_range(project: Project, start: int, end: int) -> None:
     if not isinstance(start, int) or not isinstance(end, int):
         raise ProjectError("segment times must be whole samples")
     if start < 0:
-        raise ProjectError(f"a segment cannot start before the clip ({start} samples)")
+        raise ProjectError(f"a segment cannot start before the clip ({start / SAMPLE_RATE:.3f} s)")
     if end <= start:
-        raise ProjectError(f"a segment must end after it starts ({start}..{end} samples)")
+        raise ProjectError(f"a segment must end after it starts ({when(project, start)} to "
+                           f"{when(project, end)})")
     if end > project.duration_samples:
-        raise ProjectError(f"a segment cannot end past the clip's end ({end} > "
-                           f"{project.duration_samples} samples)")
+        raise ProjectError(f"a segment cannot end past the clip's end ({when(project, end)} > "
+                           f"{when(project, project.duration_samples)})")
 
 
 class Command:
@@ -171,8 +192,8 @@ class SetSegmentField(Command):
         if self.name == "markers":
             late = [m for m in value if m.time > project.duration_samples]
             if late:
-                raise ProjectError(f"a marker at {late[0].time / 48000:.3f} s is past the clip's "
-                                   f"end ({project.duration_samples / 48000:.3f} s)")
+                raise ProjectError(f"a marker at {when(project, late[0].time)} is past the clip's "
+                                   f"end ({when(project, project.duration_samples)})")
             value = sorted_unique(value)
         self._old = getattr(seg, self.name)
         setattr(seg, self.name, value)
@@ -276,7 +297,8 @@ class SetStems(Command):
             end = project.duration_samples
             for a, b in self.speech:
                 if not (0 <= int(a) < int(b) <= end):
-                    raise ProjectError(f"speech region {a}..{b} is outside the clip")
+                    raise ProjectError(f"speech region {when(project, int(a))} to "
+                                       f"{when(project, int(b))} is outside the clip")
         self._old = dict(project.stems)
         self._old_speech = list(project.speech)
         project.stems = dict(self.stems)
