@@ -5,6 +5,12 @@ an output that is (or resolves, through symbolic or hard links, to) an input fil
 with one line naming both, as is an output that names a folder or sits in a missing one. Paths
 are compared by what they point at, so `-o ./clip.mp4`, a symlink to the clip and a hard link
 are all caught.
+
+Where a file goes that the user did not name (`default_folder`): beside the clip or project
+it belongs to when that folder is the user's own, never inside the app's own files (the shipped
+demo clip, the installed package, a source checkout), nor into a folder the user cannot
+write: those outputs go to the documents folder's "Foley Desktop" (FOLEY_DESKTOP_OUTPUT
+overrides it).
 """
 
 from __future__ import annotations
@@ -14,6 +20,52 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from foley_desktop.errors import FoleyError
+from foley_desktop.paths import builtin_resources_dir, resources_dir
+
+OUTPUT_FOLDER_NAME = "Foley Desktop"
+
+
+def app_folders() -> list[Path]:
+    """The app's own files: its package, its resources and, in a source checkout, the
+    checkout (outputs placed there would sit among the sources)."""
+    package = Path(__file__).resolve().parent
+    out = [package, builtin_resources_dir().resolve(), resources_dir().resolve()]
+    root = package.parent
+    if (root / "pyproject.toml").is_file() or (root / ".git").exists():
+        out.append(root)
+    return out
+
+
+def user_output_dir() -> Path:
+    """The documents folder's "Foley Desktop" (FOLEY_DESKTOP_OUTPUT overrides it)."""
+    env = os.environ.get("FOLEY_DESKTOP_OUTPUT")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_documents_dir()) / OUTPUT_FOLDER_NAME
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+    except ValueError:
+        return False
+    return True
+
+
+def default_folder(near: str | os.PathLike | None, create: bool = True) -> Path:
+    """The folder for outputs of `near` (a clip or project file) the user did not name: its
+    own folder when that is the user's, else `user_output_dir()` (created when `create`)."""
+    if near is not None:
+        folder = Path(near).resolve().parent
+        if (folder.is_dir() and os.access(folder, os.W_OK)
+                and not any(_inside(folder, app) for app in app_folders())):
+            return folder
+    out = user_output_dir()
+    if create:
+        out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def _same(a: Path, b: Path) -> bool:

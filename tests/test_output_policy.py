@@ -181,3 +181,28 @@ def test_an_export_never_replaces_its_inputs_and_a_failed_one_leaves_no_folder(t
     with pytest.raises(ExportError):
         export_project(p, fresh, stems=("mix",), timelines=(), mux=True)
     assert not fresh.exists()
+
+
+def test_outputs_nobody_named_stay_out_of_the_app_and_beside_the_users_clip(tmp_path,
+                                                                           monkeypatch):
+    """The demo clip lives in the app's resources (in a checkout: among the sources): what is
+    made from it by default goes to the user's output folder; a clip of the user's keeps its
+    outputs beside it; a folder the user cannot write falls back too."""
+    from foley_desktop.outpaths import app_folders, default_folder
+
+    monkeypatch.setenv("FOLEY_DESKTOP_OUTPUT", str(tmp_path / "out"))
+    demo = REPO / "resources/demo/walkers.mp4"
+    assert default_folder(demo) == tmp_path / "out" and (tmp_path / "out").is_dir()
+    assert default_folder(REPO / "x.foley") == tmp_path / "out"     # the checkout itself
+    assert REPO in app_folders()
+    mine = tmp_path / "shoot" / "a.mp4"
+    mine.parent.mkdir()
+    mine.write_bytes(b"")
+    assert default_folder(mine) == mine.parent
+    assert default_folder(None) == tmp_path / "out"
+    if os.geteuid() != 0:          # root may write anywhere
+        mine.parent.chmod(0o555)
+        try:
+            assert default_folder(mine) == tmp_path / "out"
+        finally:
+            mine.parent.chmod(0o755)

@@ -31,6 +31,7 @@ from foley_desktop.app.generate import generate_segments, plan
 from foley_desktop.app.takes import Runs, TakeAudio
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import frame_to_samples, samples_to_timecode
+from foley_desktop.outpaths import default_folder
 from foley_desktop.paths import resources_dir
 from foley_desktop.project import autosave
 from foley_desktop.project.model import Project
@@ -442,7 +443,8 @@ class MainWindow(QMainWindow):
     def save_as(self) -> bool:
         if self.doc.project is None:
             return False
-        default = str(self.doc.project.media.with_suffix(".foley"))
+        media = self.doc.project.media
+        default = str(default_folder(media) / f"{media.stem}.foley")
         path, _ = QFileDialog.getSaveFileName(self, "Save project", default,
                                               "Foley project (*.foley)")
         if not path:
@@ -960,7 +962,7 @@ class MainWindow(QMainWindow):
         if proj is None:
             return None
         if choice is None:
-            base = proj.path.parent if proj.path is not None else proj.media.parent
+            base = default_folder(proj.path if proj.path is not None else proj.media)
             dlg = ExportDialog(str(base / f"{proj.clip_name}_export"),
                                self.settings.get("export_format"), self)
             if dlg.exec() != ExportDialog.DialogCode.Accepted:
