@@ -114,3 +114,24 @@ def test_a_changed_prompt_makes_a_new_take_and_the_inspector_says_what_made_it(
     assert "engine motor idle" in info and first["model_hash"] in info and "seed 11" in info
     assert "steps 4 (model default)" in info
     _settle(qtbot)
+
+
+@pytest.mark.gui
+def test_after_a_delete_the_inspector_is_empty_and_the_provider_line_stays_one_line(
+        qtbot, win, clip_tank):
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(24000, 72000, "engine motor idle")
+    win.canvas.set_selected([seg.id])
+    ins = win.inspector
+    assert ins.prompt.text() == "engine motor idle" and ins.prompt.isEnabled()
+    win.delete_selected()
+    assert win.doc.project.segments == []
+    assert ins.prompt.text() == "" and not ins.prompt.isEnabled()
+    assert not any(w.isEnabled() for w in (ins.negative, ins.seed, ins.steps, ins.gen_btn))
+    assert "No segment selected" in ins.header.text()
+    # A long provider report: one line in the form, the whole of it on hover.
+    reason = "CUDA: libcublasLt.so.12: cannot open shared object file " * 3
+    ins.set_provider(f"provider: cpu (requested: auto)\n{reason}")
+    assert "\n" not in ins.provider.text() and "hover" in ins.provider.text()
+    assert reason.strip() in ins.provider.toolTip()
+    _settle(qtbot)
