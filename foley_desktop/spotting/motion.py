@@ -42,6 +42,9 @@ class MotionTrack:
     energy: np.ndarray      # [T] mean speed into the frame (picture heights / s)
     camera: np.ndarray      # [T] speed of the camera (whole-picture shift, picture heights / s)
     frame_diff: np.ndarray  # [T] mean absolute frame difference into the frame (0..1)
+    cell: np.ndarray | None = None    # [T, 2] (row, column) of the strongest cell, grid units
+    heading: np.ndarray | None = None  # [T, 2] unit direction (x, y) of its motion into j
+    into: np.ndarray | None = None     # [T] that cell's mean speed into j (picture heights / s)
 
 
 def frame_rate(video: Path) -> tuple[Fraction, object]:
@@ -55,9 +58,17 @@ def frame_rate(video: Path) -> tuple[Fraction, object]:
 
 def decode_gray(video: Path, fps: Fraction, start: int, end: int, height: int,
                 roi: tuple[int, int, int, int] | None = None,
-                cancel: CancelToken | None = None) -> list[np.ndarray]:
+                cancel: CancelToken | None = None, *, gray: bool = True) -> list[np.ndarray]:
     """Grey frames of [start, end) samples on the fps grid, `height` rows high (never
-    enlarged beyond the source or the region), cropped to roi = (x, y, w, h) if given."""
+    enlarged beyond the source or the region), cropped to roi = (x, y, w, h) if given.
+    gray=False keeps the RGB frames (for the pose model)."""
+    return list(iter_frames(video, fps, start, end, height, roi, cancel, gray=gray))
+
+
+def iter_frames(video: Path, fps: Fraction, start: int, end: int, height: int,
+                roi: tuple[int, int, int, int] | None = None,
+                cancel: CancelToken | None = None, *, gray: bool = True):
+    """decode_gray, one frame at a time (memory stays flat over a long stretch)."""
     info = probe(video)
     v = info.video
     if roi is not None:
@@ -76,14 +87,13 @@ def decode_gray(video: Path, fps: Fraction, start: int, end: int, height: int,
     if roi is None:
         it = iter_video_frames(video, fps, size=size, start=start, end=end, letterbox=False,
                                cancel=cancel)
-    out = []
     for rgb in it:
         check(cancel)
         if roi is not None:
             rgb = cv2.resize(np.ascontiguousarray(rgb[y:y + h, x:x + w]), size,
                              interpolation=cv2.INTER_AREA)
-        out.append(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY))
-    return out
+        rgb = np.ascontiguousarray(rgb)
+        yield cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if gray else rgb
 
 
 def _flow(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,8 +130,9 @@ def analyse(frames: list[np.ndarray], fps: float, progress: ProgressMeter | None
     n = len(frames)
     stop, down, energy, camera = (np.zeros(n) for _ in range(4))
     diffs = np.zeros(n)
+    cell, heading, into = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros(n)
     if n == 0:
-        return MotionTrack(stop, down, energy, camera, diffs)
+        return MotionTrack(stop, down, energy, camera, diffs, cell, heading, into)
     hgt, wid = frames[0].shape
     cols = max(1, round(GRID_ROWS * wid / hgt))
     k = max(1, round(WINDOW_S * float(fps)))
@@ -146,8 +157,14 @@ def analyse(frames: list[np.ndarray], fps: float, progress: ProgressMeter | None
         ddown = _cell_means(np.maximum(-fb[..., 1], 0.0) - np.maximum(ff[..., 1], 0.0),
                             GRID_ROWS, cols)[c] * to_hps
         stop[j] = max(0.0, float(dec[c]))
+        cell[j] = divmod(c, cols)
+        # Motion into frame j is minus the flow back to j-k (mean over the winning cell).
+        hx = -_cell_means(fb[..., 0], GRID_ROWS, cols)[c]
+        hy = -_cell_means(fb[..., 1], GRID_ROWS, cols)[c]
+        heading[j] = np.array([hx, hy]) / max(1e-9, float(np.hypot(hx, hy)))
+        into[j] = float(_cell_means(mb, GRID_ROWS, cols)[c]) * to_hps
         down[j] = float(np.clip(ddown / dec[c], 0.0, 1.0)) if dec[c] > 0 else 0.0
         energy[j] = float(mb.mean()) * to_hps
         if progress is not None and j % 8 == 0:
             progress.update(j)
-    return MotionTrack(stop, down, energy, camera, diffs)
+    return MotionTrack(stop, down, energy, camera, diffs, cell, heading, into)
