@@ -7,7 +7,6 @@ to `Playback`.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import time
@@ -28,6 +27,7 @@ from PySide6.QtWidgets import (
 from foley_desktop.app.audio_cache import load_lane_audio
 from foley_desktop.app.engines import EngineCache
 from foley_desktop.app.generate import generate_segments, plan
+from foley_desktop.app.models import installed, provider_report
 from foley_desktop.app.takes import Runs, TakeAudio
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import frame_to_samples, samples_to_timecode
@@ -283,49 +283,15 @@ class MainWindow(QMainWindow):
         self.doc.saveFailed.connect(self.show_error)
 
     def _load_models(self) -> None:
-        try:
-            from foley_desktop.engine.generate import DEFAULT_MODEL
-            from foley_desktop.engine.package import list_packages
-
-            packages = [p for p in list_packages() if p.error is None]
-        except ImportError:
-            packages, DEFAULT_MODEL = [], ""
-        self.models = [p.name for p in packages]
-        self.inspector.set_models(self.models, self.settings.get("default_model") or DEFAULT_MODEL,
-                                  {p.name: p.sampler_defaults for p in packages},
-                                  {p.name: p.prompt_examples for p in packages})
+        prefs = self.settings.preferences()
+        found = installed(prefs)
+        self.models = found.names
+        self.inspector.set_models(found.names, found.default, found.sampler_defaults,
+                                  found.prompt_examples)
         if not self.models:
             self.inspector.set_provider("No model package installed: generation is unavailable")
             return
-        # Which provider would run (probing CUDA/TensorRT libraries takes a moment: off-thread),
-        # and which precisions the default model would get there (engine/cpu.py: an old 8-bit
-        # INT8 variant is passed over on a CPU without VNNI; the user should know why).
-        from foley_desktop.engine.generate import load_model, pick_variants
-        from foley_desktop.engine.providers import choose
-
-        model = self.settings.get("default_model") or DEFAULT_MODEL
-        precision = self.settings.get("precision") or "auto"
-
-        def probe():
-            choice = choose(self.settings.get("provider"))
-            notes: list[str] = []
-            # A package that cannot load is reported when generating, with its message.
-            with contextlib.suppress(FoleyError):
-                pick_variants(load_model(model), precision, choice.name, notes)
-            return choice, notes
-
-        def shown(result) -> None:
-            choice, notes = result
-            text = f"provider: {choice.name} (requested: {choice.requested})"
-            if notes:
-                text += " — INT8 passed over" if precision == "auto" else " — INT8 saturates"
-            if choice.fallback_reason:
-                text += f"\n{choice.fallback_reason}"
-            for note in notes:
-                text += f"\nprecision: {note}"
-            self.inspector.set_provider(text)
-
-        self.bg.submit(probe, on_done=shown,
+        self.bg.submit(provider_report, prefs, on_done=self.inspector.set_provider,
                        on_error=lambda e: self.inspector.set_provider(f"provider: {e}"))
 
     # ------------------------------------------------------------------ files
