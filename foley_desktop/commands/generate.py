@@ -179,6 +179,51 @@ def prompt_line(result) -> str | None:
     return f"prompt: {note}"
 
 
+def write_takes(audios, records: list[dict], out_path: Path) -> list[Path]:
+    """OUT.wav (or OUT-1.wav …) as 48 kHz 24-bit Broadcast WAV, each carrying what made it
+    (bext description: the prompt; iXML NOTE and USER: every parameter, the model and its
+    hash, the app's version). All or none: temp files, then renames."""
+    import os
+
+    from foley_desktop.engine.generate import output_paths
+    from foley_desktop.errors import GenerationError
+    from foley_desktop.export.bwf import Bext, BwfWriter, IXml, coding_history
+    from foley_desktop.fsutil import sweep_stale_temps, temp_name
+    from foley_desktop.media.timebase import SAMPLE_RATE
+
+    paths = output_paths(out_path, len(audios))
+    sweep_stale_temps(Path(out_path).parent)   # debris of an earlier run killed mid-write
+    temps: list[Path] = []
+    try:
+        for path, audio, rec in zip(paths, audios, records):
+            if not path.parent.is_dir():
+                raise GenerationError(f"cannot write {path}: no such folder {path.parent}")
+            tmp = temp_name(path)
+            temps.append(tmp)
+            model = rec.get("model", "")
+            note = (f"seed={rec.get('seed')} mode={rec.get('mode')} model={model} "
+                    f"{rec.get('model_version', '')} prompt={rec.get('prompt', '')}")
+            try:
+                with open(tmp, "wb") as fh:
+                    w = BwfWriter(fh, 1, SAMPLE_RATE, "PCM_24",
+                                  bext=Bext(description=f"Foley: {rec.get('prompt', '')}"[:256],
+                                            coding_history=coding_history("PCM_24",
+                                                                          SAMPLE_RATE, 1)),
+                                  ixml=IXml(project=path.stem, note=note, user=rec,
+                                            track_names=["FX"]))
+                    w.write(audio[None, :])
+                    w.close()
+            except OSError as exc:
+                raise GenerationError(f"cannot write {path}: {exc.strerror or exc}") from None
+        for tmp, path in zip(temps, paths):
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps:
+            if tmp.exists():
+                tmp.unlink()
+    return paths
+
+
 def clip_params(args, start: int, end: int, markers, seed: int):
     """`generate CLIP`'s flags resolved the way a project segment's are (app/params.py)."""
     import dataclasses
@@ -199,7 +244,6 @@ def clip_params(args, start: int, end: int, markers, seed: int):
 def run(args) -> int:
     from foley_desktop.app.generate import generate_clip
     from foley_desktop.commands.spot import parse_roi
-    from foley_desktop.engine.generate import write_audio_files
     from foley_desktop.errors import GenerationError
 
     if args.project is not None:
@@ -233,7 +277,7 @@ def run(args) -> int:
     if not args.output.parent.is_dir():
         raise GenerationError(f"cannot write {args.output}: no such folder {args.output.parent}")
     result, records, syncs = generate_clip(params, video, seeds, progress=_progress_printer())
-    paths = write_audio_files([t.audio for t in result.takes], args.output)
+    paths = write_takes([t.audio for t in result.takes], records, args.output)
     if not markers:
         syncs = None
     report = {**result.to_dict(), "files": [str(p) for p in paths],
@@ -274,7 +318,6 @@ def run(args) -> int:
 def _run_library(args, video, start: int, end: int, seeds: list[int], markers, marker_s) -> int:
     """--mode library: recordings from the sound library laid on the markers."""
     from foley_desktop.commands.spot import parse_roi
-    from foley_desktop.engine.generate import write_audio_files
     from foley_desktop.library.index import LibraryIndex
     from foley_desktop.library.render import render_takes
     from foley_desktop.spotting.onsets import sync_score
@@ -300,7 +343,11 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
         spotted = True
     takes = render_takes(hits, markers, start, end, seeds, query=args.prompt,
                          loudness_lufs=args.loudness, progress=_progress_printer())
-    paths = write_audio_files([t.audio for t in takes], out)
+    params = clip_params(args, start, end, markers, seeds[0])
+    records = [{**params.record(t.seed), "kind": t.kind,
+                "sources": sorted({Path(src["file"]).name for src in t.sources})}
+               for t in takes]
+    paths = write_takes([t.audio for t in takes], records, out)
     syncs = [sync_score(t.audio, marker_s) if t.kind == "hits" and marker_s else None
              for t in takes]
     report = {"mode": "library", "kind": takes[0].kind, "start": start, "end": end,
