@@ -356,7 +356,8 @@ def _run_generate_locked(args) -> int:
     if getattr(args, "json", False):
         print(json.dumps([{"segment": sid, "take": t.id, "seed": t.seed, "path": str(t.path),
                            "model": t.model, "variant": t.variant, "provider": t.provider,
-                           "mode": t.mode, "sync": t.sync, "sources": t.sources}
+                           "mode": t.mode, "sync": t.sync, "sources": t.sources,
+                           "params": t.params}
                           for sid, t in made], indent=2))
     else:
         for sid, t in made:

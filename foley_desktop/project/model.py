@@ -51,8 +51,11 @@ class Take:
     # package's prompt anchors, engine/anchor.py); "" when the prompt was used as typed.
     prompt_used: str = ""
     mode: str = "model"
-    # What made the take: prompt, negative, steps, guidance … as resolved when it was made
-    # (`params_key` of these decides whether a segment still needs a take for a seed).
+    # What made the take, as recorded by the application layer (app/params.GenParams.record):
+    # mode, prompt, negative, literal prompt, steps, guidance, picture guidance, precision,
+    # segment span, markers digest, pinned recordings, model name, version and manifest hash,
+    # the app's version, the seed and provider, under "effective" what the engine used, and
+    # "key", the hash that decides whether the segment still needs a take for a seed.
     params: dict[str, Any] = field(default_factory=dict)
     # Library takes: the recordings placed, one dict per placement (file, offset_s, length_s,
     # at (samples in the clip), gain_db, pitch, credit); empty for model takes.
