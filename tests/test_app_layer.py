@@ -131,3 +131,29 @@ def test_preferences_are_typed_with_one_choice_list():
     # A stored value of the wrong type or outside its choices reads as the default.
     p = Preferences.from_stored({"precision": "int4", "provider": "cuda", "cache_dir": 7})
     assert (p.precision, p.provider, p.cache_dir) == ("auto", "cuda", "")
+
+
+def test_editing_decisions(tmp_path):
+    from pathlib import Path
+
+    from foley_desktop.app.editing import ab_partner, marker_kind, marker_segment, work_folder
+    from foley_desktop.project.model import Project
+
+    p = Project(media=Path("/clips/walk.mp4"), media_info={"duration_samples": 480000},
+                segments=[seg(id="a", start=0, end=48000), seg(id="b", start=24000, end=96000)])
+    assert marker_segment(p, 30000, []).id == "a"
+    assert marker_segment(p, 30000, ["b"]).id == "b"
+    assert marker_segment(p, 200000, ["a"]) is None
+    assert (marker_kind("Footsteps on gravel"), marker_kind("slow walking"),
+            marker_kind("door slam")) == ("footstep", "footstep", "hit")
+    assert work_folder(p, tmp_path) == tmp_path / "unsaved" / "walk"
+    p.path = tmp_path / "w.foley"
+    assert work_folder(p, tmp_path) == tmp_path / "w.foley-cache"
+    s = p.segments[0]
+    assert ab_partner(s, None) is None
+    s.takes = [Take(id=i, path=Path(f"/{i}.wav"), seed=0) for i in ("t1", "t2", "t3")]
+    s.active_take = "t1"
+    assert ab_partner(s, None) == "t2" and ab_partner(s, "t3") == "t3"
+    assert ab_partner(s, "gone") == "t2" and ab_partner(s, "t1") == "t2"
+    s.active_take = "t3"
+    assert ab_partner(s, None) == "t1"

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from foley_desktop.app.audio_cache import load_lane_audio
+from foley_desktop.app.editing import ab_partner, marker_kind, marker_segment, work_folder
 from foley_desktop.app.engines import EngineCache
 from foley_desktop.app.generate import generate_segments, plan
 from foley_desktop.app.models import installed, provider_report
@@ -671,15 +672,6 @@ class MainWindow(QMainWindow):
         self._create_segment(start, out)
 
     # ------------------------------------------------------------------ spotting
-    def _marker_segment(self, t: int):
-        """The segment a marker at t goes into: the selected one containing t, else any."""
-        proj = self.doc.project
-        if proj is None:
-            return None
-        inside = [s for s in proj.segments if s.start <= t < s.end]
-        chosen = [s for s in inside if s.id in self.canvas.selected]
-        return (chosen or inside or [None])[0]
-
     def add_marker(self) -> None:
         """M: a marker at the sample being heard now. While playing, the transport's clock is
         the audio device's (output latency taken off), so a tap lands on the sound the editor
@@ -687,15 +679,15 @@ class MainWindow(QMainWindow):
         if self.doc.project is None:
             return
         t = self.transport.position
-        seg = self._marker_segment(t)
+        seg = marker_segment(self.doc.project, t, self.canvas.selected)
         if seg is None:
             self.statusBar().showMessage("Markers go inside a segment: mark one first (I / O)",
                                          3000)
             return
         from foley_desktop.spotting.markers import Marker
 
-        kind = "footstep" if "step" in seg.prompt.lower() or "walk" in seg.prompt.lower()             else "hit"
-        if self._edit(self.doc.set_field, seg.id, "markers", seg.markers + [Marker(t, kind)]):
+        marks = seg.markers + [Marker(t, marker_kind(seg.prompt))]
+        if self._edit(self.doc.set_field, seg.id, "markers", marks):
             self.statusBar().showMessage(
                 f"Marker at {samples_to_timecode(t, self.doc.fps)} "
                 f"({len(seg.markers_inside())} in the segment)", 1500)
@@ -811,13 +803,9 @@ class MainWindow(QMainWindow):
     def ab_toggle(self) -> None:
         ids = self.canvas.selected
         seg = self.doc.segment(ids[0]) if len(ids) == 1 else None
-        if seg is None or len(seg.takes) < 2:
+        prev = ab_partner(seg, self._prev_take.get(seg.id)) if seg is not None else None
+        if seg is None or prev is None:
             return
-        prev = self._prev_take.get(seg.id)
-        if prev is None or prev == seg.active_take or prev not in {t.id for t in seg.takes}:
-            order = [t.id for t in seg.takes]
-            prev = order[(order.index(seg.active_take) + 1) % len(order)] \
-                if seg.active_take in order else order[0]
         self._prev_take[seg.id] = seg.active_take
         self.doc.set_active_take(seg.id, prev)
         self.statusBar().showMessage(f"Active take: {[t.id for t in seg.takes].index(prev) + 1}",
@@ -825,12 +813,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ jobs
     def _out_dir(self) -> Path:
-        proj = self.doc.project
-        if proj.path is not None:
-            return proj.cache_dir / "takes"
-        # Unsaved: takes live in the app cache until the project is saved (save moves them
-        # beside the project file).
-        return self.settings.cache_dir / "unsaved" / proj.clip_name / "takes"
+        """Where the project's takes go (app.editing.work_folder / takes)."""
+        return work_folder(self.doc.project, self.settings.cache_dir) / "takes"
 
     def generate_selected(self) -> None:
         self.generate(list(self.canvas.selected))
