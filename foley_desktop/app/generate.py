@@ -89,6 +89,34 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
     todo = plan(project, segment_ids, prefs=prefs, package=package,
                 precision=None if precision == "auto" else precision,
                 provider=None if provider == "auto" else provider)
+    return run_plan(project, todo, on_take=on_take, take_dir=take_dir, engines=engines,
+                    library=library, progress=progress, cancel=cancel)
+
+
+def job_copy(project: Project, segment_ids: Iterable[str]) -> Project:
+    """A copy of `project` holding only these segments, for a job on a worker thread: the
+    editor keeps editing the real one meanwhile (and copying a big project would cost)."""
+    import copy
+
+    return Project(media=project.media, media_info=dict(project.media_info),
+                   segments=[copy.deepcopy(project.segment(i)) for i in segment_ids],
+                   name=project.name, created=project.created, path=project.path)
+
+
+def run_plan(project: Project, todo: list[Planned], *,
+             on_take: Callable[[str, Take], None] | None = None, take_dir=None,
+             engines: EngineCache | None = None, library=None,
+             progress: ProgressFn | None = None, cancel: CancelToken | None = None
+             ) -> list[tuple[str, Take]]:
+    """Make the planned takes (`plan`): one engine call per segment with all its seeds; each
+    take stored, recorded and added (see the module's docstring). The window plans on its own
+    thread (so "nothing to generate" and a missing model are said at once) and runs this on a
+    worker with the plan's segments in a `job_copy`."""
+    if project.path is None and (on_take is None or take_dir is None):
+        raise ProjectError("save the project first: takes are stored next to the project file")
+    if not project.media.exists():
+        raise ProjectError(f"the clip is missing: {project.media}")
+    todo = [Planned(project.segment(p.segment.id), p.params, p.seeds) for p in todo]
     total = sum(len(p.seeds) for p in todo)
     engines = EngineCache() if engines is None else engines
     made: list[tuple[str, Take]] = []

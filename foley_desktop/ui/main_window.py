@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from foley_desktop.app.audio_cache import load_lane_audio
 from foley_desktop.app.editing import ab_partner, marker_kind, marker_segment, work_folder
 from foley_desktop.app.engines import EngineCache
-from foley_desktop.app.generate import generate_segments, plan
+from foley_desktop.app.generate import job_copy, plan, run_plan
 from foley_desktop.app.models import installed, provider_report
 from foley_desktop.app.takes import Runs, TakeAudio
 from foley_desktop.errors import FoleyError
@@ -35,7 +35,6 @@ from foley_desktop.media.timebase import frame_to_samples, samples_to_timecode
 from foley_desktop.outpaths import default_folder
 from foley_desktop.paths import resources_dir
 from foley_desktop.project import autosave
-from foley_desktop.project.model import Project
 from foley_desktop.ui import workers
 from foley_desktop.ui.document import Document
 from foley_desktop.ui.drag_out import FilePreparer
@@ -824,8 +823,10 @@ class MainWindow(QMainWindow):
             self.generate([s.id for s in self.doc.project.sorted_segments()])
 
     def generate(self, ids: list[str]) -> list[workers.Job]:
-        """One job per segment, each running `generate_segments` (the CLI's job) on a copy of
-        the project; every finished take comes back through `takeReady` to the undo stack."""
+        """One job per segment: its parameters resolved and its missing seeds planned here
+        (`app.generate.plan`), the takes made on a worker (`run_plan`, as the CLI's
+        `generate --project`); every finished take comes back through `takeReady` to the undo
+        stack."""
         if self.doc.project is None or not ids:
             return []
         # Ctrl+G with the cursor still in the prompt (or negative) field: what is typed there
@@ -841,38 +842,26 @@ class MainWindow(QMainWindow):
                 self.canvas.set_selected([seg_id])
                 self.inspector.prompt.setFocus()
                 return jobs
-            # The worker reads a snapshot holding this segment alone: the user keeps editing the
-            # real project meanwhile (and copying all of a big project per job would cost).
-            proj = self.doc.project
-            prefs = self.settings.preferences()
-            left = self._nothing_left(proj, seg, prefs)
-            if left is not None:
-                self.statusBar().showMessage(left, 6000)
+            # The parameters are resolved here, once (preferences -> segment -> model): the
+            # job makes exactly the takes this plan names, each recording these parameters.
+            try:
+                todo = plan(self.doc.project, [seg_id], prefs=self.settings.preferences())
+            except FoleyError as exc:
+                self.show_error(str(exc))
+                return jobs
+            if not todo[0].seeds:
+                self.statusBar().showMessage(
+                    f"Nothing to generate: the segment has its {seg.variations} take(s) for these "
+                    "settings (change the prompt, a setting or the seed for new ones)", 6000)
                 continue
-            snap = Project(media=proj.media, media_info=dict(proj.media_info),
-                           segments=[copy.deepcopy(seg)], name=proj.name, created=proj.created,
-                           path=proj.path)
-            title = f"Generate “{seg.prompt[:40]}” ({seg.variations}×)"
+            title = f"Generate “{seg.prompt[:40]}” ({len(todo[0].seeds)}×)"
             self.runs.start(seg_id)  # identifies this run's undo entry
             jobs.append(self.jobs.submit(
-                title, generate_segments, snap, [seg_id], prefs=prefs,
+                title, run_plan, job_copy(self.doc.project, [seg_id]), todo,
                 on_take=self.takeReady.emit, take_dir=self._out_dir(), engines=self._engines))
         if jobs:
             self.side_tabs.setCurrentWidget(self.jobs_panel)
         return jobs
-
-    @staticmethod
-    def _nothing_left(proj: Project, seg, prefs) -> str | None:
-        """A line saying the segment already has every take these parameters make, or None
-        (also when they cannot be resolved: the job then reports why)."""
-        try:
-            todo = plan(proj, [seg.id], prefs=prefs)[0]
-        except FoleyError:
-            return None
-        if todo.seeds:
-            return None
-        return (f"Nothing to generate: the segment has its {seg.variations} take(s) for these "
-                "settings (change the prompt, a setting or the seed for new ones)")
 
     def _take_ready(self, seg_id: str, take) -> None:
         if self.doc.segment(seg_id) is None:
