@@ -12,6 +12,14 @@ after the stream's lead-in silence, the mix computed here from the clip's audio 
 WAV (lane gains, mute, solo), forwards and reversed/decimated for J at -1x/-2x/-4x; and the
 picture (the frame shown when each click is heard) is within one frame of the sound, with the
 output latency set to 200 ms so that an uncompensated clock would be 6 frames off.
+
+Timing on a shared machine: the virtual card's clock (jackd's dummy driver) runs with real-time
+priority where the test may grant it, so it keeps time under load as hardware does (without it,
+next to two busy processes, it played at half speed and the app's clock looked 20-150 ms ahead of
+the sound: the flaky [solo_reverse] of issue #28); the app runs as a foreground program (a few
+nice steps up); the played time is counted from the stream's first callback, not from the key
+press, since opening the stream is not what the pace checks are about. The printed A/V line says
+whether the device ran real-time.
 """
 
 from __future__ import annotations
@@ -78,6 +86,7 @@ def played(tmp_path_factory, clip_hello):
            "scenarios": [{"name": n, "start": s, "rate": r, "seconds": sec,
                           "lanes": {k: list(v) for k, v in lanes.items()}}
                          for n, s, r, sec, lanes in SCENARIOS]}
+    realtime = "--realtime" in playback_sink.realtime_args()
     with playback_sink.VirtualSink(tmp / "dev") as sink:
         cfg["sink"] = str(sink.raw_path)
         (tmp / "config.json").write_text(json.dumps(cfg))
@@ -87,10 +96,12 @@ def played(tmp_path_factory, clip_hello):
         with playback_sink.CaptureClient(sink.server) as cap:
             proc = subprocess.run([sys.executable, str(HERE / "playback_sink.py"),
                                    str(tmp / "config.json")], env=env, capture_output=True,
-                                  text=True, timeout=240, check=False)
+                                  text=True, timeout=240, check=False,
+                                  preexec_fn=playback_sink.foreground)
         times, captured = cap.timeline()
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp / "result.json").read_text())
+    result["device_realtime"] = realtime
     return result, times, captured
 
 
@@ -146,9 +157,11 @@ def test_device_is_listed_and_callback_runs_in_real_time(played):
         assert abs(sc["latency"] - LATENCY) < 0.05, sc["latency"]
         out = read_sink(sc["file"])
         # Paced by the device: about the played time's worth of samples (plus the buffer), not
-        # the thousands of times more a device without a clock would swallow.
-        assert 0.6 * sc["elapsed"] * SR < out.shape[1] < (sc["elapsed"] + 2 * LATENCY + 0.3) * SR, \
-            (sc["name"], out.shape[1], sc["elapsed"])
+        # the thousands of times more a device without a clock would swallow. Played time: from
+        # the stream's first callback (opening it can take long on a busy machine; what is
+        # checked here is the pace once it runs) to its close.
+        assert 0.6 * sc["ran"] * SR < out.shape[1] < (sc["ran"] + 2 * LATENCY + 0.3) * SR, \
+            (sc["name"], out.shape[1], sc["ran"], sc["open_s"])
         assert sc["blocks"] >= 5
 
 
@@ -168,7 +181,7 @@ def test_device_received_the_exact_mix(played, clip_hello, tmp_path, name):
     assert 0 <= lead <= (sc["latency"] + 0.05) * SR, lead
     assert not out[:, :lead].any()
     n = out.shape[1] - lead
-    assert n > 0.5 * sc["elapsed"] * SR
+    assert n > 0.5 * sc["ran"] * SR, (n, sc["ran"], sc["open_s"])
     err = np.abs(out[:, lead:] - exp[:, :n])
     assert err.max() < 2e-5, (name, float(err.max()), int(err.max(axis=0).argmax()))
     assert np.abs(exp[:, :n]).max() > 0.01  # a real signal was compared, not silence
@@ -213,7 +226,8 @@ def test_picture_follows_the_sound_within_one_frame(played, name):
         shown = frames[frames[:, 0] <= heard]
         frame_offsets.append(direction * (int(shown[-1, 1]) - int(sample * fps / SR)))
     print(f"A/V {name}: clock - sound = {np.round(offsets_ms, 1)} ms; frame shown - frame "
-          f"heard = {frame_offsets} (latency {sc['latency']:.3f} s)")
+          f"heard = {frame_offsets} (latency {sc['latency']:.3f} s, device real-time: "
+          f"{result['device_realtime']})")
     one_frame_ms = 1000 / float(fps)
     # The clock's offset is measured to a few ms (JACK cycles of 5.3 ms, a shared machine):
     # its median must be well inside one frame, so a clock that ignored the 200 ms latency
