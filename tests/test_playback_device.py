@@ -35,10 +35,11 @@ import playback_sink
 import pytest
 import soundfile
 
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
+
 pytestmark = pytest.mark.gui
 
 HERE = Path(__file__).resolve().parent
-SR = 48000
 SEG = (48000, 240000)  # the Foley segment: 1 s to 5 s of the clip
 CLICK_AT = [12000 + 14400 * i for i in range(13)]  # in the take: 0.25 s, then every 0.3 s
 CLICK_AMP = [0.2 + 0.05 * i for i in range(13)]  # tells the clicks apart when recorded

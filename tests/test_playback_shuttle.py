@@ -11,9 +11,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 from foley_desktop.ui.playback import LaneMix, Mixer, output_latency_setting
-
-SR = 48000
 
 
 def make_mixer() -> tuple[Mixer, np.ndarray]:

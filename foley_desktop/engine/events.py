@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from foley_desktop.errors import GenerationError
+from foley_desktop.media.timebase import SAMPLE_RATE
 
 EVENTS_INPUT = "events"       # the denoiser input's name in a package's manifest
 CHANNELS = 2
@@ -68,11 +69,11 @@ def validate_markers(markers, start: int, end: int) -> list[tuple[int, float]]:
             raise GenerationError(f"marker {i + 1} ({m!r}) must be (time in samples, "
                                   "strength 0..1)") from None
         if not math.isfinite(s) or not 0.0 <= s <= 1.0:
-            raise GenerationError(f"marker {i + 1} at {t / 48000:.3f} s has strength {s}; "
+            raise GenerationError(f"marker {i + 1} at {t / SAMPLE_RATE:.3f} s has strength {s}; "
                                   "it must be within 0..1")
         if not start <= t <= end:
-            raise GenerationError(f"marker {i + 1} at {t / 48000:.3f} s is outside the segment "
-                                  f"{start / 48000:.3f}-{end / 48000:.3f} s")
+            raise GenerationError(f"marker {i + 1} at {t / SAMPLE_RATE:.3f} s is outside the segment "
+                                  f"{start / SAMPLE_RATE:.3f}-{end / SAMPLE_RATE:.3f} s")
         out.append((t, s))
     return out
 

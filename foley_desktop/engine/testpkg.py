@@ -29,6 +29,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from foley_desktop.engine import cpu
 from foley_desktop.engine.package import sha256_file
+from foley_desktop.media.timebase import SAMPLE_RATE
 
 OPSET = 17
 WORDS = [
@@ -216,7 +217,7 @@ def rehash(folder: Path) -> None:
     mpath.write_text(json.dumps(m, indent=2))
 
 
-def build(folder: str | Path, *, name: str = "test-analytic", sample_rate: int = 48000,
+def build(folder: str | Path, *, name: str = "test-analytic", sample_rate: int = SAMPLE_RATE,
           hop: int = 480, channels: int = 4, window_frames: int = 200, overlap_frames: int = 40,
           fps: str = "25", size: int = 16, kind: str = "flow", alpha: float = 0.3,
           timestep_scale: float = 1.0, slow: int = 0, context: float = 0.0, events: float = 0.0,

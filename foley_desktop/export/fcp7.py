@@ -14,6 +14,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from foley_desktop.export.placement import Item, Plan, Rate, Track
+from foley_desktop.media.timebase import SAMPLE_RATE
 
 
 def _sub(parent: ET.Element, tag: str, text=None, **attrib) -> ET.Element:
@@ -75,7 +76,7 @@ class _Writer:
             a = _sub(media, "audio")
             sc = _sub(a, "samplecharacteristics")
             _sub(sc, "depth", 24)
-            _sub(sc, "samplerate", 48000)
+            _sub(sc, "samplerate", SAMPLE_RATE)
             _sub(a, "channelcount", it.channels)
 
     def clipitem(self, parent: ET.Element, it: Item, kind: str, enabled: bool, track_index: int,
@@ -143,7 +144,7 @@ def fcp7_xml(plan: Plan) -> str:
     afmt = _sub(audio, "format")
     asc = _sub(afmt, "samplecharacteristics")
     _sub(asc, "depth", 24)
-    _sub(asc, "samplerate", 48000)
+    _sub(asc, "samplerate", SAMPLE_RATE)
 
     # The clip's picture and its own sound are one linked pair.
     vid, aid = "clipitem-clip-video", "clipitem-clip-audio"

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from fractions import Fraction
 
 from foley_desktop.export.placement import Item, Plan
+from foley_desktop.media.timebase import SAMPLE_RATE
 
 
 def _t(frames: int, fd: Fraction) -> str:
@@ -46,7 +47,7 @@ def fcpxml(plan: Plan) -> str:
         if it.has_video:
             attrs.update(hasVideo=1, format="r1", videoSources=1)
         if it.channels:
-            attrs.update(audioSources=1, audioChannels=it.channels, audioRate=48000)
+            attrs.update(audioSources=1, audioChannels=it.channels, audioRate=SAMPLE_RATE)
         a = _sub(res, "asset", **attrs)
         _sub(a, "media-rep", kind="original-media", src=it.url)
         return aid
