@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+# The app's rate (foley_desktop.media.timebase.SAMPLE_RATE): a copy, since this add-on runs
+# inside Blender's Python, where the app is not installed.
 SAMPLE_RATE = 48000
 
 
