@@ -56,18 +56,29 @@ class _BelowError(logging.Filter):
         return record.levelno >= logging.ERROR
 
 
+# third-party loggers muted below ERROR by quiet_third_party (their children follow)
+CHATTY = ("onnxruntime",)
+
+
 @contextlib.contextmanager
 def quiet_third_party() -> Iterator[None]:
-    """Mute what third-party tools log on the *root* logger below ERROR (ONNX Runtime's
-    quantizer: "please consider pre-processing …") and their Python warnings, while the block
-    runs. The package's own loggers are untouched: a filter on the root logger sees only the
-    records logged on the root logger itself, not those its children propagate."""
+    """Mute what third-party tools log below ERROR while the block runs: ONNX Runtime's
+    quantizer logs its advice ("please consider pre-processing …") on the *root* logger and some
+    of its modules on "onnxruntime.*"; and their Python warnings. The package's own loggers are
+    untouched: a filter on the root logger sees only the records logged on the root logger
+    itself, not those its children propagate."""
     root = logging.getLogger()
     muted = _BelowError()
     root.addFilter(muted)
+    chatty = [logging.getLogger(name) for name in CHATTY]
+    levels = [logger.level for logger in chatty]
+    for logger in chatty:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
         root.removeFilter(muted)
+        for logger, level in zip(chatty, levels):
+            logger.setLevel(level)

@@ -37,6 +37,7 @@ CHECKED = (
     "tests/playback_sink.py",
     "tests/test_layers.py",
     "tests/test_lint.py",
+    "tests/test_logs.py",
     "tests/test_playback_device.py",
     "tests/test_playback_shuttle.py",
     "tests/test_typecheck.py",
