@@ -8,6 +8,8 @@ import secrets
 import sys
 from pathlib import Path
 
+from foley_desktop.app.preferences import PRECISION_CHOICES, PROVIDER_CHOICES
+
 HELP = "generate Foley audio for a clip or a project's segments"
 MAX_VARIATIONS = 64   # as a project segment allows
 
@@ -34,10 +36,11 @@ def configure(parser) -> None:
                              "applied in the steps the model's manifest says, see "
                              "sampler.visual_guidance_until)")
     parser.add_argument("--sampler", choices=["euler", "heun"])
-    parser.add_argument("--precision", default="auto", metavar="auto|int8|fp16|fp32|VARIANT",
+    parser.add_argument("--precision", default="auto",
+                        metavar="|".join(PRECISION_CHOICES) + "|VARIANT",
                         help="precision variant (auto: what `bench` found fastest, else the "
                         "provider's best present; any variant name the package has)")
-    parser.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"])
+    parser.add_argument("--provider", default="auto", choices=PROVIDER_CHOICES)
     parser.add_argument("--model", default=None, metavar="NAME|PATH",
                         help="model package (default: the shipped foley-tiny)")
     parser.add_argument("--loudness", type=float, metavar="LUFS",

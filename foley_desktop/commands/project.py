@@ -21,6 +21,7 @@ import os
 import sys
 from pathlib import Path
 
+from foley_desktop.app.preferences import PRECISION_CHOICES
 from foley_desktop.errors import ProjectError
 from foley_desktop.project import io, lock
 from foley_desktop.project.commands import (
@@ -54,7 +55,8 @@ _FIELD_OPTS = [
     ("--steps", "steps", int, "sampler steps (default: the model's)"),
     ("--guidance", "guidance", float, "classifier-free guidance scale"),
     ("--model", "model", str, "model package name or path (default: the shipped one)"),
-    ("--precision", "precision", str, "auto, int8, fp16 or fp32"),
+    ("--precision", "precision", str,
+     ", ".join(PRECISION_CHOICES) + " or a variant name the model package has"),
     ("--gain", "gain_db", float, "gain in dB applied to the take in stems and mix"),
     ("--literal-prompt", "literal_prompt", _yes_no,
      "yes: condition on the prompt as typed, not on the model's nearest training prompt"),
