@@ -127,6 +127,14 @@ def test_full_headless_flow_through_generate_project(clip_hello, tmp_path, capsy
     assert main(["generate", "--project", str(p), "--all", "--model", str(pkg), "--json"]) == 0
     made = _json.loads(capsys.readouterr().out)
     assert [m["seed"] for m in made] == [3, 4]
+    assert made[0]["params"]["prompt"] == "keyboard typing" and made[0]["params"]["model_hash"]
+    # `project show` says what made each take.
+    assert main(["project", "show", str(p)]) == 0
+    shown = capsys.readouterr().out
+    assert "Prompt: keyboard typing" in shown and made[0]["params"]["model_hash"] in shown
+    # Nothing changed: nothing to generate (a fixed seed; random seeds stop at the count too).
+    assert main(["generate", "--project", str(p), "--all", "--model", str(pkg)]) == 0
+    assert "nothing to generate" in capsys.readouterr().err
     out = tmp_path / "out"
     assert main(["export", str(p), "-o", str(out), "--stems", "foley,mix"]) == 0
     fx = next(out.glob("*_FX_48k24.wav"))

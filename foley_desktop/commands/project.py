@@ -281,6 +281,8 @@ def _secs(samples: int) -> str:
 
 
 def _show(args) -> int:
+    from foley_desktop.app.provenance import describe
+
     project = io.load(args.project)
     folder = project.path.parent
     if args.json:
@@ -322,6 +324,9 @@ def _show(args) -> int:
                     else f"{t.model} {t.variant} {t.provider}")
             sync = f"  sync F1 {t.sync['f1_40ms']:.2f}@40ms" if t.sync else ""
             print(f"    {mark} {t.id}  seed {t.seed}  {what}{sync}{ok}")
+            made = describe(t)
+            if made:      # what made it: its prompt, settings, model and hash, app version
+                print("        " + " · ".join(made))
     return 0
 
 
