@@ -605,22 +605,22 @@ class MainWindow(QMainWindow):
         else:
             self.transport.shuttle(direction)
         self.playback.stop()
-        self.transport.clock_source = None
+        self.transport.follow(None)
         if self.playback.start(self.transport.position, self.transport.rate):
-            self.transport.clock_source = self.playback.position
+            self.transport.follow(self.playback.position)
         elif not self.playback.available:
             self.statusBar().showMessage(self.playback.reason + " — playing picture only", 4000)
 
     def stop(self) -> None:
         self.transport.stop()
         self.playback.stop()
-        self.transport.clock_source = None
+        self.transport.follow(None)
 
     def _playing_changed(self, playing: bool) -> None:
         self.preview.play_btn.setText("⏸" if playing else "▶")
         if not playing:
             self.playback.stop()
-            self.transport.clock_source = None
+            self.transport.follow(None)
 
     def _position_changed(self, t: int) -> None:
         self.canvas.set_playhead(t, follow=self.transport.playing)

@@ -36,6 +36,11 @@ class Transport(QObject):
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._tick)
 
+    def follow(self, clock: Callable[[], int | None] | None) -> None:
+        """Take the position from `clock` while playing (the audio device's: the sample being
+        heard now), or from the wall clock (None)."""
+        self.clock_source = clock
+
     @property
     def playing(self) -> bool:
         return self.rate != 0
