@@ -157,3 +157,14 @@ def test_editing_decisions(tmp_path):
     assert ab_partner(s, "gone") == "t2" and ab_partner(s, "t1") == "t2"
     s.active_take = "t3"
     assert ab_partner(s, None) == "t1"
+
+
+def test_changed_since_names_what_the_editor_changed(pkg):
+    from foley_desktop.app.params import changed_since
+
+    s = seg(markers=[Marker(1000, "hit")])
+    rec = resolve(s, Preferences(default_model=str(pkg))).record(3)
+    assert changed_since(s, rec) == [] and changed_since(s, {}) == []
+    s.prompt, s.guidance, s.end = "door creak", 4.0, 40000
+    s.markers = [Marker(2000, "hit")]
+    assert changed_since(s, rec) == ["prompt", "guidance", "span", "markers"]

@@ -109,6 +109,8 @@ def test_a_changed_prompt_makes_a_new_take_and_the_inspector_says_what_made_it(
     assert first["key"] != second["key"] and first["model_hash"] == second["model_hash"]
     assert first["model"] == "test-analytic" and first["engine_version"]
     assert first["effective"]["steps"] == 4      # the package's default, as used
+    items = [win.inspector.takes.item(i).text() for i in range(2)]
+    assert "(before: prompt)" in items[0] and "before" not in items[1]
     win.inspector.takes.setCurrentRow(0)
     info = win.inspector.take_info.text()
     assert "engine motor idle" in info and first["model_hash"] in info and "seed 11" in info

@@ -206,6 +206,32 @@ def resolve(seg: Segment, prefs: Preferences | None = None, *, model: str | Path
                      markers=inside, pinned=tuple(seg.pinned))
 
 
+# The segment's own fields a take records, and how the inspector names them.
+_SEGMENT_FIELDS = (("prompt", "prompt"), ("negative", "negative"), ("steps", "steps"),
+                   ("guidance", "guidance"), ("visual_guidance", "picture guidance"),
+                   ("literal_prompt", "prompt as typed"), ("mode", "mode"),
+                   ("pinned", "pinned sounds"))
+
+
+def changed_since(seg: Segment, recorded: dict[str, Any]) -> list[str]:
+    """What of the segment has changed since a take with this record was made (names for the
+    editor; empty when nothing it recorded differs, or it recorded nothing). Model, precision
+    and preferences are not compared here: that needs the package (`GenParams.made`)."""
+    if not recorded:
+        return []
+    out = [label for name, label in _SEGMENT_FIELDS
+           if name in recorded and recorded[name] != (list(seg.pinned) if name == "pinned"
+                                                      else getattr(seg, name))]
+    if ("start" in recorded and "end" in recorded
+            and (recorded["start"], recorded["end"]) != (seg.start, seg.end)):
+        out.append("span")
+    if "markers" in recorded:
+        inside = tuple((m.time, m.kind, float(m.strength)) for m in seg.markers_inside())
+        if recorded["markers"] != markers_digest(inside):
+            out.append("markers")
+    return out
+
+
 def seeds_to_run(seg: Segment, params: GenParams) -> list[int]:
     """The seeds still to generate for `seg`: seed .. seed+K-1 less those that have a take
     made from `params`; with no fixed seed, fresh seeds for the variations that have none."""

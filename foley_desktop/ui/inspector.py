@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from foley_desktop.app.params import changed_since
 from foley_desktop.app.preferences import PRECISION_CHOICES
 from foley_desktop.app.provenance import describe
 from foley_desktop.errors import FoleyError
@@ -319,10 +320,15 @@ class Inspector(QWidget):
                 what = ("library" if t.mode == "library"
                         else f"{t.variant or ''} {t.provider or ''}".strip())
                 sync = f"  sync {t.sync['f1_100ms']:.2f}" if t.sync else ""
+                changed = changed_since(s, t.params)
+                older = f"  (before: {', '.join(changed)})" if changed else ""
                 item = QListWidgetItem(f"{'● ' if active else '○ '}Take {i}  seed {t.seed}  "
-                                       f"{what}{sync}".rstrip())
+                                       f"{what}{sync}{older}".rstrip())
                 item.setData(Qt.ItemDataRole.UserRole, t.id)
                 tips = ["\n".join(describe(t))] if t.params else []
+                if changed:
+                    tips.append("Made before the segment's " + ", ".join(changed) + " changed: "
+                                "Generate makes takes for the current settings")
                 if t.sync:
                     tips.append(f"Onsets vs the segment's {t.sync['n_markers']} markers: F1 "
                                 f"{t.sync['f1_100ms']:.2f} within 100 ms, {t.sync['f1_40ms']:.2f} "
