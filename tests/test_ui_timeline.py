@@ -64,6 +64,17 @@ def test_preferences_and_shortcuts_dialogs(qtbot, tmp_path):
     again = Settings(str(tmp_path / "s.ini"))  # read back from the file
     assert (again.get("precision"), again.get("default_model"), again.get("export_format")) == \
         ("int8", "foley-tiny", "wav32f")
+    # Typed keys: an unknown key or a value outside its choices is refused; a hand-edited
+    # file with a bad value reads as the default.
+    from foley_desktop.app.preferences import Key
+
+    assert again.preferences().precision == "int8" and again.get(Key.PRECISION) == "int8"
+    with pytest.raises(KeyError):
+        again.set("colour", "red")
+    with pytest.raises(ValueError, match="provider"):
+        again.set(Key.PROVIDER, "opencl")
+    again.q.setValue("precision", "int4")
+    assert again.preferences().precision == "auto"
     help_dlg = ShortcutsDialog()
     qtbot.addWidget(help_dlg)
     keys = [help_dlg.table.item(r, 0).text() for r in range(help_dlg.table.rowCount())]
