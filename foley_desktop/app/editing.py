@@ -22,7 +22,8 @@ def marker_segment(project: Project, t: int, selected: list[str]) -> Segment | N
     does (None: no segment there)."""
     inside = [s for s in project.segments if s.start <= t < s.end]
     chosen = [s for s in inside if s.id in selected]
-    return (chosen or inside or [None])[0]
+    found = chosen or inside
+    return found[0] if found else None
 
 
 def marker_kind(prompt: str) -> str:
