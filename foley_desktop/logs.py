@@ -18,6 +18,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator
+from typing import TextIO
 
 PACKAGE = "foley_desktop"
 ENV = "FOLEY_LOG"
@@ -33,7 +34,7 @@ def level_from_env(default: int = logging.WARNING) -> int:
     return value if isinstance(value, int) else default
 
 
-def configure(level: int | None = None, stream=None) -> logging.Handler:
+def configure(level: int | None = None, stream: TextIO | None = None) -> logging.Handler:
     """Send the package's records at `level` (default: FOLEY_LOG, else warning) to `stream`
     (stderr). Idempotent: a second call replaces the first one's handler, never adds one."""
     global _configured

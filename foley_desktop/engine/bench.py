@@ -19,9 +19,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from foley_desktop.fsutil import atomic_write
 from foley_desktop.paths import user_cache_dir
+
+if TYPE_CHECKING:
+    from foley_desktop.engine.package import ModelPackage
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ def findings_path(name: str, version: str) -> Path:
     return user_cache_dir() / "bench" / f"{safe}.json"
 
 
-def write_findings(pkg, result: dict) -> Path:
+def write_findings(pkg: ModelPackage, result: dict) -> Path:
     path = findings_path(pkg.name, pkg.version)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -52,7 +56,7 @@ def write_findings(pkg, result: dict) -> Path:
     return path
 
 
-def preferred_variants(package, provider: str) -> dict[str, str] | None:
+def preferred_variants(package: ModelPackage, provider: str) -> dict[str, str] | None:
     """The bench's per-graph choice for `provider`, or None (no bench run, or the package's
     files changed since: every graph file's hash must still match)."""
     path = findings_path(package.name, package.version)
@@ -66,7 +70,7 @@ def preferred_variants(package, provider: str) -> dict[str, str] | None:
         log.warning("ignoring the bench findings in %s (%s: %s)", path, type(exc).__name__, exc)
         return None
     for role, p in choice.items():
-        v = package.graphs.get(role).variants.get(p) if role in package.graphs else None
+        v = package.graphs[role].variants.get(p) if role in package.graphs else None
         if v is None or hashes.get(f"{role}/{p}") != v["sha256"]:
             log.info("the bench findings in %s are for other files of %s (%s/%s): not used",
                      path, package.name, role, p)

@@ -18,6 +18,8 @@ sees at generation exactly the shape it was trained on.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +56,7 @@ def event_track(times: np.ndarray, strengths: np.ndarray, n_frames: int, hop: fl
     return track
 
 
-def validate_markers(markers, start: int, end: int) -> list[tuple[int, float]]:
+def validate_markers(markers: Iterable[Any], start: int, end: int) -> list[tuple[int, float]]:
     """Markers as (time in samples in the clip, strength 0..1), checked against the segment
     [start, end]; a bad one raises a one-line GenerationError that names it."""
     out = []

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -453,7 +454,8 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
             feeds_static[events.EVENTS_INPUT] = ev_rows
         timings["visual_s"] += time.monotonic() - t0
 
-        def denoise(x: np.ndarray, t: np.ndarray, feeds_static=feeds_static) -> np.ndarray:
+        def denoise(x: np.ndarray, t: np.ndarray,
+                    feeds_static: dict[str, np.ndarray] = feeds_static) -> np.ndarray:
             return _run_rows(engine.sessions["denoiser"], {"x": x, "t": t, **feeds_static},
                              cancel)
 
@@ -564,7 +566,7 @@ def write_audio_files(audios: list[np.ndarray], out_path: Path) -> list[Path]:
     return paths
 
 
-def generate_to_files(request: GenerateRequest, out_path: str | Path, **kwargs
+def generate_to_files(request: GenerateRequest, out_path: str | Path, **kwargs: Any
                       ) -> tuple[GenerateResult, list[Path]]:
     """generate() then write OUT.wav (or OUT-1.wav …); a cancelled or failed job writes nothing."""
     out_path = Path(out_path)

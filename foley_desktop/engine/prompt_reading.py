@@ -231,11 +231,14 @@ def _latin_language(text: str, vocab: _Vocab) -> str:
     return best if score >= 2 and score > en else "en"
 
 
+# (clauses of placed pieces, words not read, letters read, letters not read)
+_Reading = tuple[list[list["_Piece"]], list[str], int, int]
+
 _LATIN_RUN = re.compile(r"[A-Za-z\u00C0-\u024F\u1E00-\u1EFF]+(?:[\s'-]+[A-Za-z\u00C0-\u024F\u1E00-\u1EFF]+)*")
 _CLAUSE = re.compile(r"[,;:.!?，、；：。！？\n]+")
 
 
-def _read_latin(text: str, lang: str, vocab: _Vocab):
+def _read_latin(text: str, lang: str, vocab: _Vocab) -> _Reading:
     table, longest = vocab.words[lang], vocab.longest[lang]
     clauses, ignored, letters, unread = [], [], 0, 0
     for clause in _CLAUSE.split(text):
@@ -284,7 +287,7 @@ def _latin_places(pieces: list[_Piece]) -> list[_Piece]:
     return out
 
 
-def _read_cjk(text: str, lang: str, vocab: _Vocab):
+def _read_cjk(text: str, lang: str, vocab: _Vocab) -> _Reading:
     text = "".join(vocab.t2s.get(c, c) for c in text.lower()) if lang == "zh" else text.lower()
     # Japanese prompts also use Chinese words written in kanji (玻璃, 木门): its own table first.
     tables = [vocab.cjk[lang]] + ([vocab.cjk["zh"]] if lang == "ja" else [])

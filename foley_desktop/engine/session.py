@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from foley_desktop.engine.package import ModelPackage
+from foley_desktop.engine.package import GraphSpec, ModelPackage
 from foley_desktop.engine.providers import ProviderChoice, fallback_after_start
 from foley_desktop.errors import Cancelled, GenerationError, ModelPackageError
 from foley_desktop.jobs import CancelToken
@@ -35,7 +35,7 @@ def _physical_ram() -> int:
         return 1 << 60
 
 
-def keeps_weights_mapped(path, ram: int | None = None) -> bool:
+def keeps_weights_mapped(path: str | os.PathLike, ram: int | None = None) -> bool:
     """Whether a session should leave this graph's weights memory-mapped instead of prepacking
     them: onnxruntime's CPU prepacking copies every MatMul weight into process memory (twice
     the weights in all), which for a large converted graph (XXL fp32: 20.6 GB) would not fit;
@@ -47,7 +47,7 @@ def keeps_weights_mapped(path, ram: int | None = None) -> bool:
     return data.stat().st_size > PREPACK_MAX_SHARE * (ram or _physical_ram())
 
 
-def _session_options(threads: int | None, path=None) -> ort.SessionOptions:
+def _session_options(threads: int | None, path: str | os.PathLike | None = None) -> ort.SessionOptions:
     so = ort.SessionOptions()
     so.log_severity_level = 3
     if threads:
@@ -91,7 +91,7 @@ class GraphSession:
         self.choice = fallback_after_start(choice, self.session.get_providers())
         self._check_io(package, spec)
 
-    def _check_io(self, package: ModelPackage, spec) -> None:
+    def _check_io(self, package: ModelPackage, spec: GraphSpec) -> None:
         self.input_types = {}
         for kind, declared, actual in (("input", spec.inputs, self.session.get_inputs()),
                                        ("output", spec.outputs, self.session.get_outputs())):

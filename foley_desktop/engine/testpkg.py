@@ -21,7 +21,9 @@ The graphs are analytic so that the engine can be checked against closed forms:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -41,7 +43,8 @@ DECODER_GAIN = 0.15
 CARRIERS_HZ = (231.7, 347.3, 563.9, 887.1, 1319.3, 1757.9, 2641.1, 3517.3)   # not whole cycles per window
 
 
-def _model(nodes, name, inputs, outputs, inits) -> onnx.ModelProto:
+def _model(nodes: list[onnx.NodeProto], name: str, inputs: list[onnx.ValueInfoProto],
+           outputs: list[onnx.ValueInfoProto], inits: Mapping[str, Any]) -> onnx.ModelProto:
     graph = helper.make_graph(nodes, name, inputs, outputs,
                               [numpy_helper.from_array(v, k) for k, v in inits.items()])
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
@@ -55,7 +58,7 @@ def _vi(name, elem, dims):
     return helper.make_tensor_value_info(name, elem, dims)
 
 
-def text_encoder(vocab: int, dim: int, rng) -> onnx.ModelProto:
+def text_encoder(vocab: int, dim: int, rng: np.random.Generator) -> onnx.ModelProto:
     emb = rng.standard_normal((vocab, dim)).astype(np.float32)
     emb[0] = 0.0
     nodes = [helper.make_node("Gather", ["emb", "input_ids"], ["e"]),
@@ -69,7 +72,7 @@ def text_encoder(vocab: int, dim: int, rng) -> onnx.ModelProto:
                   {"emb": emb, "ax": np.array([-1], np.int64)})
 
 
-def visual_encoder(size: int, dim: int, rng) -> onnx.ModelProto:
+def visual_encoder(size: int, dim: int, rng: np.random.Generator) -> onnx.ModelProto:
     w = (rng.standard_normal((3, dim)) * 1.5).astype(np.float32)
     nodes = [helper.make_node("ReduceMean", ["frames"], ["mean"], axes=[3, 4], keepdims=0),
              helper.make_node("MatMul", ["mean", "w"], ["lin"]),
@@ -79,7 +82,7 @@ def visual_encoder(size: int, dim: int, rng) -> onnx.ModelProto:
                   [_vi("visual_features", TensorProto.FLOAT, [1, "T", dim])], {"w": w})
 
 
-def denoiser(channels: int, text_dim: int, vis_dim: int, rng, *, kind: str = "flow",
+def denoiser(channels: int, text_dim: int, vis_dim: int, rng: np.random.Generator, *, kind: str = "flow",
              alpha: float = 0.3, timestep_scale: float = 1.0, slow: int = 0,
              context: float = 0.0, events: float = 0.0) -> onnx.ModelProto:
     inits = {

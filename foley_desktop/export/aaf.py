@@ -18,9 +18,13 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+from typing import TYPE_CHECKING
 
 from foley_desktop.export.placement import Item, Plan
 from foley_desktop.media.timebase import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    import aaf2
 
 
 def _wave_summary(channels: int, bits: int = 24) -> bytes:
@@ -34,7 +38,7 @@ def _wave_summary(channels: int, bits: int = 24) -> bytes:
     return b"RIFF\0\0\0\0WAVEfmt " + struct.pack("<I", len(fmt)) + fmt
 
 
-def _link_take(f, it: Item, plan: Plan):
+def _link_take(f: aaf2.file.AAFFile, it: Item, plan: Plan) -> aaf2.mobs.MasterMob:
     import aaf2  # noqa: F401  (the caller checked it imports)
 
     fps = plan.rate
@@ -73,7 +77,7 @@ def _link_take(f, it: Item, plan: Plan):
     return master
 
 
-def write_aaf(plan: Plan, path) -> None:
+def write_aaf(plan: Plan, path: str | os.PathLike) -> None:
     import aaf2
 
     rate = plan.rate
@@ -104,7 +108,8 @@ def write_aaf(plan: Plan, path) -> None:
                 _markers(f, comp, slot, n, marks)
 
 
-def _markers(f, comp, slot, track_number: int, marks: list[tuple[int, str]]) -> None:
+def _markers(f: aaf2.file.AAFFile, comp: aaf2.mobs.CompositionMob, slot: aaf2.mobslots.MobSlot,
+             track_number: int, marks: list[tuple[int, str]]) -> None:
     """Avid's locators: DescriptiveMarkers in an event slot that names the sound slot (and its
     track number), so they show on that Foley track."""
     ev = f.create.EventMobSlot()

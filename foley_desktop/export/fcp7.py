@@ -17,7 +17,7 @@ from foley_desktop.export.placement import Item, Plan, Rate, Track
 from foley_desktop.media.timebase import SAMPLE_RATE
 
 
-def _sub(parent: ET.Element, tag: str, text=None, **attrib) -> ET.Element:
+def _sub(parent: ET.Element, tag: str, text: object = None, **attrib: object) -> ET.Element:
     el = ET.SubElement(parent, tag, {k: str(v) for k, v in attrib.items()})
     if text is not None:
         el.text = str(text)

@@ -25,7 +25,7 @@ def _t(frames: int, fd: Fraction) -> str:
     return f"{value}/{fd.denominator}s"
 
 
-def _sub(parent, tag, **attrib) -> ET.Element:
+def _sub(parent: ET.Element, tag: str, **attrib: object) -> ET.Element:
     return ET.SubElement(parent, tag, {k: str(v) for k, v in attrib.items()})
 
 

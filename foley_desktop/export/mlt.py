@@ -19,14 +19,14 @@ from foley_desktop.export.placement import Item, Plan
 KDENLIVE_DOC_VERSION = "1.1"
 
 
-def _sub(parent, tag, text=None, **attrib) -> ET.Element:
+def _sub(parent: ET.Element, tag: str, text: object = None, **attrib: object) -> ET.Element:
     el = ET.SubElement(parent, tag, {k: str(v) for k, v in attrib.items()})
     if text is not None:
         el.text = str(text)
     return el
 
 
-def _props(el: ET.Element, **props) -> None:
+def _props(el: ET.Element, **props: object) -> None:
     for k, v in props.items():
         _sub(el, "property", v, name=k.replace("__", ":").replace("_dot_", "."))
 

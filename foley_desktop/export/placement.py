@@ -15,9 +15,11 @@ an item's `source_tc` is the timecode of its file's first frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from foley_desktop.errors import ExportError
 from foley_desktop.media.timebase import (
@@ -28,6 +30,10 @@ from foley_desktop.media.timebase import (
     samples_to_frame,
     timecode_to_frames,
 )
+
+if TYPE_CHECKING:
+    from foley_desktop.export.stems import PlacedTake
+    from foley_desktop.project.model import Project
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,8 @@ def pack(spans: list) -> list[list]:
     return lanes
 
 
-def build_plan(project, takes, require_rate: bool = True, bits: int = 24) -> Plan:
+def build_plan(project: Project, takes: Sequence[PlacedTake], require_rate: bool = True,
+               bits: int = 24) -> Plan:
     """The plan for `takes` (PlacedTake, already frame aligned and with their file paths)."""
     from foley_desktop.export.stems import clip_time_reference
 
@@ -243,7 +250,7 @@ def build_plan(project, takes, require_rate: bool = True, bits: int = 24) -> Pla
                 tracks=tracks, bits=bits)
 
 
-def _copy(item: Item, **changes) -> Item:
+def _copy(item: Item, **changes: Any) -> Item:
     import dataclasses
 
     return dataclasses.replace(item, **changes)

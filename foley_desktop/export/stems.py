@@ -364,7 +364,8 @@ def take_file_name(clip: str, t: PlacedTake, tag: str, alt: int = 0) -> str:
     return f"{safe_name(clip)}_{t.index:02d}_{safe_name(t.segment.prompt, 32)}_{kind}s{t.take.seed}_{tag}.wav"
 
 
-def write_take(project: Project, t: PlacedTake, subtype: str, fh, rf64_threshold: int = RIFF_LIMIT) -> float:
+def write_take(project: Project, t: PlacedTake, subtype: str, fh: IO[bytes],
+               rf64_threshold: int = RIFF_LIMIT) -> float:
     """One take as its own BWF, stamped with its position on the clip.
 
     The file holds `t.head` samples of silence, the take at `t.gain`, then `t.tail` of silence;

@@ -15,11 +15,16 @@ Tracks: V1 the clip's picture, A1 its audio (when it has some), "Foley N" with t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from foley_desktop.errors import ExportError
 from foley_desktop.export.placement import Plan, build_plan
 from foley_desktop.export.stems import PlacedTake, safe_name
 from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.project.model import Project
+
+if TYPE_CHECKING:
+    import opentimelineio as otio
 
 FORMATS = {"otio": ".otio", "fcp7xml": ".xml", "fcpxml": ".fcpxml", "edl": ".edl", "aaf": ".aaf",
            "kdenlive": ".kdenlive"}
@@ -33,7 +38,7 @@ def _otio():
     return otio
 
 
-def otio_timeline(plan: Plan):
+def otio_timeline(plan: Plan) -> otio.schema.Timeline:
     """The OTIO timeline of a plan: every time a whole frame at the clip's rate."""
     otio = _otio()
     RT, TR = otio.opentime.RationalTime, otio.opentime.TimeRange
@@ -74,7 +79,7 @@ def otio_timeline(plan: Plan):
     return tl
 
 
-def build_timeline(project: Project, placed_takes: list[PlacedTake]):
+def build_timeline(project: Project, placed_takes: list[PlacedTake]) -> otio.schema.Timeline:
     """The OTIO timeline for a project whose takes were exported (frame aligned, with paths)."""
     return otio_timeline(build_plan(project, placed_takes))
 

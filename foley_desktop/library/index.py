@@ -25,8 +25,10 @@ import sqlite3
 import stat
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -257,7 +259,8 @@ class LibraryIndex:
         report.seconds = time.monotonic() - t0
         return report
 
-    def _list_changes(self, report: ScanReport, progress, cancel) -> list[tuple]:
+    def _list_changes(self, report: ScanReport, progress: ProgressFn | None,
+                      cancel: CancelToken | None) -> list[tuple]:
         todo: list[tuple] = []
         listed = 0
         with self._lock:
@@ -321,7 +324,8 @@ class LibraryIndex:
             self._db.commit()
         return todo
 
-    def _process(self, todo: list[tuple], report: ScanReport, progress, cancel,
+    def _process(self, todo: list[tuple], report: ScanReport, progress: ProgressFn | None,
+                 cancel: CancelToken | None,
                  max_seconds: float) -> None:
         from foley_desktop.library.embed import embedder, sound_text
         from foley_desktop.library.starter import credit_for
@@ -510,7 +514,7 @@ class LibraryIndex:
         r = self._db.execute(f"SELECT {self._COLS} FROM sounds WHERE id = ?", (sound_id,)).fetchone()
         return self._row_hit(r, score)
 
-    def _row_hit(self, r, score: float) -> SoundHit:
+    def _row_hit(self, r: Sequence[Any], score: float) -> SoundHit:
         folder = self._db.execute("SELECT path FROM folders WHERE id = ?", (r[1],)).fetchone()[0]
         return SoundHit(path=Path(folder) / r[2], score=score, name=r[3], category=r[4],
                         subcategory=r[5], fx_name=r[6], description=r[7] or "", duration_s=r[8],

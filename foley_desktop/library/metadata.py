@@ -17,6 +17,7 @@ import struct
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from foley_desktop.library.naming import UcsName, parse_ucs
 
@@ -100,7 +101,7 @@ def _text(raw: bytes) -> str:
 
 # ---- WAV / BWF / RF64 -----------------------------------------------------------------------
 
-def _read_wav(fh, path: Path, size: int) -> SoundMeta:
+def _read_wav(fh: BinaryIO, path: Path, size: int) -> SoundMeta:
     riff = fh.read(12)[:4]
     fmt = None
     data_size = data_pos = None

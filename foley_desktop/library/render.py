@@ -17,18 +17,22 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soxr
 
 from foley_desktop.engine.post import finish
 from foley_desktop.errors import FoleyError, GenerationError, MediaError
-from foley_desktop.jobs import CancelToken, ProgressMeter, check
+from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
 from foley_desktop.media.timebase import SAMPLE_RATE as SR
 from foley_desktop.spotting.markers import Marker
+
+if TYPE_CHECKING:
+    from foley_desktop.library.index import LibraryIndex, SoundHit
 
 MAX_FILE_S = 120            # longer recordings: only their first two minutes are cut into hits
 PRE_ROLL = int(0.004 * SR)  # keep 4 ms before the attack so the transient is not cut
@@ -259,19 +263,20 @@ class PinnedSound:
     score: float = 1.0
 
 
-def pinned_hits(paths: Sequence[str], library=None) -> list:
+def pinned_hits(paths: Sequence[str], library: LibraryIndex | None = None
+                ) -> Sequence[SoundHit | PinnedSound]:
     """The pinned recordings as render inputs: the index's entry when it has one (onsets,
     credit), else a fresh analysis of the file. A missing file is a one-line error."""
     from foley_desktop.library.features import analyse_file
     from foley_desktop.library.metadata import SkipFile
 
-    out = []
+    out: list[SoundHit | PinnedSound] = []
     for p in paths:
         path = Path(p)
         if not path.is_file():
             raise GenerationError(f"pinned sound {path} is missing (relink the library folder "
                                   "or pin another sound)")
-        hit = library.info(path) if library is not None else None
+        hit: SoundHit | PinnedSound | None = library.info(path) if library is not None else None
         if hit is None:
             try:
                 f = analyse_file(path)
@@ -282,7 +287,7 @@ def pinned_hits(paths: Sequence[str], library=None) -> list:
     return out
 
 
-def pick_sources(hits) -> list:
+def pick_sources(hits: Iterable[Any]) -> list:
     """The recordings a take draws from: the best match and those scoring nearly as well (a
     wolf's howl ranked fourth for "a dog woofs" is not a bark to lay on a marker)."""
     hits = list(hits)
@@ -292,15 +297,16 @@ def pick_sources(hits) -> list:
     return [h for h in hits if float(getattr(h, "score", 1.0)) >= top - SCORE_MARGIN][:MAX_SOURCES]
 
 
-def is_continuous(hits) -> bool:
+def is_continuous(hits: Iterable[Any]) -> bool:
     """A prompt asks for a bed when most of its best matches are sustained recordings."""
     top = list(hits)[:MAX_SOURCES]
     return bool(top) and sum(1 for h in top if h.continuous) * 2 > len(top)
 
 
-def render_takes(hits, markers: list[Marker], start: int, end: int, seeds: Sequence[int], *,
+def render_takes(hits: Sequence[Any], markers: list[Marker], start: int, end: int, seeds: Sequence[int], *,
                  query: str = "", loudness_lufs: float | None = None, continuous: bool | None = None,
-                 progress=None, cancel: CancelToken | None = None) -> list[LibraryTake]:
+                 progress: ProgressFn | None = None, cancel: CancelToken | None = None
+                 ) -> list[LibraryTake]:
     """One take per seed for the segment [start, end) from the ranked library `hits` (objects
     with `path`, `onsets_s`, `continuous`, `credit`: library.index.SoundHit). With markers inside
     the segment the take is hits cut from the best matches, laid on the markers; without them,

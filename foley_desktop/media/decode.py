@@ -27,12 +27,14 @@ from typing import cast
 import av
 import numpy as np
 import soxr
+from av.audio.stream import AudioStream
+from av.container import InputContainer
 from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 
 from foley_desktop.errors import MediaError, NoStreamError
 from foley_desktop.jobs import CancelToken, check
-from foley_desktop.media.probe import MediaInfo, open_media, probe_cached
+from foley_desktop.media.probe import MediaInfo, open_media, probe_cached, time_base
 from foley_desktop.media.timebase import SAMPLE_RATE
 
 # Decoding this much before a seek target lets the codec (AAC overlap) and the resampler's
@@ -82,8 +84,9 @@ class _AudioSource:
         # frame within one tick of where the previous one ended is taken as contiguous.
         self.slack = 0
 
-    def _frames(self, container, stream, cancel) -> Iterator[tuple[int | None, np.ndarray]]:
-        tb = Fraction(stream.time_base)
+    def _frames(self, container: InputContainer, stream: AudioStream,
+                cancel: CancelToken | None) -> Iterator[tuple[int | None, np.ndarray]]:
+        tb = time_base(stream)
         ticks = tb * self.rate  # samples per time-base tick
         self.slack = math.ceil(ticks) if ticks > 1 else 0
         for packet in container.demux(stream):
@@ -93,12 +96,13 @@ class _AudioSource:
                 idx = None if frame.pts is None else round((frame.pts * tb - self.anchor) * self.rate)
                 yield idx, _frame_to_float(frame)
 
-    def _decoded(self, container, first, cancel) -> Iterator[tuple[int | None, np.ndarray]]:
+    def _decoded(self, container: InputContainer, first: int,
+                 cancel: CancelToken | None) -> Iterator[tuple[int | None, np.ndarray]]:
         """Decoded frames, seeking near `first` when that is far enough in to pay off."""
-        stream = container.streams[self.stream_index]
+        stream = cast(AudioStream, container.streams[self.stream_index])
         if first > SEEK_MIN_S * self.rate:
             target = self.anchor + Fraction(first, self.rate)
-            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            container.seek(int(target / time_base(stream)), stream=stream, backward=True)
             frames = self._frames(container, stream, cancel)
             head = next(frames, None)
             if head is not None and head[0] is not None and head[0] <= first:
@@ -109,7 +113,8 @@ class _AudioSource:
             container.seek(0, stream=stream, backward=True)
         yield from self._frames(container, stream, cancel)
 
-    def chunks(self, container, first: int, cancel: CancelToken | None) -> Iterator[np.ndarray]:
+    def chunks(self, container: InputContainer, first: int,
+               cancel: CancelToken | None) -> Iterator[np.ndarray]:
         """Native samples from index `first` on, contiguous, gaps filled with silence."""
         cursor = first
         for idx, data in self._decoded(container, first, cancel):
@@ -196,7 +201,8 @@ def read_audio(path: str | os.PathLike, start: int = 0, end: int | None = None,
     return out
 
 
-def _audio_range(info: MediaInfo, start: int, end: int | None, sr: int, stream_index) -> int:
+def _audio_range(info: MediaInfo, start: int, end: int | None, sr: int,
+                 stream_index: int | None) -> int:
     if end is None:
         end = audio_length(info, sr, stream_index)
     if start < 0 or end < start:
@@ -291,7 +297,7 @@ def _audio_pieces(info: MediaInfo, start: int, end: int, sr: int, stream_index: 
 # ----------------------------------------------------------------------------------- video
 
 
-def _open_video(path) -> MediaInfo:
+def _open_video(path: str | os.PathLike) -> MediaInfo:
     info = probe_cached(path)
     info.require_video()
     return info
@@ -357,9 +363,10 @@ class _Picture:
         return out
 
 
-def _video_frames(container, stream, t_first: Fraction, cancel) -> Iterator[tuple[Fraction, av.VideoFrame]]:
+def _video_frames(container: InputContainer, stream: VideoStream, t_first: Fraction,
+                  cancel: CancelToken | None) -> Iterator[tuple[Fraction, av.VideoFrame]]:
     """(time, frame) in presentation order, from the keyframe at or before t_first."""
-    tb = stream.time_base
+    tb = time_base(stream)
     start = Fraction(stream.start_time or 0) * tb
     if t_first - start > tb:
         container.seek(int(t_first / tb), stream=stream, backward=True)
@@ -374,8 +381,9 @@ def _video_frames(container, stream, t_first: Fraction, cancel) -> Iterator[tupl
     yield from _decode_video(container, stream, cancel)
 
 
-def _decode_video(container, stream, cancel) -> Iterator[tuple[Fraction, av.VideoFrame]]:
-    tb = stream.time_base
+def _decode_video(container: InputContainer, stream: VideoStream,
+                  cancel: CancelToken | None) -> Iterator[tuple[Fraction, av.VideoFrame]]:
+    tb = time_base(stream)
     last = None
     for packet in container.demux(stream):
         check(cancel)
@@ -389,7 +397,7 @@ def _decode_video(container, stream, cancel) -> Iterator[tuple[Fraction, av.Vide
             yield t, frame
 
 
-def iter_video_frames(path: str | os.PathLike, fps, size: tuple[int, int] | None = None,
+def iter_video_frames(path: str | os.PathLike, fps: Fraction | int | str, size: tuple[int, int] | None = None,
                       start: int = 0, end: int | None = None, letterbox: bool = True,
                       cancel: CancelToken | None = None) -> Iterator[np.ndarray]:
     """RGB uint8 [h, w, 3] frames on the grid `start/48000 + k/fps` (see module doc).
@@ -415,7 +423,7 @@ def _video_range(info: MediaInfo, fps: Fraction, start: int, end: int | None) ->
     return end
 
 
-def _iter_video(info: MediaInfo, fps: Fraction, size, start: int, end: int, letterbox: bool,
+def _iter_video(info: MediaInfo, fps: Fraction, size: tuple[int, int] | None, start: int, end: int, letterbox: bool,
                 cancel: CancelToken | None) -> Iterator[np.ndarray]:
     n = frame_count(start, end, fps)
     if n == 0:
@@ -424,8 +432,7 @@ def _iter_video(info: MediaInfo, fps: Fraction, size, start: int, end: int, lett
     origin = info.origin
     with open_media(info.path) as container:
         stream = cast(VideoStream, container.streams[info.require_video().stream_index])
-        if stream.time_base is None:
-            raise MediaError(f"the video stream of {info.path} has no time base")
+        tb = time_base(stream)
         stream.thread_type = "AUTO"
         frames = _video_frames(container, stream, origin + Fraction(start, SAMPLE_RATE), cancel)
         current = next(frames, None)
@@ -434,7 +441,7 @@ def _iter_video(info: MediaInfo, fps: Fraction, size, start: int, end: int, lett
         upcoming = next(frames, None)
         # A source frame counts as shown at t if its timestamp is within half a tick after t:
         # coarse time bases (Matroska's 1 ms) round 29.97 fps timestamps to the nearest tick.
-        tolerance = Fraction(stream.time_base) / 2
+        tolerance = tb / 2
         shown = None  # (frame time, array) last converted, reused while held
         for k in range(n):
             t = origin + Fraction(start, SAMPLE_RATE) + k / fps
@@ -448,7 +455,7 @@ def _iter_video(info: MediaInfo, fps: Fraction, size, start: int, end: int, lett
             yield shown[1]
 
 
-def read_video_frames(path: str | os.PathLike, fps, size: tuple[int, int] | None = None,
+def read_video_frames(path: str | os.PathLike, fps: Fraction | int | str, size: tuple[int, int] | None = None,
                       start: int = 0, end: int | None = None, letterbox: bool = True,
                       cancel: CancelToken | None = None) -> np.ndarray:
     """uint8 [T, h, w, 3] with T = ceil((end - start) / 48000 * fps); see iter_video_frames."""

@@ -19,12 +19,15 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
+from av.container import InputContainer
+from av.stream import Stream
 
 from foley_desktop.errors import MediaError, NoStreamError
 from foley_desktop.fsutil import atomic_temp_path
 from foley_desktop.jobs import CancelToken, check
 from foley_desktop.media.decode import iter_audio
-from foley_desktop.media.probe import open_media, probe_cached
+from foley_desktop.media.probe import MediaInfo, open_media, probe_cached
 from foley_desktop.media.timebase import SAMPLE_RATE
 
 # suffix -> (FFmpeg muxer, audio codec for the new track)
@@ -77,9 +80,12 @@ def mux_audio(video_path: str | os.PathLike, wav_path: str | os.PathLike,
     return out_path
 
 
-def _write(src, tmp, fmt, acodec, info, wav_info, channels, replace, title, cancel) -> None:
+def _write(src: InputContainer, tmp: Path, fmt: str, acodec: str, info: MediaInfo,
+           wav_info: MediaInfo, channels: int, replace: bool, title: str,
+           cancel: CancelToken | None) -> None:
+    video = info.require_video()
     with av.open(str(tmp), "w", format=fmt) as dst:
-        keep = [src.streams[info.video.stream_index]]
+        keep = [src.streams[video.stream_index]]
         if not replace:
             keep += list(src.streams.audio)
         mapping = {}
@@ -87,12 +93,12 @@ def _write(src, tmp, fmt, acodec, info, wav_info, channels, replace, title, canc
             o = dst.add_stream_from_template(s)
             o.metadata.update({k: v for k, v in s.metadata.items() if k != "encoder"})
             mapping[s.index] = o
-        vout = mapping[info.video.stream_index]
+        vout = mapping[video.stream_index]
         # The muxer needs the frame rate for a timecode track (it would take 1/time_base).
-        vout.codec_context.framerate = info.video.fps
-        if info.video.rotation:
+        vout.codec_context.framerate = video.fps
+        if video.rotation:
             # FFmpeg's display matrix angle is counter-clockwise; ours is clockwise.
-            vout.set_display_rotation(-info.video.rotation % 360)
+            vout.set_display_rotation(-video.rotation % 360)
         if info.timecode:
             vout.metadata["timecode"] = info.timecode
         aout = dst.add_stream(acodec, rate=SAMPLE_RATE)
@@ -116,12 +122,13 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(getattr(exc, "strerror", None) or exc).split())
 
 
-def _time(packet) -> Fraction:
+def _time(packet: av.Packet) -> Fraction:
     ts = packet.dts if packet.dts is not None else packet.pts
     return Fraction(ts or 0) * packet.time_base
 
 
-def _copied_packets(src, mapping, cancel) -> Iterator[tuple[Fraction, av.Packet, object]]:
+def _copied_packets(src: InputContainer, mapping: dict[int, Stream], cancel: CancelToken | None
+                    ) -> Iterator[tuple[Fraction, av.Packet, object]]:
     for packet in src.demux(*[src.streams[i] for i in mapping]):
         check(cancel)
         if packet.dts is None and packet.pts is None:
@@ -137,7 +144,8 @@ def _with_lead(lead: int, channels: int, blocks: Iterator[np.ndarray]) -> Iterat
     yield from blocks
 
 
-def _encoded_packets(wav_path, stream, lead, cancel) -> Iterator[tuple[Fraction, av.Packet, object]]:
+def _encoded_packets(wav_path: Path, stream: AudioStream, lead: int, cancel: CancelToken | None
+                     ) -> Iterator[tuple[Fraction, av.Packet, object]]:
     pts = 0
     layout = stream.layout.name
     channels = stream.layout.nb_channels

@@ -18,6 +18,9 @@ from pathlib import Path
 from statistics import median
 
 import av
+from av.audio.stream import AudioStream
+from av.container import InputContainer
+from av.video.stream import VideoStream
 
 from foley_desktop.errors import MediaError, NoStreamError
 from foley_desktop.media.timebase import SAMPLE_RATE, seconds_to_samples
@@ -117,7 +120,15 @@ class MediaInfo:
         return plain(asdict(self))
 
 
-def _fraction(value) -> Fraction | None:
+def time_base(stream: av.stream.Stream) -> Fraction:
+    """The stream's time base; MediaError when the demuxer gives none (nothing can be timed)."""
+    tb = stream.time_base
+    if tb is None or tb <= 0:
+        raise MediaError(f"stream {stream.index} has no time base")
+    return Fraction(tb)
+
+
+def _fraction(value: Fraction | int | None) -> Fraction | None:
     if value is None:
         return None
     f = Fraction(value)
@@ -167,7 +178,7 @@ def _reason(exc: Exception) -> str:
     return " ".join(str(text).split())
 
 
-def _timecode(container) -> str | None:
+def _timecode(container: InputContainer) -> str | None:
     tags = [container.metadata] + [s.metadata for s in container.streams]
     for t in tags:
         tc = t.get("timecode")
@@ -176,7 +187,7 @@ def _timecode(container) -> str | None:
     return None
 
 
-def _rotation(container, stream) -> int:
+def _rotation(container: InputContainer, stream: VideoStream) -> int:
     """Clockwise display rotation from the first frame's display matrix (FFmpeg's is CCW)."""
     try:
         for frame in container.decode(stream):
@@ -187,7 +198,7 @@ def _rotation(container, stream) -> int:
     return 0
 
 
-def _video_timestamps(container, stream) -> tuple[list[int], bool]:
+def _video_timestamps(container: InputContainer, stream: VideoStream) -> tuple[list[int], bool]:
     """Frame timestamps (stream time base) from the index when complete, else from packets;
     and whether that is all of them (False when the packet scan stopped at its bound)."""
     entries = stream.index_entries
@@ -199,7 +210,7 @@ def _video_timestamps(container, stream) -> tuple[list[int], bool]:
     return stamps, len(stamps) < MAX_SCAN_PACKETS
 
 
-def _demux_stamps(container, stream) -> Iterator[int]:
+def _demux_stamps(container: InputContainer, stream: VideoStream) -> Iterator[int]:
     n = 0
     for packet in container.demux(stream):
         ts = packet.pts if packet.pts is not None else packet.dts
@@ -220,7 +231,7 @@ def is_vfr_timestamps(stamps: list[int]) -> bool:
     return any(abs(d - med) > tol for d in deltas)
 
 
-def _check_truncated(p: Path, size: int, container) -> None:
+def _check_truncated(p: Path, size: int, container: InputContainer) -> None:
     for s in container.streams:
         entries = s.index_entries
         if len(entries):
@@ -286,8 +297,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             audio_streams=audios)
 
 
-def _video_info(c, s) -> VideoInfo:
-    tb = s.time_base
+def _video_info(c: InputContainer, s: VideoStream) -> VideoInfo:
+    tb = time_base(s)
     cc = s.codec_context
     stamps, complete = _video_timestamps(c, s)
     frame_count = s.frames or len(stamps)
@@ -320,9 +331,9 @@ def display_size(width: int, height: int, sar: Fraction, rotation: int) -> tuple
     return (height, dw) if rotation in (90, 270) else (dw, height)
 
 
-def _audio_info(s) -> AudioInfo:
+def _audio_info(s: AudioStream) -> AudioInfo:
     cc = s.codec_context
-    tb = s.time_base
+    tb = time_base(s)
     rate = cc.sample_rate
     start = Fraction(s.start_time * tb) if s.start_time is not None else Fraction(0)
     duration = Fraction(s.duration * tb) if s.duration else None

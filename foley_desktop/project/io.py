@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foley_desktop import __version__
 from foley_desktop.errors import FoleyError, ProjectError
@@ -22,6 +22,9 @@ from foley_desktop.project import lock
 from foley_desktop.project.model import Project, Segment, Take
 from foley_desktop.project.schema import FORMAT_VERSION, migrate, validate
 from foley_desktop.spotting.markers import Marker, sorted_unique
+
+if TYPE_CHECKING:
+    from foley_desktop.media.probe import MediaInfo  # imported when probing: PyAV
 
 PROJECT_SUFFIX = ".foley"
 MAX_FILE_BYTES = 64 * 2**20   # a project of 10,000 segments with takes is ~10 MiB
@@ -232,7 +235,7 @@ def _bring_inside(project: Project, new_path: Path) -> None:
             setattr(owner, attr, dst)
 
 
-def summarize_media(info) -> dict[str, Any]:
+def summarize_media(info: MediaInfo) -> dict[str, Any]:
     """The part of a `media.MediaInfo` a project keeps (see `Project.media_info`)."""
     v = info.video
     tc = info.timecode
