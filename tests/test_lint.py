@@ -35,6 +35,7 @@ CHECKED = (
     "foley_desktop/project",
     "foley_desktop/quantize",
     "tests/playback_sink.py",
+    "tests/test_constants.py",
     "tests/test_layers.py",
     "tests/test_lint.py",
     "tests/test_logs.py",
