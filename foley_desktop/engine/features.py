@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from foley_desktop.engine.package import ModelPackage, StreamSpec
-from foley_desktop.engine.session import GraphSession
+from foley_desktop.engine.session import Runner
 from foley_desktop.errors import ModelPackageError
 from foley_desktop.jobs import CancelToken
 from foley_desktop.media.timebase import SAMPLE_RATE as SR
@@ -110,7 +110,7 @@ def read_frames(video: Path, stream: StreamSpec, start: int, end: int, clip_end:
 class VisualStream:
     """Encodes one stream's frames for windows of the segment."""
 
-    def __init__(self, package: ModelPackage, stream: StreamSpec, encoder: GraphSession | None):
+    def __init__(self, package: ModelPackage, stream: StreamSpec, encoder: Runner | None):
         self.package = package
         self.stream = stream
         self.encoder = encoder
@@ -139,7 +139,7 @@ class VisualStream:
                                     f"frames; the manifest implies [1, {tokens}, D]")
         return feats[:, :tokens]
 
-    def _encode_clips(self, encoder: GraphSession, frames: np.ndarray, clip: int, stride: int, n: int,
+    def _encode_clips(self, encoder: Runner, frames: np.ndarray, clip: int, stride: int, n: int,
                       cancel: CancelToken | None) -> np.ndarray:
         """frames [T, 3, H, W] -> [1, n * K, D] from clips [n, clip, 3, H, W], in chunks of the
         graph's fixed clip count (or of 8 clips when it is symbolic, to bound memory)."""

@@ -24,7 +24,7 @@ from foley_desktop.engine.features import VisualStream, tokens_for, unconditiona
 from foley_desktop.engine.package import PRECISIONS, ModelPackage, load_package
 from foley_desktop.engine.post import finish
 from foley_desktop.engine.prompt_reading import read_prompt
-from foley_desktop.engine.session import GraphSession
+from foley_desktop.engine.session import GraphSession, Runner
 from foley_desktop.engine.text import TextTokenizer
 from foley_desktop.errors import GenerationError, ModelPackageError
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
@@ -216,7 +216,7 @@ class Engine:
         for _ in range(2):
             self.notes: list[str] = []
             self.variants = pick_variants(self.package, precision, choice.name, self.notes)
-            self.sessions: dict[str, GraphSession] = {}
+            self.sessions: dict[str, Runner] = {}
             started = choice
             for role in ("denoiser", "text_encoder", "decoder",
                          *sorted({s.graph for s in self.package.streams.values()})):
@@ -239,7 +239,7 @@ class Engine:
         return variant_label(self.variants)
 
 
-def _run_rows(session: GraphSession, feeds: dict[str, np.ndarray],
+def _run_rows(session: Runner, feeds: dict[str, np.ndarray],
               cancel: CancelToken | None) -> np.ndarray:
     """Run with all rows at once, or in chunks of a graph's fixed batch size (padded)."""
     fixed = session.fixed_batch

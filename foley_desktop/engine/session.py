@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -58,6 +59,19 @@ def _session_options(threads: int | None, path: str | os.PathLike | None = None)
     # from inter-op parallelism.
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return so
+
+
+class Runner(Protocol):
+    """What the engine runs a graph through: a GraphSession, or a stand-in that forwards to one
+    (the quantizer's recorder of calibration inputs)."""
+
+    path: Path
+    role: str
+    fixed_batch: int | None
+    input_types: dict[str, Any]
+
+    def run(self, feeds: dict[str, np.ndarray],
+            cancel: CancelToken | None = None) -> list[np.ndarray]: ...
 
 
 class GraphSession:

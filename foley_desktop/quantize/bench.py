@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -68,8 +69,10 @@ def _run_worker(spec: dict, timeout: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _median(xs) -> float | None:
-    return float(np.median(xs)) if len(xs) else None
+def _median(xs: Sequence[float]) -> float:
+    if not len(xs):
+        raise FoleyError("the benchmark recorded no measurements to summarize")
+    return float(np.median(xs))
 
 
 def bench(package: str | Path, *, threads: list[int] | None = None, provider: str = "cpu",

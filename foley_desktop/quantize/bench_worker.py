@@ -58,7 +58,8 @@ def measure(spec: dict) -> dict:
     np.save(spec["audio_out"], first.takes[0].audio)
 
     rss_first = rss_bytes()
-    e2e, stages = [], {role: [] for role, r in records.items() if r}
+    e2e: list[float] = []
+    stages: dict[str, list[float]] = {role: [] for role, r in records.items() if r}
     engine_timings: list[dict] = []
     for _ in range(spec["reps"]):
         t0 = time.perf_counter()

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from foley_desktop.engine.package import load_package
 from foley_desktop.errors import FoleyError
@@ -62,7 +63,7 @@ def quantize_package(path: str | Path, mode: str, *, clips: list[Path] | None = 
         f"input sets ({cal.steps} sampler steps per clip)")
     meter.update(1)
     new: list[NewVariant] = []
-    summary = {"package": str(pkg.path), "mode": mode, "variant": name,
+    summary: dict[str, Any] = {"package": str(pkg.path), "mode": mode, "variant": name,
                "calibration": cal.describe(), "graphs": {}}
     work = Path(tempfile.mkdtemp(prefix=".quantize-", dir=pkg.path))
     try:
@@ -72,6 +73,7 @@ def quantize_package(path: str | Path, mode: str, *, clips: list[Path] | None = 
             dst = work / f"{role}.onnx"
             samples = cal.samples.get(role, [])
             log(f"{role}: {mode}")
+            details: dict[str, Any] | None
             if mode == "fp16":
                 details = fp16.convert(src, dst, exclude_nodes=exclude)
             elif mode == "int8-dynamic":
