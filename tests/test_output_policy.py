@@ -206,3 +206,32 @@ def test_outputs_nobody_named_stay_out_of_the_app_and_beside_the_users_clip(tmp_
             assert default_folder(mine) == tmp_path / "out"
         finally:
             mine.parent.chmod(0o755)
+
+
+def test_separate_without_o_follows_the_output_policy(tmp_path, monkeypatch):
+    """`separate CLIP` with no -o: the stems folder goes where every unnamed output goes
+    (outpaths.default_folder): for the shipped demo (among the app's files) the user's output
+    folder, for a clip of the user's beside it."""
+    import argparse
+
+    import foley_desktop.separation as separation
+    from foley_desktop.commands import separate as command
+    from foley_desktop.errors import FoleyError
+
+    monkeypatch.setenv("FOLEY_DESKTOP_OUTPUT", str(tmp_path / "out"))
+    where = []
+
+    def fake_separate(inp, out, **_kw):   # the folder decision only; the job has its own tests
+        where.append(Path(out))
+        raise FoleyError("stop")
+
+    monkeypatch.setattr(separation, "separate", fake_separate)
+    mine = tmp_path / "shoot" / "take 3.mp4"
+    mine.parent.mkdir()
+    shutil.copy(DEMO, mine)
+    for clip_path in (DEMO, mine):
+        args = argparse.Namespace(input=str(clip_path), out=None, backend="default", model=None,
+                                  quiet=True)
+        with pytest.raises(FoleyError, match="stop"):
+            command.run(args)
+    assert where == [tmp_path / "out" / "footsteps_gravel-stems", mine.parent / "take 3-stems"]

@@ -17,7 +17,9 @@ def configure(parser) -> None:
     names = backends()
     parser.add_argument("input", help="video or audio file")
     parser.add_argument("-o", "--out", default=None,
-                        help="output folder (default: INPUT's folder / INPUT-stems)")
+                        help="output folder (default: INPUT-stems beside INPUT; for a clip "
+                             "among the app's own files or in a folder you cannot write, in "
+                             "the documents folder's 'Foley Desktop')")
     parser.add_argument("--backend", default="default", choices=sorted(names),
                         help="; ".join(f"{k}: {v}" for k, v in names.items()))
     parser.add_argument("--model", default=None,
@@ -44,10 +46,17 @@ def _printer(quiet: bool):
 
 
 def run(args) -> int:
+    from foley_desktop.media.timebase import SAMPLE_RATE
+    from foley_desktop.outpaths import default_folder
     from foley_desktop.separation import separate
 
     inp = Path(args.input)
-    out = Path(args.out) if args.out else inp.with_name(inp.stem + "-stems")
+    if args.out:
+        out = Path(args.out)
+    elif inp.is_file():   # the output policy: beside the clip when that folder is the user's
+        out = default_folder(inp) / f"{inp.stem}-stems"
+    else:                 # `separate` says the input is missing; nothing is created first
+        out = inp.with_name(inp.stem + "-stems")
     options = {}
     if args.model is not None:
         if args.backend != "demucs":
@@ -56,7 +65,7 @@ def run(args) -> int:
     result = separate(inp, out, backend=args.backend, progress=_printer(args.quiet), **options)
     if not args.quiet:
         print(file=sys.stderr)
-    speech_s = sum(e - s for s, e in result.speech_regions) / 48000
+    speech_s = sum(e - s for s, e in result.speech_regions) / SAMPLE_RATE
     if result.repaired_samples:
         print(f"input: {result.repaired_samples} damaged sample(s) (NaN, infinite or beyond "
               "+24 dBFS) were set to silence or clipped before separating", file=sys.stderr)
