@@ -331,9 +331,10 @@ def _validate(req: GenerateRequest, engine: Engine) -> tuple[int, float, str, in
                               f"({', '.join(s.get('methods', []))})")
     clip_end = None
     if req.video is not None:
-        from foley_desktop.media.probe import probe  # lazy: PyAV is only needed with video
+        # lazy: PyAV is only needed with video; cached, since the app probed the clip already
+        from foley_desktop.media.probe import probe_cached
 
-        info = probe(req.video)
+        info = probe_cached(req.video)
         clip_end = info.duration_samples
         if req.end > clip_end:
             raise GenerationError(f"the segment {req.start / SR:.3f}-{req.end / SR:.3f} s is "

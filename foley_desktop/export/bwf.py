@@ -27,6 +27,7 @@ import numpy as np
 from foley_desktop import __version__
 from foley_desktop.errors import ExportError, FoleyError
 from foley_desktop.fsutil import atomic_write
+from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.media.wav import encode_pcm24
 
 RIFF_LIMIT = 0xFFFFFFFF
@@ -87,7 +88,7 @@ class IXml:
     timecode_rate: Fraction | None = None  # frame rate of the timecode, e.g. 30000/1001
     drop_frame: bool = False
     time_reference: int = 0  # samples since midnight, as in bext
-    sample_rate: int = 48000
+    sample_rate: int = SAMPLE_RATE
     bit_depth: int = 24
     track_names: list[str] = field(default_factory=list)
     # What made the file (a take's recorded parameters, model, hash, app version): written as
@@ -180,7 +181,7 @@ def _encode(block: np.ndarray, subtype: str) -> bytes:
 class BwfWriter:
     """Streams one BWF file into an open binary file object (the caller makes it atomic)."""
 
-    def __init__(self, fh: IO[bytes], channels: int, sr: int = 48000, subtype: str = "PCM_24",
+    def __init__(self, fh: IO[bytes], channels: int, sr: int = SAMPLE_RATE, subtype: str = "PCM_24",
                  bext: Bext | None = None, ixml: IXml | None = None,
                  rf64_threshold: int = RIFF_LIMIT) -> None:
         if subtype not in SUBTYPES:
@@ -242,7 +243,7 @@ class BwfWriter:
         self.fh.seek(end)
 
 
-def write_bwf(path: str | os.PathLike, audio: np.ndarray, sr: int = 48000, subtype: str = "PCM_24",
+def write_bwf(path: str | os.PathLike, audio: np.ndarray, sr: int = SAMPLE_RATE, subtype: str = "PCM_24",
               bext: Bext | None = None, ixml: IXml | None = None,
               rf64_threshold: int = RIFF_LIMIT) -> Path:
     """Write `audio` (float, [samples] or [channels, samples]) as a BWF file, atomically."""

@@ -415,7 +415,7 @@ def write_take(project: Project, t: PlacedTake, subtype: str, fh: IO[bytes],
                             take=f"{t.index:02d}", note=note, timecode_rate=clip_fps(project),
                             drop_frame=bool(project.media_info.get("drop_frame")),
                             time_reference=tref, bit_depth=32 if subtype == "FLOAT" else 24,
-                            track_names=["FX"]),
+                            track_names=["FX"], user=dict(tk.params)),
                   rf64_threshold=rf64_threshold)
     if t.head:
         w.write(np.zeros((1, t.head), np.float32))
