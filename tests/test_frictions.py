@@ -137,3 +137,62 @@ def test_after_a_delete_the_inspector_is_empty_and_the_provider_line_stays_one_l
     assert "\n" not in ins.provider.text() and "hover" in ins.provider.text()
     assert reason.strip() in ins.provider.toolTip()
     _settle(qtbot)
+
+
+@pytest.mark.gui
+def test_the_inspector_never_makes_the_window_taller_than_the_screen(qtbot, win, clip_tank):
+    """A segment with takes, a prompt note and a take's record used to need ~1100 px: on a
+    1000-px screen the window grew past it (the Foley lane off screen) and the form's rows were
+    squeezed below their height (clipped buttons and text). The inspector scrolls instead."""
+    from foley_desktop.spotting.markers import Marker
+
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(24000, 72000, "坦克履带碾过碎石", model="test-analytic")
+    win.doc.set_field(seg.id, "variations", 3)
+    win.doc.set_field(seg.id, "markers", [Marker(30000 + 4800 * i, "hit") for i in range(6)])
+    win.canvas.set_selected([seg.id])
+    jobs = win.generate([seg.id])
+    for j in jobs:
+        qtbot.waitUntil(lambda j=j: j.state in ("done", "failed"), timeout=60000)
+        assert j.state == "done", j.error
+    qtbot.waitUntil(lambda: len(seg.takes) == 3 and not win.runs.waiting, timeout=5000)
+    win.side_tabs.setCurrentWidget(win.inspector)
+    ins = win.inspector
+    ins.takes.setCurrentRow(0)
+    assert ins.take_info.text()
+    qtbot.wait(50)
+    assert win.minimumSizeHint().height() <= 700, win.minimumSizeHint()
+    win.resize(1400, 880)
+    qtbot.wait(50)
+    assert win.height() <= 880
+    for w in (ins.mode, ins.prompt, ins.spot_btn, ins.seed, ins.precision, ins.gen_btn):
+        assert w.height() >= w.minimumSizeHint().height(), (w, w.height())
+        assert w.width() >= w.minimumSizeHint().width(), (w, w.width())
+    _settle(qtbot)
+
+
+@pytest.mark.gui
+def test_a_clip_without_sound_says_so_instead_of_offering_separation(qtbot, win, tmp_path):
+    """The demo clip has no audio: its stem lanes said "Not separated yet (File ▸ Separate)"
+    and File ▸ Separate queued a job that failed with a clipped message in the Jobs panel
+    (and a Retry that could never work). Now the lanes say there is no sound and Separate
+    says why at once; the CLI's `project separate` says the same."""
+    import shutil
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parent.parent / "resources/demo/walkers.mp4"
+    clip = tmp_path / "walkers.mp4"
+    shutil.copy(demo, clip)
+    assert win.open_path(str(clip))
+    qtbot.waitUntil(lambda: win.preview.view.image is not None, timeout=15000)
+    for key in ("dialogue", "background"):
+        assert "no audio" in win.canvas.lane_state[key].lower()
+        assert "File ▸ Separate" not in win.canvas.lane_state[key]
+    assert win.separate() is None
+    assert win.last_error == "walkers.mp4 has no audio: nothing to separate"
+    assert win.jobs_panel.table.rowCount() == 0
+    p = tmp_path / "p.foley"
+    assert cli("project", "new", clip, "-o", p).returncode == 0
+    r = cli("project", "separate", p)
+    assert r.returncode == 2 and "walkers.mp4 has no audio: nothing to separate" in r.stderr
+    _settle(qtbot)

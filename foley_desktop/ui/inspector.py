@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -173,11 +174,27 @@ class Inspector(QWidget):
         tl.addWidget(self.take_info)
         tl.addWidget(self.ab_btn)
 
-        lay = QVBoxLayout(self)
+        # The form scrolls rather than growing the window: with a prompt note, takes and a
+        # take's record it needs more height than a laptop screen has, and a window taller
+        # than the screen puts the Foley lane out of sight (and squeezes the rows below their
+        # height: clipped buttons and text).
+        body = QWidget()
+        lay = QVBoxLayout(body)
         lay.addWidget(self.header)
         lay.addWidget(seg_box)
         lay.addLayout(buttons)
         lay.addWidget(take_box, 1)
+        self.takes.setMinimumHeight(90)   # three takes in view however short the panel
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setWidget(body)
+        # As wide as the form needs (plus the scroll bar): it scrolls down, never sideways.
+        self.scroll.setMinimumWidth(body.minimumSizeHint().width()
+                                    + self.scroll.verticalScrollBar().sizeHint().width())
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
 
         self.prompt.editingFinished.connect(lambda: self._commit("prompt"))
         self.prompt.textChanged.connect(self._show_reading)
