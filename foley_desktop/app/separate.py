@@ -6,9 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from foley_desktop.errors import ProjectError
 from foley_desktop.jobs import CancelToken, ProgressFn
 from foley_desktop.project.commands import SetStems
 from foley_desktop.project.model import Project
+
+
+def check_separable(project: Project) -> None:
+    """Raise ProjectError (one line) when there is nothing to separate: a clip without audio,
+    or a clip that is not where the project says. Said before any job starts."""
+    if project.media_info.get("audio_channels", 1) == 0:
+        raise ProjectError(f"{project.media.name} has no audio: nothing to separate")
+    if not project.media.exists():
+        raise ProjectError(f"the clip is missing: {project.media}")
 
 
 def stems_folder(project: Project) -> Path:

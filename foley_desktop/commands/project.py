@@ -258,14 +258,11 @@ def _choose(args) -> int:
 
 
 def _separate(args) -> int:
-    from foley_desktop.app.separate import separate_project
+    from foley_desktop.app.separate import check_separable, separate_project
 
     with lock.locked(args.project):  # for the whole run, as generate --project
         project = io.load(args.project)
-        if project.media_info.get("audio_channels", 1) == 0:
-            raise ProjectError(f"{project.media.name} has no audio: nothing to separate")
-        if not project.media.exists():
-            raise ProjectError(f"the clip is missing: {project.media}")
+        check_separable(project)
         cmd = separate_project(project, backend=args.backend, progress=_progress_printer())
         _apply_and_save(project, cmd)
     speech = sum(b - a for a, b in project.speech) / 48000

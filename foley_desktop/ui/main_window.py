@@ -74,6 +74,7 @@ def _read_take(path: Path) -> np.ndarray:
 # tests and for users who want a shorter interval).
 AUTOSAVE_S = 30
 NOT_SEPARATED = "Not separated yet (File ▸ Separate)"
+NO_AUDIO_TO_SEPARATE = "No audio to separate: the clip has no sound"
 
 
 class MainWindow(QMainWindow):
@@ -455,7 +456,8 @@ class MainWindow(QMainWindow):
         self._stem_paths.clear()
         self.canvas.set_speech(proj.speech)
         for key in ("dialogue", "background"):
-            self.canvas.set_lane(key, None, NOT_SEPARATED)
+            self.canvas.set_lane(key, None,
+                                 NOT_SEPARATED if info.audio is not None else NO_AUDIO_TO_SEPARATE)
         if info.audio is None:
             self.canvas.set_lane("original", None, "This clip has no audio")
         else:
@@ -877,20 +879,25 @@ class MainWindow(QMainWindow):
             # loses a take. The write runs off the GUI thread.
             self.doc.save_soon()
 
-    def separate(self) -> None:
-        from foley_desktop.app.separate import separate_project
+    def separate(self) -> workers.Job | None:
+        from foley_desktop.app.separate import check_separable, separate_project
 
         proj = self.doc.project
         if proj is None:
-            return
+            return None
+        try:
+            check_separable(proj)   # a clip without sound: said now, not as a failed job
+        except FoleyError as exc:
+            self.show_error(str(exc))
+            return None
         out = self._out_dir().parent / "stems"
 
         def done(job):
             self.doc.set_stems(job.result.stems, job.result.speech)
             self.canvas.refresh()
 
-        self.jobs.submit("Separate dialogue / background", separate_project, copy.copy(proj),
-                         out, on_done=done)
+        return self.jobs.submit("Separate dialogue / background", separate_project,
+                                copy.copy(proj), out, on_done=done)
 
     def export(self, choice=None) -> workers.Job | None:
         """Export stems, takes and timelines (`choice`: an ExportChoice; None asks)."""
