@@ -196,3 +196,35 @@ def test_a_clip_without_sound_says_so_instead_of_offering_separation(qtbot, win,
     r = cli("project", "separate", p)
     assert r.returncode == 2 and "walkers.mp4 has no audio: nothing to separate" in r.stderr
     _settle(qtbot)
+
+
+def test_a_precision_the_model_lacks_is_refused_before_anything_is_made(clip_tank, tmp_path):
+    """`project add-segment --precision int3` was accepted and failed at generate; and
+    `generate --project --all` made the first segment's takes before failing on the second's
+    precision. Now the edit is refused, and the run is planned whole before any take."""
+    from foley_desktop.engine import testpkg
+    from foley_desktop.project.model import Segment, new_id
+
+    pkg = testpkg.build(tmp_path / "pkg", int8=False)       # fp32 only
+    p = tmp_path / "p.foley"
+    assert cli("project", "new", clip_tank, "-o", p).returncode == 0
+    r = cli("project", "add-segment", p, "--start", "0", "--end", "1", "--prompt", "x",
+            "--precision", "int3")
+    assert r.returncode == 2 and "--precision int3" in r.stderr and "Traceback" not in r.stderr
+    assert io.load(p).segments == []
+    r = cli("project", "add-segment", p, "--start", "0", "--end", "1", "--prompt", "x",
+            "--model", pkg, "--precision", "int8")
+    assert r.returncode == 2 and "no int8 variant" in r.stderr
+    r = cli("project", "add-segment", p, "--start", "0", "--end", "1", "--prompt", "door slam",
+            "--model", pkg, "--precision", "fp32", "--seed", "1")
+    assert r.returncode == 0, r.stderr
+    # A project edited elsewhere (an older version, by hand): the second segment asks for a
+    # precision its model does not have.
+    project = io.load(p)
+    project.segments.append(Segment(id=new_id("seg"), start=48000, end=96000, prompt="rain",
+                                    model=str(pkg), precision="int8", seed=2))
+    io.save(project)
+    r = cli("generate", "--project", p, "--all", "--provider", "cpu")
+    assert r.returncode == 2 and "no int8 variant" in r.stderr and "1.000 s" in r.stderr
+    assert all(s.takes == [] for s in io.load(p).segments)
+    assert not list(tmp_path.glob("p.foley-cache/takes/*/*.wav"))

@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from foley_desktop.app.engines import EngineCache
-from foley_desktop.app.params import LIBRARY, GenParams, resolve, seeds_to_run
+from foley_desktop.app.params import LIBRARY, GenParams, check_precision, resolve, seeds_to_run
 from foley_desktop.app.preferences import Preferences
 from foley_desktop.errors import FoleyError, GenerationError, ProjectError
 from foley_desktop.jobs import CancelToken, Progress, ProgressFn, check
 from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.project import io
-from foley_desktop.project.commands import AddTake
+from foley_desktop.project.commands import AddTake, when
 from foley_desktop.project.model import Project, Segment, Take, new_id
 from foley_desktop.spotting.onsets import sync_score
 
@@ -50,12 +50,18 @@ def plan(project: Project, segment_ids: Iterable[str] | None = None, *,
          prefs: Preferences | None = None, package=None, precision: str | None = None,
          provider: str | None = None) -> list[Planned]:
     """Each segment's resolved parameters and the seeds it still needs (raises ProjectError
-    for an unknown id, ModelPackageError for a model that is not installed)."""
+    for an unknown id, ModelPackageError for a model that is not installed, GenerationError
+    for a precision its model does not have: all before any take is made)."""
     ids = [s.id for s in project.segments] if segment_ids is None else list(segment_ids)
     segments = [project.segment(i) for i in ids]  # raises for an unknown id
     out = []
     for seg in segments:
         params = resolve(seg, prefs, model=package, precision=precision, provider=provider)
+        if params.mode != LIBRARY:
+            try:
+                check_precision(params.model.ref, params.precision)
+            except FoleyError as exc:
+                raise type(exc)(f"segment {when(project, seg.start)}: {exc}") from None
         out.append(Planned(seg, params, seeds_to_run(seg, params)))
     return out
 

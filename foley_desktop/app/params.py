@@ -78,6 +78,17 @@ def identify_model(ref: str | Path | None) -> ModelId:
                    hash=ident.hash)
 
 
+def check_precision(model: str | Path | None, precision: str | None) -> None:
+    """Refuse a precision the model package does not have (GenerationError or
+    ModelPackageError, one line), as the engine would when loading it: said when the segment
+    is edited or the run is planned, not after other segments' takes were made."""
+    if precision in (None, "", "auto"):
+        return
+    from foley_desktop.engine.generate import load_model, pick_variants
+
+    pick_variants(load_model(model), str(precision), "cpu")
+
+
 def markers_digest(markers: tuple[tuple[int, str, float], ...]) -> str | None:
     """The markers a take follows, as 16 hex (as takes have recorded them since they carried
     parameters); None without markers."""

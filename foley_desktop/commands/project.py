@@ -166,16 +166,25 @@ def _apply_and_save(project: Project, command) -> None:
     io.save(project)
 
 
-def _field_commands(args, seg_id: str) -> list:
-    if getattr(args, "model", None) is not None:
-        # A model that is not installed is refused now, not when generating later.
-        from foley_desktop.engine.generate import load_model
-        from foley_desktop.errors import ModelPackageError
+def _field_commands(args, seg_id: str, current_model: str | None = None) -> list:
+    """The segment fields the flags set. A model that is not installed, or a precision the
+    segment's model does not have, is refused now, not when generating later."""
+    from foley_desktop.app.params import check_precision
+    from foley_desktop.engine.generate import load_model
+    from foley_desktop.errors import FoleyError
 
+    model = getattr(args, "model", None)
+    if model is not None:
         try:
-            load_model(args.model)
-        except ModelPackageError as exc:
-            raise ProjectError(f"--model {args.model}: {exc}") from None
+            load_model(model)
+        except FoleyError as exc:
+            raise ProjectError(f"--model {model}: {exc}") from None
+    precision = getattr(args, "precision", None)
+    if precision is not None:
+        try:
+            check_precision(model or current_model or None, precision)
+        except FoleyError as exc:
+            raise ProjectError(f"--precision {precision}: {exc}") from None
     cmds = []
     for flag, name, _, _ in _FIELD_OPTS:
         value = getattr(args, name if flag != "--gain" else "gain", None)
@@ -233,7 +242,7 @@ def _edit_locked(args) -> int:
         cmds.append(TrimSegment(seg.id,
                                 None if args.start is None else _time(project, args.start, "start"),
                                 None if args.end is None else _time(project, args.end, "end")))
-    cmds += _field_commands(args, seg.id)
+    cmds += _field_commands(args, seg.id, seg.model)
     new_start = seg.start if args.start is None else _time(project, args.start, "start")
     new_end = seg.end if args.end is None else _time(project, args.end, "end")
     cmds += _markers_command(args, project, seg.id, new_start, new_end)
