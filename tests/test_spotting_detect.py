@@ -114,3 +114,20 @@ def test_bad_ranges_are_one_line_errors(clip_tank):
         spot(clip_tank, 100 * SAMPLE_RATE, 101 * SAMPLE_RATE)
     with pytest.raises(MediaError, match="region"):
         spot(clip_tank, roi=(5000, 0, 100, 100))
+
+
+def test_repeated_frames_are_not_stops(media_root):
+    # tree.avi brings 2 new pictures a second on a 15 fps grid; a hand waves in front of the
+    # lens from 23 s. Motion "stopped" at every repeated frame (3.7 events per 10 s before the
+    # held-frame gate); nothing there makes a sound.
+    path, c = _clip(media_root, "opencv_tree_hand")
+    got = spot(path, seconds_to_samples(22), seconds_to_samples(29.5))
+    assert got == []
+
+
+def test_keystrokes_on_a_rendered_screen_are_spotted(media_root):
+    path, c = _clip(media_root, "screen_typing_render")
+    got = spot(path, *_range(c))
+    times = np.array([m.time / SAMPLE_RATE for m in got])
+    assert onset_f1([e["t"] for e in c["events"]], times, 0.04) >= 0.9
+    assert {m.kind for m in got} == {"other"}

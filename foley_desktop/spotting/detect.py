@@ -31,13 +31,14 @@ from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
 from foley_desktop.media.timebase import SAMPLE_RATE, seconds_to_samples
 from foley_desktop.paths import resources_dir
 
-from . import gait, motion, pose
+from . import appear, gait, motion, pose
 from .markers import Marker
 
 PARAMS_FILE = resources_dir() / "spotting" / "detector.json"
 # Used only when the calibrated file is missing (a source checkout before calibration).
 DEFAULT_PARAMS = {"stop": 0.6, "stride": 0.12, "min_gap_s": 0.15, "down_footstep": 0.6,
-                  "camera_still": 0.05, "camera_busy": 0.1, "pose": 0.3}
+                  "camera_still": 0.05, "camera_busy": 0.1, "pose": 0.3,
+                  "appear": 0.3, "min_gap_change_s": 0.05}
 CHUNK_S = 20
 CONTEXT_S = 0.5
 CUT_DIFF = 0.15            # mean absolute frame difference (0..1) of a cut; motion stays < 0.12
@@ -60,11 +61,12 @@ class Candidates:
     heading: np.ndarray | None = None  # [T, 2] direction of the motion into that stop
     into: np.ndarray | None = None     # [T] speed into the frame in that cell
     held: np.ndarray | None = None     # [T] 1 where the picture does not change after j
+    appear: np.ndarray | None = None   # [T] contrast of a small, abrupt, lasting change
 
     def __post_init__(self):
         n = len(self.times_s)
         for name, shape in (("pose", (n,)), ("cell", (n, 2)), ("heading", (n, 2)),
-                            ("into", (n,)), ("held", (n,))):
+                            ("into", (n,)), ("held", (n,)), ("appear", (n,))):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros(shape))
 
@@ -113,7 +115,7 @@ def _chunk(video, fps: Fraction, a: int, b: int, n_ctx: int, t0: int, t1: int, r
                              min(GAIT_HEIGHT, roi[3]), roi, cancel)
     if not big:
         z = np.zeros(0)
-        return z, z, z, z, z, z, z, np.zeros((0, 2)), np.zeros((0, 2)), z, z
+        return z, z, z, z, z, z, z, np.zeros((0, 2)), np.zeros((0, 2)), z, z, z
     h, w = big[0].shape
     small_size = (max(16, round(w * motion.ANALYSIS_HEIGHT / h / 2) * 2), motion.ANALYSIS_HEIGHT)
     small = [cv2.resize(f, small_size, interpolation=cv2.INTER_AREA) for f in big]
@@ -141,7 +143,16 @@ def _chunk(video, fps: Fraction, a: int, b: int, n_ctx: int, t0: int, t1: int, r
                 seen = pose.who(rgb[0], tracker)
         if seen == "close_up":
             continue
-        if seen == "whole":
+        # Silhouettes first (calibrated on the dev walkers, 40-80 px tall at 10 fps); the pose
+        # model's heel strikes where they find no walker: a moving camera, people seen at a
+        # size or angle the silhouettes miss.
+        inner = mt.camera[s0:s1][mt.camera[s0:s1] > 0]
+        if len(inner) and float(np.median(inner)) < still:
+            shot = big[s0:s1]
+            bg = gait.background(shot)
+            for st in gait.stance_tracks(shot, bg, float(fps)):
+                stride[s0:s1] = np.maximum(stride[s0:s1], gait.strike_score(st))
+        if seen == "whole" and not stride[s0:s1].any():
             poses = []
             tracker.region = None
             start_s = a + round(s0 * SAMPLE_RATE / fps)
@@ -154,16 +165,6 @@ def _chunk(video, fps: Fraction, a: int, b: int, n_ctx: int, t0: int, t1: int, r
             poses += [None] * (s1 - s0 - len(poses))
             if pose.walks(poses, float(fps)):
                 heels[s0:s1] = pose.strike_score(pose.stance(poses))
-                # The pose model follows the walker; silhouettes would only add the same
-                # steps a frame apart (dev walker_b: F1 0.86 with both, 0.92 pose alone).
-                continue
-        inner = mt.camera[s0:s1][mt.camera[s0:s1] > 0]
-        if not len(inner) or float(np.median(inner)) >= still:
-            continue
-        shot = big[s0:s1]
-        bg = gait.background(shot)
-        for st in gait.stance_tracks(shot, bg, float(fps)):
-            stride[s0:s1] = np.maximum(stride[s0:s1], gait.strike_score(st))
     # The camera's speed near a frame (the flows reach k frames each way, and a pan's start
     # or end can fall between two estimates): the fastest within k + 1 frames; a cut counts
     # as a camera moving infinitely fast.
@@ -177,11 +178,13 @@ def _chunk(video, fps: Fraction, a: int, b: int, n_ctx: int, t0: int, t1: int, r
     fd = mt.frame_diff
     held = np.array([float(j + 1 < len(big) and bool(np.all(fd[j + 1:j + k] < HELD_DIFF)))
                      for j in range(len(big))])
+    change = appear.appearances(big, float(fps))
+    change[cuts] = 0.0
     times = a / SAMPLE_RATE + np.arange(len(big)) / float(fps)
     keep = (times >= t0 / SAMPLE_RATE - 1e-9) & (times < t1 / SAMPLE_RATE - 1e-9)
     return (times[keep], mt.stop[keep], mt.down[keep], stride[keep], cam[keep],
             mt.frame_diff[keep], heels[keep], mt.cell[keep], mt.heading[keep],
-            mt.into[keep], held[keep])
+            mt.into[keep], held[keep], change[keep])
 
 
 def select(c: Candidates, params: dict) -> list[tuple[float, str, float]]:
@@ -201,9 +204,15 @@ def select(c: Candidates, params: dict) -> list[tuple[float, str, float]]:
             kind = "footstep" if c.down[i] >= params["down_footstep"] and \
                 max(c.stride.max(), c.pose.max()) > 0 else "hit"
             ev.append((rm, float(c.times_s[i]), kind, rm))
+        ra = c.appear[i] / params["appear"] if params.get("appear") else 0.0
+        # A screen or a lamp seen by a still camera; a pan shifts edges into view.
+        if ra >= 1 and c.camera[i] < params["camera_busy"]:
+            ev.append((ra, float(c.times_s[i]), "other", ra))
     kept: list[tuple[float, float, str, float]] = []
     for e in sorted(ev, key=lambda e: -e[0]):
-        if all(abs(e[1] - k[1]) >= params["min_gap_s"] for k in kept):
+        # Keystrokes on a screen come 70-100 ms apart; motion events are kept 150 ms apart.
+        if all(abs(e[1] - k[1]) >= (params["min_gap_change_s"] if e[2] == k[2] == "other"
+                                    else params["min_gap_s"]) for k in kept):
             kept.append(e)
     # Strength: how far past its threshold the event's motion went (4x or more is full).
     return [(t, kind, float(min(1.0, r / 4.0))) for _, t, kind, r in sorted(kept, key=lambda e: e[1])]

@@ -5,8 +5,8 @@ thrown object meets the ground. For frame j, two flows start on j's own pixel gr
 frame j-k and on to frame j+k (k frames = ~100 ms). Each pixel then follows the same material,
 and its speed into frame j minus its speed out of it is its deceleration; a thing that merely
 crosses the picture keeps its speed and scores nothing. The camera's own pan or shake (the whole
-picture's shift, by phase correlation) is removed first. The score of a frame is the strongest mean deceleration of a grid cell
-(1/6 of the picture height), in picture heights per second, so one threshold serves any
+picture's shift, by phase correlation) is removed first. The score of a frame is the strongest
+mean deceleration of a grid cell (1/6 of the picture height), in picture heights per second, so one threshold serves any
 resolution and frame rate, and a still or slowly drifting picture stays below it.
 
 A frame is scored by the motion into it against the motion out of it, so an event's time is
