@@ -88,6 +88,13 @@ def main() -> int:
     ap.add_argument("--snr", default="-5,0,5", help="speech-to-background ratios, dB")
     ap.add_argument("--arctic", default=None, help="path of arctic_a0007.wav")
     ap.add_argument("--quick", action="store_true", help="2 sentences x 4 backgrounds")
+    ap.add_argument("--speech", default="pocketsphinx,debian",
+                    help="speech sets, comma-separated: pocketsphinx (LibriVox sentences + "
+                         "ARCTIC, 16 kHz) and/or debian (held-out Debian speech: the Dutch "
+                         "dub of Fish Fillets NG, 22 kHz, scripts/fetch_speech_corpus.py); "
+                         "tuning: the tuning set (cards/ phrases x 4 other backgrounds), the "
+                         "one to choose settings on")
+    ap.add_argument("--debian-n", type=int, default=10, help="held-out Debian utterances")
     ap.add_argument("--long-minutes", type=float, default=0,
                     help="instead: separate a file this long (looped real mixtures, stereo) "
                          "with the job and report its real-time factor and peak memory")
@@ -98,21 +105,46 @@ def main() -> int:
     subprocess.run([str(Path(__file__).with_name("fetch_test_media.sh")), "pocketsphinx-testdata",
                     "minetest-data", "scratch", "sonic-pi-samples"], check=True,
                    stdout=subprocess.DEVNULL)
-    arctic = Path(args.arctic) if args.arctic else arctic_sample(root)
-    speech = ev.find_speech(root, [arctic] if arctic else [])
     backgrounds = ev.find_backgrounds(root)
     if args.quick:
-        speech, backgrounds = speech[:2], backgrounds[::3]
+        backgrounds = backgrounds[::3]
     snrs = tuple(float(s) for s in args.snr.split(","))
-    mixes = ev.make_mixtures(speech, backgrounds, snrs)
-    print(f"{len(speech)} sentences x {len(backgrounds)} backgrounds x {len(snrs)} ratios = "
-          f"{len(mixes)} mixtures, {sum(len(m.speech) for m in mixes) / 48000:.0f} s of audio",
-          file=sys.stderr)
-    results = []
-    for name in args.backends.split(","):
-        results.append(ev.evaluate(name, mixes))
-        print(f"{name}: done", file=sys.stderr)
-    print(ev.table(results, snrs))
+    sets = args.speech.split(",")
+    bad = [s for s in sets if s not in ("pocketsphinx", "debian", "tuning")]
+    if bad:
+        print(f"unknown speech set(s): {', '.join(bad)}", file=sys.stderr)
+        return 2
+    for which in sets:
+        if which == "pocketsphinx":
+            arctic = Path(args.arctic) if args.arctic else arctic_sample(root)
+            speech = ev.find_speech(root, [arctic] if arctic else [])
+            if args.quick:
+                speech = speech[:2]
+            mixes = ev.make_mixtures(speech, backgrounds, snrs)
+            title = "pocketsphinx LibriVox + ARCTIC (16 kHz)"
+        elif which == "tuning":  # for choosing settings: never the sets above
+            from foley_desktop.train.separation_mask import tune_mixtures
+
+            mixes = tune_mixtures(snrs)
+            speech = sorted({m.name.split("+")[0] for m in mixes})
+            title = "tuning set (pocketsphinx cards/ x 4 tuning backgrounds)"
+        else:
+            speech = ev.debian_speech(2 if args.quick else args.debian_n)
+            mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)
+            title = "held-out Debian speech (fillets-ng-data-nl, 22 kHz)"
+        print(f"{title}: {len(speech)} sentences x {len(backgrounds)} backgrounds x "
+              f"{len(snrs)} ratios = {len(mixes)} mixtures, "
+              f"{sum(len(m.speech) for m in mixes) / 48000:.0f} s of audio", file=sys.stderr)
+        results = []
+        for name in args.backends.split(","):
+            results.append(ev.evaluate(name, mixes))
+            print(f"{name}: done", file=sys.stderr)
+        print(f"\n### {title}\n")
+        print(ev.table(results, snrs))
+        hb = ev.highband_table(results, snrs)
+        if hb.count("\n") > 1:
+            print()
+            print(hb)
     return 0
 
 

@@ -1,0 +1,153 @@
+"""Real recorded speech shipped in Debian main, for training and evaluating separation.
+
+`scripts/fetch_speech_corpus.py` downloads the packages (`apt-get download`, no install) and
+unpacks them with `dpkg-deb -x` under `~/.cache/foley-desktop/speech/root` (override with
+FOLEY_SPEECH_DIR); nothing of it is committed. This module lists the utterances and decodes
+them; it needs numpy, PyAV and soxr only (no Qt, no torch).
+
+Sources (licences in each package's `usr/share/doc/PKG/copyright`, copied next to the weights):
+- `festvox-ru` (BSD-like): 620 WAV prompts, 16 kHz, one male Russian speaker (msu_ru_nsh).
+- `fillets-ng-data-cs` / `fillets-ng-data-nl` (GPL-2): the Czech and Dutch dubs of Fish Fillets
+  NG, Ogg Vorbis 22.05 kHz, `sound/<level>/<lang>/<line>.ogg`, several voice actors per dub.
+- `flight-of-the-amazon-queen` (freeware, redistribution allowed): `queen.1c`, the game's data
+  file with a table of contents; its `*.SB` entries are the spoken lines as MP3, 11.025 kHz.
+
+`queen.1c` layout (read here from the file itself): "QTBL", a 6-byte version string, two
+bytes, one byte compression type (1 = MP3), a big-endian uint16 entry count, then per entry a
+12-byte NUL-padded name, a bundle byte, a big-endian uint32 offset and uint32 size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from foley_desktop.errors import MediaError
+from foley_desktop.media.timebase import SAMPLE_RATE
+
+PACKAGES = ("festvox-ru", "fillets-ng-data-cs", "fillets-ng-data-nl",
+            "flight-of-the-amazon-queen")
+QUEEN_FILE = "usr/share/scummvm/flight-of-the-amazon-queen/queen.1c"
+FESTVOX_RU = "usr/share/festival/voices/russian/msu_ru_nsh_clunits/wav"
+FILLETS = "usr/share/games/fillets-ng/sound"
+# Speakers never trained on: the whole Dutch dub of Fish Fillets (its own voice actors).
+HELD_OUT_PACKAGES = ("fillets-ng-data-nl",)
+
+
+def speech_root() -> Path:
+    base = Path(os.environ.get("FOLEY_SPEECH_DIR",
+                               Path.home() / ".cache/foley-desktop/speech"))
+    return base / "root"
+
+
+@dataclass(frozen=True)
+class Utterance:
+    uid: str  # package:relative name
+    package: str
+    speaker: str
+    path: Path
+    rate: int  # the source's nominal sample rate (a few fillets-cs lines are 44.1 kHz)
+    offset: int = 0  # inside a container file (queen.1c)
+    size: int = 0
+
+    @property
+    def band_hz(self) -> float:
+        return self.rate / 2
+
+    @property
+    def split(self) -> str:
+        """'test' for held-out packages; else 'dev' for 1 in 20 utterances (by a hash of the
+        name, stable across runs), 'train' for the rest."""
+        if self.package in HELD_OUT_PACKAGES:
+            return "test"
+        h = int(hashlib.sha1(self.uid.encode()).hexdigest()[:8], 16)
+        return "dev" if h % 20 == 0 else "train"
+
+
+def queen_table(path: Path) -> list[tuple[str, int, int]]:
+    """(name, offset, size) of every entry of a `queen.1c` file."""
+    with open(path, "rb") as fh:
+        head = fh.read(15)
+        if len(head) < 15 or head[:4] != b"QTBL":
+            raise MediaError(f"{path} is not a Flight of the Amazon Queen data file")
+        (count,) = struct.unpack(">H", head[13:15])
+        raw = fh.read(21 * count)
+    if len(raw) < 21 * count:
+        raise MediaError(f"{path}: truncated table of contents")
+    out = []
+    for i in range(count):
+        rec = raw[21 * i:21 * (i + 1)]
+        name = rec[:12].split(b"\0")[0].decode("ascii", "replace")
+        _bundle, off, size = struct.unpack(">BII", rec[12:])
+        out.append((name, off, size))
+    return out
+
+
+def list_utterances(root: Path | None = None) -> list[Utterance]:
+    """Every utterance of the packages present under `root` (missing packages are skipped)."""
+    root = root or speech_root()
+    out: list[Utterance] = []
+    ru = root / FESTVOX_RU
+    for p in sorted(ru.glob("*.wav")) if ru.is_dir() else []:
+        out.append(Utterance(f"festvox-ru:{p.stem}", "festvox-ru", "msu_ru_nsh", p, 16000))
+    fil = root / FILLETS
+    for lang in ("cs", "nl"):
+        for p in sorted(fil.glob(f"*/{lang}/*.ogg")) if fil.is_dir() else []:
+            pkg = f"fillets-ng-data-{lang}"
+            # Line names are LEVEL-CHARACTER-WORD (sp-m-vytazeny: m the small fish, v the big).
+            parts = p.stem.split("-")
+            who = parts[1] if len(parts) >= 3 else "x"
+            out.append(Utterance(f"{pkg}:{p.parent.parent.name}/{p.stem}", pkg,
+                                 f"{lang}-{who}", p, 22050))
+    q = root / QUEEN_FILE
+    if q.is_file():
+        for name, off, size in queen_table(q):
+            if name.endswith(".SB") and size > 2000:
+                # RRNNNNXY.SB: room RR; the last two characters name the speaking character.
+                out.append(Utterance(f"queen:{name}", "flight-of-the-amazon-queen",
+                                     f"queen-{name[:2]}-{name[6:8]}", q, 11025, off, size))
+    return out
+
+
+def _decode(data: bytes | Path) -> tuple[np.ndarray, int]:
+    import av
+
+    src = io.BytesIO(data) if isinstance(data, bytes) else str(data)
+    try:
+        with av.open(src) as c:
+            st = c.streams.audio[0]
+            rate = st.rate
+            parts = [f.to_ndarray().reshape(f.to_ndarray().shape[0], -1)
+                     if f.format.is_planar else
+                     f.to_ndarray().reshape(-1, st.channels).T
+                     for f in c.decode(audio=0)]
+    except (av.error.FFmpegError, IndexError) as exc:
+        raise MediaError(f"cannot decode speech: {exc}") from exc
+    if not parts:
+        raise MediaError("empty speech recording")
+    x = np.concatenate(parts, axis=1).astype(np.float32)
+    if np.issubdtype(parts[0].dtype, np.integer):
+        x /= float(np.iinfo(parts[0].dtype).max)
+    return x.mean(axis=0), rate
+
+
+def load(utt: Utterance, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Mono float32 at `sr` (soxr resampling), DC removed."""
+    import soxr
+
+    if utt.size:
+        with open(utt.path, "rb") as fh:
+            fh.seek(utt.offset)
+            data = fh.read(utt.size)
+        x, rate = _decode(data)
+    else:
+        x, rate = _decode(utt.path)
+    if rate != sr:
+        x = soxr.resample(x, rate, sr).astype(np.float32)
+    return (x - x.mean()).astype(np.float32)
