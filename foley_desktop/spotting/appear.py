@@ -43,13 +43,16 @@ def appearances(frames: list[np.ndarray], fps: float) -> np.ndarray:
     out = np.zeros(n)
     if n < 3:
         return out
-    f = [x.astype(np.int16) for x in frames]
+    f = frames
+
+    def diff(a: int, b: int) -> np.ndarray:   # |f[a] - f[b]| without a wider copy of the chunk
+        return cv2.absdiff(f[a], f[b])
     h, w = frames[0].shape
     lvl = LEVEL * 255
     s = max(1, round(STILL_S * fps))
     m = max(s + 1, round(PERSIST_S * fps))
     for j in range(1, n):
-        d = np.abs(f[j] - f[j - 1])
+        d = diff(j, j - 1)
         changed = d > lvl
         k = int(changed.sum())
         if k < MIN_PX or k > AREA_MAX * h * w:
@@ -60,19 +63,19 @@ def appearances(frames: list[np.ndarray], fps: float) -> np.ndarray:
         if k < FILL * (np.ptp(xs) + 1) * (np.ptp(ys) + 1):
             continue
         # still before: the same pixels did not change over the s frames before j-1 ...
-        if any(np.mean(np.abs(f[i] - f[i - 1])[changed] > lvl) > STILL_SHARE
+        if any(np.mean(diff(i, i - 1)[changed] > lvl) > STILL_SHARE
                for i in range(max(1, j - s), j)):
             continue
         # ... nor they or their surroundings over the s frames after j: a flat-coloured thing
         # that slides along changes only its edges, and the next edge is beside this one
         near = cv2.dilate(changed.astype(np.uint8), NEAR_KERNEL) > 0
-        if any(np.count_nonzero((np.abs(f[i] - f[i - 1]) > lvl) & near) > STILL_AFTER * k
+        if any(np.count_nonzero((diff(i, i - 1) > lvl) & near) > STILL_AFTER * k
                for i in range(j + 1, min(n, j + s + 1))):
             continue
         # lasting: over the m frames after, they keep differing from before the change (a
         # blinking cursor goes back within the window, whatever its period)
         if j + round(PERSIST_MIN_S * fps) >= n or any(
-                np.mean(np.abs(f[i] - f[j - 1])[changed] > lvl) < PERSIST_SHARE
+                np.mean(diff(i, j - 1)[changed] > lvl) < PERSIST_SHARE
                 for i in range(j + s, min(n, j + m + 1), s)):
             continue
         out[j] = float(d[changed].mean()) / 255
