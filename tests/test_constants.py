@@ -24,8 +24,6 @@ PENDING = {
     "separation/base.py",
     "separation/deepfilter.py",
     "separation/evaluate.py",
-    "spotting/markers.py",
-    "spotting/onsets.py",
     "train/codec.py",
     "train/real_markers.py",
     "train/separation_mask.py",

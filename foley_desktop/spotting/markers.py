@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-SAMPLE_RATE = 48000
 KINDS = ("footstep", "hit", "other")
 
 

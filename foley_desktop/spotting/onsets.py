@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SR = 48000
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
+
 HOP = 480                      # 100 analysis frames per second
 _WIN = 2 * HOP
 _N_BINS = _WIN // 2 + 1
