@@ -228,3 +228,30 @@ def test_a_precision_the_model_lacks_is_refused_before_anything_is_made(clip_tan
     assert r.returncode == 2 and "no int8 variant" in r.stderr and "1.000 s" in r.stderr
     assert all(s.takes == [] for s in io.load(p).segments)
     assert not list(tmp_path.glob("p.foley-cache/takes/*/*.wav"))
+
+
+@pytest.mark.gui
+def test_a_typed_prompt_is_kept_when_the_editor_clicks_another_field(qtbot, win, clip_tank):
+    """Type a prompt (the completion list opens), click Variations, type 2, Tab: the prompt
+    was never committed (the line edit lost its focus to the popup's closing, which emits no
+    editingFinished) and the variations edit then reloaded the form: the typed prompt was
+    gone and Ctrl+G said "Type a prompt"."""
+    open_clip(qtbot, win, clip_tank)
+    win.activateWindow()
+    seg = win.doc.add_segment(24000, 72000, "")
+    win.canvas.set_selected([seg.id])
+    ins = win.inspector
+    ins._example_list.setStringList(["footsteps on gravel", "footsteps on wood"])
+    qtbot.mouseClick(ins.prompt, Qt.MouseButton.LeftButton)
+    ins.prompt.setFocus()
+    qtbot.keyClicks(ins.prompt, "footsteps on grav")
+    ins.completer.complete()                    # the list a user sees while typing
+    qtbot.mouseClick(ins.variations, Qt.MouseButton.LeftButton)
+    ins.completer.popup().hide()
+    ins.variations.setFocus()
+    ins.variations.selectAll()
+    qtbot.keyClicks(ins.variations, "2")
+    qtbot.keyClick(ins.variations, Qt.Key.Key_Tab)
+    assert seg.variations == 2
+    assert seg.prompt == "footsteps on grav" and ins.prompt.text() == "footsteps on grav"
+    _settle(qtbot)

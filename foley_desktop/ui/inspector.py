@@ -6,7 +6,7 @@ Every change goes through `Document` as an undoable command when the field is co
 
 from __future__ import annotations
 
-from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtCore import QEvent, QStringListModel, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -197,6 +197,11 @@ class Inspector(QWidget):
         outer.addWidget(self.scroll)
 
         self.prompt.editingFinished.connect(lambda: self._commit("prompt"))
+        # Leaving the field commits it: a click elsewhere after the completion list had opened
+        # emitted no editingFinished, and the next edit elsewhere reloaded the form over the
+        # text still typed there (the list opening itself is not leaving the field).
+        self.prompt.installEventFilter(self)
+        self.negative.installEventFilter(self)
         self.prompt.textChanged.connect(self._show_reading)
         self.completer.activated.connect(lambda _text: self._commit("prompt"))
         self.negative.editingFinished.connect(lambda: self._commit("negative"))
@@ -401,6 +406,12 @@ class Inspector(QWidget):
     def _commit(self, name: str) -> None:
         if self._loading or not self.ids:
             return
+        if name not in ("prompt", "negative"):
+            # This edit reloads the form: text typed and not yet committed goes in first.
+            for text_name, w in (("prompt", self.prompt), ("negative", self.negative)):
+                if w.isModified():
+                    w.setModified(False)
+                    self._commit(text_name)
         value = self._value(name)
         if name == "prompt" and not value:
             return  # an empty prompt is not a valid segment prompt; keep the old one
@@ -426,6 +437,15 @@ class Inspector(QWidget):
         note = read_prompt(text).note if text.strip() else None
         self.prompt_note.setText(f"Prompt {note}" if note else "")
         self.prompt_note.setVisible(bool(note))
+
+    def eventFilter(self, obj, event) -> bool:
+        if (event.type() == QEvent.Type.FocusOut and obj in (self.prompt, self.negative)
+                and event.reason() != Qt.FocusReason.PopupFocusReason):   # not the completions
+            name = "prompt" if obj is self.prompt else "negative"
+            if obj.isModified():
+                self._commit(name)
+                obj.setModified(False)
+        return super().eventFilter(obj, event)
 
     def commit_pending(self) -> None:
         """Commit text still being typed (a Generate pressed before Return or leaving the field)."""
