@@ -255,3 +255,23 @@ def test_a_typed_prompt_is_kept_when_the_editor_clicks_another_field(qtbot, win,
     assert seg.variations == 2
     assert seg.prompt == "footsteps on grav" and ins.prompt.text() == "footsteps on grav"
     _settle(qtbot)
+
+
+@pytest.mark.gui
+def test_export_choices_read_as_an_editor_names_them(qtbot, win, tmp_path):
+    """The Export dialog offered 'wav24' and 'fcp7xml': it now names the format and the
+    editing apps each timeline is for; the choice it returns still uses the codes."""
+    from foley_desktop.ui.export_dialog import ExportDialog
+    from foley_desktop.ui.settings import PreferencesDialog
+
+    dlg = ExportDialog(str(tmp_path), "wav32f", win)
+    qtbot.addWidget(dlg)
+    assert dlg.format.currentText() == "WAV, 48 kHz 32-bit float"
+    assert dlg.choice().format == "wav32f"
+    assert "Premiere" in dlg.timelines["fcp7xml"].toolTip()
+    assert dlg.timelines["fcpxml"].text() == "FCPXML" and "Final Cut" in \
+        dlg.timelines["fcpxml"].toolTip()
+    assert dlg.choice().timelines == ["otio"]
+    prefs = PreferencesDialog(win.settings, win.models, win)
+    qtbot.addWidget(prefs)
+    assert prefs.export_format.currentText().startswith("WAV, 48 kHz")

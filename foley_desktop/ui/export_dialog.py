@@ -35,6 +35,18 @@ from foley_desktop.export.timeline import FORMATS as TIMELINE_FORMATS
 from foley_desktop.ui.drag_out import PATH_ROLE, FileList
 
 ALL_STEMS = ("foley", "background", "dialogue", "mix")
+# What an editor reads for each format code (the CLI's flags keep the codes).
+FORMAT_LABELS = {"wav24": "WAV, 48 kHz 24-bit", "wav32f": "WAV, 48 kHz 32-bit float"}
+TIMELINE_LABELS = {"otio": ("OTIO", "OpenTimelineIO: Resolve, Kdenlive, OTIO tools"),
+                   "fcp7xml": ("FCP7 XML", "Premiere Pro, DaVinci Resolve"),
+                   "fcpxml": ("FCPXML", "Final Cut Pro, DaVinci Resolve"),
+                   "edl": ("EDL", "CMX 3600 edit decision list: any editor"),
+                   "aaf": ("AAF", "Avid Media Composer, Pro Tools"),
+                   "kdenlive": ("Kdenlive", "a Kdenlive project (renders with melt)")}
+
+
+def format_label(code: str) -> str:
+    return FORMAT_LABELS.get(code, code)
 
 
 @dataclass
@@ -58,8 +70,10 @@ class ExportDialog(QDialog):
         row.addWidget(browse)
         form.addRow("Folder", row)
         self.format = QComboBox()
-        self.format.addItems(list(FORMATS))
-        self.format.setCurrentText(fmt if fmt in FORMATS else "wav24")
+        for code in FORMATS:
+            self.format.addItem(format_label(code), code)
+        self.format.setCurrentIndex(max(0, self.format.findData(fmt if fmt in FORMATS
+                                                                else "wav24")))
         form.addRow("Format", self.format)
         self.stems = {}
         srow = QHBoxLayout()
@@ -72,11 +86,17 @@ class ExportDialog(QDialog):
         self.timelines = {}
         trow = QHBoxLayout()
         for t in TIMELINE_FORMATS:
-            box = QCheckBox(t)
+            label, apps = TIMELINE_LABELS.get(t, (t, ""))
+            box = QCheckBox(label)
+            box.setToolTip(f"{label}: {apps}" if apps else label)
             box.setChecked(t in DEFAULT_TIMELINES)
             self.timelines[t] = box
             trow.addWidget(box)
         form.addRow("Timelines", trow)
+        hint = QLabel("Premiere: FCP7 XML · Final Cut: FCPXML · Avid / Pro Tools: AAF · "
+                      "Resolve: any of OTIO, FCP7 XML, FCPXML")
+        hint.setWordWrap(True)
+        form.addRow("", hint)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok |
                                    QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -89,7 +109,7 @@ class ExportDialog(QDialog):
             self.folder.setText(d)
 
     def choice(self) -> ExportChoice:
-        return ExportChoice(self.folder.text().strip(), self.format.currentText(),
+        return ExportChoice(self.folder.text().strip(), self.format.currentData(),
                             [s for s, b in self.stems.items() if b.isChecked()],
                             [t for t, b in self.timelines.items() if b.isChecked()])
 

@@ -31,6 +31,7 @@ from foley_desktop.app.preferences import (
     Preferences,
 )
 from foley_desktop.paths import APP_NAME, user_cache_dir
+from foley_desktop.ui.export_dialog import format_label
 
 MAX_RECENT = 10
 
@@ -101,7 +102,7 @@ class PreferencesDialog(QDialog):
         self._select(self.model, prefs.default_model)
         self.precision = self._combo(PRECISION_CHOICES, prefs.precision)
         self.provider = self._combo(PROVIDER_CHOICES, prefs.provider)
-        self.export_format = self._combo(EXPORT_FORMATS, prefs.export_format)
+        self.export_format = self._combo(EXPORT_FORMATS, prefs.export_format, format_label)
         self.cache = QLineEdit(prefs.cache_dir)
         self.cache.setPlaceholderText(str(user_cache_dir()))
         browse = QPushButton("Browse…")
@@ -125,10 +126,10 @@ class PreferencesDialog(QDialog):
         i = combo.findData(value)
         combo.setCurrentIndex(max(0, i))
 
-    def _combo(self, values, current: str) -> QComboBox:
+    def _combo(self, values, current: str, label=str) -> QComboBox:
         c = QComboBox()
         for v in values:
-            c.addItem(v, v)
+            c.addItem(label(v), v)
         self._select(c, current)
         return c
 
