@@ -275,3 +275,15 @@ def test_export_choices_read_as_an_editor_names_them(qtbot, win, tmp_path):
     prefs = PreferencesDialog(win.settings, win.models, win)
     qtbot.addWidget(prefs)
     assert prefs.export_format.currentText().startswith("WAV, 48 kHz")
+
+
+def test_a_start_past_the_clip_says_so(tmp_path):
+    """`generate CLIP --start 50` on an 8 s clip said "the segment's end (8.000 s) must be
+    after its start (50.000 s)", an end the editor never gave."""
+    from pathlib import Path
+
+    demo = Path(__file__).resolve().parent.parent / "resources/demo/walkers.mp4"
+    r = cli("generate", demo, "--prompt", "x", "--start", "50", "-o", tmp_path / "a.wav")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--start 50.000 s is at or past the clip's end (8.000 s)" in r.stderr
+    assert not (tmp_path / "a.wav").exists()

@@ -88,7 +88,7 @@ def _progress_printer():
 
 def _segment(args) -> tuple[Path | None, int, int]:
     from foley_desktop.errors import GenerationError
-    from foley_desktop.media.timebase import parse_time
+    from foley_desktop.media.timebase import SAMPLE_RATE, parse_time
 
     fps = None
     clip_len = None
@@ -106,6 +106,9 @@ def _segment(args) -> tuple[Path | None, int, int]:
             raise GenerationError(f"bad time {text!r}: {exc}") from None
 
     start = t(args.start) if args.start else 0
+    if clip_len is not None and start >= clip_len:
+        raise GenerationError(f"--start {start / SAMPLE_RATE:.3f} s is at or past the clip's end "
+                              f"({clip_len / SAMPLE_RATE:.3f} s)")
     if args.end and args.duration:
         raise GenerationError("give --end or --duration, not both")
     if args.end:
