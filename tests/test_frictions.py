@@ -287,3 +287,16 @@ def test_a_start_past_the_clip_says_so(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "--start 50.000 s is at or past the clip's end (8.000 s)" in r.stderr
     assert not (tmp_path / "a.wav").exists()
+
+
+@pytest.mark.gui
+def test_b_with_nothing_to_switch_says_why(qtbot, win, clip_tank):
+    """B with no segment selected, or a segment with one take, did nothing and said nothing."""
+    open_clip(qtbot, win, clip_tank)
+    win.ab_toggle()
+    assert "select one segment" in win.statusBar().currentMessage()
+    seg = win.doc.add_segment(24000, 72000, "engine motor idle")
+    win.canvas.set_selected([seg.id])
+    win.ab_toggle()
+    assert "needs two takes" in win.statusBar().currentMessage()
+    _settle(qtbot)

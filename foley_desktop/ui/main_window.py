@@ -805,7 +805,10 @@ class MainWindow(QMainWindow):
         ids = self.canvas.selected
         seg = self.doc.segment(ids[0]) if len(ids) == 1 else None
         prev = ab_partner(seg, self._prev_take.get(seg.id)) if seg is not None else None
-        if seg is None or prev is None:
+        if seg is None or prev is None:   # B did nothing: say why
+            self.statusBar().showMessage(
+                "A/B: select one segment" if seg is None else
+                "A/B needs two takes: set Variations to 2 or more and Generate", 4000)
             return
         self._prev_take[seg.id] = seg.active_take
         self.doc.set_active_take(seg.id, prev)
