@@ -98,8 +98,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
 
 
+def _no_display() -> bool:
+    """Linux without a display to open a window on (an SSH session, a server): Qt would abort
+    with a screenful about platform plugins."""
+    return (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
+
+
 def main_gui(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    path = argv[0] if argv else None
+    if path is not None and not os.path.exists(path):
+        import difflib
+
+        close = difflib.get_close_matches(path, SUBCOMMANDS, n=1)
+        hint = f" (did you mean `foley-desktop {close[0]}`?)" if close else ""
+        print(f"foley-desktop: error: no such file: {path}{hint}", file=sys.stderr)
+        return 2
+    if _no_display():
+        print("foley-desktop: no display to open the window on (DISPLAY is not set): run it "
+              "in a desktop session, or use the commands (foley-desktop --help)", file=sys.stderr)
+        return 2
     try:
         from foley_desktop.ui.app import run_app
     except ModuleNotFoundError as exc:
@@ -112,10 +131,6 @@ def main_gui(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:  # Qt's system libraries missing, e.g. libxcb-cursor0
         print(f"foley-desktop: cannot start the window: {exc}. "
               "See README: system packages.", file=sys.stderr)
-        return 2
-    path = argv[0] if argv else None
-    if path is not None and not os.path.exists(path):
-        print(f"foley-desktop: error: no such file: {path}", file=sys.stderr)
         return 2
     return run_app(path)
 
