@@ -300,3 +300,29 @@ def test_b_with_nothing_to_switch_says_why(qtbot, win, clip_tank):
     win.ab_toggle()
     assert "needs two takes" in win.statusBar().currentMessage()
     _settle(qtbot)
+
+
+@pytest.mark.gui
+def test_a_failed_generate_says_why_where_the_editor_looks(qtbot, win, clip_tank, tmp_path,
+                                                           monkeypatch):
+    """Library mode with an empty sound library: the job failed with its reason cut off in
+    the Jobs panel's ETA column, and the CLI said that no sound matched the prompt. Now the
+    window shows the reason (status bar and message box) and both say how to add sounds."""
+    from foley_desktop.app.generate import EMPTY_LIBRARY
+
+    monkeypatch.setenv("FOLEY_DESKTOP_DATA", str(tmp_path / "empty-data"))
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(24000, 72000, "footsteps on gravel")
+    win.doc.set_field(seg.id, "mode", "library")
+    win.canvas.set_selected([seg.id])
+    jobs = win.generate([seg.id])
+    qtbot.waitUntil(lambda: jobs[0].state in ("done", "failed"), timeout=30000)
+    assert jobs[0].state == "failed"
+    qtbot.waitUntil(lambda: win.last_error is not None, timeout=5000)
+    assert EMPTY_LIBRARY in win.last_error and "failed" in win.last_error
+    assert EMPTY_LIBRARY in win.statusBar().currentMessage()
+    r = cli("generate", clip_tank, "--prompt", "footsteps", "--end", "1", "--mode", "library",
+            "--library-db", tmp_path / "lib.sqlite", "-o", tmp_path / "a.wav")
+    assert r.returncode == 2 and "library add --starter" in r.stderr
+    assert not (tmp_path / "a.wav").exists()
+    _settle(qtbot)

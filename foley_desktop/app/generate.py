@@ -217,6 +217,18 @@ def _add(project: Project, seg: Segment, take: Take, on_take, first: bool) -> No
         io.save(project)
 
 
+EMPTY_LIBRARY = ("your sound library is empty: add the starter library "
+                 "(scripts/fetch_starter_library.sh, then `foley-desktop library add --starter`) "
+                 "or your own sounds (`foley-desktop library add DIR`)")
+
+
+def check_library(library) -> None:
+    """Library mode with no sounds indexed at all: say how to add some (GenerationError),
+    rather than that nothing matches the prompt."""
+    if library.count() == 0:
+        raise GenerationError(EMPTY_LIBRARY)
+
+
 def _library_audio(project: Project, seg: Segment, params: GenParams, seeds: list[int],
                    library, progress, cancel) -> list[tuple]:
     """Library mode: the segment's prompt searched in the sound library (or its pinned
@@ -230,6 +242,7 @@ def _library_audio(project: Project, seg: Segment, params: GenParams, seeds: lis
         hits = pinned_hits(list(params.pinned), library)
     else:
         lib = library if library is not None else LibraryIndex()
+        check_library(lib)
         hits = lib.search(params.prompt, limit=12)
     inside = seg.markers_inside()
     takes = render_takes(hits, inside, params.start, params.end, seeds, query=params.prompt,

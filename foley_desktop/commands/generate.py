@@ -330,6 +330,9 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
 
     out = Path(args.output)
     lib = LibraryIndex(args.library_db)
+    from foley_desktop.app.generate import check_library
+
+    check_library(lib)
     # The library's names and descriptions are English: search with the prompt's English reading.
     from foley_desktop.engine.prompt_reading import read_prompt
 

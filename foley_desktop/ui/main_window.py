@@ -282,6 +282,7 @@ class MainWindow(QMainWindow):
         self.inspector.error.connect(self.show_error)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.saveFailed.connect(self.show_error)
+        self.jobs.jobChanged.connect(self._job_changed)
 
     def _load_models(self) -> None:
         prefs = self.settings.preferences()
@@ -934,6 +935,12 @@ class MainWindow(QMainWindow):
         return self.jobs.submit("Export", export_project, snap, choice.folder,
                                 format=choice.format, stems=choice.stems,
                                 timelines=choice.timelines, on_done=done)
+
+    def _job_changed(self, job) -> None:
+        """A job that failed says why where the editor is looking, not only in the Jobs
+        panel's narrow column (where a Generate that failed was easy to miss)."""
+        if job.state == workers.FAILED and job.error:
+            self.show_error(f"{job.title} failed: {job.error}")
 
     # ------------------------------------------------------------------ dialogs
     def show_error(self, text: str) -> None:
