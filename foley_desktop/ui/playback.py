@@ -191,7 +191,7 @@ class Playback:
             try:
                 stream.abort()
                 stream.close()
-            except Exception:  # noqa: BLE001, S110 - a device that vanished: nothing to close
+            except Exception:  # noqa: BLE001 - a device that vanished: nothing to close
                 pass
 
     # ---- audio thread

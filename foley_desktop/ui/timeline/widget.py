@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from foley_desktop.ui import theme
 from foley_desktop.app.drag_files import STEM_LANES
+from foley_desktop.ui import theme
 from foley_desktop.ui.drag_out import DragStarter, FilePreparer
 from foley_desktop.ui.timeline.canvas import LANES, LaneSpec, TimelineCanvas
 
