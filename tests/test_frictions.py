@@ -165,9 +165,19 @@ def test_the_inspector_never_makes_the_window_taller_than_the_screen(qtbot, win,
     win.resize(1400, 880)
     qtbot.wait(50)
     assert win.height() <= 880
+    # The model's settings are folded, their summary on the button: the takes are in view.
+    assert not ins.more.isVisible() and "Model settings: test-analytic" in ins.more_btn.text()
+    view = ins.scroll.viewport()
+    top = ins.takes.mapTo(view, ins.takes.rect().topLeft()).y()
+    assert 0 <= top and top + 3 * ins.takes.sizeHintForRow(0) <= view.height()
+    ins.more_btn.click()                       # unfolded: the panel scrolls, the window stays
+    qtbot.wait(50)
+    assert ins.more.isVisible() and win.height() <= 880
     for w in (ins.mode, ins.prompt, ins.spot_btn, ins.seed, ins.precision, ins.gen_btn):
         assert w.height() >= w.minimumSizeHint().height(), (w, w.height())
         assert w.width() >= w.minimumSizeHint().width(), (w, w.width())
+    win.doc.set_field(seg.id, "steps", 20)
+    assert "steps 20" in ins.more_btn.text()
     _settle(qtbot)
 
 

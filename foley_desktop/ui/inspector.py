@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -126,23 +127,50 @@ class Inspector(QWidget):
         self.provider.setWordWrap(True)
         self.provider.setToolTip("The ONNX Runtime provider the last generation actually used")
 
+        # Two forms whose labels share one width, so the fields line up across them.
+        label_w = self.fontMetrics().horizontalAdvance("Picture guidance") + 8
+
+        def label(text: str) -> QLabel:
+            lab = QLabel(text)
+            lab.setMinimumWidth(label_w)
+            return lab
+
         form = QFormLayout()
-        form.addRow("Mode", self.mode)
-        form.addRow("Markers", marker_row)
-        form.addRow("Prompt", self.prompt)
+        form.addRow(label("Mode"), self.mode)
+        form.addRow(label("Markers"), marker_row)
+        form.addRow(label("Prompt"), self.prompt)
         form.addRow("", self.prompt_note)
         form.addRow("", self.literal)
-        form.addRow("Negative", self.negative)
-        form.addRow("Seed", self.seed)
-        form.addRow("Variations", self.variations)
-        form.addRow("Steps", self.steps)
-        form.addRow("Guidance", self.guidance)
-        form.addRow("Picture guidance", self.visual_guidance)
-        form.addRow("Model", self.model)
-        form.addRow("Precision", self.precision)
-        form.addRow("", self.provider)
+        form.addRow(label("Negative"), self.negative)
+        form.addRow(label("Seed"), self.seed)
+        form.addRow(label("Variations"), self.variations)
+        # The model's settings fold away (their summary on the button): with them open the
+        # panel is taller than most screens leave it, and the takes went out of sight.
+        self.more_btn = QToolButton()
+        self.more_btn.setCheckable(True)
+        self.more_btn.setAutoRaise(True)
+        self.more_btn.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.more_btn.setToolTip("Steps, guidance, picture guidance, model and precision")
+        self.more_btn.toggled.connect(self._show_more)
+        more_form = QFormLayout()
+        more_form.setContentsMargins(0, 0, 0, 0)
+        more_form.addRow(label("Steps"), self.steps)
+        more_form.addRow(label("Guidance"), self.guidance)
+        more_form.addRow(label("Picture guidance"), self.visual_guidance)
+        more_form.addRow(label("Model"), self.model)
+        more_form.addRow(label("Precision"), self.precision)
+        self.more = QWidget()
+        self.more.setLayout(more_form)
+        seg_lay = QVBoxLayout()
+        seg_lay.addLayout(form)
+        seg_lay.addWidget(self.more_btn)
+        seg_lay.addWidget(self.more)
+        provider_row = QFormLayout()
+        provider_row.addRow(label(""), self.provider)
+        seg_lay.addLayout(provider_row)
         seg_box = QGroupBox("Segment")
-        seg_box.setLayout(form)
+        seg_box.setLayout(seg_lay)
+        self._show_more(False)
 
         self.gen_btn = QPushButton("Generate selected")
         self.gen_btn.setObjectName("primary")
@@ -233,6 +261,24 @@ class Inspector(QWidget):
         if not names:
             self.model.setToolTip("No model package installed: generation is not available")
 
+    def _show_more(self, shown: bool) -> None:
+        self.more.setVisible(shown)
+        self.more_btn.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
+    def _more_summary(self, seg) -> str:
+        """The folded model settings in one line: the model, and what differs from its
+        defaults."""
+        name = seg.model or getattr(self, "_default_model", "") or "the default model"
+        changed = [f"{label} {value:g}" if isinstance(value, float) else f"{label} {value}"
+                   for label, value in (("steps", seg.steps), ("guidance", seg.guidance),
+                                        ("picture guidance", seg.visual_guidance))
+                   if value is not None]
+        if seg.precision not in ("", "auto"):
+            changed.append(seg.precision)
+        if seg.mode == "library":
+            return "Model settings (library mode uses no model)"
+        return f"Model settings: {name}, " + (", ".join(changed) if changed else "its defaults")
+
     def set_provider(self, text: str) -> None:
         # One line in the form (the fallback reasons are long and would squeeze the fields);
         # the whole text, with why CUDA/TensorRT were not used, is in the tooltip.
@@ -306,6 +352,7 @@ class Inspector(QWidget):
                 self.take_info.clear()
                 self.ab_btn.setEnabled(False)
                 self.markers_label.setText("no markers")
+                self.more_btn.setText("Model settings")
                 for w in (self.prompt, self.negative):
                     w.clear()
                 return
@@ -327,6 +374,7 @@ class Inspector(QWidget):
             self.model.setCurrentIndex(max(0, self.model.findData(s.model)))
             self._show_model_defaults(s.model)
             self.precision.setCurrentIndex(max(0, self.precision.findData(s.precision)))
+            self.more_btn.setText(self._more_summary(s))
             self.literal.setChecked(s.literal_prompt)
             self.mode.setCurrentIndex(max(0, self.mode.findData(s.mode)))
             inside = s.markers_inside()
