@@ -182,3 +182,13 @@ def test_range_errors_speak_seconds_and_timecode_not_samples():
     with pytest.raises(ProjectError) as exc:
         UndoStack(p).push(TrimSegment("s1", end=500))
     assert "samples" not in str(exc.value) and " s to " in str(exc.value)
+
+
+
+def test_a_refused_field_is_named_as_the_editor_knows_it():
+    """`project add-segment --gain 50` said "gain_db must be -96 to 24 dB"."""
+    p = project()
+    for field, value, said in (("gain_db", 50.0, "gain must be -96 to 24 dB, not 50.0"),
+                               ("visual_guidance", -1.0, "picture guidance must be 0 to 100")):
+        with pytest.raises(ProjectError, match=said):
+            SetSegmentField("s1", field, value).apply(p)

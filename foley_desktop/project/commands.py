@@ -168,6 +168,9 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
                "a list of sound file paths"),
 }
 SETTABLE_FIELDS = tuple(_FIELDS)
+# How the editor knows a field (the inspector's label, the CLI's flag), for messages.
+_SAID = {"gain_db": "gain", "visual_guidance": "picture guidance",
+         "literal_prompt": "use the prompt as typed", "pinned": "pinned sounds"}
 
 
 @dataclass
@@ -186,7 +189,8 @@ class SetSegmentField(Command):
             raise ProjectError(f"cannot set {self.name!r} (settable: {', '.join(_FIELDS)})")
         ok, expected = _FIELDS[self.name]
         if not ok(self.value):
-            raise ProjectError(f"{self.name} must be {expected}, not {self.value!r}")
+            raise ProjectError(f"{_SAID.get(self.name, self.name)} must be {expected}, "
+                               f"not {self.value!r}")
         seg = project.segment(self.segment_id)
         value = self.value
         if self.name == "markers":
