@@ -169,7 +169,7 @@ def test_the_inspector_never_makes_the_window_taller_than_the_screen(qtbot, win,
     assert not ins.more.isVisible() and "Model settings: test-analytic" in ins.more_btn.text()
     view = ins.scroll.viewport()
     top = ins.takes.mapTo(view, ins.takes.rect().topLeft()).y()
-    assert 0 <= top and top + 3 * ins.takes.sizeHintForRow(0) <= view.height()
+    assert top >= 0 and top + 3 * ins.takes.sizeHintForRow(0) <= view.height()
     ins.more_btn.click()                       # unfolded: the panel scrolls, the window stays
     qtbot.wait(50)
     assert ins.more.isVisible() and win.height() <= 880
@@ -335,4 +335,26 @@ def test_a_failed_generate_says_why_where_the_editor_looks(qtbot, win, clip_tank
             "--library-db", tmp_path / "lib.sqlite", "-o", tmp_path / "a.wav")
     assert r.returncode == 2 and "library add --starter" in r.stderr
     assert not (tmp_path / "a.wav").exists()
+    _settle(qtbot)
+
+
+@pytest.mark.gui
+def test_keys_that_cannot_act_say_why(qtbot, win, clip_tank):
+    """Ctrl+G with no segment selected, or I / M / Ctrl+G before a clip is open, did nothing
+    and said nothing."""
+    win.activateWindow()
+    for act in (win.set_mark_in, win.add_marker, win.generate_selected, win.generate_all,
+                win.ab_toggle, win.separate, win.export):
+        win.statusBar().clearMessage()
+        act()
+        assert "Open a clip first" in win.statusBar().currentMessage(), act
+    open_clip(qtbot, win, clip_tank)
+    win.generate_selected()
+    assert "Mark a segment first" in win.statusBar().currentMessage()
+    win.generate_all()
+    assert "Mark a segment first" in win.statusBar().currentMessage()
+    win.doc.add_segment(24000, 72000, "engine motor idle")
+    win.canvas.set_selected([])
+    win.generate_selected()
+    assert "Select a segment to generate" in win.statusBar().currentMessage()
     _settle(qtbot)

@@ -74,6 +74,7 @@ def _read_take(path: Path) -> np.ndarray:
 # tests and for users who want a shorter interval).
 AUTOSAVE_S = 30
 NOT_SEPARATED = "Not separated yet (File ▸ Separate)"
+OPEN_A_CLIP = "Open a clip first: Ctrl+O, or drop a video on the window"
 NO_AUDIO_TO_SEPARATE = "No audio to separate: the clip has no sound"
 
 
@@ -640,6 +641,14 @@ class MainWindow(QMainWindow):
             return False
         return True
 
+    def _need_clip(self) -> bool:
+        """False (and the status bar says to open a clip) while no clip is open: a key pressed
+        then says why nothing happened."""
+        if self.doc.project is None:
+            self.statusBar().showMessage(OPEN_A_CLIP, 4000)
+            return False
+        return True
+
     def _create_segment(self, start: int, end: int) -> None:
         prompt_default = ""
         try:
@@ -654,14 +663,14 @@ class MainWindow(QMainWindow):
         self.inspector.prompt.setFocus()
 
     def set_mark_in(self) -> None:
-        if self.doc.project is None:
+        if not self._need_clip():
             return
         self.mark_in = self.transport.position
         self.canvas.set_mark_in(self.mark_in)
         self.statusBar().showMessage("In point set; press O at the out point", 3000)
 
     def set_mark_out(self) -> None:
-        if self.doc.project is None:
+        if not self._need_clip():
             return
         out = self.transport.position
         if self.mark_in is None or out <= self.mark_in:
@@ -678,7 +687,7 @@ class MainWindow(QMainWindow):
         """M: a marker at the sample being heard now. While playing, the transport's clock is
         the audio device's (output latency taken off), so a tap lands on the sound the editor
         reacted to, not on the one still in the buffer."""
-        if self.doc.project is None:
+        if not self._need_clip():
             return
         t = self.transport.position
         seg = marker_segment(self.doc.project, t, self.canvas.selected)
@@ -726,6 +735,8 @@ class MainWindow(QMainWindow):
         """Auto-spot in the job queue; the proposals replace earlier auto-spot markers of the
         segment and keep the editor's own."""
         proj = self.doc.project
+        if not self._need_clip():
+            return
         segs = [s for s in (self.doc.segment(i) for i in ids) if s is not None]
         if proj is None or not segs:
             self.statusBar().showMessage("Select a segment to auto-spot", 3000)
@@ -803,6 +814,8 @@ class MainWindow(QMainWindow):
             self.canvas.set_selected([])
 
     def ab_toggle(self) -> None:
+        if not self._need_clip():
+            return
         ids = self.canvas.selected
         seg = self.doc.segment(ids[0]) if len(ids) == 1 else None
         prev = ab_partner(seg, self._prev_take.get(seg.id)) if seg is not None else None
@@ -822,11 +835,26 @@ class MainWindow(QMainWindow):
         return work_folder(self.doc.project, self.settings.cache_dir) / "takes"
 
     def generate_selected(self) -> None:
-        self.generate(list(self.canvas.selected))
+        """Ctrl+G: the selected segments; with none selected it says what to do."""
+        if not self._need_clip():
+            return
+        ids = list(self.canvas.selected)
+        if not ids:
+            self.statusBar().showMessage(
+                "Select a segment to generate (click it on the Foley lane), or Generate all"
+                if self.doc.project.segments else
+                "Mark a segment first: drag on the Foley lane, or press I and O", 5000)
+            return
+        self.generate(ids)
 
     def generate_all(self) -> None:
-        if self.doc.project is not None:
-            self.generate([s.id for s in self.doc.project.sorted_segments()])
+        if not self._need_clip():
+            return
+        if not self.doc.project.segments:
+            self.statusBar().showMessage(
+                "Mark a segment first: drag on the Foley lane, or press I and O", 5000)
+            return
+        self.generate([s.id for s in self.doc.project.sorted_segments()])
 
     def generate(self, ids: list[str]) -> list[workers.Job]:
         """One job per segment: its parameters resolved and its missing seeds planned here
@@ -887,7 +915,7 @@ class MainWindow(QMainWindow):
         from foley_desktop.app.separate import check_separable, separate_project
 
         proj = self.doc.project
-        if proj is None:
+        if not self._need_clip():
             return None
         try:
             check_separable(proj)   # a clip without sound: said now, not as a failed job
@@ -909,7 +937,7 @@ class MainWindow(QMainWindow):
         from foley_desktop.ui.export_dialog import ExportDialog
 
         proj = self.doc.project
-        if proj is None:
+        if not self._need_clip():
             return None
         if choice is None:
             base = default_folder(proj.path if proj.path is not None else proj.media)
