@@ -309,6 +309,15 @@ def test_picture_guidance_in_the_inspector_is_undoable(qtbot, win, clip_tank):
     assert ins.visual_guidance.text() == f"model default ({sd['visual_guidance']:g})"
     assert ins.steps.text() == f"model default ({sd['steps']})"
     assert ins.guidance.text() == f"model default ({sd['guidance']:g})"
+    # With markers the model uses another picture guidance (the take records that one): the
+    # field said the plain default.
+    from foley_desktop.spotting.markers import Marker
+
+    win.doc.set_field(seg.id, "markers", [Marker(60000, "hit")])
+    assert ins.visual_guidance.text() == \
+        f"model default ({sd['visual_guidance_with_markers']:g} with markers)"
+    win.doc.undo_stack.undo()
+    assert ins.visual_guidance.text() == f"model default ({sd['visual_guidance']:g})"
     assert ins.visual_guidance.isEnabled()
     ins.visual_guidance.setValue(6.5)
     ins.visual_guidance.editingFinished.emit()

@@ -30,8 +30,24 @@ def installed(prefs: Preferences) -> Installed:
 
     packages = [p for p in list_packages() if p.error is None]
     return Installed([p.name for p in packages], prefs.default_model or DEFAULT_MODEL,
-                     {p.name: p.sampler_defaults for p in packages},
+                     {p.name: {**p.sampler_defaults, **_marker_defaults(p.path)}
+                      for p in packages},
                      {p.name: p.prompt_examples for p in packages})
+
+
+def _marker_defaults(package_path) -> dict:
+    """The picture guidance a package uses when the segment has markers instead of its plain
+    default (manifest sampler.visual_guidance_with_markers; foley-tiny: 1 instead of 6), so the
+    inspector shows the value the take will record."""
+    import json
+    from pathlib import Path
+
+    try:
+        sampler = json.loads((Path(package_path) / "manifest.json").read_text()).get("sampler", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    vgm = sampler.get("visual_guidance_with_markers") if isinstance(sampler, dict) else None
+    return {"visual_guidance_with_markers": vgm} if isinstance(vgm, (int, float)) else {}
 
 
 def provider_report(prefs: Preferences) -> str:

@@ -294,9 +294,13 @@ class Inspector(QWidget):
         self.ids = list(ids)
         self.refresh(force_text=changed)
 
-    def _show_model_defaults(self, model: str | None) -> None:
+    def _show_model_defaults(self, model: str | None, markers: bool = False) -> None:
         name = model or getattr(self, "_default_model", "")
-        d = getattr(self, "_sampler_defaults", {}).get(name, {})
+        d = dict(getattr(self, "_sampler_defaults", {}).get(name, {}))
+        with_markers = markers and d.get("visual_guidance_with_markers") is not None
+        if with_markers:
+            # What the engine uses for a segment with markers (the take records it).
+            d["visual_guidance"] = d["visual_guidance_with_markers"]
         examples = self._examples.get(name, [])
         if examples != self._example_list.stringList():
             self._example_list.setStringList(examples)
@@ -319,7 +323,8 @@ class Inspector(QWidget):
             self.visual_guidance.setSpecialValueText("model default (as Guidance)")
         else:
             self.visual_guidance.setSpecialValueText(
-                f"model default ({fmt(d['visual_guidance'])})")
+                f"model default ({fmt(d['visual_guidance'])}"
+                + (" with markers)" if with_markers else ")"))
 
     # ---- view
     def refresh(self, force_text: bool = False) -> None:
@@ -372,7 +377,7 @@ class Inspector(QWidget):
             self.guidance.setValue(s.guidance or 0.0)
             self.visual_guidance.setValue(s.visual_guidance or 0.0)
             self.model.setCurrentIndex(max(0, self.model.findData(s.model)))
-            self._show_model_defaults(s.model)
+            self._show_model_defaults(s.model, markers=bool(s.markers_inside()))
             self.precision.setCurrentIndex(max(0, self.precision.findData(s.precision)))
             self.more_btn.setText(self._more_summary(s))
             self.literal.setChecked(s.literal_prompt)
