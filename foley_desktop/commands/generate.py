@@ -299,9 +299,8 @@ def run(args) -> int:
         print(f"model {take.model} {take.version}, variant {take.variant}, "
               f"provider {result.provider}, {result.sampler} x {result.steps} steps, "
               f"guidance {result.guidance:g}"
-              + (f" (picture {result.visual_guidance:g}"
-                 + (f" down to noise level {result.visual_guidance_until:g})"
-                    if result.visual_guidance_until else ")")
+              + (f", picture guidance {result.visual_guidance:g}"
+                 + (" in the early steps" if result.visual_guidance_until else "")
                  if result.visual_guidance is not None else "")
               + f", {result.windows} window(s), "
               f"{result.timings['total_s']:.2f} s")
