@@ -358,3 +358,31 @@ def test_keys_that_cannot_act_say_why(qtbot, win, clip_tank):
     win.generate_selected()
     assert "Select a segment to generate" in win.statusBar().currentMessage()
     _settle(qtbot)
+
+
+@pytest.mark.gui
+def test_return_in_the_prompt_hands_the_keys_back_to_the_window(qtbot, win, clip_tank):
+    """After I / O the prompt has the focus; Return committed it but kept the focus, so the
+    Space and M that follow (play, tap markers) were typed into the prompt."""
+    open_clip(qtbot, win, clip_tank)
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    win.canvas.setFocus()
+    qtbot.keyClick(win.canvas, Qt.Key.Key_I)
+    for _ in range(10):
+        qtbot.keyClick(win.canvas, Qt.Key.Key_Right)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_O)
+    seg = win.doc.project.segments[0]
+    ins = win.inspector
+    qtbot.waitUntil(ins.prompt.hasFocus, timeout=5000)
+    qtbot.keyClicks(ins.prompt, "door slam")
+    qtbot.keyClick(ins.prompt, Qt.Key.Key_Return)
+    assert seg.prompt == "door slam" and not ins.prompt.hasFocus()
+    win.transport.seek(seg.start + (seg.end - seg.start) // 2)
+    qtbot.keyClick(win, Qt.Key.Key_M)
+    assert ins.prompt.text() == "door slam" and len(seg.markers) == 1
+    ins.negative.setFocus()
+    qtbot.keyClicks(ins.negative, "music")
+    qtbot.keyClick(ins.negative, Qt.Key.Key_Escape)
+    assert seg.negative == "music" and not ins.negative.hasFocus()
+    _settle(qtbot)

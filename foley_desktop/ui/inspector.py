@@ -230,6 +230,10 @@ class Inspector(QWidget):
         # text still typed there (the list opening itself is not leaving the field).
         self.prompt.installEventFilter(self)
         self.negative.installEventFilter(self)
+        # Return (or Esc) hands the keys back to the window: after typing a prompt the editor
+        # plays (Space) and taps markers (M), which a field keeping the focus typed into it.
+        for field in (self.prompt, self.negative):
+            field.returnPressed.connect(field.clearFocus)
         self.prompt.textChanged.connect(self._show_reading)
         self.completer.activated.connect(lambda _text: self._commit("prompt"))
         self.negative.editingFinished.connect(lambda: self._commit("negative"))
@@ -492,6 +496,11 @@ class Inspector(QWidget):
         self.prompt_note.setVisible(bool(note))
 
     def eventFilter(self, obj, event) -> bool:
+        if (event.type() == QEvent.Type.KeyPress and obj in (self.prompt, self.negative)
+                and event.key() == Qt.Key.Key_Escape
+                and not (obj is self.prompt and self.completer.popup().isVisible())):
+            obj.clearFocus()   # leaving commits it (FocusOut below)
+            return True
         if (event.type() == QEvent.Type.FocusOut and obj in (self.prompt, self.negative)
                 and event.reason() != Qt.FocusReason.PopupFocusReason):   # not the completions
             name = "prompt" if obj is self.prompt else "negative"
