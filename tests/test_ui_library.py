@@ -105,4 +105,9 @@ def test_about_lists_the_starter_library_and_model_credits(tmp_path, monkeypatch
     text = d.text.toPlainText()
     assert "Mito551 — CC-BY-SA-3.0 (2 sounds, Debian package minetest-data)" in text
     assert "all-MiniLM-L6-v2" in text            # the shipped model's own credits
+    # The credits wrap to the dialog: nothing runs off to the right (no horizontal scroll).
+    d.show()
+    d.text.document().setTextWidth(d.text.viewport().width())
+    assert d.text.document().idealWidth() <= d.text.viewport().width()
+    assert not d.text.horizontalScrollBar().maximum()
     d.deleteLater()

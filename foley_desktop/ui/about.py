@@ -18,8 +18,9 @@ def starter_credits_html(base: Path) -> str:
     try:
         credits = json.loads((base / "credits.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ("<p>The starter library is not installed (<code>foley-desktop library add "
-                "--starter</code>).</p>")
+        return ("<p>The starter library is not installed (<code>scripts/fetch_starter_library"
+                ".sh</code>, or <code>foley-desktop library add --starter</code> once its "
+                "recordings are fetched).</p>")
     rows = Counter((c["package"], c["author"], c["license"]) for c in credits.values())
     items = "".join(f"<li>{html.escape(a)} — {html.escape(lic)} ({n} sound{'s' if n > 1 else ''}, "
                     f"Debian package {html.escape(p)})</li>"
@@ -33,7 +34,9 @@ def about_html() -> str:
 
     models = []
     for lic in sorted((resources_dir() / "models").glob("*/LICENSES.md")):
-        models.append(f"<h3>{html.escape(lic.parent.name)}</h3><pre>"
+        # Wrapped to the dialog's width: unwrapped, the credits ran off to the right.
+        models.append(f"<h3>{html.escape(lic.parent.name)}</h3>"
+                      "<pre style='white-space: pre-wrap'>"
                       f"{html.escape(lic.read_text(encoding='utf-8'))}</pre>")
     return (f"<h2>Foley Desktop {__version__}</h2><p>Offline Foley for video editors.</p>"
             "<h3>Starter sound library</h3>" + starter_credits_html(starter_dir())
