@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
 SEED="${SEED:-1234}"
 MAX_MINUTES="${MAX_MINUTES:-120}"
-BASE="${BASE:-resources/models/foley-tiny}"       # the package to start from (1.5.0)
+BASE_COMMIT="${BASE_COMMIT:-935ed55}"              # the commit whose package is 1.5.0
 RUN="${RUN:-runs/markers}"
 OUT="${OUT:-runs/foley-tiny-markers}"              # candidate; copied to resources/ by hand
 mkdir -p runs
@@ -23,8 +23,12 @@ scripts/fetch_training_data.sh
 "$PY" -m foley_desktop.train.dataset --seed "$SEED" --val-clips 60
 "$PY" -c "from pathlib import Path; from foley_desktop.train.export import prepare_text; prepare_text(Path('runs/export'))"
 # 1.5.0's weights as a checkpoint; fails unless torch reproduces the package's graphs.
+# (the package from git: resources/ holds a later version since 1.6.0 shipped)
 if [ ! -f runs/recovered-1.5.0/ckpt.pt ]; then
-  "$PY" -m foley_desktop.train.recover --package "$BASE" --out runs/recovered-1.5.0/ckpt.pt --step 7600
+  rm -rf runs/base-1.5.0 && mkdir -p runs/base-1.5.0
+  git archive "$BASE_COMMIT" resources/models/foley-tiny | tar -x -C runs/base-1.5.0
+  "$PY" -m foley_desktop.train.recover --package runs/base-1.5.0/resources/models/foley-tiny \
+    --out runs/recovered-1.5.0/ckpt.pt --step 7600
 fi
 # Common settings: 1.5.0's last phase (training times at the noise end, onset loss weights),
 # a lower learning rate for the trained weights (1e-4) and 1e-3 for the new event encoder,

@@ -92,6 +92,12 @@ def test_marker_tracks_are_seeded_and_follow_the_augmentation():
            for f in range(10, 81, 10)]
     err = np.array([float(c) - (f - 0.5) for c, f in zip(cen, range(10, 81, 10))])
     assert np.abs(err).max() < 1.5 and np.abs(err).max() > 0
+    # a drop share per row (--extra-marker-drop): the last rows always get markers, the others
+    # keep the draws they had (same generator, same number of draws)
+    per_row = np.array([0.3] * 48 + [0.0] * 16)
+    c, gc = event_tracks(5, 1234, ev, st, offs, 400, MarkerAugment(), per_row)
+    assert gc[48:].all() and (gc[:48] == given[:48]).all()
+    assert torch.equal(c[:48], a[:48])
 
 
 def test_strengths_follow_the_event_loudness():
@@ -171,3 +177,17 @@ def test_mismatched_pictures_only_on_rows_with_markers():
     assert torch.equal(mismatch_pictures(vis, given, 4, 1234, 0.0), vis)
     half = mismatch_pictures(vis, np.ones(8, bool), 4, 1234, 0.5)
     assert torch.equal(half, mismatch_pictures(vis, np.ones(8, bool), 4, 1234, 0.5))
+
+
+def test_dropped_pictures_only_on_rows_with_markers():
+    from foley_desktop.train.train import drop_pictures
+    vis = torch.arange(8.0)[:, None, None].expand(8, 3, 2).clone()
+    unc = torch.full((2,), -1.0)
+    given = np.array([True, True, False, True, True, False, True, True])
+    out = drop_pictures(vis, unc, given, 4, 1234, 1.0)
+    for r in range(8):
+        assert torch.equal(out[r], unc.expand(3, 2) if given[r] else vis[r])
+    assert torch.equal(drop_pictures(vis, unc, given, 4, 1234, 0.0), vis)
+    half = drop_pictures(vis, unc, np.ones(8, bool), 4, 1234, 0.5)
+    assert torch.equal(half, drop_pictures(vis, unc, np.ones(8, bool), 4, 1234, 0.5))
+    assert 0 < sum(torch.equal(half[r], unc.expand(3, 2)) for r in range(8)) < 8

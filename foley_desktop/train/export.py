@@ -32,7 +32,7 @@ from .paths import DATA, PACKAGE_DIR, RUNS
 from .text import MAX_TOKENS, export_text_encoder, write_tokenizer
 from .train import FoleyTiny
 
-VERSION = "1.6.0"
+VERSION = "1.7.0"
 DEFAULT_NEGATIVE = "noisy, harsh"
 
 

@@ -94,7 +94,8 @@ def real_takes(package: Path, setting: dict, split: str, seeds: list[int], clf, 
     rows = []
     for c in json.loads(ANNOTATIONS.read_text())["clips"]:
         video = MEDIA_ROOT / c["path"]
-        if not c["events"] or c["split"] != split or not video.exists():
+        if (not c["events"] or c["split"] != split or c.get("render")  # real footage only
+                or not video.exists()):
             continue
         marks = [e["t"] for e in c["events"]]
         ref = [t - c["start"] for t in marks]

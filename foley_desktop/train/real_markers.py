@@ -103,7 +103,8 @@ def run_annotated(package: Path, seeds: list[int], threads: int = 1,
     rows = []
     for c in json.loads(ANNOTATIONS.read_text())["clips"]:
         video = MEDIA_ROOT / c["path"]
-        if not c["events"] or not video.exists():
+        # real footage only: the set also holds the project's own renders (screen typing)
+        if not c["events"] or c.get("render") or not video.exists():
             continue
         marks = [e["t"] for e in c["events"]]
         kind = max({e["kind"] for e in c["events"]}, key=[e["kind"] for e in c["events"]].count)

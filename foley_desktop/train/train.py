@@ -133,16 +133,18 @@ class MarkerAugment:
 
 
 def event_tracks(step: int, seed: int, events: list[list[int]], strengths: list[list[float]],
-                 offsets, n_frames: int, aug: MarkerAugment) -> tuple[torch.Tensor, np.ndarray]:
+                 offsets, n_frames: int, aug: MarkerAugment,
+                 drop: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray]:
     """The event tracks [B, F, 2] of a batch (engine/events.event_track, as the engine draws
     them) and which rows were given markers. From a generator of their own (seed, step, 23),
-    so the rest of the batch is exactly what a run without markers draws."""
+    so the rest of the batch is exactly what a run without markers draws. `drop`: a share of
+    rows without markers per row instead of `aug.drop` (the same draws either way)."""
     rng = np.random.Generator(np.random.PCG64([seed, step, 23]))
     out = np.zeros((len(events), n_frames, EVENT_CHANNELS), np.float32)
     given = np.zeros(len(events), bool)
     for r, (ev, st, off) in enumerate(zip(events, strengths, offsets)):
         # every draw happens for every row, so one row's choices never shift another's
-        keep = rng.random() >= aug.drop
+        keep = rng.random() >= (aug.drop if drop is None else drop[r])
         jit = np.clip(rng.normal(0.0, aug.jitter_ms, len(ev)), -3 * aug.jitter_ms, 3 * aug.jitter_ms)
         missed = rng.random(len(ev)) < aug.miss
         add = rng.random() < aug.extra
@@ -177,6 +179,18 @@ def mismatch_pictures(vis: torch.Tensor, given: np.ndarray, step: int, seed: int
     out = vis.clone()
     out[rows] = vis[(rows + 1) % len(given)]
     return out
+
+
+def drop_pictures(vis: torch.Tensor, uncond: torch.Tensor, given: np.ndarray, step: int,
+                  seed: int, share: float) -> torch.Tensor:
+    """Rows with markers lose their picture (the learned unconditional vector) with probability
+    `share`: the markers alone must then place the events, as on real footage whose motion
+    says little. Drawn from a generator of its own (seed, step, 31)."""
+    rng = np.random.Generator(np.random.PCG64([seed, step, 31]))
+    drop = (rng.random(len(given)) < share) & given
+    if not drop.any():
+        return vis
+    return torch.where(torch.from_numpy(drop)[:, None, None], uncond.expand_as(vis), vis)
 
 
 class CaptionEncoder:
@@ -319,6 +333,12 @@ def main(argv=None):
                     help="share of rows with markers whose picture is another row's clip: the "
                          "markers are then the only right timing, as on real footage where "
                          "the picture's motion is not where the sounds are")
+    ap.add_argument("--extra-marker-drop", type=float, default=None,
+                    help="share of the --extra-data rows trained without markers (default: "
+                         "--marker-drop); 0 for clips whose picture cannot show every event")
+    ap.add_argument("--marker-drop-visual", type=float, default=0.0,
+                    help="share of rows with markers trained without their picture (the "
+                         "unconditional vector): the markers alone must place the events")
     ap.add_argument("--stop-at", type=int, default=None,
                     help="stop after this step (the learning-rate schedule stays that of "
                          "--steps): to end a phase where a recipe switches settings")
@@ -371,10 +391,17 @@ def main(argv=None):
         vis = torch.where(dv, model.uncond_visual.expand_as(vis), vis)
         ev = None
         if a.events:
+            drop = None
+            if a.extra_marker_drop is not None and len(src.sets) > 1:
+                n2 = round(a.batch * a.extra_frac)       # Sources.draw: the last rows
+                drop = np.array([aug.drop] * (len(events) - n2) + [a.extra_marker_drop] * n2)
             ev, given = event_tracks(step, a.seed, events, src.last_strengths, offs, x1.shape[2],
-                                     aug)
+                                     aug, drop)
             if a.marker_mismatch > 0:
                 vis = mismatch_pictures(vis, given, step, a.seed, a.marker_mismatch)
+            if a.marker_drop_visual > 0:
+                vis = drop_pictures(vis, model.uncond_visual, given, step, a.seed,
+                                    a.marker_drop_visual)
         v = model.denoiser(xt, t, tf, tm, vis, ev)
         if a.onset_weight > 0:
             w = onset_weights(events, range(len(events)), offs, x1.shape[2], a.onset_weight)
