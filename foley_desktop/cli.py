@@ -8,6 +8,7 @@ Each subcommand lives in `foley_desktop/commands/<name>.py` and exposes
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `foley-desktop … | head -1`: end quietly when the reader goes away, as cat does,
         # instead of a BrokenPipeError traceback.
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        # A parent may hand us SIGPIPE blocked (the mask survives exec; audio libraries block it
+        # in their threads): then the write fails with EPIPE instead, caught below.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPIPE})
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
@@ -90,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("foley-desktop: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`) with SIGPIPE blocked: not an error
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except ModuleNotFoundError as exc:  # the desktop bundle leaves the developer tools out
         if getattr(sys, "frozen", False) and (exc.name or "").startswith(("foley_desktop.", "torch", "onnx")):
             print(f"foley-desktop {args.command}: not part of the desktop app ({exc.name} is "
