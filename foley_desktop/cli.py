@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from foley_desktop import __version__
+from foley_desktop import __version__, logs
 from foley_desktop.errors import Cancelled, FoleyError
 
 # The subcommands, in the order --help lists them (each module's HELP is its line there).
@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        # Run as the program (not called in-process by a test or a host): the package's
+        # warnings (skipped files, fallbacks) go to stderr; FOLEY_LOG=debug shows more.
+        logs.configure()
     argv = list(sys.argv[1:] if argv is None else argv)
     # `foley-desktop` or `foley-desktop CLIP` opens the GUI.
     if not argv or (len(argv) == 1 and not argv[0].startswith("-") and argv[0] not in SUBCOMMANDS):
@@ -114,6 +118,8 @@ def _no_display() -> bool:
 
 
 def main_gui(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the foley-desktop-gui program itself (see main)
+        logs.configure()
     argv = list(sys.argv[1:] if argv is None else argv)
     path = argv[0] if argv else None
     if path is not None and not os.path.exists(path):

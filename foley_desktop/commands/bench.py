@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from foley_desktop.app.preferences import PROVIDER_CHOICES
+
 HELP = "benchmark every variant of a model package (speed, memory, size, quality vs FP32)"
 
 
@@ -13,7 +15,7 @@ def configure(parser) -> None:
     parser.add_argument("--package", metavar="NAME|PATH", help="default: the shipped foley-tiny")
     parser.add_argument("--threads", type=int, action="append", metavar="N",
                         help="intra-op threads (repeatable; default: 1 and all cores)")
-    parser.add_argument("--provider", default="cpu", choices=["auto", "cpu", "cuda", "tensorrt"])
+    parser.add_argument("--provider", default="cpu", choices=PROVIDER_CHOICES)
     parser.add_argument("--video", type=Path,
                         help="input clip (default: resources/demo/footsteps_gravel.mp4)")
     parser.add_argument("--text-only", action="store_true", help="no clip: text-only generation")

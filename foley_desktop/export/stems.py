@@ -196,8 +196,9 @@ def plan_sources(project: Project, kinds: list[str]) -> StemSources:
     out = []
     for k in kinds:
         if k == "dialogue" and dx is None:
-            src.notes.append("dialogue stem omitted: the clip's audio has not been separated "
-                             "(run separation first)")
+            src.notes.append("dialogue stem omitted: " + (
+                "the clip's audio has not been separated (File > Separate, or "
+                "`foley-desktop project separate P.foley`)" if has_audio else "the clip has no audio"))
             continue
         if k == "background" and bg is None:
             if not has_audio:
