@@ -93,7 +93,8 @@ def main() -> int:
                          "ARCTIC, 16 kHz) and/or debian (held-out Debian speech: the Dutch "
                          "dub of Fish Fillets NG, 22 kHz, scripts/fetch_speech_corpus.py); "
                          "tuning: the tuning set (cards/ phrases x 4 other backgrounds), the "
-                         "one to choose settings on")
+                         "one to choose settings on; fullband: 44.1 kHz lines (fillets-ng-data-cs, dev "
+                         "split) for the high-band (> 8 kHz) check")
     ap.add_argument("--debian-n", type=int, default=10, help="held-out Debian utterances")
     ap.add_argument("--long-minutes", type=float, default=0,
                     help="instead: separate a file this long (looped real mixtures, stereo) "
@@ -110,7 +111,7 @@ def main() -> int:
         backgrounds = backgrounds[::3]
     snrs = tuple(float(s) for s in args.snr.split(","))
     sets = args.speech.split(",")
-    bad = [s for s in sets if s not in ("pocketsphinx", "debian", "tuning")]
+    bad = [s for s in sets if s not in ("pocketsphinx", "debian", "tuning", "fullband")]
     if bad:
         print(f"unknown speech set(s): {', '.join(bad)}", file=sys.stderr)
         return 2
@@ -128,6 +129,10 @@ def main() -> int:
             mixes = tune_mixtures(snrs)
             speech = sorted({m.name.split("+")[0] for m in mixes})
             title = "tuning set (pocketsphinx cards/ x 4 tuning backgrounds)"
+        elif which == "fullband":
+            speech = ev.fullband_speech(2 if args.quick else 6)
+            mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)
+            title = "Debian speech with content above 8 kHz (fillets-ng-data-cs 44.1 kHz, dev)"
         else:
             speech = ev.debian_speech(2 if args.quick else args.debian_n)
             mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)

@@ -88,4 +88,4 @@ def make_separator(name: str, channels: int, **options) -> Separator:
 
 def _load_builtin() -> None:
     # Imported here so that importing the interface loads no model library.
-    from foley_desktop.separation import baseline, default, demucs, masknet  # noqa: F401
+    from foley_desktop.separation import baseline, default, demucs, masknet, refine  # noqa: F401

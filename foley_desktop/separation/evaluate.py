@@ -218,6 +218,31 @@ def debian_speech(n: int = 10, min_s: float = 2.0, max_s: float = 8.0) -> list[n
     return out
 
 
+def fullband_speech(n: int = 6) -> list[tuple[str, np.ndarray]]:
+    """`n` Debian lines with speech above 8 kHz for the high-band check: the fillets-ng-data-cs
+    lines recorded at 44.1 kHz in corpus.py's 'dev' split (never trained on; the Dutch
+    held-out dub and the other packages have next to nothing above 8 kHz), 2-8 s long."""
+    import av
+
+    from foley_desktop.separation import corpus
+
+    out = []
+    for u in sorted(corpus.list_utterances(), key=lambda u: u.uid):
+        if u.package != "fillets-ng-data-cs" or u.split != "dev":
+            continue
+        with av.open(str(u.path)) as c:
+            if c.streams.audio[0].rate < 44100:
+                continue
+        x = corpus.load(u, SR)
+        if 2 * SR <= len(x) <= 8 * SR and not np.isnan(highband_scores(x, x)["hb_ratio"]):
+            out.append((u.uid, x / max(float(np.abs(x).max()), 1e-6) * 0.5))
+        if len(out) == n:
+            break
+    if not out:
+        raise MediaError("no full-band Debian speech: run scripts/fetch_speech_corpus.py")
+    return out
+
+
 def make_mixtures_arrays(speech: list[tuple[str, np.ndarray]], background_files: list[Path],
                          snrs=SNRS) -> list[Mixture]:
     """make_mixtures for speech given as (name, 48 kHz array) pairs."""

@@ -1,0 +1,164 @@
+"""The `dfn-refine` separator (DeepFilterNet3 + trained refinement below 8 kHz + VAD gate) and
+the Debian speech corpus reader."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from foley_desktop.errors import MediaError
+from foley_desktop.separation import corpus, refine
+from foley_desktop.separation import evaluate as ev
+from foley_desktop.separation.base import backends, make_separator, separate_array
+from foley_desktop.separation.default import HOP
+
+
+def test_registered_shipped_and_small():
+    assert "dfn-refine" in backends()
+    path = refine.model_path()
+    assert path.is_file() and path.stat().st_size < 10 * 2 ** 20
+    sess = refine._session(path)
+    assert [i.name for i in sess.get_inputs()] == ["feats", "h0"]
+    assert [o.name for o in sess.get_outputs()] == ["g1", "g2", "h"]
+    # The network's look-ahead adds exactly its context frames to the default's latency.
+    assert (make_separator("dfn-refine", 2).latency
+            == make_separator("default", 2).latency + refine.CONTEXT * HOP)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 6])
+def test_stems_sum_to_the_input_with_exact_length(parts, channels):
+    s, n = parts
+    x = np.stack([s + n * (0.5 + 0.1 * c) for c in range(channels)])[:, :70001]
+    d, b = separate_array(make_separator("dfn-refine", channels), x, block=12345)
+    assert d.shape == x.shape and b.shape == x.shape
+    assert d.dtype == np.float32 and np.isfinite(d).all()
+    np.testing.assert_allclose(d + b, x, atol=1e-6)
+    assert np.abs(d).max() > 1e-3
+    if channels == 6:  # 5.1: only the centre carries dialogue
+        assert not np.any(d[[0, 1, 3, 4, 5]])
+
+
+def test_streaming_equals_one_pass(parts):
+    x = (parts[0] + parts[1])[None, :120000]
+    d1, b1 = separate_array(make_separator("dfn-refine", 1), x, block=len(x[0]))
+    d2, b2 = separate_array(make_separator("dfn-refine", 1), x, block=777)
+    d3, _ = separate_array(make_separator("dfn-refine", 1), x, block=48000)
+    # Frames reach the network in different groupings: float rounding only.
+    np.testing.assert_allclose(d1, d2, atol=2e-5)
+    np.testing.assert_allclose(d1, d3, atol=2e-5)
+    np.testing.assert_allclose(b1, b2, atol=2e-5)
+
+
+def test_latency_is_fixed_and_memory_bounded():
+    rng = np.random.default_rng(5)
+    sep = make_separator("dfn-refine", 1)
+    sizes = []
+    for i in range(40):  # 40 s of noise in 1 s blocks
+        d, _ = sep.process_block((rng.standard_normal((1, 48000)) * 0.1).astype(np.float32))
+        assert d.shape == (1, 48000)
+        if i == 0:  # the first `latency` samples are the fixed delay's zeros
+            assert not np.any(d[:, :sep.latency])
+        sizes.append(sep._X.shape[1] + sep._pre.shape[1] // HOP + len(sep._vad_probs))
+    assert max(sizes[10:]) <= max(sizes[:10]) + 2  # nothing grows with the stream's length
+
+
+def test_dump_mode_is_exactly_the_default_backend(parts):
+    x = (parts[0] + parts[1])[None, :60000]
+    d0, _ = separate_array(make_separator("default", 1), x)
+    d1, _ = separate_array(make_separator("dfn-refine", 1, dump=True), x)
+    np.testing.assert_allclose(d0, d1, atol=1e-7)
+
+
+def test_close_to_its_base_and_silent_in_pauses(parts):
+    s, n = parts
+    res = ev.dialogue_scores(("default", "dfn-refine"), s, s + n)
+    # Measured on this mixture (LibriVox sentence + loop_amen, 0 dB; dfn-refine-v1): SI-SDRi
+    # default 8.99, dfn-refine 8.56 dB; pause residual -66.4 / -76.8 dB. Experimental: it
+    # loses a little on clean read speech (docs/separation.md); the test bounds that loss.
+    assert res["dfn-refine"][0] > res["default"][0] - 1.0, res
+    assert res["dfn-refine"][1] < -50.0, res
+
+
+def test_speech_above_8khz_is_left_as_the_default_has_it(parts):
+    """Above 8 kHz the refinement keeps DeepFilterNet3's mask: the stems differ there only by
+    what the low band's overlap-add leaks (measured < -40 dB of the high band's energy)."""
+    s, n = parts
+    rng = np.random.default_rng(1)
+    x = s + n + rng.standard_normal(len(s)).astype(np.float32) * 0.01
+    d0, _ = separate_array(make_separator("default", 1), x[None])
+    d1, _ = separate_array(make_separator("dfn-refine", 1), x[None])
+    f = np.fft.rfftfreq(len(x), 1 / 48000)
+    hi = f > 9000
+    D0, D1 = np.fft.rfft(d0[0])[hi], np.fft.rfft(d1[0])[hi]
+    diff = np.sum(np.abs(D1 - D0) ** 2) / max(np.sum(np.abs(D0) ** 2), 1e-20)
+    assert 10 * np.log10(max(diff, 1e-20)) < -20
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    from foley_desktop.errors import ModelPackageError
+
+    with pytest.raises(ModelPackageError, match="refinement network missing"):
+        make_separator("dfn-refine", 1, model=tmp_path / "nope.onnx")
+
+
+def test_features_match_the_training_formula():
+    rng = np.random.default_rng(2)
+    A = (rng.standard_normal((7, 481)) + 1j * rng.standard_normal((7, 481))).astype(np.complex64)
+    M = (rng.uniform(0, 1, (7, 481)) * np.exp(1j * rng.uniform(-1, 1, (7, 481)))).astype(
+        np.complex64)
+    f = refine.features(A, M)
+    assert f.shape == (7, refine.N_FEATS)
+    pa = np.abs(A[:, :refine.R]) ** 2
+    np.testing.assert_allclose(f[:, :refine.R], (np.log10(pa + refine.EPS) + 5) / 3, rtol=1e-5)
+    res = np.abs(1 - M[:, :refine.R]) ** 2 * pa
+    np.testing.assert_allclose(f[:, 2 * refine.R:], (np.log10(res + refine.EPS) + 5) / 3,
+                               rtol=1e-4, atol=1e-5)
+
+
+# -- corpus ------------------------------------------------------------------------------
+def _queen_file(path, entries):
+    head = b"QTBL" + b"CEM10\0" + b"\0\0" + b"\x01" + struct.pack(">H", len(entries))
+    table = b""
+    body = b""
+    off = len(head) + 21 * len(entries)
+    for name, data in entries:
+        table += name.encode().ljust(12, b"\0") + struct.pack(">BII", 1, off + len(body),
+                                                              len(data))
+        body += data
+    path.write_bytes(head + table + body)
+
+
+def test_queen_table_is_read_from_the_file(tmp_path):
+    p = tmp_path / "queen.1c"
+    _queen_file(p, [("020001P2.SB", b"x" * 3000), ("ROOM.BBK", b"y" * 10)])
+    t = corpus.queen_table(p)
+    assert [(n, s) for n, _, s in t] == [("020001P2.SB", 3000), ("ROOM.BBK", 10)]
+    with open(p, "rb") as fh:
+        fh.seek(t[1][1])
+        assert fh.read(10) == b"y" * 10
+
+
+def test_queen_bad_file_is_a_clear_error(tmp_path):
+    p = tmp_path / "queen.1c"
+    p.write_bytes(b"NOPE" + b"\0" * 40)
+    with pytest.raises(MediaError, match="not a Flight of the Amazon Queen"):
+        corpus.queen_table(p)
+    _queen_file(p, [("A.SB", b"z" * 5)])
+    p.write_bytes(p.read_bytes()[:20])  # table cut short
+    with pytest.raises(MediaError, match="truncated"):
+        corpus.queen_table(p)
+
+
+def test_splits_are_stable_and_hold_out_whole_packages(tmp_path):
+    u = corpus.Utterance("fillets-ng-data-nl:a/b-m-c", "fillets-ng-data-nl", "nl-m",
+                         tmp_path / "x.ogg", 22050)
+    assert u.split == "test"
+    names = [f"festvox-ru:ru_{i:04d}" for i in range(400)]
+    splits = [corpus.Utterance(n, "festvox-ru", "s", tmp_path, 16000).split for n in names]
+    assert set(splits) == {"train", "dev"}
+    assert 5 <= splits.count("dev") <= 40
+    assert splits == [corpus.Utterance(n, "festvox-ru", "s", tmp_path, 16000).split
+                      for n in names]
+    assert corpus.list_utterances(tmp_path) == []  # nothing fetched there: nothing listed
