@@ -62,7 +62,8 @@ def main() -> int:
             ax = axes[r, col]
             ax.imshow(_spec_db(y), origin="lower", aspect="auto", vmin=-80, vmax=20,
                       extent=(0, len(y) / 48000, 0, 24), cmap="magma")
-            ax.set_title(f"{m.name}: {title}", fontsize=8)
+            speech_name, bg_name = m.name.split("+", 1)
+            ax.set_title(f"{speech_name[-28:]} + {bg_name}: {title}", fontsize=7)
             ax.set_ylabel("kHz")
     for ax in axes[-1]:
         ax.set_xlabel("s")
