@@ -5,8 +5,9 @@
 Makes a real clip of SECONDS (ffmpeg: test picture + stereo AAC tone), a project with SEGMENTS
 segments each holding a real float take WAV, and times `ui.drag_files.write_file` for the
 Foley stem, the mix, the background stem and one take (cold: written; warm: reused because the
-project did not change), plus the up-to-date check the GUI thread makes on each drag and all a press costs it (check, snapshot, fingerprint). The GUI
-thread budget is ~50 ms: anything above it is written on a worker when the drag is pressed.
+project did not change), plus the up-to-date check the GUI thread makes on each drag and all a
+press costs it (check, snapshot, fingerprint). The GUI thread budget is ~50 ms: anything above
+it is written on a worker when the drag is pressed.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@
 
 Opens the real main window on CLIP (default: the 720p movie-hello clip of the test media),
 waits until the first frame and the waveform are there, then plays SECONDS of it from the
-start, RUNS times (with --shuttle pressing L, L, J, J, K and Space on the way). A 2 ms QTimer records the gap between its ticks: a gap much longer than
-its interval is the loop being blocked. Prints, per run, the longest gap, the 99th percentile
-and the median, and how many distinct frames the preview showed; then the median and maximum
+start, RUNS times (with --shuttle pressing L, L, J, J, K and Space on the way). A 2 ms QTimer
+records the gap between its ticks: a gap much longer than its interval is the loop being
+blocked. Prints, per run, the longest gap, the 99th percentile and the median, and how many
+distinct frames the preview showed; then the median and maximum
 of the runs' longest gaps. With --where a watchdog thread samples the GUI thread's Python
 stack whenever it has not ticked for 25 ms and prints where those stalls were spent.
 Audio plays through the default output device when there is one (picture only if not); with

@@ -172,7 +172,8 @@ def main() -> int:
     print(f"{len(rows)} prompts ({sum(r['split'] == 'heldout' for r in rows)} held out); "
           f"{len(model_rows)} of foley-tiny's anchored classes; reading "
           f"{read_ms:.2f} ms/prompt; understood {results['understood']:.0%}")
-    print(f"{'reader':10s} {'anchor class dev / heldout / all':34s} {'category dev / heldout / all':30s} same anchor as en")
+    print(f"{'reader':10s} {'anchor class dev / heldout / all':34s} "
+          f"{'category dev / heldout / all':30s} same anchor as en")
     for name, r in results["readers"].items():
         a, c = r["anchor_class"], r["category"]
         print(f"{name:10s} {a['dev']['accuracy']:.3f} / {a['heldout']['accuracy']:.3f} / "

@@ -80,7 +80,7 @@ def clip_patches(audio: np.ndarray) -> np.ndarray:
         starts.append(z.shape[1] - WIN)
     lv = frame_level_db(z)
     loud = np.array([lv[s:s + WIN].max() for s in starts])
-    keep = [s for s, l in zip(starts, loud) if l >= loud.max() - ACTIVE_DB]
+    keep = [s for s, level in zip(starts, loud) if level >= loud.max() - ACTIVE_DB]
     return np.stack([patch_features(z[:, s:s + WIN]) for s in keep])
 
 

@@ -9,8 +9,9 @@ What it does:
    with --conv also the depthwise temporal Conv1d of each block) by fake-quant versions:
    weights per output channel, symmetric S8 in the 7-bit range (scale = max|w| / 64,
    recomputed every step), input activations per tensor, asymmetric U8, ranges first observed
-   (moving min/max) and then either frozen or learned (LSQ-style, torch's learnable fake-quant op); with --conv the Conv output is
-   quantized too (ONNX Runtime's QLinearConv needs an output scale).
+   (moving min/max) and then either frozen or learned (LSQ-style, torch's learnable fake-quant
+   op); with --conv the Conv output is quantized too (ONNX Runtime's QLinearConv needs an output
+   scale).
 2. Fine-tunes with the training loss and batch pipeline of train.py (velocity MSE, logit-normal
    t, 15 % text / visual condition dropout, same deterministic batch stream continuing after the
    checkpoint's step). The visual encoder and the learned unconditional visual vector stay
@@ -229,8 +230,10 @@ def to_qdq(fp32_path: Path, qmodel: Denoiser, names: list[str], out_path: Path) 
         out = []
         for n, m in mods.items():
             mw = m.weight.detach().numpy()
-            if node.op_type == "MatMul" and mw.ndim == 2 and w.shape == mw.T.shape \
-                    and np.array_equal(w, mw.T) or node.op_type in ("Gemm", "Conv") and w.shape == mw.shape and np.array_equal(w, mw):
+            if (node.op_type == "MatMul" and mw.ndim == 2 and w.shape == mw.T.shape
+                    and np.array_equal(w, mw.T)) \
+                    or (node.op_type in ("Gemm", "Conv") and w.shape == mw.shape
+                        and np.array_equal(w, mw)):
                 out.append(n)
         if len(out) > 1:
             out = [n for n in out if _matches_scope(n, node.name)]
@@ -445,7 +448,7 @@ def finetune(model, names_conv: bool, steps: int, *, data: Path, lr: float = 5e-
         with torch.no_grad():
             for pe, pm in zip(ema.parameters(), qden.parameters()):
                 pe.lerp_(pm.detach(), 1 - ema_decay)
-            for (bn, be), (_, bm) in zip(ema.named_buffers(), qden.named_buffers()):
+            for (_bn, be), (_, bm) in zip(ema.named_buffers(), qden.named_buffers()):
                 be.copy_(bm)
         losses.append(loss.item())
         first = first if first is not None else loss.item()

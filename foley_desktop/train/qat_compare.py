@@ -95,7 +95,7 @@ def main(argv=None):
         print(v, json.dumps(res["variants"][v]), flush=True)
     base = res["variants"].get("fp32")
     if base:
-        for v, r in res["variants"].items():
+        for _v, r in res["variants"].items():
             r["onset_f1_100ms_change"] = round(r["onset_f1"]["100ms"]["generated"]
                                                - base["onset_f1"]["100ms"]["generated"], 3)
             r["onset_f1_40ms_change"] = round(r["onset_f1"]["40ms"]["generated"]

@@ -52,7 +52,8 @@ def text_table(train_dir: Path, export_dir: Path):
     index = {c: i for i, c in enumerate(z["caps"].tolist())}
     clip_cap = np.array([index[c["caption"]] for c in meta["clips"]])
     uncond = np.array([index[c] for c in UNCOND_CAPTIONS])
-    return torch.from_numpy(z["feats"].astype(np.float32)), torch.from_numpy(z["mask"].astype(np.float32)), clip_cap, uncond
+    return (torch.from_numpy(z["feats"].astype(np.float32)),
+            torch.from_numpy(z["mask"].astype(np.float32)), clip_cap, uncond)
 
 
 def draw_batch(step: int, seed: int, batch: int, crop: int, lat, frm, feats, masks, clip_cap,
@@ -371,11 +372,14 @@ def main(argv=None):
     ck = a.run / "ckpt.pt"
     if ck.exists():
         s = torch.load(ck, weights_only=True)
-        model.load_state_dict(s["model"]); ema.load_state_dict(s["ema"]); opt.load_state_dict(s["opt"])
+        model.load_state_dict(s["model"])
+        ema.load_state_dict(s["ema"])
+        opt.load_state_dict(s["opt"])
         step = s["step"]
         torch.set_rng_state(s["torch_rng"])
         print(f"resumed at step {step}", flush=True)
-    (a.run / "config.json").write_text(json.dumps({**cfg.to_dict(), **{k: str(v) for k, v in vars(a).items()}}, indent=1))
+    config = {**cfg.to_dict(), **{k: str(v) for k, v in vars(a).items()}}
+    (a.run / "config.json").write_text(json.dumps(config, indent=1))
     t_start = time.time()
     log = open(a.run / "train.log", "a")  # noqa: SIM115 - appended to for the whole run
     losses = []
@@ -422,7 +426,8 @@ def main(argv=None):
             el = time.time() - t_start
             msg = f"step {step} loss {np.mean(losses):.4f} lr {lr:.2e} elapsed {el:.0f}s"
             print(msg, flush=True)
-            log.write(msg + "\n"); log.flush()
+            log.write(msg + "\n")
+            log.flush()
             losses = []
         stop = (time.time() - t_start) / 60 > a.max_minutes
         if step % a.ckpt_every == 0 or step == end or stop:
