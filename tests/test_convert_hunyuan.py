@@ -202,7 +202,8 @@ def _meta_params(cfg):
         return list(HunyuanFoleyDenoiser(cfg).state_dict().values())
 
 
-@pytest.mark.parametrize("src,dst", [(120, 750), (750, 120), (7, 13), (13, 7), (192, 400), (400, 192), (5, 5), (3, 1000)])
+@pytest.mark.parametrize("src,dst", [(120, 750), (750, 120), (7, 13), (13, 7), (192, 400),
+                                     (400, 192), (5, 5), (3, 1000)])
 def test_nearest_exact_matches_interpolate(src, dst):
     x = torch.arange(src, dtype=torch.float32)[None, None]
     want = torch.nn.functional.interpolate(x, size=dst, mode="nearest-exact")[0, 0].long()

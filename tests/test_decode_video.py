@@ -79,7 +79,7 @@ def test_rotation_and_letterbox(tmp_path):
     # Portrait 144x256 fitted into 200x200: 113x200 in the middle, black bars left and right.
     cols = np.nonzero(frame.max(axis=(0, 2)) > 0)[0]
     assert frame[:, :40].max() == 0 and frame[:, -40:].max() == 0
-    assert 100 <= frame[:, 40:160].max()
+    assert frame[:, 40:160].max() >= 100
     assert cols.min() >= 40 and cols.max() <= 160
     # Turned as FFmpeg's own player turns it (an independent reader, autorotate on): the
     # white bar (the seventh from the left, coded) lands on the same rows.

@@ -73,7 +73,7 @@ def test_bad_anchor_manifest_is_refused(tmp_path, value):
     m = json.loads((pkg / "manifest.json").read_text())
     m["text"]["anchor"] = value
     (pkg / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(ModelPackageError, match="text.anchor"):
+    with pytest.raises(ModelPackageError, match=r"text\.anchor"):
         load_package(pkg)
 
 

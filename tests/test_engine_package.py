@@ -74,7 +74,7 @@ def test_tampered_graph_is_refused_naming_the_file(pkg):
         Engine(pkg, precision="int8", provider="cpu")
     # fp32 does not touch the damaged file and still loads; verify_all finds it.
     Engine(pkg, precision="fp32", provider="cpu")
-    with pytest.raises(ModelPackageError, match="denoiser.int8.onnx"):
+    with pytest.raises(ModelPackageError, match=r"denoiser\.int8\.onnx"):
         load_package(pkg).verify_all()
 
 
@@ -142,7 +142,7 @@ def test_bad_visual_guidance_interval_is_refused(pkg, value):
 @pytest.mark.parametrize("value", ["footsteps", [""], [3], ["x" * 201]])
 def test_bad_prompt_examples_are_refused(pkg, value):
     edit_manifest(pkg, lambda m: m["text"].update(examples=value))
-    with pytest.raises(ModelPackageError, match="text.examples must be a list"):
+    with pytest.raises(ModelPackageError, match=r"text\.examples must be a list"):
         load_package(pkg)
 
 

@@ -144,7 +144,7 @@ def test_otio_reads_back_and_converts_to_every_other_format(case, tmp_path):
     assert tl.global_start_time.value == case.tc0
     assert tl.global_start_time.rate == pytest.approx(float(case.fps))
     found = {}
-    for track, c in audio_clips(tl):
+    for _track, c in audio_clips(tl):
         meta = c.metadata["foley_desktop"]
         i = int(meta["segment"][1:])
         if meta["active"]:
@@ -179,7 +179,7 @@ def test_fcp7_xml_read_by_the_fcp_adapter(case):
     assert tl.global_start_time.value == case.tc0
     names = [t.name for t in tl.tracks if t.kind == otio.schema.TrackKind.Audio]
     assert names == ["Foley 1", "Foley 2", "Foley alt 1"]  # the clip here has no audio
-    for track, c in audio_clips(tl):
+    for _track, c in audio_clips(tl):
         i = int(c.name.split("_")[1]) - 1
         assert c.range_in_parent().start_time.value == case.frame(i)
         assert c.source_range.start_time.value == case.tc0 + case.frame(i)
@@ -335,7 +335,7 @@ def test_kdenlive_project_rendered_by_melt_puts_every_take_on_its_sample(case, t
     render, sr = sf.read(str(out), dtype="float64")
     assert sr == 48000
     lags = []
-    for i, (s, e) in enumerate(SPANS):
+    for i, (s, _e) in enumerate(SPANS):
         probe = case.takes[i][:4096].astype(np.float64)
         lo = s - 2000
         window = render[lo:lo + 4000 + len(probe)]

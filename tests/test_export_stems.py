@@ -277,7 +277,7 @@ def test_read_only_folder(hello_project, tmp_path):
     else:
         cleanup = lambda: subprocess.run(["umount", str(out)], check=True)
     try:
-        with pytest.raises(ExportError, match="cannot write into .*(Read-only|Permission denied)"):
+        with pytest.raises(ExportError, match=r"cannot write into .*(Read-only|Permission denied)"):
             export_project(hello_project, out, stems=("foley",), timelines=(), takes="none")
         assert snapshot(out) == before
     finally:
@@ -292,7 +292,7 @@ def test_vanished_clip_or_take(hello_project, earlier_export, tmp_path):
         export_project(hello_project, out)
     take.with_suffix(".gone").rename(take)
     hello_project.media = tmp_path / "moved-away.mp4"
-    with pytest.raises(ExportError, match="the clip is missing: .*moved-away.mp4"):
+    with pytest.raises(ExportError, match=r"the clip is missing: .*moved-away\.mp4"):
         export_project(hello_project, out)
     assert snapshot(out) == before
 

@@ -119,7 +119,7 @@ def test_fcp7_xml_drop_frame_alternates_disabled_and_complete_clip_items(project
     tl = otio.adapters.read_from_file(str(path))
     placed = takes_in(tl)
     assert len(placed) == 6
-    for name, (track, rng, src, clip) in placed.items():
+    for name, (track, rng, src, _clip) in placed.items():
         seg = seg_of(project, name)
         assert rng.start_time.rate == pytest.approx(float(FPS))
         assert rng.start_time.value == frame_of(seg.start)
@@ -193,7 +193,7 @@ def test_edl_unique_reels_fcm_and_source_inside_the_files(project, tmp_path):
                     == round(n * FPS / 48000)
                 seen += 1
         tl = otio.adapters.read_from_file(str(f), rate=float(FPS))
-        for name, (track, rng, src, clip) in takes_in(tl).items():
+        for name, (_track, _rng, _src, clip) in takes_in(tl).items():
             assert clip.media_reference.target_url == str(files[name + ".wav"])
     assert seen == len(project.segments)
 
@@ -295,7 +295,7 @@ def test_takes_carry_the_fx_stems_gain_so_timelines_play_what_the_stem_holds(pro
     tl = otio.adapters.read_from_file(str(tmp_path / "out" / "Reel-1.otio"))
     rebuilt = np.zeros_like(fx)
     gains = set()
-    for track, rng, src, clip in takes_in(tl).values():
+    for _track, rng, _src, clip in takes_in(tl).values():
         path = otio.url_utils.filepath_from_url(clip.media_reference.target_url)
         data, _ = sf.read(path, dtype="float64")
         at = frame_start(rng.start_time.value)

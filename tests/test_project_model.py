@@ -202,7 +202,7 @@ def test_save_is_atomic_on_failure(tmp_path, monkeypatch):
 
 def test_save_refuses_wrong_suffix_and_missing_folder(tmp_path):
     p = make_project(tmp_path)
-    with pytest.raises(ProjectError, match="end in .foley"):
+    with pytest.raises(ProjectError, match=r"end in \.foley"):
         io.save(p, tmp_path / "x.json")
     with pytest.raises(ProjectError, match="no such folder"):
         io.save(p, tmp_path / "nope" / "x.foley")

@@ -233,8 +233,8 @@ def test_queued_generations_with_cancels_save_every_take(qtbot, win, saved):
 def test_lane_audio_is_memory_mapped_and_cached_on_disk(qtbot, win, clip_hello, tmp_path,
                                                         monkeypatch):
     from foley_desktop import media
-    from foley_desktop.media import read_audio
     from foley_desktop.app.audio_cache import load_lane_audio
+    from foley_desktop.media import read_audio
 
     assert win.open_path(clip_hello)
     qtbot.waitUntil(lambda: "original" in win.playback.mixer.beds, timeout=15000)

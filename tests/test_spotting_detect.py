@@ -120,7 +120,7 @@ def test_repeated_frames_are_not_stops(media_root):
     # tree.avi brings 2 new pictures a second on a 15 fps grid; a hand waves in front of the
     # lens from 23 s. Motion "stopped" at every repeated frame (3.7 events per 10 s before the
     # held-frame gate); nothing there makes a sound.
-    path, c = _clip(media_root, "opencv_tree_hand")
+    path, _c = _clip(media_root, "opencv_tree_hand")
     got = spot(path, seconds_to_samples(22), seconds_to_samples(29.5))
     assert got == []
 

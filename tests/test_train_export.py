@@ -33,6 +33,6 @@ def test_documents_only_rehashes_the_card_and_refuses_a_changed_graph(tmp_path):
     graph.write_bytes(bytes(data))
     before = (pkg / "manifest.json").read_bytes()
     card.write_text(card.read_text() + "Another note.\n")
-    with pytest.raises(SystemExit, match="denoiser.int8.onnx"):
+    with pytest.raises(SystemExit, match=r"denoiser\.int8\.onnx"):
         export.main(["--out", str(pkg), "--manifest-only"])
     assert (pkg / "manifest.json").read_bytes() == before
