@@ -34,14 +34,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from foley_desktop.library.index import LibraryIndex  # noqa: E402
-from foley_desktop.library.render import render_takes  # noqa: E402
-from foley_desktop.spotting.markers import Marker  # noqa: E402
-from foley_desktop.spotting.onsets import detect_onsets, match  # noqa: E402
-from foley_desktop.train.evaluate import EVENT_CLASSES_PREFIX, UNSEEN_PROMPTS  # noqa: E402
-from foley_desktop.train.paths import DATA  # noqa: E402
+from foley_desktop.library.index import LibraryIndex
+from foley_desktop.library.render import render_takes
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
+from foley_desktop.spotting.markers import Marker
+from foley_desktop.spotting.onsets import detect_onsets, match
+from foley_desktop.train.evaluate import EVENT_CLASSES_PREFIX, UNSEEN_PROMPTS
+from foley_desktop.train.paths import DATA
 
-SR = 48000
 # data/eval (seed 1235) served as the development set while the renderer's source choice was
 # set; the held-out set is rendered with this seed and was evaluated once, afterwards.
 HELDOUT_SEED = 1234 + 101

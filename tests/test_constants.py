@@ -20,13 +20,9 @@ HOME = "media/timebase.py"
 # runs inside Blender's Python without the app installed: a copy, said so in the file
 ALLOWED = {"plugins/blender/foley_desktop_vse/core.py"}
 PENDING = {
-    "project/model.py",
     "separation/base.py",
     "separation/deepfilter.py",
     "separation/evaluate.py",
-    "train/codec.py",
-    "train/real_markers.py",
-    "train/separation_mask.py",
 }
 
 

@@ -16,8 +16,6 @@ from typing import Any
 from foley_desktop.errors import ProjectError
 from foley_desktop.spotting.markers import Marker
 
-SAMPLE_RATE = 48000
-
 # Lanes of a full-length export. Foley comes from the segments; background and dialogue from
 # separation (`Project.stems`); the mix is computed.
 STEM_KINDS = ("dialogue", "background")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.spotting.onsets import analysis_matrix, band_centres, log_bands
 
-SR = 48000
+SR = SAMPLE_RATE               # the app's rate (the training modules read codec.SR)
 HOP = 480                      # 100 latent frames per second
 WIN = 2 * HOP                  # 20 ms: short enough to keep footsteps and impacts sharp
 N_BINS = WIN // 2 + 1          # 481 linear bins, 50 Hz apart

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from foley_desktop.engine.generate import Engine, GenerateRequest, generate
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 from foley_desktop.spotting.onsets import detect_onsets, match
 
 from .classifier import AudioClassifier
 from .paths import MEDIA_ROOT, PACKAGE_DIR, RUNS
 
-SR = 48000
 # (path under the media root, start s, length s): people walking (no sound), a person at a
 # desk, an animated trailer, a film scene; none was ever used in training.
 CLIPS = [

@@ -52,9 +52,9 @@ from pathlib import Path
 
 import numpy as np
 
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 from foley_desktop.train.paths import MEDIA_ROOT
 
-SR = 48000
 HOP = 480
 WIN = 960
 BINS = WIN // 2 + 1
