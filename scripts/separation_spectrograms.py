@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.separation import evaluate as ev
 from foley_desktop.separation.base import make_separator, separate_array
 
@@ -61,7 +62,7 @@ def main() -> int:
         for r, (title, y) in enumerate(rows):
             ax = axes[r, col]
             ax.imshow(_spec_db(y), origin="lower", aspect="auto", vmin=-80, vmax=20,
-                      extent=(0, len(y) / 48000, 0, 24), cmap="magma")
+                      extent=(0, len(y) / SAMPLE_RATE, 0, 24), cmap="magma")
             speech_name, bg_name = m.name.split("+", 1)
             ax.set_title(f"{speech_name[-28:]} + {bg_name}: {title}", fontsize=7)
             ax.set_ylabel("kHz")

@@ -27,10 +27,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 from foley_desktop.separation import corpus, refine
 from foley_desktop.separation.default import _WINDOW, HOP, WIN
 
-SR = 48000
 CLIP = 4 * SR
 R = refine.R
 L = refine.CONTEXT

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from foley_desktop.errors import ModelPackageError
+from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.paths import resources_dir
 from foley_desktop.separation.base import Separator, register
 from foley_desktop.separation.default import DeepFilterSeparator
@@ -137,7 +138,7 @@ def dump_frames(audio: np.ndarray) -> dict[str, np.ndarray]:
     from foley_desktop.separation.base import separate_array
 
     sep = RefineSeparator(1, dump=True)
-    separate_array(sep, np.asarray(audio, np.float32)[None], block=48000)
+    separate_array(sep, np.asarray(audio, np.float32)[None], block=SAMPLE_RATE)
     return {k: np.concatenate(v) for k, v in sep.dump.items()}
 
 
