@@ -31,7 +31,6 @@ EXCLUDED = (
     "foley_desktop/separation",
     "scripts/*separation*",
     "scripts/fetch_speech_corpus*",
-    "scripts/eval_spot_to_take.py",
     "tests/test_separation_*",
 )
 
