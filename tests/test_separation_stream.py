@@ -71,7 +71,7 @@ def test_memory_stays_bounded_over_a_long_stream(cls):
     rng = np.random.default_rng(1)
     sep = cls(2)
     sizes = []
-    for i in range(40):  # 40 s of stereo noise in 1 s blocks
+    for _i in range(40):  # 40 s of stereo noise in 1 s blocks
         sep.process_block((rng.standard_normal((2, 48000)) * 0.1).astype(np.float32))
         est = len(getattr(sep._est, "_spec", ())) * 480  # DeepFilterNet3's frames in waiting
         sizes.append(sep._x.shape[1] + sep._pre.shape[1] + sep._S.shape[0] * 480

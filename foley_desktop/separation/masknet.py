@@ -7,7 +7,8 @@ Pipeline (everything up to the mask is the default backend's, see default.py):
 2. The network (ONNX, run with ONNX Runtime, one thread) reads, per 10 ms frame, the log band
    energies (64 bands) of |S|^2 and |X - S|^2 over frames t-2..t+2 (the same two frames of
    look-ahead that the default's smoothing already waits for), the mixture's power and
-   logit(Gw) per bin in frame t, and the VAD gate of frame t; a GRU carries the context. Per bin it outputs a scale a and an offset b and the mask is
+   logit(Gw) per bin in frame t, and the VAD gate of frame t; a GRU carries the context.
+   Per bin it outputs a scale a and an offset b and the mask is
    G = sigmoid(a * logit(Gw) + b): the Wiener mask keeps its harmonic fine structure and the
    network decides how far to trust it. Initialised at a = 1, b = 0 it is exactly the default.
 3. The default's Silero VAD gate multiplies G, so pauses stay exactly silent (no musical

@@ -90,7 +90,7 @@ class RNNoise:
     def __del__(self) -> None:  # states are small C allocations; free them with the object
         try:
             self.close()
-        except Exception:  # noqa: BLE001, S110 - interpreter shutdown: nothing to report
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing to report
             pass
 
     def process(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
