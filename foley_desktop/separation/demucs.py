@@ -4,8 +4,9 @@ The .onnx comes from `scripts/export_demucs_onnx.py CHECKPOINT OUT.onnx` (a loca
 nothing is downloaded): waveform Demucs, or HTDemucs with its STFT/iSTFT computed here in
 numpy (`htdemucs_spec` / `htdemucs_ispec`) around the graph. The graph separates one
 fixed-length segment at the model's sample rate; here segments overlap by half and are
-cross-faded with Hann weights that sum to one, so the stream has a fixed latency of one segment. Each segment is resampled 48 kHz -> model
-rate and back on its own (soxr), which the overlap hides at the seams.
+cross-faded with Hann weights that sum to one, so the stream has a fixed latency of one
+segment. Each segment is resampled 48 kHz -> model rate and back on its own (soxr), which
+the overlap hides at the seams.
 
 Dialogue is the `vocals` source (or the one named by `source`); background is input minus
 dialogue, so the stems add up to the input, as with the default backend. Channels follow the
