@@ -1,10 +1,8 @@
 """One home for each constant: the app's sample rate is media.timebase.SAMPLE_RATE, the
 precisions engine.package.PRECISIONS, the providers engine.providers.ORDER / CHOICES.
 
-A module that needs the sample rate imports it; defining another 48000 fails here. PENDING lists
-the modules that still have their own copy (owned by others while issue #28 is worked on): a
-module leaves the list when it imports the constant, and the test fails if a listed module no
-longer defines one (so the list only shrinks).
+A module that needs the sample rate imports it; defining another 48000 fails here (the Blender
+add-on, which runs without the app, keeps a copy that says why).
 """
 
 from __future__ import annotations
@@ -19,11 +17,6 @@ PKG = Path(__file__).resolve().parent.parent / "foley_desktop"
 HOME = "media/timebase.py"
 # runs inside Blender's Python without the app installed: a copy, said so in the file
 ALLOWED = {"plugins/blender/foley_desktop_vse/core.py"}
-PENDING = {
-    "separation/base.py",
-    "separation/deepfilter.py",
-    "separation/evaluate.py",
-}
 
 
 def _own_sample_rates(path: Path) -> list[str]:
@@ -50,11 +43,9 @@ def test_the_sample_rate_has_one_home():
         if names:
             defined[rel] = names
     assert HOME in defined, "media/timebase.py no longer defines SAMPLE_RATE"
-    extra = {k: v for k, v in defined.items() if k != HOME and k not in ALLOWED | PENDING}
+    extra = {k: v for k, v in defined.items() if k != HOME and k not in ALLOWED}
     assert not extra, ("import foley_desktop.media.timebase.SAMPLE_RATE instead of defining "
                        f"the sample rate again: {extra}")
-    done = sorted(PENDING - set(defined))
-    assert not done, f"no copy left in {done}: take them off PENDING"
 
 
 def test_the_detector_finds_a_copy(tmp_path):

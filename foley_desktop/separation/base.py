@@ -9,8 +9,6 @@ import numpy as np
 
 from foley_desktop.errors import FoleyError
 
-SAMPLE_RATE = 48000
-
 
 class Separator(abc.ABC):
     """Streaming separation of 48 kHz audio into (dialogue, background).

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from foley_desktop.errors import ModelPackageError
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 from foley_desktop.paths import resources_dir
 
-SR = 48000
 FFT = 960
 HOP = 480
 BINS = FFT // 2 + 1

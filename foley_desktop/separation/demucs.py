@@ -24,7 +24,8 @@ import numpy as np
 import soxr
 
 from foley_desktop.errors import FoleyError, ModelPackageError
-from foley_desktop.separation.base import SAMPLE_RATE, Separator, register
+from foley_desktop.media.timebase import SAMPLE_RATE
+from foley_desktop.separation.base import Separator, register
 from foley_desktop.separation.default import analysis_channel
 
 

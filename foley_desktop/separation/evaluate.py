@@ -32,9 +32,9 @@ import numpy as np
 
 from foley_desktop.errors import MediaError
 from foley_desktop.media import read_audio
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
 from foley_desktop.separation.base import make_separator, separate_array
 
-SR = 48000
 PAD = 36000  # 0.75 s of silence around each sentence
 SNRS = (-5, 0, 5)
 

@@ -19,9 +19,10 @@ from foley_desktop.errors import FoleyError, MediaError, NoStreamError
 from foley_desktop.fsutil import atomic_write, sweep_stale_temps
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
 from foley_desktop.media import audio_length, iter_audio, probe
+from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.media.wav import wav_bytes
 from foley_desktop.separation import vad
-from foley_desktop.separation.base import SAMPLE_RATE, make_separator
+from foley_desktop.separation.base import make_separator
 from foley_desktop.separation.default import analysis_channel
 from foley_desktop.separation.regions import regions_from_probs
 
