@@ -318,7 +318,7 @@ def stage_train(work: Path, seed: int, steps: int, batch: int, lr: float, eval_e
     log = {"steps": [], "identity_dev": None}
     step = 0
     if ck.exists():
-        st = torch.load(ck, weights_only=False)
+        st = torch.load(ck, weights_only=True)  # tensors, numbers, lists only
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         sched.load_state_dict(st["sched"])
@@ -371,7 +371,7 @@ def stage_export(work: Path, out: Path, hidden: int, mode: str) -> None:
 
     torch.set_num_threads(1)
     model = build_model(hidden, mode=mode)
-    model.load_state_dict(torch.load(work / "best.pt"))
+    model.load_state_dict(torch.load(work / "best.pt", weights_only=True))
     model.eval()
     feats = torch.zeros(1, 10 + 2 * L, refine.N_FEATS)
     h0 = torch.zeros(1, 1, hidden)
