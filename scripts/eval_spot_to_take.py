@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="all", choices=["all", "dev", "heldout"])
     ap.add_argument("--data", type=Path, help="the app data folder (FOLEY_DESKTOP_DATA) holding an indexed library")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--conditions", default="model/auto,model/annotated,model/none,library/auto,"
+                    "library/annotated", help="MODE/MARKERS pairs to run (comma-separated)")
     a = ap.parse_args(argv)
     env = dict(os.environ)
     if a.data:
@@ -70,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"media missing for {', '.join(missing)} (scripts/fetch_real_footage.sh)",
               file=sys.stderr)
     clips = [c for c in clips if len(c.events)]
-    conditions = [("model", "auto"), ("model", "annotated"), ("model", "none"),
-                  ("library", "auto"), ("library", "annotated")]
+    conditions = [tuple(c.split("/")) for c in a.conditions.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for clip in clips:

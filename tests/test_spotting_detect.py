@@ -58,6 +58,23 @@ def test_heel_strikes_of_a_real_walker(media_root):
     assert all(m.source == "auto" and m.kind == "footstep" and 0 < m.strength <= 1 for m in got)
 
 
+def test_strength_rises_from_the_floor_to_full_at_four_times_the_threshold(media_root):
+    """Auto markers are as strong as `strength_floor` at the detector's threshold: a margin says
+    how sure the detector is, not how hard the foot lands (at the old floor of 0.25 the model
+    played the weaker strikes of real walkers faintly or not at all)."""
+    from foley_desktop.spotting import detect
+
+    path, c = _clip(media_root, "vtest_walker_a")
+    cands = detect.candidates(path, *_range(c), roi=tuple(c["roi"]))
+    p = detect.load_params()
+    assert p["strength_floor"] == 1.0
+    assert {round(s, 6) for _, _, s in detect.select(cands, p)} == {1.0}
+    graded = [s for _, _, s in detect.select(cands, {**p, "strength_floor": 0.25})]
+    assert min(graded) >= 0.25 and max(graded) <= 1.0 and len(set(graded)) > 1
+    times = [t for t, _, _ in detect.select(cands, p)]
+    assert times == [t for t, _, _ in detect.select(cands, {**p, "strength_floor": 0.25})]
+
+
 def test_a_thrown_object_landing_is_a_hit(media_root):
     path, c = _clip(media_root, "bbb_trailer_fruit")
     got = spot(path, *_range(c))

@@ -38,7 +38,7 @@ PARAMS_FILE = resources_dir() / "spotting" / "detector.json"
 # Used only when the calibrated file is missing (a source checkout before calibration).
 DEFAULT_PARAMS = {"stop": 0.6, "stride": 0.12, "min_gap_s": 0.15, "down_footstep": 0.6,
                   "camera_still": 0.05, "camera_busy": 0.1, "pose": 0.3,
-                  "appear": 0.3, "min_gap_change_s": 0.05}
+                  "appear": 0.3, "min_gap_change_s": 0.05, "strength_floor": 1.0}
 CHUNK_S = 20
 CONTEXT_S = 0.5
 CUT_DIFF = 0.15            # mean absolute frame difference (0..1) of a cut; motion stays < 0.12
@@ -214,8 +214,12 @@ def select(c: Candidates, params: dict) -> list[tuple[float, str, float]]:
         if all(abs(e[1] - k[1]) >= (params["min_gap_change_s"] if e[2] == k[2] == "other"
                                     else params["min_gap_s"]) for k in kept):
             kept.append(e)
-    # Strength: how far past its threshold the event's motion went (4x or more is full).
-    return [(t, kind, float(min(1.0, r / 4.0))) for _, t, kind, r in sorted(kept, key=lambda e: e[1])]
+    # Strength: how far past its threshold the event's motion went, from `strength_floor` at the
+    # threshold to full at 4x. The floor is there because a generator plays a marker as loud as
+    # its strength: a detector's margin says how sure it is, not how hard a foot lands.
+    lo = float(params.get("strength_floor", DEFAULT_PARAMS["strength_floor"]))
+    return [(t, kind, float(lo + (1.0 - lo) * min(1.0, (r - 1.0) / 3.0)))
+            for _, t, kind, r in sorted(kept, key=lambda e: e[1])]
 
 
 def _is_peak(s: np.ndarray, i: int) -> bool:
