@@ -11,7 +11,7 @@ import pytest
 from foley_desktop.errors import MediaError
 from foley_desktop.separation import corpus, refine
 from foley_desktop.separation import evaluate as ev
-from foley_desktop.separation.base import backends, make_separator, separate_array
+from foley_desktop.separation.base import backends, make_separator, separate_array, small_network
 from foley_desktop.separation.default import HOP
 
 
@@ -19,7 +19,7 @@ def test_registered_shipped_and_small():
     assert "dfn-refine" in backends()
     path = refine.model_path()
     assert path.is_file() and path.stat().st_size < 10 * 2 ** 20
-    sess = refine._session(path)
+    sess = small_network(path, "refinement network")
     assert [i.name for i in sess.get_inputs()] == ["feats", "h0"]
     assert [o.name for o in sess.get_outputs()] == ["g1", "g2", "h"]
     # The network's look-ahead adds exactly its context frames to the default's latency.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from foley_desktop.errors import FoleyError
+from foley_desktop.errors import FoleyError, ModelPackageError
 
 
 class Separator(abc.ABC):
@@ -87,3 +88,24 @@ def make_separator(name: str, channels: int, **options) -> Separator:
 def _load_builtin() -> None:
     # Imported here so that importing the interface loads no model library.
     from foley_desktop.separation import baseline, default, demucs, masknet, refine  # noqa: F401
+
+
+_SESSIONS: dict[str, object] = {}
+
+
+def small_network(path: Path, what: str):
+    """A small trained network's ONNX Runtime session, one thread on the CPU (it runs beside
+    decoding and the GUI), loaded once per process; `what` names it in the error when the file
+    is missing."""
+    key = str(path)
+    if key not in _SESSIONS:
+        import onnxruntime as ort
+
+        if not path.is_file():
+            raise ModelPackageError(f"{what} missing: {path}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        _SESSIONS[key] = ort.InferenceSession(str(path), opts,
+                                              providers=["CPUExecutionProvider"])
+    return _SESSIONS[key]

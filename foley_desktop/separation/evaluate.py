@@ -125,19 +125,8 @@ def make_mixtures(speech_files: list[Path], background_files: list[Path],
                   snrs=SNRS) -> list[Mixture]:
     if not speech_files or not background_files:
         raise MediaError("no evaluation media found: run scripts/fetch_test_media.sh")
-    speech = [read_audio(p, mono=True)[0] for p in speech_files]
-    backgrounds = [read_audio(p, mono=True)[0] for p in background_files]
-    mixes = []
-    for si, (sp, s) in enumerate(zip(speech_files, speech)):
-        s = np.concatenate([np.zeros(PAD, np.float32), s, np.zeros(PAD, np.float32)])
-        for bp, b in zip(background_files, backgrounds):
-            # Loop the background from a different offset for each sentence.
-            off = (si * 7919) % max(1, len(b))
-            b = np.resize(np.roll(b, -off), len(s)).astype(np.float32)
-            for snr in snrs:
-                gain = np.sqrt(np.dot(s, s) / max(np.dot(b, b), 1e-20) / 10 ** (snr / 10))
-                mixes.append(Mixture(f"{sp.stem}+{bp.stem}", snr, s, (b * gain).astype(np.float32)))
-    return mixes
+    return make_mixtures_arrays([(p.stem, read_audio(p, mono=True)[0]) for p in speech_files],
+                                background_files, snrs)
 
 
 # Not backends: masks computed from the clean sources, to show how far a time-frequency mask on
@@ -251,6 +240,7 @@ def make_mixtures_arrays(speech: list[tuple[str, np.ndarray]], background_files:
     for si, (name, s) in enumerate(speech):
         s = np.concatenate([np.zeros(PAD, np.float32), s, np.zeros(PAD, np.float32)])
         for bp, b in zip(background_files, backgrounds):
+            # Loop the background from a different offset for each sentence.
             off = (si * 7919) % max(1, len(b))
             b = np.resize(np.roll(b, -off), len(s)).astype(np.float32)
             for snr in snrs:

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from foley_desktop.errors import ModelPackageError
 from foley_desktop.paths import resources_dir
-from foley_desktop.separation.base import Separator, register
+from foley_desktop.separation.base import Separator, register, small_network
 from foley_desktop.separation.default import BINS, MaskSeparator
 
 N_BANDS = 64
@@ -70,25 +69,6 @@ def frame_features(ps: np.ndarray, pn: np.ndarray) -> np.ndarray:
     return np.concatenate([np.log10(ps @ _BANDS + EPS_POWER),
                            np.log10(pn @ _BANDS + EPS_POWER)], axis=1).astype(np.float32)
 
-
-_SESSIONS: dict[str, object] = {}
-
-
-def _session(path: Path):
-    key = str(path)
-    if key not in _SESSIONS:
-        import onnxruntime as ort
-
-        if not path.is_file():
-            raise ModelPackageError(f"mask network missing: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        _SESSIONS[key] = ort.InferenceSession(str(path), opts,
-                                              providers=["CPUExecutionProvider"])
-    return _SESSIONS[key]
-
-
 class MaskNetSeparator(MaskSeparator):
     """The default pipeline with the trained per-bin mask refinement (see module doc).
 
@@ -104,7 +84,7 @@ class MaskNetSeparator(MaskSeparator):
         super().__init__(channels, smooth_frames=CONTEXT, **options)
         self._sess = None
         if not dump:
-            self._sess = _session(Path(model) if model else model_path())
+            self._sess = small_network(Path(model) if model else model_path(), "mask network")
             hidden = {i.name: i for i in self._sess.get_inputs()}["h0"].shape[-1]
             self._h = np.zeros((1, 1, hidden), np.float32)
             self._xpow = any(i.name == "xpow" for i in self._sess.get_inputs())

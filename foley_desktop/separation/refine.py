@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from foley_desktop.errors import ModelPackageError
 from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.paths import resources_dir
-from foley_desktop.separation.base import Separator, register
+from foley_desktop.separation.base import Separator, register, small_network
 from foley_desktop.separation.default import DeepFilterSeparator
 
 R = 161  # refined bins: 0 .. 8 kHz at 50 Hz per bin
@@ -56,25 +55,6 @@ def features(A: np.ndarray, M: np.ndarray) -> np.ndarray:
                        axis=1)
     return ((f + 5.0) / 3.0).astype(np.float32)
 
-
-_SESSIONS: dict[str, object] = {}
-
-
-def _session(path: Path):
-    key = str(path)
-    if key not in _SESSIONS:
-        import onnxruntime as ort
-
-        if not path.is_file():
-            raise ModelPackageError(f"refinement network missing: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        _SESSIONS[key] = ort.InferenceSession(str(path), opts,
-                                              providers=["CPUExecutionProvider"])
-    return _SESSIONS[key]
-
-
 class RefineSeparator(DeepFilterSeparator):
     """The default pipeline with the trained refinement (module doc).
 
@@ -91,7 +71,7 @@ class RefineSeparator(DeepFilterSeparator):
         super().__init__(channels, **options)
         self._sess = None
         if not dump:
-            self._sess = _session(Path(model) if model else model_path())
+            self._sess = small_network(Path(model) if model else model_path(), "refinement network")
             hidden = {i.name: i for i in self._sess.get_inputs()}["h0"].shape[-1]
             self._h = np.zeros((1, 1, hidden), np.float32)
         self.dump: dict[str, list[np.ndarray]] | None = (

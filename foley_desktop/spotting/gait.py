@@ -115,18 +115,19 @@ def stance_tracks(frames: list[np.ndarray], bg: np.ndarray, fps: float) -> list[
     return out
 
 
-def strike_score(stance: np.ndarray) -> np.ndarray:
+def strike_score(stance: np.ndarray, noise: float = OPENING_NOISE) -> np.ndarray:
     """[T] at the first frame of each opening of the stance, how far it opened (the sum of the
     rises over consecutive frames; a strike at 10 fps often spreads over two frames); 0
-    elsewhere. The first open frame is where the front foot is down."""
+    elsewhere. The first open frame is where the front foot is down. Rises of `noise` or less
+    are jitter. Also the pose cue's reading of the heels' distance (pose.strike_score)."""
     r = np.zeros(len(stance))
     r[1:] = np.nan_to_num(np.diff(stance), nan=0.0)
     out = np.zeros(len(stance))
     j = 0
     while j < len(r):
-        if r[j] > OPENING_NOISE:
+        if r[j] > noise:
             k = j
-            while k + 1 < len(r) and r[k + 1] > OPENING_NOISE:
+            while k + 1 < len(r) and r[k + 1] > noise:
                 k += 1
             out[j] = float(r[j:k + 1].sum())
             j = k + 1

@@ -33,6 +33,7 @@ import onnxruntime as ort
 
 from foley_desktop.errors import MediaError
 from foley_desktop.paths import resources_dir
+from foley_desktop.spotting import gait
 
 MODEL_DIR = resources_dir() / "models" / "spotting"
 DETECTOR = "pose_detection.onnx"
@@ -221,20 +222,7 @@ def strike_score(s: np.ndarray) -> np.ndarray:
     falls under a threshold after a swing): that one scored F1 0.80 / 0.50 at +-100 ms on
     vtest_walker_a / _b, this one 1.00 / 1.00 (at 10 fps a heel's speed is two noisy samples
     per stance)."""
-    r = np.zeros(len(s))
-    r[1:] = np.nan_to_num(np.diff(s), nan=0.0)
-    out = np.zeros(len(s))
-    j = 0
-    while j < len(r):
-        if r[j] > STANCE_NOISE:
-            k = j
-            while k + 1 < len(r) and r[k + 1] > STANCE_NOISE:
-                k += 1
-            out[j] = float(r[j:k + 1].sum())
-            j = k + 1
-        else:
-            j += 1
-    return out
+    return gait.strike_score(s, STANCE_NOISE)
 
 
 def available() -> bool:
