@@ -188,46 +188,24 @@ def prompt_line(result) -> str | None:
 def write_takes(audios, records: list[dict], out_path: Path) -> list[Path]:
     """OUT.wav (or OUT-1.wav …) as 48 kHz 24-bit Broadcast WAV, each carrying what made it
     (bext description: the prompt; iXML NOTE and USER: every parameter, the model and its
-    hash, the app's version). All or none: temp files, then renames."""
-    import os
-
-    from foley_desktop.engine.generate import output_paths
-    from foley_desktop.errors import GenerationError
+    hash, the app's version). All or none (engine.generate.write_audio_files)."""
+    from foley_desktop.engine.generate import write_audio_files
     from foley_desktop.export.bwf import Bext, BwfWriter, IXml, coding_history
-    from foley_desktop.fsutil import sweep_stale_temps, temp_name
     from foley_desktop.media.timebase import SAMPLE_RATE
 
-    paths = output_paths(out_path, len(audios))
-    sweep_stale_temps(Path(out_path).parent)   # debris of an earlier run killed mid-write
-    temps: list[Path] = []
-    try:
-        for path, audio, rec in zip(paths, audios, records):
-            if not path.parent.is_dir():
-                raise GenerationError(f"cannot write {path}: no such folder {path.parent}")
-            tmp = temp_name(path)
-            temps.append(tmp)
-            model = rec.get("model", "")
-            note = (f"seed={rec.get('seed')} mode={rec.get('mode')} model={model} "
-                    f"{rec.get('model_version', '')} prompt={rec.get('prompt', '')}")
-            try:
-                with open(tmp, "wb") as fh:
-                    w = BwfWriter(fh, 1, SAMPLE_RATE, "PCM_24",
-                                  bext=Bext(description=f"Foley: {rec.get('prompt', '')}"[:256],
-                                            coding_history=coding_history("PCM_24",
-                                                                          SAMPLE_RATE, 1)),
-                                  ixml=IXml(project=path.stem, note=note, user=rec,
-                                            track_names=["FX"]))
-                    w.write(audio[None, :])
-                    w.close()
-            except OSError as exc:
-                raise GenerationError(f"cannot write {path}: {exc.strerror or exc}") from None
-        for tmp, path in zip(temps, paths):
-            os.replace(tmp, path)
-    finally:
-        for tmp in temps:
-            if tmp.exists():
-                tmp.unlink()
-    return paths
+    def write_one(tmp: Path, path: Path, audio, i: int) -> None:
+        rec = records[i]
+        note = (f"seed={rec.get('seed')} mode={rec.get('mode')} model={rec.get('model', '')} "
+                f"{rec.get('model_version', '')} prompt={rec.get('prompt', '')}")
+        with open(tmp, "wb") as fh:
+            w = BwfWriter(fh, 1, SAMPLE_RATE, "PCM_24",
+                          bext=Bext(description=f"Foley: {rec.get('prompt', '')}"[:256],
+                                    coding_history=coding_history("PCM_24", SAMPLE_RATE, 1)),
+                          ixml=IXml(project=path.stem, note=note, user=rec, track_names=["FX"]))
+            w.write(audio[None, :])
+            w.close()
+
+    return write_audio_files(list(audios), out_path, write_one)
 
 
 def clip_params(args, start: int, end: int, markers, seed: int):

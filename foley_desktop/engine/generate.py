@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -543,8 +544,12 @@ def write_takes(result: GenerateResult, out_path: Path) -> list[Path]:
     return write_audio_files([t.audio for t in result.takes], out_path)
 
 
-def write_audio_files(audios: list[np.ndarray], out_path: Path) -> list[Path]:
-    """OUT.wav (or OUT-1.wav …) as 48 kHz 24-bit PCM, all or none (temp files, then renames)."""
+def write_audio_files(audios: list[np.ndarray], out_path: Path,
+                      write_one: Callable[[Path, Path, np.ndarray, int], None] | None = None
+                      ) -> list[Path]:
+    """OUT.wav (or OUT-1.wav …), all or none (temp files, then renames). `write_one(tmp, path,
+    audio, i)` writes take i bound for `path` into `tmp` (default: 48 kHz 24-bit PCM); its
+    OSError becomes a one-line error."""
     from foley_desktop.fsutil import sweep_stale_temps, temp_name
     from foley_desktop.media.wav import write_wav  # 48 kHz 24-bit PCM, atomic
 
@@ -552,12 +557,18 @@ def write_audio_files(audios: list[np.ndarray], out_path: Path) -> list[Path]:
     sweep_stale_temps(Path(out_path).parent)   # debris of an earlier run killed mid-write
     temps = []
     try:
-        for path, audio in zip(paths, audios):
+        for i, (path, audio) in enumerate(zip(paths, audios)):
             if not path.parent.is_dir():
                 raise GenerationError(f"cannot write {path}: no such folder {path.parent}")
             tmp = temp_name(path)
             temps.append(tmp)
-            write_wav(tmp, audio, SR, "PCM_24")
+            if write_one is None:
+                write_wav(tmp, audio, SR, "PCM_24")
+                continue
+            try:
+                write_one(tmp, path, audio, i)
+            except OSError as exc:
+                raise GenerationError(f"cannot write {path}: {exc.strerror or exc}") from None
         for tmp, path in zip(temps, paths):
             os.replace(tmp, path)
     finally:
