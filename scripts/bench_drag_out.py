@@ -3,7 +3,7 @@
     python scripts/bench_drag_out.py [--seconds 60] [--segments 12] [--repeat 3]
 
 Makes a real clip of SECONDS (ffmpeg: test picture + stereo AAC tone), a project with SEGMENTS
-segments each holding a real float take WAV, and times `ui.drag_files.write_file` for the
+segments each holding a real float take WAV, and times `app.drag_files.write_file` for the
 Foley stem, the mix, the background stem and one take (cold: written; warm: reused because the
 project did not change), plus the up-to-date check the GUI thread makes on each drag and all a
 press costs it (check, snapshot, fingerprint). The GUI thread budget is ~50 ms: anything above
@@ -82,10 +82,10 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
+    from foley_desktop.app import drag_files as df
     from foley_desktop.media.wav import write_wav
     from foley_desktop.project import io as pio
     from foley_desktop.project.model import Segment, Take, new_id
-    from foley_desktop.ui import drag_files as df
 
     tmp = Path(tempfile.mkdtemp(prefix="foley-dragbench-"))
     try:

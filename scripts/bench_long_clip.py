@@ -75,7 +75,7 @@ def run_phase(phase: str, clip: str, work: str) -> dict:
 
         probe(clip)
     elif phase == "overview":
-        from foley_desktop.ui.audio_cache import load_lane_audio
+        from foley_desktop.app.audio_cache import load_lane_audio
 
         first = []
         _ov, bed = load_lane_audio(clip, work,

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foley_desktop.app import audio_cache
 from foley_desktop.errors import Cancelled
 from foley_desktop.jobs import CancelToken
-from foley_desktop.ui import audio_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 
