@@ -16,11 +16,14 @@ import argparse
 import copy
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def make_clip(path: Path, seconds: float) -> None:
@@ -36,8 +39,9 @@ def gui_stall_while_writing(project, what, folder: Path) -> tuple[float, float]:
     import os
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QObject, QTimer, Signal
+    from PySide6.QtCore import QObject, Signal
     from PySide6.QtWidgets import QApplication
+    from stall_watch import StallWatch
 
     from foley_desktop.ui.drag_out import FilePreparer
 
@@ -50,18 +54,8 @@ def gui_stall_while_writing(project, what, folder: Path) -> tuple[float, float]:
 
     app = QApplication.instance() or QApplication([])
     prep = FilePreparer(Doc(project), lambda: folder)
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(2)
-    timer.timeout.connect(tick)
-    timer.start()
+    probe = StallWatch(2)
+    probe.start()
     t0 = time.perf_counter()
     if what is not None:
         prep.prepare(what)
@@ -70,9 +64,9 @@ def gui_stall_while_writing(project, what, folder: Path) -> tuple[float, float]:
         app.processEvents()
         time.sleep(0.0005)
     took = time.perf_counter() - t0
-    timer.stop()
+    probe.stop()
     prep.shutdown()
-    return max(gaps, default=0.0), took
+    return max(probe.gaps, default=0.0), took
 
 
 def main() -> int:

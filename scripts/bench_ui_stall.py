@@ -52,22 +52,13 @@ def main() -> int:
 
     from PySide6.QtCore import QTimer
 
-    from foley_desktop.ui.app import create_app
-    from foley_desktop.ui.main_window import MainWindow
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from stall_watch import StallWatch, open_clip_window
 
-    app = create_app()
-    win = MainWindow()
-    win._skip_save_prompt = True
-    win.resize(1440, 900)
-    win.show()
-    if not win.open_path(args.clip):
-        print("cannot open", args.clip, getattr(win, "last_error", ""))
+    opened = open_clip_window(args.clip, timeout_s=30)
+    if opened is None:
         return 2
-    t0 = time.monotonic()
-    while (win.preview.view.image is None or "original" not in win.canvas.overviews) \
-            and time.monotonic() - t0 < 30:
-        app.processEvents()
-        time.sleep(0.005)
+    app, win = opened
     seg = win.doc.add_segment(0, int(args.seconds * 48000), "footsteps on wet pavement",
                               model=package, variations=args.variations)
     win.canvas.set_selected([seg.id])
@@ -77,9 +68,6 @@ def main() -> int:
     while win._thumb_pending and time.monotonic() - t0 < 10:  # the timeline's first picture
         app.processEvents()
         time.sleep(0.005)
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from stall_watch import StallWatch
 
     probe = StallWatch(2, why=args.why)
     probe.start()

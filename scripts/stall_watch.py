@@ -1,6 +1,7 @@
 """Measure the GUI event loop's stalls and say where the GUI thread was during each one.
 
-Used by bench_ui_stall.py and bench_queue.py. A QTimer on the GUI thread beats every
+Used by the GUI benchmarks (bench_ui_stall, bench_queue, bench_playback_stall,
+bench_drag_out), which also open the real window through `open_clip_window`. A QTimer on the GUI thread beats every
 `interval_ms`; the gap between two beats beyond the interval is a stall. With `why=True` a
 watchdog thread wakes every 2 ms and, while the beat is overdue by more than `threshold_ms`,
 records the GUI thread's Python stack (sys._current_frames). A stall whose samples all sit in
@@ -102,3 +103,30 @@ class StallWatch:
             for where, n in collections.Counter(samples).most_common(3):
                 lines.append(f"    {n:3d}x {where}")
         return "\n".join(lines)
+
+
+def open_clip_window(clip: str, playback: bool = False, timeout_s: float = 60.0):
+    """The real main window, shown at 1440x900 on CLIP, once its first frame and waveform
+    (and with `playback` the player's bed of the clip's audio) are there: (app, window), or
+    None after printing why the clip did not open."""
+    from foley_desktop.ui.app import create_app
+    from foley_desktop.ui.main_window import MainWindow
+
+    app = create_app()
+    win = MainWindow()
+    win._skip_save_prompt = True
+    win.resize(1440, 900)
+    win.show()
+    if not win.open_path(clip):
+        print("cannot open", clip, getattr(win, "last_error", ""))
+        return None
+
+    def loading() -> bool:
+        return (win.preview.view.image is None or "original" not in win.canvas.overviews
+                or (playback and "original" not in win.playback.mixer.beds))
+
+    t0 = time.monotonic()
+    while loading() and time.monotonic() - t0 < timeout_s:
+        app.processEvents()
+        time.sleep(0.005)
+    return app, win
