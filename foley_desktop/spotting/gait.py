@@ -29,6 +29,7 @@ OPENING_NOISE = 0.02       # stance changes smaller than this are silhouette noi
 MIN_TRACK_S = 0.6          # followed at least this long (a step and a bit)
 STRAIGHT = 0.6             # net travel / path length of a walker's centre
 WALKED = 0.5               # a walker's track covers at least half their height
+ACROSS = 1.0               # ... mostly across the picture: |rise or fall| <= ACROSS x |sideways|
 
 
 @dataclass
@@ -107,6 +108,15 @@ def stance_tracks(frames: list[np.ndarray], bg: np.ndarray, fps: float) -> list[
         path = sum(np.hypot(t.centres[b][0] - t.centres[a][0], t.centres[b][1] - t.centres[a][1])
                    for a, b in pairwise(js))
         if travel < STRAIGHT * path:
+            continue
+        # ... and walks along the ground, across the picture: the stance is read from the side
+        # (seen from the front a walker's feet band hardly widens). A part of a character
+        # seen close up that rises or sinks (an arm stretched up, a wing, a leg lifted and put
+        # back) is no walker: on the dev clips the walkers' tracks rise or fall at most 0.3x
+        # their sideways travel, such parts 1.2-30x (bbb_trailer_bird, _stretch, _fruit).
+        dx = t.centres[j1][0] - t.centres[j0][0]
+        dy = t.centres[j1][1] - t.centres[j0][1]
+        if abs(dy) > ACROSS * abs(dx):
             continue
         s = np.full(len(frames), np.nan)
         for j, w in t.widths.items():
