@@ -83,6 +83,16 @@ def test_a_thrown_object_landing_is_a_hit(media_root):
     assert got[0].kind == "hit"
 
 
+def test_a_foot_lifted_and_put_back_is_one_landing_not_a_walk(media_root):
+    # The bird (dev clip) lifts a foot, holds it in the air with its wings spread and puts it
+    # back on the branch: its rising and sinking outline was read as a walker's stances (two
+    # false footsteps) before the silhouette walker test asked for travel across the picture.
+    path, c = _clip(media_root, "bbb_trailer_bird")
+    got = spot(path, *_range(c))
+    assert len(got) == 1
+    assert abs(got[0].time / SAMPLE_RATE - c["events"][0]["t"]) <= 0.1
+
+
 def test_a_talking_head_gets_no_markers(media_root):
     path, c = _clip(media_root, "psychopy_jwp_intro")
     got = spot(path, *_range(c))
