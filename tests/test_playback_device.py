@@ -19,7 +19,10 @@ next to two busy processes, it played at half speed and the app's clock looked 2
 the sound: the flaky [solo_reverse] of issue #28); the app runs as a foreground program (a few
 nice steps up); the played time is counted from the stream's first callback, not from the key
 press, since opening the stream is not what the pace checks are about. The printed A/V line says
-whether the device ran real-time.
+whether the device ran real-time. The preview's own share of [solo_reverse]'s flakiness (its
+decoder at an absolute nice 5, 10 steps below the app, converting frames already late: 10-23
+frames behind, 4 runs in 10 next to two busy processes) is fixed in ui/video_preview.py; the
+bound here stays one frame.
 """
 
 from __future__ import annotations

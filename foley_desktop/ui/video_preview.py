@@ -4,7 +4,10 @@ Paused (seek, scrub, frame step) each frame comes from `media.read_frame_at` wit
 decode in flight: a newer request replaces a pending one, so scrubbing never queues up work.
 Playing, one worker decodes ahead into a small queue (`media.iter_video_frames`; backwards, in
 half-second runs queued in reverse) and the clock picks the frame due now, dropping late ones.
-Frames leave the worker as 32-bit QImages, so the GUI thread only copies them to the screen.
+The worker reads the clock too (`DueFrame`): it skips the frames that would reach the screen
+too late instead of converting them, so a decoder short of CPU drops frames and stays on the
+clock rather than falling further behind it. Frames leave the worker as 32-bit QImages, so the
+GUI thread only copies them to the screen.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -64,14 +68,24 @@ def screen_image(arr: np.ndarray) -> QImage:
     return to_qimage(arr).convertToFormat(QImage.Format.Format_RGB32)
 
 
+DECODE_NICE = 5  # how much nicer than the app's main thread the decoding thread runs
+
+
 def _yield_cpu_to_gui() -> None:
-    """Lower this decoding thread's scheduling priority (Linux: per-thread nice +5), so on a
-    busy machine the GUI thread and the audio callback get the CPU first; a late frame is
-    dropped by the clock, a late event loop stalls everything."""
+    """Lower this decoding thread's scheduling priority a little below the app's own (Linux:
+    per-thread nice, the main thread's + DECODE_NICE), so the GUI thread and the audio callback
+    get the CPU first; a late frame is dropped by the clock, a late event loop stalls
+    everything.
+
+    Relative to the app, not an absolute nice 5: an app started as a foreground program (a few
+    steps up) had its decoder put 10 steps below its GUI thread and below every batch job on
+    the machine, and backwards play fell 10-20 frames behind the sound next to two busy
+    processes."""
     try:
         tid = threading.get_native_id()
-        if os.getpriority(os.PRIO_PROCESS, tid) < 5:
-            os.setpriority(os.PRIO_PROCESS, tid, 5)
+        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + DECODE_NICE)
+        if os.getpriority(os.PRIO_PROCESS, tid) < target:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
     except (AttributeError, OSError):  # not Linux, or not allowed: keep the default
         pass
 
@@ -81,6 +95,19 @@ def _frame_job(path: str, t: int, size: tuple[int, int], frame: int) -> tuple[in
 
     _yield_cpu_to_gui()
     return frame, screen_image(read_frame_at(path, t, size))
+
+
+class DueFrame:
+    """The frame the clock wants on screen now, shared by the GUI thread (which writes it as the
+    transport moves) and the decoding worker (which reads it to skip frames that would be
+    late). One int attribute: reading and writing it is atomic in Python."""
+
+    def __init__(self, frame: int) -> None:
+        self.frame = frame
+
+    def late(self, frame: int, direction: int) -> bool:
+        """Whether `frame` is already behind the clock along the play direction."""
+        return (frame - self.frame) * direction < 0
 
 
 def _put(out: queue.Queue, item, cancel: CancelToken) -> bool:
@@ -94,30 +121,64 @@ def _put(out: queue.Queue, item, cancel: CancelToken) -> bool:
     return False
 
 
+# Forwards, a decoder this many frames behind the clock starts again ahead of it (a seek costs
+# about a GOP of decoding; converting frames that are already late costs more).
+CATCH_UP = 4
+
+
 def _stream_job(path: str, fps: Fraction, size, first: int, out: queue.Queue,
-                cancel: CancelToken, direction: int = 1) -> None:
+                cancel: CancelToken, direction: int = 1, due: DueFrame | None = None,
+                last: int | None = None) -> None:
     """Decode ahead from `first` into `out` (bounded: it waits while the queue is full).
 
     Backwards (J), video can only be decoded forwards from a keyframe: the job decodes the
     half second before the last frame it queued, forwards, and queues those frames in reverse
     order, then the half second before that, and so on.
+
+    With `due` (the clock), frames that would be late are not made: backwards, a run ends at
+    the frame due now (the frames after it were due before it); each frame is checked again
+    before its conversion to a screen image; forwards, a decoder CATCH_UP frames behind starts
+    again ahead of the clock, as far ahead as it fell behind in the time its last catch-up
+    took (never past `last`, the clip's last frame).
     """
     from foley_desktop.media.decode import iter_video_frames
 
     _yield_cpu_to_gui()
+    if due is None:
+        due = DueFrame(first)
     if direction > 0:
-        for k, arr in enumerate(iter_video_frames(path, fps, size, frame_to_samples(first, fps),
-                                                  cancel=cancel)):
-            if not _put(out, (first + k, screen_image(arr)), cancel):
+        start, lead = first, CATCH_UP
+        while not cancel.cancelled:
+            began = time.monotonic()
+            frames = iter_video_frames(path, fps, size, frame_to_samples(start, fps),
+                                       cancel=cancel)
+            restart = None
+            for k, arr in enumerate(frames):
+                frame = start + k
+                if k == 0 and start != first:
+                    # Frames the clock moved on while this catch-up sought and decoded: the
+                    # next one starts that much further ahead.
+                    lead = max(CATCH_UP, round((time.monotonic() - began) * float(fps)) + 2)
+                if due.frame - frame >= CATCH_UP and (last is None or due.frame < last):
+                    restart = due.frame + lead if last is None else min(last, due.frame + lead)
+                    break
+                if not _put(out, (frame, screen_image(arr)), cancel):
+                    return
+            frames.close()
+            if restart is None:
                 return
+            start = restart
         return
     chunk = max(4, round(float(fps) / 2))
     end = first + 1  # frames [a, end) decoded per round
     while end > 0 and not cancel.cancelled:
+        end = max(1, min(end, due.frame + 1))  # frames after the one due now would be late
         a = max(0, end - chunk)
         arrs = list(iter_video_frames(path, fps, size, frame_to_samples(a, fps),
                                       frame_to_samples(end, fps), cancel=cancel))
         for k in range(len(arrs) - 1, -1, -1):
+            if due.late(a + k, -1):
+                continue
             if not _put(out, (a + k, screen_image(arrs[k])), cancel):
                 return
         end = a
@@ -181,7 +242,7 @@ class VideoPreview(QWidget):
         self.shown = -1  # frame index on screen
         self._in_flight = False
         self._wanted: int | None = None
-        self._stream: tuple[CancelToken, queue.Queue, int, int] | None = None
+        self._stream: tuple[CancelToken, queue.Queue, int, int, DueFrame] | None = None
         self._stream_last = -1
 
         self.play_btn = QToolButton(text="▶")
@@ -326,10 +387,11 @@ class VideoPreview(QWidget):
         direction = 1 if self.transport.rate >= 0 else -1
         # Backwards, a whole half-second run arrives at once: room for it plus the next.
         token, q = CancelToken(), queue.Queue(maxsize=6 if direction > 0 else 40)
-        self._stream = (token, q, first, direction)
+        due = DueFrame(first)
+        self._stream = (token, q, first, direction, due)
         self._stream_last = first - direction
         self.runner.submit(_stream_job, self.path, self.fps, self.size_, first, q, token,
-                           direction, on_error=self._stream_failed)
+                           direction, due, self.scrub.maximum(), on_error=self._stream_failed)
         self._poll.start()
 
     def _stop_stream(self) -> None:
@@ -347,8 +409,9 @@ class VideoPreview(QWidget):
     def _drain(self) -> None:
         if self._stream is None:
             return
-        _token, q, first, d = self._stream
+        _token, q, first, d, due = self._stream
         want = samples_to_frame(self.transport.position, self.fps)
+        due.frame = want
         if (want - first) * d < 0 or (want - self._stream_last) * d > 2 * float(self.fps):
             # Jumped away from where the stream is (a seek while playing, or a shuttle speed
             # the decoder cannot keep up with): restart there.
