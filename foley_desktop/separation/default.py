@@ -300,9 +300,22 @@ class DeepFilterSeparator(MaskSeparator):
 
     name = "default"
     MAX_RATIO = 2.0
+    LEVEL_FRAMES = 300  # input level: cumulative mean over the first 3 s, then a 3 s EMA
+    LEVEL_GAIN_DB = (0.0, 30.0)  # the input level option only turns quiet input up (<= 30 dB)
 
-    def __init__(self, channels: int, model_dir: str | None = None, **options) -> None:
+    def __init__(self, channels: int, model_dir: str | None = None,
+                 input_level_db: float | None = None, **options) -> None:
+        """`input_level_db` (None in the default backend): feed DeepFilterNet3 the analysed
+        signal scaled so that its running RMS sits at this level (dBFS), and scale its
+        estimate back; the mask is a ratio, so only DeepFilterNet3's operating point moves
+        (it separates worse on quiet input, docs/separation.md)."""
         self._model_dir = model_dir
+        self._level = input_level_db
+        self._lv_pow = 0.0  # running mean power of the analysed signal's complete hops
+        self._lv_hops = 0
+        self._lv_part = np.zeros(0, np.float32)  # samples of the hop being filled
+        self._lv_g = 1.0  # gain at the end of the last complete hop
+        self._lv_gains: list[np.ndarray] = []  # per-sample gains of input not yet estimated
         options.setdefault("smooth_frames", 0)
         super().__init__(channels, **options)
 
@@ -313,7 +326,40 @@ class DeepFilterSeparator(MaskSeparator):
         return deepfilter.DeepFilterNet3(self._model_dir), deepfilter.DeepFilterNet3.MAX_LAG, 0
 
     def _estimate(self, a: np.ndarray) -> np.ndarray:
-        return self._est.process(a)
+        if self._level is None:
+            return self._est.process(a)
+        g = self._input_gains(a)
+        self._lv_gains.append(g)
+        s = self._est.process(a * g)
+        gains = np.concatenate(self._lv_gains)  # one per input sample not yet estimated
+        self._lv_gains = [gains[len(s):]]
+        return (s / gains[:len(s)]).astype(np.float32)
+
+    def _input_gains(self, a: np.ndarray) -> np.ndarray:
+        """Per-sample gains for `a`, continuing the stream: within each 480-sample hop the
+        gain goes linearly from the previous hop's end value to the one set by the running
+        power of all complete hops before it (causal, the same for any block sizes)."""
+        out = np.empty(len(a), np.float32)
+        i = 0
+        lo, hi = (10 ** (v / 20) for v in self.LEVEL_GAIN_DB)
+        target = 10 ** (self._level / 20)
+        while i < len(a):
+            j = len(self._lv_part)  # position inside the current hop
+            take = min(HOP - j, len(a) - i)
+            g_end = float(np.clip(target / np.sqrt(max(self._lv_pow, 1e-12)), lo, hi)
+                          ) if self._lv_hops else 1.0
+            ramp = self._lv_g + (g_end - self._lv_g) * (np.arange(j, j + take) + 1) / HOP
+            out[i:i + take] = ramp
+            self._lv_part = np.concatenate([self._lv_part, a[i:i + take]])
+            i += take
+            if len(self._lv_part) == HOP:
+                self._lv_g = g_end
+                w = 1.0 / min(self._lv_hops + 1, self.LEVEL_FRAMES)
+                self._lv_pow += w * (float(np.mean(self._lv_part.astype(np.float64) ** 2))
+                                     - self._lv_pow)
+                self._lv_hops += 1
+                self._lv_part = np.zeros(0, np.float32)
+        return out
 
     def _mask_and_synthesize(self) -> None:
         m_end = min(self._k - self.T, self._vad_frames_ready() - self.look)
@@ -333,6 +379,18 @@ class DeepFilterSeparator(MaskSeparator):
           "weights)")
 def _make_default(channels: int, **options) -> Separator:
     return DeepFilterSeparator(channels, **options)
+
+
+@register("dfn-level", "the default with DeepFilterNet3 fed a level-normalised input (running "
+          "RMS at -30 dBFS; experimental)")
+def _make_level(channels: int, **options) -> Separator:
+    options.setdefault("input_level_db", LevelDeepFilterSeparator.LEVEL_DB)
+    return LevelDeepFilterSeparator(channels, **options)
+
+
+class LevelDeepFilterSeparator(DeepFilterSeparator):
+    name = "dfn-level"
+    LEVEL_DB = -30.0  # chosen on the tuning set (docs/separation.md)
 
 
 @register("rnnoise-mask", "RNNoise speech estimate + Wiener-like mask + Silero VAD gate (the "
