@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from foley_desktop.errors import FoleyError
 
@@ -54,7 +55,7 @@ class DenoiserConfig:
 
 
 # The published configurations differ only in depth and width (configs/hunyuanvideo-foley-*.yaml).
-VARIANTS = {
+VARIANTS: dict[str, dict[str, Any]] = {  # DenoiserConfig's keyword arguments
     "xxl": {"model_name": "HunyuanVideo-Foley-XXL", "depth_triple_blocks": 18,
             "depth_single_blocks": 36, "hidden_size": 1536, "num_heads": 12},
     "xl": {"model_name": "HunyuanVideo-Foley-XL", "depth_triple_blocks": 12,

@@ -224,11 +224,12 @@ def export_denoiser(cfg: DenoiserConfig, ckpt: Path, out: Path, report: dict,
     del state
     wrapper = DenoiserForExport(model, sync_stream=sync_stream).eval()
     g = torch.Generator().manual_seed(0)
-    probe = (torch.randn(2, cfg.audio_vae_latent_dim, 2 * LATENT_RATE, generator=g),
-             torch.tensor([900.0, 300.0]),
-             torch.randn(2, 9, cfg.condition_dim, generator=g),
-             torch.tensor([[1.0] * 9, [1.0] * 5 + [0.0] * 4]),
-             torch.randn(2, 2 * SIGLIP_FPS, cfg.clip_dim, generator=g))
+    probe: tuple[torch.Tensor, ...] = (
+        torch.randn(2, cfg.audio_vae_latent_dim, 2 * LATENT_RATE, generator=g),
+        torch.tensor([900.0, 300.0]),
+        torch.randn(2, 9, cfg.condition_dim, generator=g),
+        torch.tensor([[1.0] * 9, [1.0] * 5 + [0.0] * 4]),
+        torch.randn(2, 2 * SIGLIP_FPS, cfg.clip_dim, generator=g))
     names = ["x", "t", "text_features", "text_mask", "siglip2"]
     axes = {"x": {0: "B", 2: "F"}, "t": {0: "B"}, "text_features": {0: "B", 1: "L"},
             "text_mask": {0: "B", 1: "L"}, "siglip2": {0: "B", 1: "V"}, "velocity": {0: "B", 2: "F"}}
@@ -238,9 +239,10 @@ def export_denoiser(cfg: DenoiserConfig, ckpt: Path, out: Path, report: dict,
         axes["synchformer"] = {0: "B", 1: "S"}
     export_streamed(wrapper, probe, out, names, ["velocity"], axes, wf, perms)
     # check at another length and batch than the trace used
-    check_in = (torch.randn(1, cfg.audio_vae_latent_dim, 3 * LATENT_RATE, generator=g), torch.tensor([500.0]),
-                torch.randn(1, 7, cfg.condition_dim, generator=g), torch.ones(1, 7),
-                torch.randn(1, 3 * SIGLIP_FPS, cfg.clip_dim, generator=g))
+    check_in: tuple[torch.Tensor, ...] = (
+        torch.randn(1, cfg.audio_vae_latent_dim, 3 * LATENT_RATE, generator=g), torch.tensor([500.0]),
+        torch.randn(1, 7, cfg.condition_dim, generator=g), torch.ones(1, 7),
+        torch.randn(1, 3 * SIGLIP_FPS, cfg.clip_dim, generator=g))
     if sync_stream:
         check_in += (torch.randn(1, 56, cfg.sync_feat_dim, generator=g),)
     with torch.inference_mode():

@@ -56,8 +56,9 @@ def load_clap(folder: Path) -> tuple[ClapTextEncoder, dict]:
         model = ClapTextModelWithProjection.from_pretrained(str(folder), attn_implementation="eager")
     except (OSError, ValueError) as exc:
         raise ConvertError(f"{folder}: cannot load the CLAP text model ({exc})") from None
-    info = {"pad_id": int(model.config.pad_token_id if model.config.pad_token_id is not None else 1),
-            "dim": int(model.config.hidden_size), "tokenizer_json": None}
+    pad_id = model.config.pad_token_id
+    info: dict[str, int | str | None] = {"pad_id": int(pad_id if pad_id is not None else 1),
+                                         "dim": int(model.config.hidden_size), "tokenizer_json": None}
     tok_file = folder / "tokenizer.json"
     if tok_file.is_file():
         info["tokenizer_json"] = tok_file.read_text()

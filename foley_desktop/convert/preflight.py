@@ -79,7 +79,7 @@ def decoder_layout(checkpoint) -> dict:
         raise ConvertError("the VAE checkpoint has no decoder.model.0 convolution")
     latent_dim = shapes["post_quant_conv.weight"][0]
     channels = shapes["decoder.model.0.weight"][0]
-    rates = []
+    rates: list[int] = []
     while f"decoder.model.{len(rates) + 1}.block.1.weight" in shapes:
         rates.append(shapes[f"decoder.model.{len(rates) + 1}.block.1.weight"][-1] // 2)
     if not rates or channels >> len(rates) < 1:
@@ -169,7 +169,7 @@ def preflight(cfg: DenoiserConfig, ckpt: Path, vae: Path, sync_ckpt: Path | None
               siglip2: Path, out: Path, precisions: tuple[str, ...], load_checkpoint) -> dict:
     """Every input checked against the configuration and against each other. Returns what was
     learnt (ignored denoiser keys, the VAE's layout)."""
-    info = {"ignored_keys": check_denoiser_state(cfg, load_checkpoint(ckpt))}
+    info: dict[str, object] = {"ignored_keys": check_denoiser_state(cfg, load_checkpoint(ckpt))}
     dec = decoder_layout(load_checkpoint(vae))
     if dec["hop"] != HOP:
         raise ConvertError(f"{vae.name}: the VAE decodes {dec['hop']} samples per latent frame; a 50 Hz "

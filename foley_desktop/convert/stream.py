@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import onnx
@@ -37,10 +38,16 @@ from foley_desktop.quantize import dynamic
 
 ALIGN = 1 << 16          # 64 KiB: mmap granularity on Windows, a multiple of Linux's page
 INLINE_MAX = 1 << 10     # tensors up to 1 KiB stay inside the graph file
-_NP = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16, TensorProto.INT8: np.int8,
-       TensorProto.UINT8: np.uint8, TensorProto.INT32: np.int32, TensorProto.INT64: np.int64,
-       TensorProto.DOUBLE: np.float64, TensorProto.BOOL: np.bool_}
+_NP: dict[int, type[np.generic]] = {
+    TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16, TensorProto.INT8: np.int8,
+    TensorProto.UINT8: np.uint8, TensorProto.INT32: np.int32, TensorProto.INT64: np.int64,
+    TensorProto.DOUBLE: np.float64, TensorProto.BOOL: np.bool_}
 _CHUNK = 1 << 24         # elements per step when converting large tensors
+
+
+def _stored_shape(shape: tuple[int, ...], perm: tuple[int, ...] | None) -> tuple[int, ...]:
+    """A weight's shape as stored: its dims in `perm`'s order (None: as it is)."""
+    return tuple(shape[i] for i in perm) if perm else shape
 
 
 def _aligned(n: int, nbytes: int = ALIGN) -> int:
@@ -190,8 +197,7 @@ def load_into_weight_file(model, state: dict, path: Path, prefix: str = ""):
         if getattr(m, "stored_row_order", None) is not None:   # hunyuan_model.PackedQKV
             for name in ("weight", "bias"):
                 row_orders[f"{n}.{name}" if n else name] = m.stored_row_order
-    shapes = {prefix + k: (tuple(v.shape[i] for i in perms[k]) if perms[k] else tuple(v.shape))
-              for k, v in wanted.items()}
+    shapes = {prefix + k: _stored_shape(tuple(v.shape), perms[k]) for k, v in wanted.items()}
     wf = WeightFile(path, shapes)
     tensors = {}
     with torch.no_grad():
@@ -310,7 +316,10 @@ def attach_weights(graph_path: Path, wf: WeightFile, perms: dict[str, tuple[int,
 
     kept = []
     for n in g.node:
-        src = alias.get(n.input[0], n.input[0]) if n.input else None
+        if not n.input:
+            kept.append(n)
+            continue
+        src = alias.get(n.input[0], n.input[0])
         if n.op_type == "Identity" and (src in weights or src in stored):
             alias[n.output[0]] = src
             continue
@@ -357,7 +366,9 @@ def attach_weights(graph_path: Path, wf: WeightFile, perms: dict[str, tuple[int,
             for w in plain:
                 src = np.memmap(final, dtype=np.float32, mode="r", offset=wf.offsets[w],
                                 shape=wf.shapes[w])
-                arr = np.ascontiguousarray(src.transpose(_inverse(perms[w])))
+                order = perms[w]
+                assert order is not None  # plain: the weights stored transposed
+                arr = np.ascontiguousarray(src.transpose(_inverse(order)))
                 offset = _aligned(size, arr.nbytes)
                 f.seek(offset)
                 f.write(arr.tobytes())
@@ -536,7 +547,13 @@ def _write_variant(model: onnx.ModelProto, ext: dict[str, TensorProto], folder: 
 #                 MatMulInteger -> Cast -> Mul nodes that onnxruntime fuses where it can
 #                 (kept for comparison: the modulation layers sharing one input missed the
 #                 fusion, and per-tensor scales cost accuracy).
-INT8_RECIPES = {
+class Int8Recipe(TypedDict):
+    per_channel: bool
+    qmax: int
+    fused: bool
+
+
+INT8_RECIPES: dict[str, Int8Recipe] = {
     "int8": {"per_channel": True, "qmax": dynamic.WEIGHT_QMAX, "fused": True},
     "int8-8bit": {"per_channel": True, "qmax": 127, "fused": True},
     "int8-unfused": {"per_channel": False, "qmax": dynamic.WEIGHT_QMAX, "fused": False},

@@ -172,7 +172,7 @@ def make_windows(bank, split: list[str], which: str, per_class: int, seed: int):
     from .sounds import classes
     kinds = {c.name: c.kind for c in classes()}
     names = labels()
-    by = {}
+    by: dict[str, list] = {}
     for r, s in zip(bank, split):
         if s == which:
             by.setdefault(r.cls, []).append(r)

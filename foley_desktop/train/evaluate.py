@@ -23,6 +23,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -212,7 +213,8 @@ def o_marker_guidance(run: Runner) -> bool:
     mg = o.get("marker_guidance")
     if mg is None:
         mg = run.pkg.sampler.get("marker_guidance", False)
-    return bool(mg) and run.markers and run.track is not None and run.track[:, 1].any()
+    return bool(mg) and bool(run.markers) and run.track is not None \
+        and bool(run.track[:, 1].any())
 
 
 def events_track_for(event_samples: list[int] | None, n_lat: int) -> np.ndarray:
@@ -272,7 +274,7 @@ def evaluate(package_dir: Path, out: Path, n_clips: int | None = None, precision
     acc = {k: {"gen": [0, 0, 0], "ref": [0, 0, 0]} for k in tol}
     per_class: dict[str, list] = {}
     gens, t_gen = [], 0.0
-    pairs = []
+    pairs: list[tuple[str, np.ndarray, np.ndarray, list]] = []
     for i in range(n):
         m = meta[i]
         t0 = time.perf_counter()
@@ -376,7 +378,7 @@ def prompt_adherence(run: Runner, clf: AudioClassifier, meta: list[dict], frames
     held = clf.info.get("heldout_real", {})
     clips8 = held.get("clips_8s", {})
     # the classifier's name, not this machine's path (the result goes into the manifest)
-    out = {"classifier": clf.dir.name, "classifier_labels": len(clf.labels),
+    out: dict[str, Any] = {"classifier": clf.dir.name, "classifier_labels": len(clf.labels),
            "classifier_heldout_real": {"patch_accuracy": held.get("patch_accuracy"),
                                        "clip_accuracy": clips8.get("accuracy"),
                                        "clip_accuracy_coarse":

@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,8 +108,9 @@ def export_trained_graphs(model, cfg: Config, visual: Path, denoiser: Path) -> N
         _export(_Vis(model.visual), (torch.zeros(1, 50, 3, S, S),), visual,
                 ["frames"], ["visual_features"], {"frames": {1: "T"}, "visual_features": {1: "T"}})
         B, Fr = 2, 800
-        args = (torch.randn(B, cfg.latent_ch, Fr), torch.rand(B), torch.randn(B, MAX_TOKENS, 384),
-                torch.ones(B, MAX_TOKENS), torch.randn(B, 200, cfg.vis_dim))
+        args: tuple[torch.Tensor, ...] = (
+            torch.randn(B, cfg.latent_ch, Fr), torch.rand(B), torch.randn(B, MAX_TOKENS, 384),
+            torch.ones(B, MAX_TOKENS), torch.randn(B, 200, cfg.vis_dim))
         names = ["x", "t", "text_features", "text_mask", "visual"]
         dyn = {"x": {0: "B", 2: "F"}, "t": {0: "B"}, "text_features": {0: "B", 1: "L"},
                "text_mask": {0: "B", 1: "L"}, "visual": {0: "B", 1: "V"},
@@ -154,7 +156,7 @@ def export_package(ckpt: Path, out: Path, work: Path, metrics: dict | None = Non
                 d[prec].update(recipe="int8-dynamic", weight_range=dynamic.WEIGHT_QMAX)
         return d
 
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": "foley-model-package",
         "format_version": 1,
         "name": "foley-tiny",

@@ -220,7 +220,9 @@ def to_qdq(fp32_path: Path, qmodel: Denoiser, names: list[str], out_path: Path) 
     g = model.graph
     inits = {i.name: i for i in g.initializer}
     mods = {n: qmodel.get_submodule(n) for n in names}
-    new_nodes, new_inits, done = [], [], {}
+    new_nodes: list = []
+    new_inits: list = []
+    done: dict[str, str] = {}
 
     def add_init(arr: np.ndarray, name: str) -> str:
         new_inits.append(numpy_helper.from_array(arr, name))

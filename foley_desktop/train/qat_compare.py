@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def main(argv=None):
 
     # evaluate() judges prompt adherence with paraphrases when a classifier exists; that
     # second generation of every clip is not a quantization figure, so it is skipped
-    extra = {"paraphrases": False} if "paraphrases" in inspect.signature(evaluate).parameters else {}
+    extra: dict[str, Any] = {"paraphrases": False} if "paraphrases" in inspect.signature(evaluate).parameters else {}
     for v in a.variants:
         ev = evaluate(a.package, a.out / v, a.clips, precision=v, **extra)
         res["variants"][v] = {"denoiser_error_vs_fp32": errs.get(v, 0.0 if v == "fp32" else None),

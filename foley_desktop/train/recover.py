@@ -71,8 +71,8 @@ def recover(package: Path) -> FoleyTiny:
     probe.eval()
     model = FoleyTiny(cfg)
     state = model.state_dict()
-    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as tmp_name, torch.no_grad():
+        tmp = Path(tmp_name)
         export_trained_graphs(probe, cfg, tmp / "v.onnx", tmp / "d.onnx")
         done = set()
         for prefix, mod, mine, shipped in (

@@ -199,7 +199,7 @@ def training_backgrounds(media_root: Path = MEDIA_ROOT) -> list[Path]:
 
 def _trim(x: np.ndarray, rel: float = 1e-3) -> np.ndarray:
     a = np.abs(x)
-    idx = np.nonzero(a > a.max() * rel)[0] if a.max() > 0 else []
+    idx = np.nonzero(a > a.max() * rel)[0] if a.max() > 0 else np.zeros(0, np.intp)
     return x[idx[0]:idx[-1] + 1] if len(idx) else x
 
 
@@ -226,7 +226,8 @@ class SpeechBank:
         if self.recorded and rng.random() < self.recorded_share:
             # Real sentences, several in a row with pauses (a line of dialogue), each with its
             # own small speed change so that one speaker does not sound the same every time.
-            parts, total = [], 0
+            parts: list[np.ndarray] = []
+            total = 0
             while total < max_len * rng.uniform(0.6, 1.0):
                 s = self.recorded[rng.integers(len(self.recorded))]
                 if rng.random() < 0.5:
@@ -533,8 +534,9 @@ def stage_export(work: Path, out: Path, hidden: int, which: str = "best.pt",
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 7
-    args = (torch.zeros(1, n + 4, 128), torch.zeros(1, n, 1), torch.full((1, n, BINS), 0.5),
-            torch.zeros(1, 1, hidden))
+    args: tuple[torch.Tensor, ...] = (
+        torch.zeros(1, n + 4, 128), torch.zeros(1, n, 1), torch.full((1, n, BINS), 0.5),
+        torch.zeros(1, 1, hidden))
     names = ["feats", "gate", "gw", "h0"]
     axes = {"feats": {1: "rows"}, "gate": {1: "n"}, "gw": {1: "n"}, "mask": {1: "n"}}
     if arch == "v2":

@@ -240,5 +240,7 @@ def cached_bank() -> list[Recording]:
     recs = build_bank()
     cache.parent.mkdir(parents=True, exist_ok=True)
     meta = json.dumps([[r.cls, r.path, int(r.onset), r.split] for r in recs])
-    np.savez(cache, meta_json=np.array(meta), **{f"a{i}": r.audio for i, r in enumerate(recs)})
+    arrays = {f"a{i}": r.audio for i, r in enumerate(recs)}
+    # numpy's stub types savez(**kwds) as if a dict of arrays could fill allow_pickle: bool
+    np.savez(cache, meta_json=np.array(meta), **arrays)  # type: ignore[arg-type]
     return recs

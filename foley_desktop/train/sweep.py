@@ -122,6 +122,7 @@ def run_setting(run: SweepRunner, clf: AudioClassifier | None, meta, frames, fea
         g = run.generate_with(feats_cache[i, text], len(frames[i]) * 4, i + seed_offset, st)
         t_gen += time.perf_counter() - t0
         gens.append(g)
+        assert run.last_latent is not None  # generate_with decoded one
         jit.append(latent_jitter(run.last_latent))
         if m["cls"].startswith(EVENT_CLASSES_PREFIX):
             ev = np.array(m["events"], np.float64) / codec.SR
