@@ -87,3 +87,16 @@ def test_forwards_keeping_up_plays_every_frame(qapp, clip_tank):
     log = _run(clip_tank, 100, 1, 1)
     frames = [f for f, _ in log]
     assert frames[:40] == list(range(100, 140))
+
+
+def test_forwards_catch_up_past_the_video_end_ends_quietly(qapp, clip_tank):
+    """clip_tank's sound outlasts its picture: a catch-up aimed at the clip's last frame (the
+    preview's, from the container's duration) lands after the last video frame. The stream
+    ends there; it does not fail (which showed "Cannot show this frame")."""
+    from foley_desktop.media import probe
+    from foley_desktop.media.timebase import samples_to_frame
+
+    info = probe(clip_tank)
+    last = samples_to_frame(info.duration_samples - 1, info.video.fps)
+    log = _run(clip_tank, last - 27, 1, 25, last)
+    assert [f for f, _ in log] == [last - 27]

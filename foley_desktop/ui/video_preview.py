@@ -12,6 +12,7 @@ GUI thread only copies them to the screen.
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from foley_desktop.errors import MediaError
 from foley_desktop.jobs import CancelToken
 from foley_desktop.media.timebase import frame_to_samples, samples_to_frame, samples_to_timecode
 from foley_desktop.ui import theme
@@ -152,8 +154,14 @@ def _stream_job(path: str, fps: Fraction, size, first: int, out: queue.Queue,
             began = time.monotonic()
             frames = iter_video_frames(path, fps, size, frame_to_samples(start, fps),
                                        cancel=cancel)
+            try:
+                head = next(frames, None)
+            except MediaError:
+                if start == first:
+                    raise
+                return  # caught up past the video's last frame (its sound runs longer)
             restart = None
-            for k, arr in enumerate(frames):
+            for k, arr in enumerate(itertools.chain([head] if head is not None else [], frames)):
                 frame = start + k
                 if k == 0 and start != first:
                     # Frames the clock moved on while this catch-up sought and decoded: the
