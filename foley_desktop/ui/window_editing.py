@@ -1,0 +1,163 @@
+"""The main window's edits on the timeline: segments (drag, I/O marks), markers (M, nudge,
+delete, drag, auto-spot), delete, A/B between takes. Every edit goes through `Document`
+(undoable); a refused one is shown, never raised.
+"""
+
+from __future__ import annotations
+
+from foley_desktop.app.editing import ab_partner, marker_kind, marker_segment
+from foley_desktop.errors import FoleyError
+from foley_desktop.media.timebase import frame_to_samples, samples_to_timecode
+
+OPEN_A_CLIP = "Open a clip first: Ctrl+O, or drop a video on the window"
+
+
+class EditingMixin:
+    """MainWindow's segment, marker and take edits."""
+
+    def _edit(self, fn, *args) -> bool:
+        try:
+            fn(*args)
+        except FoleyError as exc:
+            self.show_error(str(exc))
+            return False
+        return True
+
+    def _need_clip(self) -> bool:
+        """False (and the status bar says to open a clip) while no clip is open: a key pressed
+        then says why nothing happened."""
+        if self.doc.project is None:
+            self.statusBar().showMessage(OPEN_A_CLIP, 4000)
+            return False
+        return True
+
+    def _create_segment(self, start: int, end: int) -> None:
+        prompt_default = ""
+        try:
+            seg = self.doc.add_segment(start, end, prompt_default,
+                                       model=self.settings.get("default_model") or None,
+                                       precision=self.settings.get("precision"))
+        except FoleyError as exc:
+            self.show_error(str(exc))
+            return
+        self.canvas.set_selected([seg.id])
+        self.side_tabs.setCurrentWidget(self.inspector)
+        self.inspector.prompt.setFocus()
+
+    def set_mark_in(self) -> None:
+        if not self._need_clip():
+            return
+        self.mark_in = self.transport.position
+        self.canvas.set_mark_in(self.mark_in)
+        self.statusBar().showMessage("In point set; press O at the out point", 3000)
+
+    def set_mark_out(self) -> None:
+        if not self._need_clip():
+            return
+        out = self.transport.position
+        if self.mark_in is None or out <= self.mark_in:
+            self.statusBar().showMessage("Set an in point (I) before the out point", 3000)
+            return
+        start = self.mark_in
+        self.mark_in = None
+        self.canvas.set_mark_in(None)
+        self.statusBar().clearMessage()   # "press O at the out point" is done
+        self._create_segment(start, out)
+
+    # ------------------------------------------------------------------ spotting
+    def add_marker(self) -> None:
+        """M: a marker at the sample being heard now. While playing, the transport's clock is
+        the audio device's (output latency taken off), so a tap lands on the sound the editor
+        reacted to, not on the one still in the buffer."""
+        if not self._need_clip():
+            return
+        t = self.transport.position
+        seg = marker_segment(self.doc.project, t, self.canvas.selected)
+        if seg is None:
+            self.statusBar().showMessage("Markers go inside a segment: mark one first (I / O)",
+                                         3000)
+            return
+        from foley_desktop.spotting.markers import Marker
+
+        marks = seg.markers + [Marker(t, marker_kind(seg.prompt))]
+        if self._edit(self.doc.set_field, seg.id, "markers", marks):
+            self.statusBar().showMessage(
+                f"Marker at {samples_to_timecode(t, self.doc.fps)} "
+                f"({len(seg.markers_inside())} in the segment)", 1500)
+
+    def _move_marker(self, seg_id: str, old: int, new: int) -> None:
+        seg = self.doc.segment(seg_id)
+        if seg is None:
+            return
+        marks = [m.moved(new) if m.time == old else m for m in seg.markers]
+        self._edit(self.doc.set_field, seg_id, "markers", marks)
+        self.canvas.select_marker(seg_id, new)
+
+    def nudge_marker(self, frames: int) -> None:
+        sel = self.canvas.selected_marker
+        seg = self.doc.segment(sel[0]) if sel else None
+        if seg is None:
+            return
+        step = frame_to_samples(1, self.doc.fps)
+        new = max(seg.start, min(seg.end - 1, sel[1] + frames * step))
+        if new != sel[1]:
+            self._move_marker(seg.id, sel[1], new)
+
+    def delete_marker(self) -> bool:
+        sel = self.canvas.selected_marker
+        seg = self.doc.segment(sel[0]) if sel else None
+        if seg is None or not any(m.time == sel[1] for m in seg.markers):
+            return False
+        self._edit(self.doc.set_field, seg.id, "markers",
+                   [m for m in seg.markers if m.time != sel[1]])
+        self.canvas.select_marker(None, None)
+        return True
+
+    def auto_spot(self, ids: list[str]) -> None:
+        """Auto-spot in the job queue; the proposals replace earlier auto-spot markers of the
+        segment and keep the editor's own."""
+        proj = self.doc.project
+        if not self._need_clip():
+            return
+        segs = [s for s in (self.doc.segment(i) for i in ids) if s is not None]
+        if proj is None or not segs:
+            self.statusBar().showMessage("Select a segment to auto-spot", 3000)
+            return
+        from foley_desktop.spotting.detect import spot
+
+        for seg in segs:
+            def done(job, seg_id=seg.id):
+                s = self.doc.segment(seg_id)
+                if s is None:
+                    return
+                keep = [m for m in s.markers if m.source != "auto"]
+                self._edit(self.doc.set_field, seg_id, "markers", keep + list(job.result))
+                self.statusBar().showMessage(f"Auto-spot: {len(job.result)} marker(s)", 3000)
+
+            self.jobs.submit(f"Auto-spot {samples_to_timecode(seg.start, self.doc.fps)}", spot,
+                             proj.media, seg.start, seg.end, on_done=done)
+
+    def delete_selected(self) -> None:
+        if self.delete_marker():
+            return
+        ids = list(self.canvas.selected)
+        if ids:
+            self._edit(self.doc.remove_segments, ids)
+            self.canvas.set_selected([])
+
+    def ab_toggle(self) -> None:
+        if not self._need_clip():
+            return
+        ids = self.canvas.selected
+        seg = self.doc.segment(ids[0]) if len(ids) == 1 else None
+        prev = ab_partner(seg, self._prev_take.get(seg.id)) if seg is not None else None
+        if seg is None or prev is None:   # B did nothing: say why
+            self.statusBar().showMessage(
+                "A/B: select one segment" if seg is None else
+                "A/B needs two takes: set Variations to 2 or more and Generate", 4000)
+            return
+        self._prev_take[seg.id] = seg.active_take
+        self.doc.set_active_take(seg.id, prev)
+        self.statusBar().showMessage(f"Active take: {[t.id for t in seg.takes].index(prev) + 1}",
+                                     2000)
+
