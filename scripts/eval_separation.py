@@ -96,6 +96,8 @@ def main() -> int:
                          "one to choose settings on; fullband: 44.1 kHz lines (fillets-ng-data-cs, dev "
                          "split) for the high-band (> 8 kHz) check")
     ap.add_argument("--debian-n", type=int, default=10, help="held-out Debian utterances")
+    ap.add_argument("--gain-db", type=float, default=0.0,
+                    help="scale every mixture by this much (e.g. -30: quiet input)")
     ap.add_argument("--long-minutes", type=float, default=0,
                     help="instead: separate a file this long (looped real mixtures, stereo) "
                          "with the job and report its real-time factor and peak memory")
@@ -137,6 +139,10 @@ def main() -> int:
             speech = ev.debian_speech(2 if args.quick else args.debian_n)
             mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)
             title = "held-out Debian speech (fillets-ng-data-nl, 22 kHz)"
+        if args.gain_db:
+            g = 10 ** (args.gain_db / 20)
+            mixes = [ev.Mixture(m.name, m.snr_db, m.speech * g, m.background * g) for m in mixes]
+            title += f", {args.gain_db:+g} dB"
         print(f"{title}: {len(speech)} sentences x {len(backgrounds)} backgrounds x "
               f"{len(snrs)} ratios = {len(mixes)} mixtures, "
               f"{sum(len(m.speech) for m in mixes) / 48000:.0f} s of audio", file=sys.stderr)

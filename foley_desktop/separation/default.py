@@ -304,12 +304,16 @@ class DeepFilterSeparator(MaskSeparator):
     LEVEL_GAIN_DB = (0.0, 30.0)  # the input level option only turns quiet input up (<= 30 dB)
 
     def __init__(self, channels: int, model_dir: str | None = None,
-                 input_level_db: float | None = None, **options) -> None:
+                 input_level_db: float | None = None, mask_exponent: float = 1.0,
+                 **options) -> None:
         """`input_level_db` (None in the default backend): feed DeepFilterNet3 the analysed
         signal scaled so that its running RMS sits at this level (dBFS), and scale its
         estimate back; the mask is a ratio, so only DeepFilterNet3's operating point moves
-        (it separates worse on quiet input, docs/separation.md)."""
+        (it separates worse on quiet input, docs/separation.md). `mask_exponent` p (1 in the
+        default backend): the ratio's magnitude becomes |M|^p, its phase kept (p < 1 keeps
+        more of the bins DeepFilterNet3 partly attenuates)."""
         self._model_dir = model_dir
+        self._mask_p = float(mask_exponent)
         self._level = input_level_db
         self._lv_pow = 0.0  # running mean power of the analysed signal's complete hops
         self._lv_hops = 0
@@ -370,6 +374,8 @@ class DeepFilterSeparator(MaskSeparator):
         M = S * A.conj() / (A.real ** 2 + A.imag ** 2 + 1e-20)
         mag = np.abs(M)
         M = np.where(mag > self.MAX_RATIO, M * (self.MAX_RATIO / np.maximum(mag, 1e-20)), M)
+        if self._mask_p != 1.0:
+            M = M * np.power(np.maximum(np.abs(M), 1e-12), self._mask_p - 1.0)
         if self.use_gate:
             M = M * self._gate(m_end)[:, None]
         self._apply_mask(M, m_end)
@@ -381,16 +387,22 @@ def _make_default(channels: int, **options) -> Separator:
     return DeepFilterSeparator(channels, **options)
 
 
-@register("dfn-level", "the default with DeepFilterNet3 fed a level-normalised input (running "
-          "RMS at -30 dBFS; experimental)")
+@register("dfn-level", "the default with DeepFilterNet3 fed a level-normalised input (quiet "
+          "input turned up to a running RMS of -30 dBFS) and a softer mask |M|^0.8 "
+          "(experimental)")
 def _make_level(channels: int, **options) -> Separator:
     options.setdefault("input_level_db", LevelDeepFilterSeparator.LEVEL_DB)
+    options.setdefault("mask_exponent", LevelDeepFilterSeparator.MASK_EXPONENT)
     return LevelDeepFilterSeparator(channels, **options)
 
 
 class LevelDeepFilterSeparator(DeepFilterSeparator):
+    """The default with the input level front end and a softer mask (|M|^0.8); both chosen
+    on the tuning set (docs/separation.md)."""
+
     name = "dfn-level"
-    LEVEL_DB = -30.0  # chosen on the tuning set (docs/separation.md)
+    LEVEL_DB = -30.0
+    MASK_EXPONENT = 0.8
 
 
 @register("rnnoise-mask", "RNNoise speech estimate + Wiener-like mask + Silero VAD gate (the "
