@@ -1,5 +1,6 @@
-"""The main window's files: open (dialog, path, drop), save / save as, recent files, the
-autosave timer's write and the recovery of never-saved projects at launch.
+"""The main window's files: open (dialogs, and `open_path`, which drops and recent files use
+too), save / save as, recent files, the autosave timer's write and the recovery of never-saved
+projects at launch.
 """
 
 from __future__ import annotations
