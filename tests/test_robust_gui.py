@@ -331,7 +331,7 @@ def test_never_saved_project_is_recovered_after_sigkill(win, clip_tank, tmp_path
     # Save As gives it a file: the take moves beside it and the untitled autosave is gone.
     target = tmp_path / "proj" / "tank.foley"
     target.parent.mkdir()
-    monkeypatch.setattr("foley_desktop.ui.main_window.QFileDialog.getSaveFileName",
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName",
                         lambda *a, **k: (str(target), ""))
     assert win.save_as()
     win.doc.flush_saves()
