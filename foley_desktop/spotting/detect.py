@@ -31,7 +31,7 @@ from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
 from foley_desktop.media.timebase import SAMPLE_RATE, seconds_to_samples
 from foley_desktop.paths import resources_dir
 
-from . import appear, gait, motion, pose
+from . import appear, contact, gait, motion, pose
 from .markers import Marker
 
 PARAMS_FILE = resources_dir() / "spotting" / "detector.json"
@@ -43,6 +43,7 @@ CHUNK_S = 20
 CONTEXT_S = 0.5
 CUT_DIFF = 0.15            # mean absolute frame difference (0..1) of a cut; motion stays < 0.12
 HELD_DIFF = 1e-3           # mean absolute difference (0..1) under which a frame repeats the last
+WALKER_NEAR_S = 1.0         # the contact gate leaves stops this close to a walker's strike
 GAIT_HEIGHT = 480           # silhouettes need detail: analysed up to this many rows
 
 
@@ -62,11 +63,14 @@ class Candidates:
     into: np.ndarray | None = None     # [T] speed into the frame in that cell
     held: np.ndarray | None = None     # [T] 1 where the picture does not change after j
     appear: np.ndarray | None = None   # [T] contrast of a small, abrupt, lasting change
+    extent: np.ndarray | None = None   # [T] share of cells stopping with the strongest
+    nb_rest: np.ndarray | None = None  # [T] its neighbourhood's speed out / speed in
 
     def __post_init__(self):
         n = len(self.times_s)
         for name, shape in (("pose", (n,)), ("cell", (n, 2)), ("heading", (n, 2)),
-                            ("into", (n,)), ("held", (n,)), ("appear", (n,))):
+                            ("into", (n,)), ("held", (n,)), ("appear", (n,)),
+                            ("extent", (n,)), ("nb_rest", (n,))):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros(shape))
 
@@ -115,7 +119,7 @@ def _chunk(video, fps: Fraction, a: int, b: int, n_ctx: int, t0: int, t1: int, r
                              min(GAIT_HEIGHT, roi[3]), roi, cancel)
     if not big:
         z = np.zeros(0)
-        return z, z, z, z, z, z, z, np.zeros((0, 2)), np.zeros((0, 2)), z, z, z
+        return z, z, z, z, z, z, z, np.zeros((0, 2)), np.zeros((0, 2)), z, z, z, z, z
     h, w = big[0].shape
     small_size = (max(16, round(w * motion.ANALYSIS_HEIGHT / h / 2) * 2), motion.ANALYSIS_HEIGHT)
     small = [cv2.resize(f, small_size, interpolation=cv2.INTER_AREA) for f in big]
@@ -184,12 +188,26 @@ def _chunk(video, fps: Fraction, a: int, b: int, n_ctx: int, t0: int, t1: int, r
     keep = (times >= t0 / SAMPLE_RATE - 1e-9) & (times < t1 / SAMPLE_RATE - 1e-9)
     return (times[keep], mt.stop[keep], mt.down[keep], stride[keep], cam[keep],
             mt.frame_diff[keep], heels[keep], mt.cell[keep], mt.heading[keep],
-            mt.into[keep], held[keep], change[keep])
+            mt.into[keep], held[keep], change[keep], mt.extent[keep], mt.nb_rest[keep])
 
 
 def select(c: Candidates, params: dict) -> list[tuple[float, str, float]]:
     """(time s, kind, strength) of the events the thresholds in `params` accept."""
     ev = []   # (relative score, time, kind, strength)
+    # The contact gate (contact.py): a learned P(contact) for each stop the motion cue would
+    # accept; a "hit" below `contact_gate` was a stop in mid-air. Footsteps are not gated, nor
+    # stops within WALKER_NEAR_S of a walker's strike (the gate learnt things, not feet).
+    gate = float(params.get("contact_gate") or 0.0)
+    p_contact: dict[int, float] = {}
+    if gate > 0:
+        model = Path(params["contact_model"]) if params.get("contact_model") else None
+        if contact.available(model):
+            walker = np.maximum(c.stride, c.pose) > 0
+            idx = [i for i in contact.stop_candidates(c, params["stop"], params["camera_busy"])
+                   if not walker[np.abs(c.times_s - c.times_s[i]) <= WALKER_NEAR_S].any()]
+            p_contact = dict(zip(idx, contact.contact_prob(c, idx, model).tolist(), strict=True))
+        else:
+            gate = 0.0
     for i in range(len(c.times_s)):
         rs = c.stride[i] / params["stride"]
         rm = c.stop[i] / params["stop"]
@@ -203,7 +221,8 @@ def select(c: Candidates, params: dict) -> list[tuple[float, str, float]]:
                 and not c.held[i]:
             kind = "footstep" if c.down[i] >= params["down_footstep"] and \
                 max(c.stride.max(), c.pose.max()) > 0 else "hit"
-            ev.append((rm, float(c.times_s[i]), kind, rm))
+            if not (kind == "hit" and gate > 0 and p_contact.get(i, 1.0) < gate):
+                ev.append((rm, float(c.times_s[i]), kind, rm))
         ra = c.appear[i] / params["appear"] if params.get("appear") else 0.0
         # A screen or a lamp seen by a still camera; a pan shifts edges into view.
         if ra >= 1 and c.camera[i] < params["camera_busy"]:

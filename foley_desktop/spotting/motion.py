@@ -45,6 +45,8 @@ class MotionTrack:
     cell: np.ndarray | None = None    # [T, 2] (row, column) of the strongest cell, grid units
     heading: np.ndarray | None = None  # [T, 2] unit direction (x, y) of its motion into j
     into: np.ndarray | None = None     # [T] that cell's mean speed into j (picture heights / s)
+    extent: np.ndarray | None = None   # [T] share of cells decelerating at >= half the peak
+    nb_rest: np.ndarray | None = None  # [T] the 3x3 neighbourhood's speed out / speed in
 
 
 def frame_rate(video: Path) -> tuple[Fraction, object]:
@@ -131,8 +133,10 @@ def analyse(frames: list[np.ndarray], fps: float, progress: ProgressMeter | None
     stop, down, energy, camera = (np.zeros(n) for _ in range(4))
     diffs = np.zeros(n)
     cell, heading, into = np.zeros((n, 2)), np.zeros((n, 2)), np.zeros(n)
+    extent, nb_rest = np.zeros(n), np.zeros(n)
     if n == 0:
-        return MotionTrack(stop, down, energy, camera, diffs, cell, heading, into)
+        return MotionTrack(stop, down, energy, camera, diffs, cell, heading, into, extent,
+                           nb_rest)
     hgt, wid = frames[0].shape
     cols = max(1, round(GRID_ROWS * wid / hgt))
     k = max(1, round(WINDOW_S * float(fps)))
@@ -151,8 +155,19 @@ def analyse(frames: list[np.ndarray], fps: float, progress: ProgressMeter | None
         ff, _ = _flow(frames[j], frames[j + k])
         camera[j] = float(np.hypot(*cam)) * to_hps
         mb = np.hypot(fb[..., 0], fb[..., 1])
-        dec = _cell_means(mb - np.hypot(ff[..., 0], ff[..., 1]), GRID_ROWS, cols) * to_hps
+        speed_in = _cell_means(mb, GRID_ROWS, cols)
+        speed_out = _cell_means(np.hypot(ff[..., 0], ff[..., 1]), GRID_ROWS, cols)
+        dec = (speed_in - speed_out) * to_hps
         c = int(np.argmax(dec))
+        # Context of the stop for the contact gate (contact.py): how many cells stop with it,
+        # and whether the material around the winning cell comes to rest too.
+        if dec[c] > 0:
+            extent[j] = float(np.mean(dec >= 0.5 * dec[c]))
+        r0, c0 = divmod(c, cols)
+        rs, cs = slice(max(0, r0 - 1), r0 + 2), slice(max(0, c0 - 1), c0 + 2)
+        nb_in = speed_in.reshape(GRID_ROWS, cols)[rs, cs].sum() - speed_in[c]
+        nb_out = speed_out.reshape(GRID_ROWS, cols)[rs, cs].sum() - speed_out[c]
+        nb_rest[j] = float(nb_out / nb_in) if nb_in > 1e-6 else 1.0
         # Flow to the earlier frame points up for a thing that came down (image y grows down).
         ddown = _cell_means(np.maximum(-fb[..., 1], 0.0) - np.maximum(ff[..., 1], 0.0),
                             GRID_ROWS, cols)[c] * to_hps
@@ -162,9 +177,9 @@ def analyse(frames: list[np.ndarray], fps: float, progress: ProgressMeter | None
         hx = -_cell_means(fb[..., 0], GRID_ROWS, cols)[c]
         hy = -_cell_means(fb[..., 1], GRID_ROWS, cols)[c]
         heading[j] = np.array([hx, hy]) / max(1e-9, float(np.hypot(hx, hy)))
-        into[j] = float(_cell_means(mb, GRID_ROWS, cols)[c]) * to_hps
+        into[j] = float(speed_in[c]) * to_hps
         down[j] = float(np.clip(ddown / dec[c], 0.0, 1.0)) if dec[c] > 0 else 0.0
         energy[j] = float(mb.mean()) * to_hps
         if progress is not None and j % 8 == 0:
             progress.update(j)
-    return MotionTrack(stop, down, energy, camera, diffs, cell, heading, into)
+    return MotionTrack(stop, down, energy, camera, diffs, cell, heading, into, extent, nb_rest)
