@@ -110,12 +110,23 @@ def _auc(p: np.ndarray, y: np.ndarray) -> float:
                  / (len(pos) * len(neg)))
 
 
+SUBSETS = {
+    "all": contact.FEATURES,
+    # the stop's own time course only (no frame differences, camera, direction or context)
+    "profile": tuple(f for f in contact.FEATURES if f.startswith(("log_stop", "stop", "rest",
+                                                                   "into"))),
+}
+USE = SUBSETS["all"]
+
+
 def fit(x: np.ndarray, y: np.ndarray, hidden: int, seed: int = 0, epochs: int = 400,
         wd: float = 1e-3):
     import torch
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    mu, sd = x.mean(0), x.std(0) + 1e-6
+    use = np.array([f in USE for f in contact.FEATURES])
+    x = np.where(use, x, 0.0).astype(np.float32)
+    mu, sd = np.where(use, x.mean(0), 0.0), np.where(use, x.std(0) + 1e-6, 1.0)
     xt = torch.tensor((x - mu) / sd)
     yt = torch.tensor(y)
     if hidden:
@@ -133,6 +144,7 @@ def fit(x: np.ndarray, y: np.ndarray, hidden: int, seed: int = 0, epochs: int = 
         opt.step()
     layers = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
               for m in net if isinstance(m, torch.nn.Linear)]
+    layers[0][0][~use, :] = 0.0          # features left out weigh nothing
     return {"mu": mu, "sd": sd, "layers": layers}
 
 
@@ -193,6 +205,8 @@ def export_onnx(model: dict, path: Path, doc: str) -> None:
 
 
 def cmd_train(args) -> int:
+    global USE
+    USE = SUBSETS[args.features]
     x, y, seeds, stops = load_data(Path(args.data))
     test = seeds % 5 == 4
     print(f"candidates {len(y)} (positive {int(y.sum())}) from {len(np.unique(seeds))} clips; "
@@ -210,7 +224,8 @@ def cmd_train(args) -> int:
         # the margin alone, for reference
     print(f"stop strength alone: render-test AUC {_auc(stops[test], y[test]):.3f}")
     final = fit_ensemble(x, y, 16 if args.model == "mlp16" else 0, args.ensemble)
-    doc = (f"contact gate ({args.model}, {args.ensemble} seeds' logits averaged) trained by "
+    doc = (f"contact gate ({args.model}, {args.ensemble} seeds' logits averaged, features "
+           f"{args.features}) trained by "
            f"scripts/train_contact_gate.py on "
            f"{len(y)} stop candidates ({int(y.sum())} contacts) from "
            f"{len(np.unique(seeds))} pybullet renders; features: {', '.join(contact.FEATURES)}")
@@ -235,13 +250,33 @@ def cmd_dev(args) -> int:
         c = cands[cl.id]
         idx = contact.stop_candidates(c, base["stop"], base["camera_busy"])
         p = contact.contact_prob(c, idx, Path(args.onnx))
-        walker = np.maximum(c.stride, c.pose) > 0
+        walker = contact.walker_strikes(c, base)
         for i, pi in zip(idx, p, strict=True):
             near = any(abs(c.times_s[i] - t) <= 0.1 for t in cl.events)
             by_walker = walker[np.abs(c.times_s - c.times_s[i]) <= detect.WALKER_NEAR_S].any()
             print(f"  {cl.id:24s} {c.times_s[i]:7.3f} stop {c.stop[i]:.2f} p {pi:.3f}"
                   f"{'  (annotated event)' if near else ''}"
                   f"{'  (near a walker: not gated)' if by_walker else ''}")
+    # Ranking on the dev clips: every stop candidate the renders' labelling would take
+    # (>= MIN_STOP, still camera, away from walkers), annotated hit or landing within
+    # [-70, +120] ms = contact, else (mid-air stops: stretch, close-up, wings, squirrel) not.
+    ps, ys, st = [], [], []
+    for cl in clips:
+        c = cands[cl.id]
+        walker = contact.walker_strikes(c, base)
+        idx = [i for i in contact.stop_candidates(c, MIN_STOP, CAMERA_BUSY)
+               if not walker[np.abs(c.times_s - c.times_s[i]) <= detect.WALKER_NEAR_S].any()]
+        ps += contact.contact_prob(c, idx, Path(args.onnx)).tolist()
+        st += c.stop[idx].tolist()
+        ys += [int(any(WINDOW[0] <= c.times_s[i] - t <= WINDOW[1] for t in cl.events))
+               for i in idx]
+    ps_a, ys_a = np.array(ps), np.array(ys)
+    print(f"(the stop's strength alone ranks them with AUC "
+          f"{_auc(np.array(st), ys_a):.3f})")
+    print(f"dev stop candidates >= {MIN_STOP} away from walkers: {len(ys)} "
+          f"({int(ys_a.sum())} contacts); gate AUC {_auc(ps_a, ys_a):.3f}; "
+          f"contacts p {np.round(ps_a[ys_a == 1], 3).tolist()}, "
+          f"others p {np.round(ps_a[ys_a == 0], 3).tolist()}")
     for thr in (0.0, *args.thresholds):
         p = {**base, "contact_gate": thr, "contact_model": str(args.onnx)}
         rows = []
@@ -266,6 +301,7 @@ def main(argv=None) -> int:
     t.add_argument("--onnx", required=True)
     t.add_argument("--model", choices=("logreg", "mlp16"), default="mlp16")
     t.add_argument("--ensemble", type=int, default=5, help="MLPs averaged (seeds 0..n-1)")
+    t.add_argument("--features", choices=tuple(SUBSETS), default="all")
     d = sub.add_parser("dev")
     d.add_argument("--onnx", required=True)
     d.add_argument("--cache", default="/nonexistent")

@@ -35,6 +35,14 @@ def stop_candidates(c, min_stop: float, camera_busy: float) -> list[int]:
             and not c.held[i] and (i == 0 or s[i] >= s[i - 1]) and (i == n - 1 or s[i] > s[i + 1])]
 
 
+def walker_strikes(c, params: dict) -> np.ndarray:
+    """[T] bool: frames where the stance or pose cue accepts a walker's strike."""
+    walk = c.stride >= params["stride"]
+    if params.get("pose"):
+        walk |= c.pose >= params["pose"]
+    return walk
+
+
 def features(c, i: int) -> np.ndarray:
     """The gate's input for candidate frame i of Candidates c (float32, len(FEATURES))."""
     t = c.times_s

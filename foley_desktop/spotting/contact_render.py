@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -186,7 +187,7 @@ def render_clip(seed: int, kind: str, out_mp4: Path, media_root: Path, *, fps: i
     eye_off = np.cumsum(rng.normal(0, shake, (n_steps + 1, 3)), axis=0) * 0.2 if shake else \
         np.zeros((n_steps + 1, 3))
     pan = np.zeros((n_steps + 1, 3))
-    kinematic: list[tuple[int, callable]] = []     # body, step -> (pos, orn)
+    kinematic: list[tuple[int, Callable]] = []     # body, step -> (pos, orn)
     scripted: list[dict] = []
 
     def t_of(step: int) -> float:

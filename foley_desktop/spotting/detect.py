@@ -202,7 +202,7 @@ def select(c: Candidates, params: dict) -> list[tuple[float, str, float]]:
     if gate > 0:
         model = Path(params["contact_model"]) if params.get("contact_model") else None
         if contact.available(model):
-            walker = np.maximum(c.stride, c.pose) > 0
+            walker = contact.walker_strikes(c, params)
             idx = [i for i in contact.stop_candidates(c, params["stop"], params["camera_busy"])
                    if not walker[np.abs(c.times_s - c.times_s[i]) <= WALKER_NEAR_S].any()]
             p_contact = dict(zip(idx, contact.contact_prob(c, idx, model).tolist(), strict=True))
