@@ -5,13 +5,22 @@ Stages (each resumable, deterministic for a seed; torch and numpy on one thread)
   data   mixtures of Debian speech (corpus.py, train/dev splits) with recorded effects and
          music (the training backgrounds of foley_desktop.train.separation_mask: every
          evaluation and tuning background excluded), run once through the default pipeline
-         (DeepFilterNet3 + VAD gate) in dump mode; stored as .npy under WORK/data-SPLIT/.
+         (DeepFilterNet3 + VAD gate) in dump mode; the clean speech alone is run through the
+         default separator too (the "cleaned" target: what DeepFilterNet3 makes of the line
+         with no background, so hiss and codec noise of the recording are not a target);
+         stored as .npz under WORK/data-SPLIT/. `--speech-eq strong` (v2): low/high shelves
+         +-12 dB and peaking bands on the speech, to break the game speech's spectral prior.
   train  the network on those frames; loss = minus the SNR (dB) of the gated, refined
-         dialogue against the clean speech, per clip, over bins below the clip's speech
-         bandwidth (and 8 kHz), plus 0.05 x the dialogue left in exact speech pauses (dB);
-         checkpoints every --eval-every steps, resumes from the last; keeps the weights with
-         the best dev loss (dev speakers x tuning backgrounds).
-  export ONNX (opset 17) of the best weights.
+         dialogue against the target (`--target raw`: the clean line, v1; `dfn`: the cleaned
+         line, v2), per clip, over bins below the clip's speech bandwidth (and 8 kHz), plus
+         0.05 x the dialogue left in exact speech pauses (dB); `--features norm` (v2): per-bin
+         running-mean normalised features (refine.NormFeatures); checkpoints every
+         --eval-every steps, resumes from the last; keeps the weights with the best dev loss,
+         or (`--select tuning`, v2) the best tuning-set score: the ONNX export of the weights
+         run through the real separator on the tuning set (pocketsphinx cards/ x the tuning
+         backgrounds, -5/0/+5 dB), best 0 dB median dialogue SI-SDRi among checkpoints no
+         more than 0.3 dB below the default at -5 and +5 dB.
+  export ONNX (opset 17) of the best weights, and config.json (the features it reads).
 """
 
 from __future__ import annotations
@@ -100,7 +109,32 @@ def _speech_track(utts, rng, cache) -> tuple[np.ndarray, float]:
         sr2 = int(rng.choice([8000, 16000]))
         out = _resample(_resample(out, SR, sr2), sr2, SR)[:CLIP]
         band = min(band, sr2 / 2)
-    return _eq(out, rng, 6.0), band
+    return (_strong_eq(out, rng) if STRONG_EQ else _eq(out, rng, 6.0)), band
+
+
+STRONG_EQ = False  # set by --speech-eq strong
+# set by --background-eq strong: the same shelves on the backgrounds, so that no band is
+# background-heavy on average (v2's runs learnt a fixed cut below 500 Hz from the training
+# backgrounds' low end)
+STRONG_BG_EQ = False
+MIN_LEVEL_DB = -24.0  # set by --min-level-db
+
+
+def _strong_eq(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A low shelf (corner 100-600 Hz) and a high shelf (2-7 kHz), each +-12 dB, 0-3 peaking
+    bands (200 Hz-7 kHz, +-9 dB, 0.3-1.5 octaves wide) and the mild tilt of _eq on top."""
+    X = np.fft.rfft(x)
+    f = np.maximum(np.fft.rfftfreq(len(x), 1 / SR), 1.0)
+    lf = np.log2(f)
+    lo = np.log2(rng.uniform(100, 600))
+    hi = np.log2(rng.uniform(2000, 7000))
+    g = (rng.uniform(-12, 12) / (1 + np.exp((lf - lo) * 4))
+         + rng.uniform(-12, 12) / (1 + np.exp(-(lf - hi) * 4)))
+    for _ in range(int(rng.integers(0, 4))):
+        fc = np.log2(rng.uniform(200, 7000))
+        g = g + rng.uniform(-9, 9) * np.exp(-0.5 * ((lf - fc) / rng.uniform(0.3, 1.5)) ** 2)
+    y = np.fft.irfft(X * 10 ** (g / 20), n=len(x)).astype(np.float32)
+    return _eq(y, rng, 3.0)
 
 
 def _background(bgs, rng) -> np.ndarray:
@@ -117,7 +151,7 @@ def _background(bgs, rng) -> np.ndarray:
         W = np.fft.rfft(w) / (np.arange(CLIP // 2 + 1) + 1.0) ** rng.uniform(0, 1)
         n = np.fft.irfft(W, n=CLIP).astype(np.float32)
         out += n / np.std(n) * np.std(out) * 10 ** (rng.uniform(-20, 0) / 20)
-    return _eq(out, rng, 6.0)
+    return _strong_eq(out, rng) if STRONG_BG_EQ else _eq(out, rng, 6.0)
 
 
 def stft_low(x: np.ndarray, frames: int) -> np.ndarray:
@@ -146,6 +180,8 @@ def _load_bgs(paths) -> list[np.ndarray]:
 def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: int) -> None:
     import glob
 
+    from foley_desktop.separation.base import make_separator, separate_array
+    from foley_desktop.separation.evaluate import si_sdr
     from foley_desktop.train.paths import MEDIA_ROOT
     from foley_desktop.train.separation_mask import TUNE_BACKGROUNDS, training_backgrounds
 
@@ -174,12 +210,18 @@ def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: in
         sbr = rng.uniform(-10, 10)
         b *= np.sqrt(np.sum(s ** 2) / max(np.sum(b ** 2), 1e-12) / 10 ** (sbr / 10))
         x = s + b
-        g = 10 ** (rng.uniform(-24, -1) / 20) / max(float(np.abs(x).max()), 1e-6)
+        # Peak level. DeepFilterNet3 fails on quiet input (tuning set, 0 dB: 12.9 dB SI-SDRi
+        # at -15 dBFS peak, 5.5 at -25, -11 at -35): v1 drew -24..-1 dBFS and so trained on
+        # many mixtures where it had broken down; v2 draws MIN_LEVEL_DB = -15..-1.
+        g = 10 ** (rng.uniform(MIN_LEVEL_DB, -1) / 20) / max(float(np.abs(x).max()), 1e-6)
         s, x = s * g, x * g
         d = refine.dump_frames(x)
         K = len(d["gate"])
+        # The cleaned target: the default separator's dialogue for the line alone.
+        c = separate_array(make_separator("default", 1), s[None], block=SR)[0][0]
         tmp = out / f".{i:05d}.tmp.npz"
         np.savez(tmp, A=d["A"], M=d["M"], gate=d["gate"], S=stft_low(s, K),
+                 C=stft_low(c, K), clean_sisdr=np.float32(si_sdr(c, s)),
                  band=np.int32(min(R, int(band / 50))), sbr=np.float32(sbr))
         os.replace(tmp, f)
         if i % 50 == shard:
@@ -232,14 +274,32 @@ def _features_t(A, M):
     return (f + 5.0) / 3.0
 
 
-def _load_split(work: Path, split: str, clips: int | None = None) -> list[dict]:
+def _load_split(work: Path, split: str, clips: int | None = None, target: str = "raw",
+                feats: str = "raw", min_clean: float | None = None, min_band: int = 0
+                ) -> list[dict]:
+    """The clips of a split; with `min_clean`, those whose cleaned target keeps at least that
+    SI-SDR (dB) against the raw line are kept (below it DeepFilterNet3 removed most of the
+    line alone: a shout, a laugh, a line drowned in its own reverb or noise; v2 drops < 0 dB,
+    about 14 % of the training clips)."""
     files = sorted((work / f"data-{split}").glob("[0-9]*.npz"))
     if clips is not None:
         files = [f for f in files if int(f.stem) < clips]
         if len(files) < clips:
             raise SystemExit(f"data-{split} has {len(files)} of clips 0..{clips - 1}: run "
                              "the data stage first")
-    return [dict(np.load(f)) for f in files]
+    out = []
+    for f in files:
+        d = dict(np.load(f))
+        if min_clean is not None and float(d["clean_sisdr"]) < min_clean:
+            continue
+        if int(d["band"]) < min_band:  # e.g. 111: no Amazon Queen line (5.5 kHz) in the clip
+            continue
+        if target == "dfn":
+            d["S"] = d["C"]
+        if feats == "norm":  # the separator's own code, frame by frame from the start
+            d["F"] = refine.NormFeatures()(d["A"], d["M"])
+        out.append(d)
+    return out
 
 
 def _batch(clips, idx):
@@ -251,20 +311,27 @@ def _batch(clips, idx):
     S = torch.from_numpy(np.stack([clips[i]["S"][:K] for i in idx]))
     gate = torch.from_numpy(np.stack([clips[i]["gate"][:K] for i in idx])).float()
     band = torch.tensor([int(clips[i]["band"]) for i in idx])
-    return A, M, S, gate, band
+    F = (torch.from_numpy(np.stack([clips[i]["F"][:K] for i in idx]))
+         if "F" in clips[idx[0]] else None)
+    return A, M, S, gate, band, F
 
 
-def _loss(model, A, M, S, gate, band, identity=False, crop=None):
+def _loss(model, A, M, S, gate, band, F=None, identity=False, crop=None):
     """Minus the SNR (dB) per clip; `crop` = (start, frames): score only those frames (the
-    network reads their +-L frames of context and starts from a zero state there)."""
+    network reads their +-L frames of context and starts from a zero state there). `F`: the
+    precomputed normalised features (else the raw ones are computed from A and M)."""
     import torch
 
     B = A.shape[0]
     if identity:
         G = M
     else:
-        z = torch.zeros(B, L, R, dtype=A.dtype)
-        feats = _features_t(torch.cat([z, A, z], 1), torch.cat([z, M, z], 1))
+        if F is not None:  # zero feature rows before the start, as the separator pads
+            zf = torch.zeros(B, L, F.shape[-1], dtype=F.dtype)
+            feats = torch.cat([zf, F, zf], 1)
+        else:
+            z = torch.zeros(B, L, R, dtype=A.dtype)
+            feats = _features_t(torch.cat([z, A, z], 1), torch.cat([z, M, z], 1))
         if crop is not None:
             s, n = crop
             feats = feats[:, s:s + n + 2 * L]
@@ -296,26 +363,61 @@ def _dev_loss(model, clips, identity=False) -> float:
     vals = []
     with torch.no_grad():
         for i in range(0, len(clips), 16):
-            vals.append(_loss(model, *_batch(clips, range(i, min(len(clips), i + 16))),
+            vals.append(_loss(model, *_batch(clips, list(range(i, min(len(clips), i + 16)))),
                               identity=identity))
     return float(torch.cat(vals).mean())
 
 
+def _tuning_medians(backend: str, **options) -> dict[str, float]:
+    """Median dialogue SI-SDRi per ratio on the tuning set through the real separator."""
+    from foley_desktop.separation import evaluate as ev
+    from foley_desktop.train.separation_mask import tune_mixtures
+
+    sc = ev.evaluate(backend, tune_mixtures((-5, 0, 5)), **options)
+    return {str(int(snr)): float(np.median([r["d_sisdri"] for r in sc.rows if r["snr"] == snr]))
+            for snr in (-5, 0, 5)}
+
+
+def _tuning_score(med: dict, ref: dict) -> float:
+    """The 0 dB median, minus 10 when -5 or +5 dB falls more than 0.3 dB below the default."""
+    worst = min(med[k] - ref[k] for k in ("-5", "5"))
+    return med["0"] - (10.0 if worst < -0.3 else 0.0)
+
+
+def _export(model, hidden: int, out: Path, feats_kind: str) -> None:
+    import torch
+
+    feats = torch.zeros(1, 10 + 2 * L, refine.N_FEATS)
+    h0 = torch.zeros(1, 1, hidden)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.onnx")
+    torch.onnx.export(model, (feats, h0), str(tmp), input_names=["feats", "h0"],
+                      output_names=["g1", "g2", "h"], opset_version=17, dynamo=False,
+                      dynamic_axes={"feats": {1: "frames"}, "g1": {1: "n"}, "g2": {1: "n"}})
+    os.replace(tmp, out)
+    cfg = out.with_name("config.json")
+    tmp = cfg.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"features": feats_kind}) + "\n")
+    os.replace(tmp, cfg)
+
+
 def stage_train(work: Path, seed: int, steps: int, batch: int, lr: float, eval_every: int,
-                hidden: int, crop: int, clips: int, mode: str) -> None:
+                hidden: int, crop: int, clips: int, mode: str, target: str = "raw",
+                feats: str = "raw", select: str = "dev", min_clean: float | None = None,
+                min_band: int = 0) -> None:
     import torch
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    train = _load_split(work, "train", clips)
-    dev = _load_split(work, "dev")
+    train = _load_split(work, "train", clips, target, feats, min_clean, min_band)
+    dev = _load_split(work, "dev", None, target, feats, min_clean, min_band)
     print(f"{len(train)} train clips, {len(dev)} dev clips", flush=True)
     model = build_model(hidden, mode=mode)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
                                                 pct_start=0.05)
     ck = work / "last.pt"
-    log = {"steps": [], "identity_dev": None}
+    log = {"steps": [], "identity_dev": None, "tuning_default": None}
     step = 0
     if ck.exists():
         st = torch.load(ck, weights_only=True)  # tensors, numbers, lists only
@@ -328,7 +430,13 @@ def stage_train(work: Path, seed: int, steps: int, batch: int, lr: float, eval_e
         log["identity_dev"] = _dev_loss(model, dev, identity=True)
         print(f"dev loss of the default (DeepFilterNet3 + gate): {log['identity_dev']:.3f}",
               flush=True)
-    best = min([s["dev"] for s in log["steps"]], default=float("inf"))
+    if select == "tuning" and log.get("tuning_default") is None:
+        log["tuning_default"] = _tuning_medians("default")
+        print(f"tuning set, default: {log['tuning_default']}", flush=True)
+    if select == "tuning":
+        best = -min([-s["tuning_score"] for s in log["steps"]], default=float("inf"))
+    else:
+        best = min([s["dev"] for s in log["steps"]], default=float("inf"))
     t0 = time.time()
     while step < steps:
         rng = np.random.default_rng([seed, step])
@@ -351,10 +459,22 @@ def stage_train(work: Path, seed: int, steps: int, batch: int, lr: float, eval_e
         if step % eval_every == 0 or step == steps:
             model.eval()
             dl = _dev_loss(model, dev)
-            log["steps"].append({"step": step, "dev": dl, "train": float(loss.detach())})
+            entry = {"step": step, "dev": dl, "train": float(loss.detach())}
             print(f"step {step} dev {dl:.3f} (default {log['identity_dev']:.3f})", flush=True)
-            if dl < best:
-                best = dl
+            if select == "tuning":
+                onnx = work / "tune" / f"step{step:05d}.onnx"
+                _export(model, hidden, onnx, feats)
+                med = _tuning_medians("dfn-refine", model=onnx)  # features: config.json
+                entry["tuning"] = med
+                entry["tuning_score"] = _tuning_score(med, log["tuning_default"])
+                print(f"step {step} tuning {med} (default {log['tuning_default']})", flush=True)
+                better = entry["tuning_score"] > best
+                best = max(best, entry["tuning_score"])
+            else:
+                better = dl < best
+                best = min(best, dl)
+            log["steps"].append(entry)
+            if better:
                 torch.save(model.state_dict(), work / "best.pt")
             tmp = work / "last.pt.tmp"
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
@@ -362,25 +482,19 @@ def stage_train(work: Path, seed: int, steps: int, batch: int, lr: float, eval_e
             os.replace(tmp, ck)
     (work / "train_summary.json").write_text(json.dumps(
         {"seed": seed, "total_steps": steps, "batch": batch, "lr": lr, "hidden": hidden, "crop": crop,
-         "mode": mode,
+         "mode": mode, "target": target, "features": feats, "select": select,
+         "min_clean_sisdr": min_clean, "min_band_bins": min_band,
          "train_clips": len(train), "dev_clips": len(dev), **log}, indent=1))
 
 
-def stage_export(work: Path, out: Path, hidden: int, mode: str) -> None:
+def stage_export(work: Path, out: Path, hidden: int, mode: str, feats: str = "raw") -> None:
     import torch
 
     torch.set_num_threads(1)
     model = build_model(hidden, mode=mode)
     model.load_state_dict(torch.load(work / "best.pt", weights_only=True))
     model.eval()
-    feats = torch.zeros(1, 10 + 2 * L, refine.N_FEATS)
-    h0 = torch.zeros(1, 1, hidden)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.onnx")
-    torch.onnx.export(model, (feats, h0), str(tmp), input_names=["feats", "h0"],
-                      output_names=["g1", "g2", "h"], opset_version=17, dynamo=False,
-                      dynamic_axes={"feats": {1: "frames"}, "g1": {1: "n"}, "g2": {1: "n"}})
-    os.replace(tmp, out)
+    _export(model, hidden, out, feats)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
 
@@ -401,15 +515,34 @@ def main(argv=None) -> int:
                     help="frames per training sequence (0: whole clips)")
     ap.add_argument("--mode", default="attenuate", choices=("attenuate", "give-back"))
     ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--speech-eq", default="mild", choices=("mild", "strong"),
+                    help="data: EQ of the training speech (v1: mild; v2: strong shelves)")
+    ap.add_argument("--background-eq", default="mild", choices=("mild", "strong"),
+                    help="data: EQ of the backgrounds (v1, v2 runs a-c: mild)")
+    ap.add_argument("--min-level-db", type=float, default=-24.0,
+                    help="data: mixtures peak at -X..-1 dBFS (v1: -24; v2: -15)")
+    ap.add_argument("--target", default="raw", choices=("raw", "dfn"),
+                    help="train: the clean line (v1) or the default's output on it (v2)")
+    ap.add_argument("--features", default="raw", choices=("raw", "norm"))
+    ap.add_argument("--min-band", type=int, default=0,
+                    help="train: drop clips whose speech bandwidth is below this many 50 Hz bins")
+    ap.add_argument("--min-clean-sisdr", type=float, default=None,
+                    help="train: drop clips whose cleaned target is this far from the raw line")
+    ap.add_argument("--select", default="dev", choices=("dev", "tuning"),
+                    help="keep the checkpoint with the best dev loss or tuning-set score")
     ap.add_argument("--out", type=Path, default=refine.model_path())
     a = ap.parse_args(argv)
+    global STRONG_EQ, STRONG_BG_EQ, MIN_LEVEL_DB
+    STRONG_EQ = a.speech_eq == "strong"
+    STRONG_BG_EQ = a.background_eq == "strong"
+    MIN_LEVEL_DB = a.min_level_db
     if a.stage == "data":
         stage_data(a.work, a.split, a.clips, a.seed, a.shard, a.shards)
     elif a.stage == "train":
         stage_train(a.work, a.seed, a.steps, a.batch, a.lr, a.eval_every, a.hidden, a.crop, a.clips,
-                    a.mode)
+                    a.mode, a.target, a.features, a.select, a.min_clean_sisdr, a.min_band)
     else:
-        stage_export(a.work, a.out, a.hidden, a.mode)
+        stage_export(a.work, a.out, a.hidden, a.mode, a.features)
     return 0
 
 

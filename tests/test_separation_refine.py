@@ -117,6 +117,28 @@ def test_features_match_the_training_formula():
                                rtol=1e-4, atol=1e-5)
 
 
+
+def test_normalised_features_stream_like_one_pass_and_ignore_level_and_colour():
+    """v2's features: the same frames in any grouping give the same numbers (the separator
+    computes them block by block, training on whole clips); a constant gain or a fixed EQ of
+    the input leaves them unchanged (but where a power nears the 1e-10 floor)."""
+    rng = np.random.default_rng(3)
+    A = (rng.standard_normal((300, 481)) + 1j * rng.standard_normal((300, 481))).astype(
+        np.complex64)
+    M = (rng.uniform(0, 1, (300, 481)) * np.exp(1j * rng.uniform(-1, 1, (300, 481)))).astype(
+        np.complex64)
+    whole = refine.NormFeatures()(A, M)
+    nf = refine.NormFeatures()
+    parts = np.concatenate([nf(A[a:b], M[a:b]) for a, b in ((0, 1), (1, 50), (50, 51), (51, 300))])
+    assert whole.shape == (300, refine.N_FEATS)
+    np.testing.assert_allclose(whole, parts, rtol=0, atol=1e-6)
+    eq = (10.0 ** np.linspace(-1, 1, 481)).astype(np.float32)  # -20..+20 dB tilt, plus 12 dB
+    coloured = refine.NormFeatures()(A * eq * 4, M)
+    diff = np.abs(coloured - whole)
+    assert np.quantile(diff, 0.999) < 2e-3 and diff.max() < 0.2
+    assert np.abs(whole).max() < 10
+
+
 # -- corpus ------------------------------------------------------------------------------
 def _queen_file(path, entries):
     head = b"QTBL" + b"CEM10\0" + b"\0\0" + b"\x01" + struct.pack(">H", len(entries))
@@ -162,3 +184,40 @@ def test_splits_are_stable_and_hold_out_whole_packages(tmp_path):
     assert splits == [corpus.Utterance(n, "festvox-ru", "s", tmp_path, 16000).split
                       for n in names]
     assert corpus.list_utterances(tmp_path) == []  # nothing fetched there: nothing listed
+
+
+def test_training_sees_the_masks_the_separator_computes(tmp_path):
+    """scripts/train_separation_refine.py (v2 settings: normalised features, give-back head)
+    and the streaming separator compute the same refined mask from the same audio."""
+    torch = pytest.importorskip("torch")
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "train_refine", Path(__file__).parents[1] / "scripts" / "train_separation_refine.py")
+    tr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tr)
+    torch.manual_seed(0)
+    model = tr.build_model(32, mode="give-back")
+    with torch.no_grad():
+        model.out.weight.normal_(0, 0.05)
+    model.eval()
+    onnx = tmp_path / "refine.onnx"
+    tr._export(model, 32, onnx, "norm")
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(60000) * 0.05).astype(np.float32)
+    x[20000:40000] += 0.3 * np.sin(np.arange(20000) * 0.05).astype(np.float32)
+    d = refine.dump_frames(x)
+    feats = torch.from_numpy(refine.NormFeatures()(d["A"], d["M"]))[None]
+    z = torch.zeros(1, refine.CONTEXT, refine.N_FEATS)
+    with torch.no_grad():
+        g1, g2, _ = model(torch.cat([z, feats, z], 1), torch.zeros(1, 1, 32))
+    want = (g1[0].numpy() * d["M"] + g2[0].numpy() * (1 - d["M"])) * d["gate"][:, None]
+    sep = make_separator("dfn-refine", 1, model=onnx)  # config.json beside it: "norm"
+    got = []
+    apply = sep._apply_mask
+    sep._apply_mask = lambda G, m_end: (got.append(G[:, :refine.R].copy()), apply(G, m_end))
+    separate_array(sep, x[None], block=4321)
+    got = np.concatenate(got)[:len(want) - refine.CONTEXT]
+    np.testing.assert_allclose(got, want[:len(got)], atol=1e-5)
+    assert np.abs(got - d["M"][:len(got)] * d["gate"][:len(got), None]).max() > 1e-3
