@@ -6,7 +6,9 @@
 
 Rows: the mixture, the clean speech, then each backend's dialogue stem; columns: one
 pocketsphinx LibriVox sentence and one held-out Debian line (fillets-ng-data-nl), each
-mixed at 0 dB with an evaluation background (never trained on).
+mixed at 0 dB with an evaluation background (never trained on). `--gain-db -30` scales the
+mixtures down (quiet input; docs/separation_level_spectrograms.png: default,dfn-level); the
+plots are drawn turned back up by the same amount.
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ def main() -> int:
     ap.add_argument("--backends", default="default,dfn-refine")
     ap.add_argument("--background", default="default_gravel_footstep",
                     help="name part of the evaluation background to mix")
+    ap.add_argument("--gain-db", type=float, default=0.0,
+                    help="scale the mixtures by this much (e.g. -30: quiet input)")
     args = ap.parse_args()
+    show = 10 ** (-args.gain_db / 20)  # drawn at the ordinary level
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,15 +58,16 @@ def main() -> int:
                              sharex="col", sharey=True)
     for col, m in enumerate((libri, deb)):
         x = m.mix
-        g = 0.9 / max(float(np.abs(x).max()), 0.9)
-        rows = [("mixture (0 dB)", x * g), ("clean speech", m.speech * g)]
+        g = 0.9 / max(float(np.abs(x).max()), 0.9) * 10 ** (args.gain_db / 20)
+        level = f", {args.gain_db:+g} dB, shown {-args.gain_db:+g} dB" if args.gain_db else ""
+        rows = [(f"mixture (0 dB{level})", x * g), ("clean speech", m.speech * g)]
         for name in names:
             d, _ = separate_array(make_separator(name, 1), (x * g)[None])
             sdr = ev.si_sdr(d[0], m.speech * g) - ev.si_sdr(x * g, m.speech * g)
             rows.append((f"{name} dialogue (SI-SDRi {sdr:.1f} dB)", d[0]))
         for r, (title, y) in enumerate(rows):
             ax = axes[r, col]
-            ax.imshow(_spec_db(y), origin="lower", aspect="auto", vmin=-80, vmax=20,
+            ax.imshow(_spec_db(y * show), origin="lower", aspect="auto", vmin=-80, vmax=20,
                       extent=(0, len(y) / SAMPLE_RATE, 0, 24), cmap="magma")
             speech_name, bg_name = m.name.split("+", 1)
             ax.set_title(f"{speech_name[-28:]} + {bg_name}: {title}", fontsize=7)
