@@ -7,8 +7,9 @@
 Rows: the mixture, the clean speech, then each backend's dialogue stem; columns: one
 pocketsphinx LibriVox sentence and one held-out Debian line (fillets-ng-data-nl), each
 mixed at 0 dB with an evaluation background (never trained on). `--gain-db -30` scales the
-mixtures down (quiet input; docs/separation_level_spectrograms.png: default,dfn-level); the
-plots are drawn turned back up by the same amount.
+mixtures down (quiet input; docs/separation_level_spectrograms.png: `--backends
+dfn-plain,default`, the default before and after its level front end); the plots are drawn
+turned back up by the same amount.
 """
 
 from __future__ import annotations

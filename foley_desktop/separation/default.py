@@ -290,6 +290,9 @@ def _smooth_bins(p: np.ndarray) -> np.ndarray:
 class DeepFilterSeparator(MaskSeparator):
     """The default backend: DeepFilterNet3's speech estimate, gated by Silero VAD.
 
+    Quiet input is turned up before DeepFilterNet3 sees it (LEVEL_DB) and its estimate
+    turned back down.
+
     DeepFilterNet3 (deepfilter.py) already filters per bin, so no Wiener smoothing is put on
     top (it measured worse); its estimate S enters as a complex ratio M = S / A of the
     analysed signal A, which reproduces S exactly on mono and centre-channel input and
@@ -300,20 +303,20 @@ class DeepFilterSeparator(MaskSeparator):
 
     name = "default"
     MAX_RATIO = 2.0
+    # DeepFilterNet3 breaks down on quiet input (tuning set, 0 dB mixtures 30 dB down: -9.5 dB
+    # SI-SDRi against 12.6 at their own level), so it is fed the input turned up to this
+    # running RMS; chosen on the tuning set (docs/separation.md, "Quiet input").
+    LEVEL_DB = -30.0
     LEVEL_FRAMES = 300  # input level: cumulative mean over the first 3 s, then a 3 s EMA
     LEVEL_GAIN_DB = (0.0, 30.0)  # the input level option only turns quiet input up (<= 30 dB)
 
     def __init__(self, channels: int, model_dir: str | None = None,
-                 input_level_db: float | None = None, mask_exponent: float = 1.0,
-                 **options) -> None:
-        """`input_level_db` (None in the default backend): feed DeepFilterNet3 the analysed
-        signal scaled so that its running RMS sits at this level (dBFS), and scale its
-        estimate back; the mask is a ratio, so only DeepFilterNet3's operating point moves
-        (it separates worse on quiet input, docs/separation.md). `mask_exponent` p (1 in the
-        default backend): the ratio's magnitude becomes |M|^p, its phase kept (p < 1 keeps
-        more of the bins DeepFilterNet3 partly attenuates)."""
+                 input_level_db: float | None = LEVEL_DB, **options) -> None:
+        """`input_level_db`: feed DeepFilterNet3 the analysed signal turned up (never down)
+        so that its running RMS sits at this level (dBFS), and turn its estimate back down;
+        the mask is a ratio, so only DeepFilterNet3's operating point moves. None: the
+        input's own level (the default before 2026-12-06)."""
         self._model_dir = model_dir
-        self._mask_p = float(mask_exponent)
         self._level = input_level_db
         self._lv_pow = 0.0  # running mean power of the analysed signal's complete hops
         self._lv_hops = 0
@@ -374,33 +377,22 @@ class DeepFilterSeparator(MaskSeparator):
         M = S * A.conj() / (A.real ** 2 + A.imag ** 2 + 1e-20)
         mag = np.abs(M)
         M = np.where(mag > self.MAX_RATIO, M * (self.MAX_RATIO / np.maximum(mag, 1e-20)), M)
-        if self._mask_p != 1.0:
-            M = M * np.power(np.maximum(np.abs(M), 1e-12), self._mask_p - 1.0)
         if self.use_gate:
             M = M * self._gate(m_end)[:, None]
         self._apply_mask(M, m_end)
 
 
-@register("default", "DeepFilterNet3 speech estimate + Silero VAD gate (offline, shipped "
-          "weights)")
+@register("default", "DeepFilterNet3 speech estimate (quiet input turned up for it) + Silero "
+          "VAD gate (offline, shipped weights)")
 def _make_default(channels: int, **options) -> Separator:
     return DeepFilterSeparator(channels, **options)
 
 
-@register("dfn-level", "the default with DeepFilterNet3 fed a level-normalised input (quiet "
-          "input turned up to a running RMS of -30 dBFS; experimental)")
-def _make_level(channels: int, **options) -> Separator:
-    options.setdefault("input_level_db", LevelDeepFilterSeparator.LEVEL_DB)
-    return LevelDeepFilterSeparator(channels, **options)
-
-
-class LevelDeepFilterSeparator(DeepFilterSeparator):
-    """The default with the input level front end; the level chosen on the tuning set
-    (docs/separation.md). A softer mask (mask_exponent 0.8) gained 0.08 dB there but left
-    -48 dB in the pauses (the issue's bound is -50), so it is not used."""
-
-    name = "dfn-level"
-    LEVEL_DB = -30.0
+@register("dfn-plain", "the default without its level front end: DeepFilterNet3 at the "
+          "input's own level (the default until 2026-12-06; fails on quiet clips)")
+def _make_plain(channels: int, **options) -> Separator:
+    options.setdefault("input_level_db", None)
+    return DeepFilterSeparator(channels, **options)
 
 
 @register("rnnoise-mask", "RNNoise speech estimate + Wiener-like mask + Silero VAD gate (the "

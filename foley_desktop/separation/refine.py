@@ -122,6 +122,9 @@ class RefineSeparator(DeepFilterSeparator):
     def __init__(self, channels: int, model: str | Path | None = None, dump: bool = False,
                  **options) -> None:
         options["smooth_frames"] = CONTEXT
+        # Trained and measured on DeepFilterNet3 at the input's own level (before the
+        # default's level front end existed).
+        options.setdefault("input_level_db", None)
         super().__init__(channels, **options)
         self._sess = None
         self._kind = "raw"
