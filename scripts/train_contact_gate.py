@@ -148,12 +148,12 @@ def fit(x: np.ndarray, y: np.ndarray, hidden: int, seed: int = 0, epochs: int = 
     return {"mu": mu, "sd": sd, "layers": layers}
 
 
-def fit_ensemble(x: np.ndarray, y: np.ndarray, hidden: int, n: int) -> dict:
+def fit_ensemble(x: np.ndarray, y: np.ndarray, hidden: int, n: int, seed0: int = 0) -> dict:
     """n nets from different seeds, their logits averaged: one wider net (the hidden units
     side by side, the output weights divided by n), so the ONNX graph stays one MLP."""
     if not hidden or n == 1:
-        return fit(x, y, hidden)
-    nets = [fit(x, y, hidden, seed=k) for k in range(n)]
+        return fit(x, y, hidden, seed=seed0)
+    nets = [fit(x, y, hidden, seed=seed0 + k) for k in range(n)]
     w1 = np.concatenate([m["layers"][0][0] for m in nets], axis=1)
     b1 = np.concatenate([m["layers"][0][1] for m in nets])
     w2 = np.concatenate([m["layers"][1][0] for m in nets], axis=0) / n
@@ -213,7 +213,7 @@ def cmd_train(args) -> int:
           f"render-test split {int(test.sum())} (positive {int(y[test].sum())})")
     results = {}
     for name, hidden in (("logreg", 0), ("mlp16", 16)):
-        m = fit_ensemble(x[~test], y[~test], hidden, args.ensemble)
+        m = fit_ensemble(x[~test], y[~test], hidden, args.ensemble, args.seed0)
         p = predict(m, x[test])
         acc = float(np.mean((p >= 0.5) == (y[test] == 1)))
         tpr = float(np.mean(p[y[test] == 1] >= 0.5))
@@ -223,7 +223,7 @@ def cmd_train(args) -> int:
               f"contacts kept {tpr:.3f}, mid-air stops dropped {tnr:.3f}")
         # the margin alone, for reference
     print(f"stop strength alone: render-test AUC {_auc(stops[test], y[test]):.3f}")
-    final = fit_ensemble(x, y, 16 if args.model == "mlp16" else 0, args.ensemble)
+    final = fit_ensemble(x, y, 16 if args.model == "mlp16" else 0, args.ensemble, args.seed0)
     doc = (f"contact gate ({args.model}, {args.ensemble} seeds' logits averaged, features "
            f"{args.features}) trained by "
            f"scripts/train_contact_gate.py on "
@@ -302,6 +302,7 @@ def main(argv=None) -> int:
     t.add_argument("--model", choices=("logreg", "mlp16"), default="mlp16")
     t.add_argument("--ensemble", type=int, default=5, help="MLPs averaged (seeds 0..n-1)")
     t.add_argument("--features", choices=tuple(SUBSETS), default="all")
+    t.add_argument("--seed0", type=int, default=0, help="first training seed")
     d = sub.add_parser("dev")
     d.add_argument("--onnx", required=True)
     d.add_argument("--cache", default="/nonexistent")

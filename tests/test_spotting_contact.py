@@ -129,11 +129,3 @@ def test_gate_exported_by_the_trainer_runs_on_real_candidates(tmp_path):
     assert set(e for e in plain if e[1] != "hit") <= set(gated)
     assert not [e for e in gated if e[1] == "hit"]
 
-
-def test_shipped_gate_runs_on_real_candidates():
-    if not contact.available():
-        pytest.skip("no contact gate shipped (resources/models/spotting/contact_gate.onnx)")
-    c = _demo_candidates()
-    idx = contact.stop_candidates(c, 0.05, 0.1)
-    p = contact.contact_prob(c, idx)
-    assert p.shape == (len(idx),) and np.all((p >= 0) & (p <= 1))

@@ -4,8 +4,12 @@ A small classifier over what `detect.candidates` measures around a stop candidat
 deceleration, the speed into the winning cell and the frame difference over +-125 ms, how
 many cells stop with it, whether its neighbourhood comes to rest, its direction), trained on
 physics renders with exact contact times (contact_render.py, scripts/train_contact_gate.py)
-and exported to ONNX (resources/models/spotting/contact_gate.onnx). Run with ONNX Runtime,
-one thread. Nothing here imports pybullet or torch.
+and exported to ONNX. Run with ONNX Runtime, one thread. Nothing here imports pybullet or
+torch.
+
+Not shipped: on the real dev clips the gates trained so far rank contacts and mid-air stops at
+chance (docs/spotting.md, "Round 3"), so no model lies at MODEL_FILE and detector.json sets no
+`contact_gate`; detect.select runs a gate only when its params name one.
 """
 
 from __future__ import annotations
