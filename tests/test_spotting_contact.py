@@ -129,3 +129,26 @@ def test_gate_exported_by_the_trainer_runs_on_real_candidates(tmp_path):
     assert set(e for e in plain if e[1] != "hit") <= set(gated)
     assert not [e for e in gated if e[1] == "hit"]
 
+
+
+def test_gate_leaves_stops_near_a_walker_strike(tmp_path):
+    """A gate that says "no contact" everywhere drops a hit 2 s from any walker, and leaves one
+    0.5 s from an accepted stance opening (the gate learnt things, not feet)."""
+    tr = _trainer()
+    n_feat = len(contact.FEATURES)
+    never = {"mu": np.zeros(n_feat), "sd": np.ones(n_feat),
+             "layers": [(np.zeros((n_feat, 1)), np.array([-10.0]))]}
+    path = tmp_path / "never.onnx"
+    tr.export_onnx(never, path, "p = 0 everywhere")
+    t = np.arange(100) / 25
+    stop, stride = np.zeros(100), np.zeros(100)
+    into = np.full(100, 1.0)
+    stop[[10, 80]] = 1.0          # two stops, 0.4 s and 3.2 s
+    stride[[68]] = 0.5            # a walker's strike at 2.72 s
+    fd = np.full(100, 0.01)
+    c = detect.Candidates(t, stop, np.zeros(100), stride, np.zeros(100), fd, into=into)
+    params = {**detect.load_params(), "contact_gate": 0.5, "contact_model": str(path)}
+    hits = [round(e[0], 2) for e in detect.select(c, params) if e[1] == "hit"]
+    assert hits == [3.2]
+    plain = [round(e[0], 2) for e in detect.select(c, detect.load_params()) if e[1] == "hit"]
+    assert plain == [0.4, 3.2]
