@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -237,13 +236,8 @@ def cmd_train(args) -> int:
 def cmd_dev(args) -> int:
     from foley_desktop.spotting import evaluate as ev
     from foley_desktop.spotting.onsets import onset_f1
-    cache = Path(args.cache)
-    if cache.exists():
-        d = pickle.loads(cache.read_bytes())
-        clips, cands = d["clips"], d["cands"]
-    else:
-        clips, _ = ev.load_clips("dev")
-        cands = {c.id: ev.clip_candidates(c) for c in clips}
+    clips, _ = ev.load_clips("dev")
+    cands = {c.id: ev.clip_candidates(c) for c in clips}
     base = detect.load_params()
     print("per hit candidate of the motion cue (stop >= threshold): clip, time, stop, p(contact)")
     for cl in clips:
@@ -305,7 +299,6 @@ def main(argv=None) -> int:
     t.add_argument("--seed0", type=int, default=0, help="first training seed")
     d = sub.add_parser("dev")
     d.add_argument("--onnx", required=True)
-    d.add_argument("--cache", default="/nonexistent")
     d.add_argument("--thresholds", type=float, nargs="*", default=[0.3, 0.5, 0.7])
     args = ap.parse_args(argv)
     return {"render": cmd_render, "train": cmd_train, "dev": cmd_dev}[args.cmd](args)
