@@ -32,6 +32,21 @@ def test_block_size_does_not_change_the_result(parts, backend):
     np.testing.assert_allclose(d1 + b1, x, atol=1e-6)
 
 
+@pytest.mark.parametrize("channels", [1, 2, 6])
+@pytest.mark.parametrize("backend", ["masknet", "dfn-refine"])
+def test_trained_backends_give_stems_that_sum_to_the_input_with_exact_length(parts, backend,
+                                                                              channels):
+    s, n = parts
+    x = np.stack([s + n * (0.5 + 0.1 * c) for c in range(channels)])[:, :70001]
+    d, b = separate_array(make_separator(backend, channels), x, block=12345)
+    assert d.shape == x.shape and b.shape == x.shape
+    assert d.dtype == np.float32 and np.isfinite(d).all()
+    np.testing.assert_allclose(d + b, x, atol=1e-6)
+    assert np.abs(d).max() > 1e-3  # speech found, not an all-background pass-through
+    if channels == 6:  # 5.1: only the centre carries dialogue
+        assert not np.any(d[[0, 1, 3, 4, 5]])
+
+
 def test_default_beats_the_naive_baseline_and_is_quiet_in_pauses(parts):
     s, n = parts
     x = s + n
