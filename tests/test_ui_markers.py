@@ -106,3 +106,36 @@ def test_the_inspector_says_how_a_prompt_is_read(qtbot, win, clip_tank):
     ins.prompt.setText("door slam")
     assert ins.prompt_note.isHidden()
     _settle(qtbot)
+
+
+def test_review_keys_step_through_markers_across_segments(qtbot, win, clip_tank):
+    """Shift+M / Ctrl+Shift+M walk the markers of every segment in time order, select each
+    (so Alt+Right and Delete act on it) and stop at the ends; markers outside their segment's
+    range are skipped."""
+    from foley_desktop.spotting.markers import Marker
+
+    open_clip(qtbot, win, clip_tank)
+    a = win.doc.add_segment(24000, 96000, "footsteps on gravel")
+    b = win.doc.add_segment(120000, 200000, "metal hits")
+    win.doc.set_field(a.id, "markers", [Marker(60000, "footstep", 1.0, "auto"),
+                                        Marker(30000, "footstep"), Marker(99000, "footstep")])
+    win.doc.set_field(b.id, "markers", [Marker(150000, "hit", 1.0, "auto")])
+    win.canvas.setFocus()
+    win.seek(0)
+    seen = []
+    for _ in range(4):
+        qtbot.keyClick(win, Qt.Key.Key_M, Qt.KeyboardModifier.ShiftModifier)
+        seen.append((win.canvas.selected_marker, win.transport.position))
+    assert seen[:3] == [((a.id, 30000), 30000), ((a.id, 60000), 60000),
+                        ((b.id, 150000), 150000)]
+    assert seen[3] == seen[2]    # nothing after the last one (99000 lies outside segment a)
+    assert "No marker after" in win.statusBar().currentMessage()
+    mod = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(win, Qt.Key.Key_M, mod)
+    assert win.canvas.selected_marker == (a.id, 60000) and win.transport.position == 60000
+    assert win.canvas.selected == [a.id]
+    assert "Marker 2 of 2: footstep, auto-spot" in win.statusBar().currentMessage()
+    # The reached marker is the one the edit keys act on.
+    qtbot.keyClick(win, Qt.Key.Key_Delete)
+    assert [m.time for m in a.markers] == [30000, 99000] and len(win.doc.project.segments) == 2
+    _settle(qtbot)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from foley_desktop.project.model import Project, Segment
+from foley_desktop.spotting.markers import Marker
 
 
 def work_folder(project: Project, cache_dir: str | Path) -> Path:
@@ -24,6 +25,20 @@ def marker_segment(project: Project, t: int, selected: list[str]) -> Segment | N
     chosen = [s for s in inside if s.id in selected]
     found = chosen or inside
     return found[0] if found else None
+
+
+def step_marker(project: Project, t: int, step: int) -> tuple[Segment, Marker] | None:
+    """The marker after (`step` > 0) or before (< 0) time `t` over every segment, for the
+    review keys (Shift+M / Ctrl+Shift+M, as in Premiere): an editor checks auto-spot's
+    proposals one by one on the picture, then nudges or deletes. Markers outside their
+    segment's range are not generated from, so they are skipped; None at the end."""
+    marks = sorted(((m.time, i, s, m) for i, s in enumerate(project.segments)
+                    for m in s.markers_inside()), key=lambda x: (x[0], x[1]))
+    found = [x for x in marks if x[0] > t] if step > 0 else [x for x in marks if x[0] < t]
+    if not found:
+        return None
+    _, _, seg, mark = found[0] if step > 0 else found[-1]
+    return seg, mark
 
 
 def marker_kind(prompt: str) -> str:

@@ -30,6 +30,8 @@ class ActionsMixin:
             "generate": self.generate_selected, "generate_all": self.generate_all,
             "marker": self.add_marker, "marker_back": lambda: self.nudge_marker(-1),
             "marker_fwd": lambda: self.nudge_marker(1),
+            "next_marker": lambda: self.goto_marker(1),
+            "prev_marker": lambda: self.goto_marker(-1),
             "auto_spot": lambda: self.auto_spot(list(self.canvas.selected)),
             "ab": self.ab_toggle, "zoom_in": self.timeline.zoom_in,
             "zoom_out": self.timeline.zoom_out, "zoom_fit": self.timeline.zoom_fit,
@@ -84,7 +86,8 @@ class ActionsMixin:
         for n in ("generate", "generate_all", "ab"):
             m.addAction(a[n])
         m.addSeparator()
-        for n in ("marker", "marker_back", "marker_fwd", "auto_spot"):
+        for n in ("marker", "marker_back", "marker_fwd", "next_marker", "prev_marker",
+                  "auto_spot"):
             m.addAction(a[n])
         m = mb.addMenu("&View")
         for n in ("zoom_in", "zoom_out", "zoom_fit"):

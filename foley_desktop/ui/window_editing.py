@@ -5,7 +5,7 @@ delete, drag, auto-spot), delete, A/B between takes. Every edit goes through `Do
 
 from __future__ import annotations
 
-from foley_desktop.app.editing import ab_partner, marker_kind, marker_segment
+from foley_desktop.app.editing import ab_partner, marker_kind, marker_segment, step_marker
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import frame_to_samples, samples_to_timecode
 
@@ -102,6 +102,31 @@ class EditingMixin:
         new = max(seg.start, min(seg.end - 1, sel[1] + frames * step))
         if new != sel[1]:
             self._move_marker(seg.id, sel[1], new)
+
+    def goto_marker(self, step: int) -> None:
+        """Shift+M / Ctrl+Shift+M: the playhead to the next / previous marker, selected, so
+        Alt+Left/Right and Delete act on it at once; the status bar says whose it is."""
+        if not self._need_clip():
+            return
+        # From the selected marker when there is one: the playhead cannot go past the last
+        # frame's start, and a marker after it would be found again and again.
+        sel = self.canvas.selected_marker
+        here = sel[1] if sel is not None else self.transport.position
+        found = step_marker(self.doc.project, here, step)
+        if found is None:
+            self.statusBar().showMessage(
+                f"No marker {'after' if step > 0 else 'before'} the playhead", 2000)
+            return
+        seg, mark = found
+        self.seek(mark.time)
+        self.canvas.set_selected([seg.id])
+        self.canvas.select_marker(seg.id, mark.time)
+        inside = seg.markers_inside()
+        n = inside.index(mark) + 1
+        whose = "auto-spot" if mark.source == "auto" else "yours"
+        self.statusBar().showMessage(
+            f"Marker {n} of {len(inside)}: {mark.kind}, {whose}, at "
+            f"{samples_to_timecode(mark.time, self.doc.fps)}", 3000)
 
     def delete_marker(self) -> bool:
         sel = self.canvas.selected_marker
