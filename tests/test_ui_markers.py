@@ -139,3 +139,42 @@ def test_review_keys_step_through_markers_across_segments(qtbot, win, clip_tank)
     qtbot.keyClick(win, Qt.Key.Key_Delete)
     assert [m.time for m in a.markers] == [30000, 99000] and len(win.doc.project.segments) == 2
     _settle(qtbot)
+
+
+def test_alt_up_down_set_the_selected_markers_strength(qtbot, win, clip_tank):
+    """Alt+Down / Alt+Up move the selected marker's strength by quarters (0.25..1), make it
+    the editor's, undo in one step each, and the flag's line is drawn shorter for a weak one."""
+    from foley_desktop.spotting.markers import Marker
+
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(24000, 96000, "metal hits")
+    win.doc.set_field(seg.id, "markers", [Marker(48000, "hit", 0.6, "auto")])
+    win.canvas.setFocus()
+    qtbot.keyClick(win, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    assert "Select a marker first" in win.statusBar().currentMessage()
+    assert seg.markers[0].strength == 0.6
+
+    def lit_rows():   # near-white pixels in the selected flag's column: its line's height
+        img = win.canvas.grab().toImage()
+        x = round(win.canvas.scale.x_of(48000))
+        r = win.canvas.lane_rect("foley")
+        return max(sum(img.pixelColor(c, y).lightness() > 200
+                       for y in range(int(r.top()), int(r.bottom()))) for c in (x - 1, x, x + 1))
+
+    win.seek(0)
+    qtbot.keyClick(win, Qt.Key.Key_M, Qt.KeyboardModifier.ShiftModifier)
+    assert win.canvas.selected_marker == (seg.id, 48000)
+    full_before = lit_rows()
+    qtbot.keyClick(win, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    assert seg.markers[0].strength == 0.5 and seg.markers[0].source == "user"
+    qtbot.keyClick(win, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    qtbot.keyClick(win, Qt.Key.Key_Down, Qt.KeyboardModifier.AltModifier)
+    assert seg.markers[0].strength == 0.25          # the floor: a marker never goes silent
+    weak = lit_rows()
+    for _ in range(4):
+        qtbot.keyClick(win, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    assert seg.markers[0].strength == 1.0
+    assert lit_rows() > weak and full_before > weak
+    win.doc.undo_stack.undo()
+    assert seg.markers[0].strength == 0.75
+    _settle(qtbot)

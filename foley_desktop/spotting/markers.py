@@ -36,6 +36,9 @@ class Marker:
     def moved(self, time: int) -> Marker:
         return replace(self, time=int(time), source="user")
 
+    def with_strength(self, strength: float) -> Marker:
+        return replace(self, strength=float(strength), source="user")
+
     def to_dict(self) -> dict:
         return {"time": self.time, "kind": self.kind, "strength": round(float(self.strength), 4),
                 "source": self.source}

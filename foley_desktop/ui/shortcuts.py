@@ -36,6 +36,8 @@ SHORTCUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "marker": (("M",), "Spot: add a marker at the sound you hear (tap while playing)"),
     "marker_back": (("Alt+Left",), "Nudge the selected marker one frame earlier"),
     "marker_fwd": (("Alt+Right",), "Nudge the selected marker one frame later"),
+    "marker_up": (("Alt+Up",), "The selected marker stronger (louder hit)"),
+    "marker_down": (("Alt+Down",), "The selected marker weaker (softer hit)"),
     "next_marker": (("Shift+M",), "Go to the next marker and select it (review auto-spot)"),
     "prev_marker": (("Ctrl+Shift+M",), "Go to the previous marker and select it"),
     "auto_spot": (("Ctrl+M",), "Auto-spot: propose markers from the picture"),

@@ -30,6 +30,8 @@ class ActionsMixin:
             "generate": self.generate_selected, "generate_all": self.generate_all,
             "marker": self.add_marker, "marker_back": lambda: self.nudge_marker(-1),
             "marker_fwd": lambda: self.nudge_marker(1),
+            "marker_up": lambda: self.marker_strength(1),
+            "marker_down": lambda: self.marker_strength(-1),
             "next_marker": lambda: self.goto_marker(1),
             "prev_marker": lambda: self.goto_marker(-1),
             "auto_spot": lambda: self.auto_spot(list(self.canvas.selected)),
@@ -86,7 +88,8 @@ class ActionsMixin:
         for n in ("generate", "generate_all", "ab"):
             m.addAction(a[n])
         m.addSeparator()
-        for n in ("marker", "marker_back", "marker_fwd", "next_marker", "prev_marker",
+        for n in ("marker", "marker_back", "marker_fwd", "marker_up", "marker_down",
+                  "next_marker", "prev_marker",
                   "auto_spot"):
             m.addAction(a[n])
         m = mb.addMenu("&View")

@@ -5,6 +5,8 @@ delete, drag, auto-spot), delete, A/B between takes. Every edit goes through `Do
 
 from __future__ import annotations
 
+import math
+
 from foley_desktop.app.editing import ab_partner, marker_kind, marker_segment, step_marker
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import frame_to_samples, samples_to_timecode
@@ -102,6 +104,28 @@ class EditingMixin:
         new = max(seg.start, min(seg.end - 1, sel[1] + frames * step))
         if new != sel[1]:
             self._move_marker(seg.id, sel[1], new)
+
+    def marker_strength(self, step: int) -> None:
+        """Alt+Up / Alt+Down: the selected marker a quarter stronger / weaker (0.25..1). A
+        marker's strength is how hard the event lands: library hits are laid louder or softer
+        and the model plays weak marks faintly. Auto-spot proposes full-strength marks."""
+        sel = self.canvas.selected_marker
+        seg = self.doc.segment(sel[0]) if sel else None
+        if seg is None:
+            self.statusBar().showMessage("Select a marker first (click its flag, or Shift+M)",
+                                         3000)
+            return
+        old = next((m for m in seg.markers if m.time == sel[1]), None)
+        if old is None:
+            return
+        q = old.strength * 4   # to the next quarter up or down, from any strength
+        q = math.floor(q + 1e-6) + 1 if step > 0 else math.ceil(q - 1e-6) - 1
+        new = min(1.0, max(0.25, q / 4))
+        if new == old.strength:
+            return
+        marks = [m.with_strength(new) if m is old else m for m in seg.markers]
+        if self._edit(self.doc.set_field, seg.id, "markers", marks):
+            self.statusBar().showMessage(f"Marker strength {new:.2f}", 1500)
 
     def goto_marker(self, step: int) -> None:
         """Shift+M / Ctrl+Shift+M: the playhead to the next / previous marker, selected, so

@@ -125,7 +125,8 @@ class ProjectViewsMixin:
                 else:
                     ov = self.take_audio.overview(take.path, seg.start)
                     clips.append((seg.start, audio[: seg.length]))
-            marks = tuple((m.time, m.kind, m.source) for m in seg.markers_inside())
+            marks = tuple((m.time, m.kind, m.source, float(m.strength))
+                          for m in seg.markers_inside())
             items.append(SegmentItem(seg.id, seg.start, seg.end, seg.prompt, len(seg.takes), ov,
                                      marks))
         self.canvas.set_segments(items)

@@ -74,8 +74,9 @@ class SegmentItem:
     label: str = ""
     takes: int = 0
     active_overview: Overview | None = None
-    # Spotting markers inside the segment: (time in samples, kind, source "user" | "auto").
-    markers: tuple[tuple[int, str, str], ...] = ()
+    # Spotting markers inside the segment: (time in samples, kind, source "user" | "auto",
+    # strength 0..1).
+    markers: tuple[tuple[int, str, str, float], ...] = ()
 
 
 @dataclass
@@ -242,7 +243,7 @@ class TimelineCanvas(QWidget):
             return None
         best = None
         for seg in self.segments:
-            for t, _kind, _src in seg.markers:
+            for t, *_ in seg.markers:
                 dx = abs(self.scale.x_of(t) - pos.x())
                 if dx <= MARKER_PX and (best is None or dx < best[0]):
                     best = (dx, seg, t)
@@ -580,8 +581,8 @@ class TimelineCanvas(QWidget):
                      if s.id == d.seg_id else s for s in items]
         if d is not None and d.mode == "marker" and d.moved:
             items = [SegmentItem(s.id, s.start, s.end, s.label, s.takes, s.active_overview,
-                                 tuple((d.cur[0], k, "user") if t == d.orig[0] else (t, k, src)
-                                       for t, k, src in s.markers))
+                                 tuple((d.cur[0], k, "user", g) if t == d.orig[0]
+                                       else (t, k, src, g) for t, k, src, g in s.markers))
                      if s.id == d.seg_id else s for s in items]
         if d is not None and d.mode == "create" and d.moved and d.cur[1] > d.cur[0]:
             preview = d.cur
@@ -618,20 +619,22 @@ class TimelineCanvas(QWidget):
             p.drawRect(r)
 
     def _paint_markers(self, p: QPainter, seg: SegmentItem, r: QRectF) -> None:
-        """A spotting marker: a thin line through the segment and a flag at the bottom (yellow:
-        placed by the editor; cyan: proposed by auto-spot; white: selected)."""
+        """A spotting marker: a line up from the flag, as tall as the marker is strong (a full
+        one reaches the segment's label), and a flag at the bottom (yellow: placed by the
+        editor; cyan: proposed by auto-spot; white: selected)."""
         if not seg.markers:
             return
         p.save()
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        for t, kind, src in seg.markers:
+        for t, kind, src, strength in seg.markers:
             x = self.scale.x_of(t)
             if x < r.left() - 1 or x > r.right() + 1:
                 continue
             sel = self.selected_marker == (seg.id, t)
             col = QColor("#ffffff") if sel else (MARKER_AUTO if src == "auto" else MARKER_USER)
             p.setPen(QPen(col, 2 if sel else 1))
-            p.drawLine(QPointF(x, r.top() + 14), QPointF(x, r.bottom()))
+            top = r.bottom() - max(0.1, strength) * (r.height() - 14)
+            p.drawLine(QPointF(x, top), QPointF(x, r.bottom()))
             flag = QPolygonF([QPointF(x, r.bottom() - 9), QPointF(x + 6, r.bottom() - 5),
                               QPointF(x, r.bottom() - 1)])
             p.setBrush(col)
