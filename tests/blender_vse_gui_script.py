@@ -28,6 +28,9 @@ s.strip = movie.name
 s.frame_start, s.frame_end = args["range"]
 s.prompt = "footsteps on gravel"
 s.project = args["project"]
+# Spotted steps on the timeline (two proposals, one of the editor's): Generate sends them.
+for frame, name in ((31, "auto:footstep"), (38, "auto:footstep"), (44, "F_44")):
+    scene.timeline_markers.new(name, frame=frame)
 out = {"progress": [], "statuses": []}
 state = {"phase": "setup", "t0": time.monotonic()}
 

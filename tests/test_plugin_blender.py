@@ -132,3 +132,53 @@ def test_blender_addon_in_the_window_progress_and_cancel(tmp_path):
     segs = load(project).segments
     assert len(segs) == 2 and [len(sg.takes) for sg in segs] == [1, 0]
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(BLENDER is None, reason="Blender is not installed "
+                    "(scripts/install_system_packages.sh installs it)")
+def test_blender_spotting_auto_spot_correct_and_generate_on_the_markers(tmp_path):
+    """The shipped real walkers clip at scene frame 11: Auto-spot's timeline markers sit on the
+    frames holding the times `foley-desktop spot` prints (run here on its own), replace the
+    stale proposals of the range and keep the editor's; after the editor moves, deletes and
+    adds markers, Generate puts exactly the range's markers into the project, each on its
+    frame's first sample, and places the take."""
+    from foley_desktop.media.timebase import frame_to_samples, samples_to_frame
+
+    video = REPO / "resources" / "demo" / "walkers.mp4"
+    scripts = tmp_path / "scripts"
+    (scripts / "addons").mkdir(parents=True)
+    shutil.copytree(ADDON, scripts / "addons" / ADDON.name,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    cli = str(Path(sys.executable).parent / "foley-desktop")
+    start, rng = 11, [11, 41]     # clip frames 0..29: the first 3 s (10 fps)
+    out = tmp_path / "result.json"
+    args = {"cli": cli, "fps": 10, "video": str(video), "strip_start": start, "range": rng,
+            "project": str(tmp_path / "work" / "walkers.foley"), "out": str(out)}
+    env = dict(os.environ, FOLEY_VSE_TEST=json.dumps(args), BLENDER_USER_SCRIPTS=str(scripts))
+    run = subprocess.run([BLENDER, "-b", "--factory-startup", "--python-exit-code", "1",
+                          "--python", str(REPO / "tests" / "blender_vse_markers_script.py")],
+                         check=False, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    res = json.loads(out.read_text())
+    spot = json.loads(subprocess.run([cli, "spot", str(video), "--start", "0", "--end", "3",
+                                      "--json", "--quiet"], capture_output=True, text=True,
+                                     check=True).stdout)
+    assert len(spot) >= 3
+    want = sorted([start + samples_to_frame(ev["time"], 10), "auto:" + ev["kind"]] for ev in spot)
+    got = res["spot"]["markers"]
+    assert res["spot"]["result"] == ["FINISHED"], res["spot"]["status"]
+    assert [m for m in got if m[1].startswith("auto:") and m[0] < rng[1]] == want
+    assert [40, "F_40"] in got and [rng[1] + 5, "auto:hit"] in got   # kept: the editor's; outside
+    assert ([35, "auto:hit"] in got) == ([35, "auto:hit"] in want)   # the stale one replaced
+    assert f"{len(spot)} marker(s)" in res["spot"]["status"]
+    # After the edits, the project holds exactly the range's markers, on their frames.
+    edited = [m for m in res["edited"] if rng[0] <= m[0] < rng[1]]
+    assert [25, "F_25"] in edited and len(edited) == len(want) + 1   # -1 deleted, +1 added (F_40 was in)
+    g = res["generate"]
+    assert g["result"] == ["FINISHED"], g["status"]
+    marks = g["segment"]["markers"]
+    assert [m["time"] for m in marks] == [frame_to_samples(f - start, 10) for f, _ in edited]
+    # Kinds: the auto markers' from their names, the editor's from the prompt (footsteps).
+    assert [m["kind"] for m in marks] == [n[5:] if n.startswith("auto:") else "footstep"
+                                          for _, n in edited]
+    assert len(g["strips"]) == 1 and "placed 1 strip" in g["status"]

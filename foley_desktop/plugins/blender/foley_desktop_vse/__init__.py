@@ -1,7 +1,9 @@
 """Foley Desktop for Blender's Video Sequence Editor.
 
 Sequencer ▸ sidebar (N) ▸ Foley: pick the movie strip and a frame range, describe the sound,
-Generate. The add-on runs the `foley-desktop` command line of an installed Foley Desktop in a
+spot it (Blender's timeline markers: M while playing, or Auto-spot, which proposes them from
+the picture for the editor to correct), Generate with the model or from the sound library.
+The add-on runs the `foley-desktop` command line of an installed Foley Desktop in a
 background process (progress and Cancel in the panel), then places the takes — and, on request,
 the dialogue / background stems — as sound strips on new channels, each at the frame its BWF
 TimeReference names. "Re-import" exports the project again and puts the strips where the app

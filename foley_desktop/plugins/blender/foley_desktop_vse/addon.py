@@ -5,7 +5,14 @@ import tempfile
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
 
 from . import core
 
@@ -32,6 +39,15 @@ class FoleySettings(bpy.types.PropertyGroup):
     seed: IntProperty(name="Seed", default=1, min=0)
     variations: IntProperty(name="Takes", default=1, min=1, max=8,
                             description="How many takes (seeds seed, seed+1 …)")
+    mode: EnumProperty(name="Mode", default="MODEL", items=(
+        ("MODEL", "Model", "Generate the sound with the model"),
+        ("LIBRARY", "Library", "Lay recordings from your sound library on the markers")))
+    markers: EnumProperty(name="Markers", default="SCENE", items=(
+        ("SCENE", "Scene markers", "The timeline markers inside the range: press M while the "
+         "scene plays to spot, or Auto-spot to have the picture spotted, then move or delete "
+         "them"),
+        ("AUTO", "Auto-spot", "Let the app spot the picture while it generates"),
+        ("NONE", "None", "No markers: the model times the sound from the picture alone")))
     stems: BoolProperty(name="Dialogue / background stems", default=False,
                         description="Also place the dialogue and background stems")
     project: StringProperty(name="Project", subtype="FILE_PATH", default="",
@@ -119,6 +135,33 @@ def _finish(context, entry) -> None:
     settings.status = job.status
     if job.error or job.cancelled:
         return
+    entry.get("on_done", _place_takes)(context, entry)
+
+
+def scene_markers(scene, a: int, b: int) -> list:
+    """The timeline markers on frames a..b-1."""
+    return [m for m in scene.timeline_markers if a <= m.frame < b]
+
+
+def _place_markers(context, entry) -> None:
+    """Auto-spot's proposals as timeline markers named auto:<kind>, replacing the earlier
+    ones of the range that still carry that name (the editor's own markers stay)."""
+    scene, settings = context.scene, _settings(context)
+    a, b = entry["range"]
+    for m in scene_markers(scene, a, b):
+        if m.name.startswith(core.AUTO_PREFIX):
+            scene.timeline_markers.remove(m)
+    found = core.spotted_frames(entry["job"].steps[-1], entry["clip_start"], _fps(scene))
+    for frame, kind in found:
+        if a <= frame < b:
+            scene.timeline_markers.new(core.AUTO_PREFIX + kind, frame=frame)
+    settings.status = (f"Auto-spot: {len(found)} marker(s); check each on the picture, move "
+                       "(G) or delete (X) the wrong ones, then Generate")
+
+
+def _place_takes(context, entry) -> None:
+    settings = _settings(context)
+    job = entry["job"]
     files = core.exported_files(job.steps[-1])
     strip = context.scene.sequence_editor.sequences_all.get(entry["strip"])
     if strip is None:
@@ -133,10 +176,10 @@ class _JobOperator:
     wait: BoolProperty(default=False, options={"SKIP_SAVE"},
                        description="Run to the end before returning (scripts, blender -b)")
 
-    def start(self, context, steps, strip, project):
+    def start(self, context, steps, strip, project, **extra):
         settings = _settings(context)
         job = core.Job(steps)
-        entry = {"job": job, "strip": strip.name, "project": project}
+        entry = {"job": job, "strip": strip.name, "project": project, **extra}
         _JOBS[context.scene.name] = entry
         settings.running, settings.progress, settings.status = True, 0.0, job.status
         if self.wait or bpy.app.background or context.window is None:
@@ -202,12 +245,56 @@ class FOLEY_OT_generate(_JobOperator, bpy.types.Operator):
         # Scene frames -> the clip's own time: its first frame is at the strip's frame_start.
         t0 = int(a - strip.frame_start)
         t1 = int(b - strip.frame_start)
+        markers, note = "", ""
+        if settings.markers == "AUTO":
+            markers = "auto"
+        elif settings.markers == "SCENE":
+            marks = [(m.frame, m.name) for m in scene_markers(context.scene, a, b)]
+            markers = core.markers_arg(marks, int(strip.frame_start), fps, settings.prompt)
+            if not marks:
+                note = "no markers in the range: timed from the picture alone"
         steps = core.generate_steps(cli, bpy.path.abspath(strip.filepath), project,
                                     core.seconds_arg(t0, fps), core.seconds_arg(t1, fps),
                                     settings.prompt.strip(), settings.seed, settings.variations,
-                                    out_dir, settings.stems)
+                                    out_dir, settings.stems, settings.mode.lower(), markers)
         settings.strip = strip.name
+        if note:
+            self.report({"INFO"}, note)
         return self.start(context, steps, strip, project)
+
+
+class FOLEY_OT_spot(_JobOperator, bpy.types.Operator):
+    """Propose markers from the picture (footsteps, hits) as timeline markers in the range"""
+
+    bl_idname = "foley.spot"
+    bl_label = "Auto-spot"
+
+    def execute(self, context):
+        settings = _settings(context)
+        if context.scene.name in _JOBS:
+            self.report({"WARNING"}, "a Foley job is already running")
+            return {"CANCELLED"}
+        strip = _movie_strip(context, settings)
+        if strip is None:
+            self.report({"ERROR"}, "pick a movie strip")
+            return {"CANCELLED"}
+        a = max(settings.frame_start, strip.frame_final_start)
+        b = min(settings.frame_end, strip.frame_final_end)
+        if b <= a:
+            self.report({"ERROR"}, "the range is empty or outside the movie strip")
+            return {"CANCELLED"}
+        try:
+            cli = _cli(context)
+        except RuntimeError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        fps = _fps(context.scene)
+        step = core.spot_step(cli, bpy.path.abspath(strip.filepath),
+                              core.seconds_arg(int(a - strip.frame_start), fps),
+                              core.seconds_arg(int(b - strip.frame_start), fps))
+        settings.strip = strip.name
+        return self.start(context, [step], strip, "", on_done=_place_markers, range=(a, b),
+                          clip_start=int(strip.frame_start))
 
 
 class FOLEY_OT_reimport(_JobOperator, bpy.types.Operator):
@@ -283,6 +370,13 @@ class SEQUENCER_PT_foley(bpy.types.Panel):
         row.prop(settings, "frame_end")
         layout.operator("foley.range_from_strip", icon="SEQ_STRIP_DUPLICATE")
         layout.prop(settings, "prompt")
+        layout.prop(settings, "mode")
+        row = layout.row(align=True)
+        row.prop(settings, "markers", text="")
+        row.operator("foley.spot", icon="MARKER_HLT")
+        if settings.markers == "SCENE":
+            n = len(scene_markers(context.scene, settings.frame_start, settings.frame_end))
+            layout.label(text=f"{n} marker{'s' if n != 1 else ''} in the range (M adds one)")
         row = layout.row(align=True)
         row.prop(settings, "seed")
         row.prop(settings, "variations")
@@ -298,8 +392,8 @@ class SEQUENCER_PT_foley(bpy.types.Panel):
             layout.label(text=settings.status)
 
 
-CLASSES = (FoleyPreferences, FoleySettings, FOLEY_OT_generate, FOLEY_OT_reimport, FOLEY_OT_cancel,
-           FOLEY_OT_range_from_strip, SEQUENCER_PT_foley)
+CLASSES = (FoleyPreferences, FoleySettings, FOLEY_OT_generate, FOLEY_OT_spot, FOLEY_OT_reimport,
+           FOLEY_OT_cancel, FOLEY_OT_range_from_strip, SEQUENCER_PT_foley)
 
 
 def register():

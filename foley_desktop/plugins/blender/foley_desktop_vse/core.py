@@ -205,16 +205,81 @@ def export_step(cli: str, project: str, out_dir: str, stems: bool) -> Step:
 
 
 def generate_steps(cli: str, video: str, project: str, start_s: str, end_s: str, prompt: str,
-                   seed: int, variations: int, out_dir: str, stems: bool) -> list[Step]:
+                   seed: int, variations: int, out_dir: str, stems: bool, mode: str = "model",
+                   markers: str = "") -> list[Step]:
+    """`mode`: model or library; `markers`: the CLI's --markers value ("auto", or times from
+    `markers_arg`), empty for none."""
     steps = []
     if not Path(project).exists():
         steps.append(Step("creating the project", [cli, "project", "new", video, "-o", project]))
-    steps.append(Step("adding the segment", [cli, "project", "add-segment", project, "--start",
-                                             start_s, "--end", end_s, "--prompt", prompt,
-                                             "--seed", str(seed), "--variations", str(variations)]))
+    add = [cli, "project", "add-segment", project, "--start", start_s, "--end", end_s,
+           "--prompt", prompt, "--seed", str(seed), "--variations", str(variations),
+           "--mode", mode]
+    steps.append(Step("adding the segment", add + (["--markers", markers] if markers else [])))
     steps.append(Step("generating", [cli, "generate", "--project", project, "--all"]))
     steps.append(export_step(cli, project, out_dir, stems))
     return steps
+
+
+# Spotting markers on Blender's timeline. An editor spots in Blender by pressing M while the
+# scene plays (a marker on the current frame, named F_<frame>); Auto-spot adds the app's
+# proposals as markers named AUTO_PREFIX + kind, which a new Auto-spot replaces. Generate
+# sends the markers inside the range to the app, a marker on the first sample of its frame.
+AUTO_PREFIX = "auto:"
+KINDS = ("footstep", "hit", "other")
+
+
+def frame_start_sample(frame: int, fps: Fraction) -> int:
+    """The app's first sample of a clip frame (media.timebase.frame_to_samples: rounded half
+    up, since 29.97 fps frames do not start on whole samples)."""
+    x = Fraction(frame) * SAMPLE_RATE / fps
+    return int(x + Fraction(1, 2))
+
+
+def frame_holding(sample: int, fps: Fraction) -> int:
+    """The clip frame whose samples include `sample`."""
+    k = int(Fraction(sample) * fps / SAMPLE_RATE)
+    while frame_start_sample(k + 1, fps) <= sample:
+        k += 1
+    while k > 0 and frame_start_sample(k, fps) > sample:
+        k -= 1
+    return k
+
+
+def spot_step(cli: str, video: str, start_s: str, end_s: str) -> Step:
+    return Step("auto-spotting", [cli, "spot", video, "--start", start_s, "--end", end_s,
+                                  "--json", "--quiet"])
+
+
+def spotted_frames(step: Step, clip_start_frame: int, fps: Fraction) -> list[tuple[int, str]]:
+    """(scene frame, kind) of every event `spot --json` proposed: the frame holding its
+    sample (its time is in samples from the clip's first frame)."""
+    out = []
+    for ev in json.loads(step.output):
+        frame = clip_start_frame + frame_holding(int(ev["time"]), fps)
+        kind = ev.get("kind") if ev.get("kind") in KINDS else "other"
+        out.append((frame, kind))
+    return out
+
+
+def marker_kind(name: str, prompt: str = "") -> str:
+    """A timeline marker's kind from its name ("auto:hit", "hit", "footstep 2"); for a name
+    that gives none (Blender's own F_12), from the prompt as the app does for a tapped marker
+    (foley_desktop.app.editing.marker_kind, copied: the app is not importable here)."""
+    word = name[len(AUTO_PREFIX):] if name.startswith(AUTO_PREFIX) else name
+    word = word.strip().split(" ")[0].lower()
+    if word in KINDS:
+        return word
+    low = prompt.lower()
+    return "footstep" if "step" in low or "walk" in low else "hit"
+
+
+def markers_arg(markers: list[tuple[int, str]], clip_start_frame: int, fps: Fraction,
+                prompt: str = "") -> str:
+    """The CLI's --markers value for timeline markers [(scene frame, name)]: each marker at
+    its frame's first sample in the clip's time, with its kind."""
+    return ",".join(f"{seconds_arg(frame - clip_start_frame, fps)}@{marker_kind(name, prompt)}"
+                    for frame, name in sorted(markers))
 
 
 def exported_files(step: Step) -> list[str]:
