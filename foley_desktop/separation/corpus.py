@@ -12,9 +12,29 @@ Sources (licences in each package's `usr/share/doc/PKG/copyright`, copied next t
 - `flight-of-the-amazon-queen` (freeware, redistribution allowed): `queen.1c`, the game's data
   file with a table of contents; its `*.SB` entries are the spoken lines as MP3, 11.025 kHz.
 
+- `drascula`, `drascula-spanish`, `drascula-italian` (freeware, Alcachofa Soft: free
+  redistribution with the readme and notices intact, no fee for the game itself, modified
+  versions allowed if marked as such): `usr/share/scummvm/drascula/{en,es,it}/<P><n>.ALS`, raw
+  unsigned 8-bit mono PCM at 11.025 kHz, no header. The prefix P names the character (none:
+  the hero; B, BJ, D, E, F, I, L, P, T, VB); prefix S is sound effects and is left out.
+- `beneath-a-steel-sky` (freeware, Revolution Software: the same terms): `sky.dsk`, whose
+  table of files is `sky.dnr`; files 50000-58999 are the in-game speech lines (the CD intro's
+  voices, 59xxx, sit among its pictures and effects and are left out), mostly RNC ProPack
+  packed (rnc.py), unsigned 8-bit PCM at 11.025 kHz after a 22-byte file header. The game
+  does not say who speaks a line: the speaker is the game section (0-6) the line belongs to.
+
 `queen.1c` layout (read here from the file itself): "QTBL", a 6-byte version string, two
 bytes, one byte compression type (1 = MP3), a big-endian uint16 entry count, then per entry a
 12-byte NUL-padded name, a bundle byte, a big-endian uint32 offset and uint32 size.
+
+`sky.dnr` / `sky.dsk` layout (from the public description in ScummVM's engines/sky/disk.cpp,
+checked against the files: every speech entry unpacks with both RNC CRCs right): a
+little-endian uint32 entry count, then 8 bytes per entry: uint16 file number, a 24-bit offset
+(bit 23 set: the low 23 bits count 16-byte units), a 24-bit word whose low 22 bits are the
+stored size (bit 23 set: stored unpacked; bit 22 set: the unpacked file has no header). A file
+starts with a 22-byte header of eleven uint16; bit 7 of the first says RNC-packed, its high
+byte and the seventh word give the unpacked size (header included); the RNC stream follows
+the header.
 """
 
 from __future__ import annotations
@@ -22,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +53,16 @@ from foley_desktop.errors import MediaError
 from foley_desktop.media.timebase import SAMPLE_RATE
 
 PACKAGES = ("festvox-ru", "fillets-ng-data-cs", "fillets-ng-data-nl",
-            "flight-of-the-amazon-queen")
+            "flight-of-the-amazon-queen", "drascula", "drascula-spanish", "drascula-italian",
+            "beneath-a-steel-sky")
 QUEEN_FILE = "usr/share/scummvm/flight-of-the-amazon-queen/queen.1c"
+DRASCULA = "usr/share/scummvm/drascula"
+DRASCULA_LANGS = {"en": "drascula", "es": "drascula-spanish", "it": "drascula-italian"}
+SKY_DIR = "usr/share/scummvm/beneath-a-steel-sky"
+SKY_SPEECH = range(50000, 59000)
+# First speech file number of each game section (the game's text-to-file table).
+SKY_SECTIONS = (0, 600, 1100, 2430, 3380, 4530, 5080)
+SKY_HEADER = 22
 FESTVOX_RU = "usr/share/festival/voices/russian/msu_ru_nsh_clunits/wav"
 FILLETS = "usr/share/games/fillets-ng/sound"
 # Speakers never trained on: the whole Dutch dub of Fish Fillets (its own voice actors).
@@ -53,8 +82,10 @@ class Utterance:
     speaker: str
     path: Path
     rate: int  # the source's nominal sample rate (a few fillets-cs lines are 44.1 kHz)
-    offset: int = 0  # inside a container file (queen.1c)
+    offset: int = 0  # inside a container file (queen.1c, sky.dsk)
     size: int = 0
+    codec: str = ""  # "": a media file PyAV decodes; "u8": raw unsigned 8-bit mono PCM;
+    # "sky": a sky.dsk file (22-byte header, RNC-packed or stored 8-bit PCM)
 
     @property
     def band_hz(self) -> float:
@@ -112,7 +143,60 @@ def list_utterances(root: Path | None = None) -> list[Utterance]:
                 # RRNNNNXY.SB: room RR; the last two characters name the speaking character.
                 out.append(Utterance(f"queen:{name}", "flight-of-the-amazon-queen",
                                      f"queen-{name[:2]}-{name[6:8]}", q, 11025, off, size))
+    for lang, pkg in DRASCULA_LANGS.items():
+        d = root / DRASCULA / lang
+        for p in sorted(d.glob("*.ALS")) if d.is_dir() else []:
+            m = re.fullmatch(r"([A-Z]*)(\d+)\.ALS", p.name)
+            if m is None or m.group(1) == "S":  # S: sound effects, no speech
+                continue
+            out.append(Utterance(f"{pkg}:{lang}/{p.stem}", pkg,
+                                 f"drascula-{lang}-{m.group(1) or 'hero'}", p, 11025,
+                                 codec="u8"))
+    dsk, dnr = root / SKY_DIR / "sky.dsk", root / SKY_DIR / "sky.dnr"
+    if dsk.is_file() and dnr.is_file():
+        for num, off, size, _flags in sorted(sky_table(dnr)):
+            if num in SKY_SPEECH:
+                section = sum(num - SKY_SPEECH.start >= s for s in SKY_SECTIONS) - 1
+                out.append(Utterance(f"beneath-a-steel-sky:{num}", "beneath-a-steel-sky",
+                                     f"sky-section{section}", dsk, 11025, off, size,
+                                     codec="sky"))
     return out
+
+
+def sky_table(path: Path) -> list[tuple[int, int, int, int]]:
+    """(file number, byte offset in sky.dsk, stored size, flags) of every `sky.dnr` entry;
+    flags bit 23 = stored unpacked, bit 22 = unpacked file without header."""
+    raw = path.read_bytes()
+    if len(raw) < 4:
+        raise MediaError(f"{path} is not a Beneath a Steel Sky file table")
+    (count,) = struct.unpack("<I", raw[:4])
+    if count == 0 or len(raw) < 4 + 8 * count:
+        raise MediaError(f"{path}: truncated file table ({count} entries announced)")
+    out = []
+    for i in range(count):
+        rec = raw[4 + 8 * i:12 + 8 * i]
+        num = rec[0] | rec[1] << 8
+        off = int.from_bytes(rec[2:5], "little")
+        word = int.from_bytes(rec[5:8], "little")
+        off = (off & 0x7FFFFF) << 4 if off & 0x800000 else off & 0x7FFFFF
+        out.append((num, off, word & 0x3FFFFF, word & 0xC00000))
+    return out
+
+
+def sky_pcm(data: bytes) -> bytes:
+    """The 8-bit PCM of one stored `sky.dsk` speech file (header, then RNC or plain data)."""
+    from foley_desktop.separation import rnc
+
+    if len(data) < SKY_HEADER:
+        raise MediaError("Beneath a Steel Sky file shorter than its header")
+    flag, total = struct.unpack_from("<H10xH", data)
+    body = data[SKY_HEADER:]
+    if flag & 0x80 and rnc.is_packed(body):
+        pcm = rnc.unpack(body)
+        if len(pcm) + SKY_HEADER != ((flag & 0xFF00) << 8 | total):
+            raise MediaError("Beneath a Steel Sky file unpacked to the wrong size")
+        return pcm
+    return body
 
 
 def _decode(data: bytes | Path) -> tuple[np.ndarray, int]:
@@ -145,6 +229,18 @@ def load(utt: Utterance, sr: int = SAMPLE_RATE) -> np.ndarray:
         with open(utt.path, "rb") as fh:
             fh.seek(utt.offset)
             data = fh.read(utt.size)
+        if len(data) != utt.size:
+            raise MediaError(f"{utt.path}: truncated ({utt.uid})")
+    else:
+        data = utt.path.read_bytes() if utt.codec else b""
+    if utt.codec == "sky":
+        data = sky_pcm(data)
+    if utt.codec in ("u8", "sky"):
+        if not data:
+            raise MediaError(f"empty speech recording ({utt.uid})")
+        x = (np.frombuffer(data, np.uint8).astype(np.float32) - 128.0) / 128.0
+        rate = utt.rate
+    elif utt.size:
         x, rate = _decode(data)
     else:
         x, rate = _decode(utt.path)
