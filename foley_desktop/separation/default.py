@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.separation import rnnoise, vad
-from foley_desktop.separation.base import Separator, register
+from foley_desktop.separation.base import PrePass, Separator, register
 
 HOP = rnnoise.FRAME  # 480: one STFT frame per RNNoise frame (10 ms)
 WIN = 2 * HOP
@@ -99,6 +100,10 @@ class MaskSeparator(Separator):
     def _estimate(self, a: np.ndarray) -> np.ndarray:
         return self._est.process(a)[0]
 
+    def _vad_input(self, a: np.ndarray) -> np.ndarray:
+        """What the VAD hears of the analysed block `a` (after `_estimate(a)` saw it)."""
+        return a
+
     # -- streaming ---------------------------------------------------------------------
     def process_block(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         block = np.atleast_2d(np.asarray(block, np.float32))
@@ -112,7 +117,7 @@ class MaskSeparator(Separator):
             s = s[drop:]
             self._s_skip -= drop
         self._s = np.concatenate([self._s, s])
-        probs = self._vad.process(a)
+        probs = self._vad.process(self._vad_input(a))
         if len(probs):
             self._vad_probs = np.concatenate([self._vad_probs, probs])
             self._new_vad.append(probs)
@@ -287,11 +292,109 @@ def _smooth_bins(p: np.ndarray) -> np.ndarray:
     return out
 
 
+LEVEL_FRAME = 4800  # the pre-pass measures the analysed signal's power per 100 ms
+
+
+class LevelMeter(PrePass):
+    """The default backend's pre-pass: the power of the analysed signal (the channel mean, or
+    the centre channel) per 100 ms frame over the whole clip, 4 bytes per frame (144 kB an
+    hour); `done()` turns it into DeepFilterNet3's input gain (`LevelCurve`)."""
+
+    def __init__(self, sep: DeepFilterSeparator) -> None:
+        self._sep = sep
+        self._sum = 0.0  # squared samples of the frame being filled
+        self._fill = 0
+        self._pows: list[np.ndarray] = []
+
+    def add(self, block: np.ndarray) -> None:
+        block = np.atleast_2d(np.asarray(block, np.float32))
+        a = block[self._sep.centre] if self._sep.centre is not None else block.mean(axis=0)
+        a = a.astype(np.float64)
+        i = 0
+        if self._fill:
+            take = min(LEVEL_FRAME - self._fill, len(a))
+            self._sum += float(np.dot(a[:take], a[:take]))
+            self._fill += take
+            i = take
+            if self._fill == LEVEL_FRAME:
+                self._pows.append(np.array([self._sum / LEVEL_FRAME], np.float32))
+                self._sum, self._fill = 0.0, 0
+        whole = (len(a) - i) // LEVEL_FRAME
+        if whole:
+            f = a[i:i + whole * LEVEL_FRAME].reshape(whole, LEVEL_FRAME)
+            self._pows.append(np.mean(f * f, axis=1).astype(np.float32))
+            i += whole * LEVEL_FRAME
+        if i < len(a):
+            rest = a[i:]
+            self._sum += float(np.dot(rest, rest))
+            self._fill += len(rest)
+
+    def powers(self) -> np.ndarray:
+        """Mean power per 100 ms frame so far (the last, partial frame over its own length)."""
+        pows = list(self._pows)
+        if self._fill:
+            pows.append(np.array([self._sum / self._fill], np.float32))
+        return np.concatenate(pows) if pows else np.zeros(0, np.float32)
+
+    def done(self) -> None:
+        self._sep.set_input_level(self.powers())
+
+
+def frame_levels(pows: np.ndarray, window: int | None, top: float = 1.0,
+                 stat: str = "power") -> np.ndarray:
+    """The level (a mean power) each 100 ms frame's gain is set from, over `window` frames
+    centred on it (None: the whole clip, one value for every frame): `stat` "power" the mean
+    power of the loudest `top` share of those frames (at least one), "db" the mean of their
+    powers in dB (a loud stretch entering the window moves it less), "median" their median."""
+    n = len(pows)
+    if n == 0:
+        return pows
+    pows = pows.astype(np.float64)
+    if stat == "db":
+        return np.exp(frame_levels(np.log(pows + 1e-12), window, top, "power")).astype(np.float32)
+
+    def one(p: np.ndarray) -> float:
+        if stat == "median":
+            return float(np.median(p))
+        k = max(1, int(np.ceil(top * len(p))))
+        return float(np.mean(np.sort(p)[len(p) - k:]))
+
+    if window is None or window >= 2 * n:
+        return np.full(n, one(pows), np.float32)
+    half = window // 2
+    if top >= 1.0 and stat != "median":  # plain windowed mean: cumulative sums
+        c = np.concatenate([[0.0], np.cumsum(pows)])
+        lo = np.maximum(np.arange(n) - half, 0)
+        hi = np.minimum(np.arange(n) + half + 1, n)
+        return ((c[hi] - c[lo]) / (hi - lo)).astype(np.float32)
+    return np.array([one(pows[max(0, f - half):f + half + 1]) for f in range(n)], np.float32)
+
+
+class LevelCurve:
+    """DeepFilterNet3's input gain per sample from the pre-pass: one gain per 100 ms frame,
+    linear between frame centres (constant before the first and after the last)."""
+
+    def __init__(self, gains: np.ndarray) -> None:
+        self.gains = np.asarray(gains, np.float64)
+        self.centres = np.arange(len(gains)) * LEVEL_FRAME + LEVEL_FRAME / 2
+
+    def at(self, start: int, n: int) -> np.ndarray:
+        if len(self.gains) == 0:
+            return np.ones(n, np.float32)
+        f0 = max(0, start // LEVEL_FRAME - 1)
+        f1 = min(len(self.gains), (start + n) // LEVEL_FRAME + 2)
+        t = np.arange(start, start + n)
+        return np.interp(t, self.centres[f0:f1], self.gains[f0:f1]).astype(np.float32)
+
+
 class DeepFilterSeparator(MaskSeparator):
     """The default backend: DeepFilterNet3's speech estimate, gated by Silero VAD.
 
-    Quiet input is turned up before DeepFilterNet3 sees it (LEVEL_DB) and its estimate
-    turned back down.
+    DeepFilterNet3 is fed the input at a known level and its estimate turned back by the same
+    gain. When the whole input is at hand (the file job, `separate_array`) a pre-pass
+    (`pre_pass()`, `LevelMeter`) measures the clip's level first and the gain follows it
+    (turning loud input down too); a live stream without a pre-pass gets the causal running
+    level (quiet input turned up only).
 
     DeepFilterNet3 (deepfilter.py) already filters per bin, so no Wiener smoothing is put on
     top (it measured worse); its estimate S enters as a complex ratio M = S / A of the
@@ -304,20 +407,43 @@ class DeepFilterSeparator(MaskSeparator):
     name = "default"
     MAX_RATIO = 2.0
     # DeepFilterNet3 breaks down on quiet input (tuning set, 0 dB mixtures 30 dB down: -9.5 dB
-    # SI-SDRi against 12.6 at their own level), so it is fed the input turned up to this
-    # running RMS; chosen on the tuning set (docs/separation.md, "Quiet input").
-    LEVEL_DB = -30.0
-    LEVEL_FRAMES = 300  # input level: cumulative mean over the first 3 s, then a 3 s EMA
-    LEVEL_GAIN_DB = (0.0, 30.0)  # the input level option only turns quiet input up (<= 30 dB)
+    # SI-SDRi against 12.6 at their own level), so it is fed the input at a set level; chosen
+    # on the tuning set (docs/separation.md, "Quiet input" and "the clip's level measured
+    # first").
+    LEVEL_DB = -30.0  # the level measured by the pre-pass is set to this (dBFS)
+    LEVEL_WINDOW_S: float | None = 2.0  # centred window the level is measured over (None: the clip)
+    LEVEL_STAT = "power"  # frame_levels: the mean power in the window
+    LEVEL_TOP = 1.0  # share of the loudest 100 ms frames in the window the level is their mean
+    LEVEL_GAIN_DB = (-20.0, 30.0)  # gain limits with a measured level
+    CAUSAL_LEVEL_DB = -30.0  # without a pre-pass: the running RMS turned up to this
+    LEVEL_FRAMES = 300  # causal input level: cumulative mean over the first 3 s, then a 3 s EMA
+    CAUSAL_GAIN_DB = (0.0, 30.0)  # the causal level only turns quiet input up (<= 30 dB)
 
     def __init__(self, channels: int, model_dir: str | None = None,
-                 input_level_db: float | None = LEVEL_DB, **options) -> None:
-        """`input_level_db`: feed DeepFilterNet3 the analysed signal turned up (never down)
-        so that its running RMS sits at this level (dBFS), and turn its estimate back down;
-        the mask is a ratio, so only DeepFilterNet3's operating point moves. None: the
-        input's own level (the default before 2026-12-06)."""
+                 input_level_db: float | None = LEVEL_DB, level_pre_pass: bool = True,
+                 level_window_s: float | None = LEVEL_WINDOW_S, level_top: float = LEVEL_TOP,
+                 level_gain_db: tuple[float, float] = LEVEL_GAIN_DB,
+                 causal_level_db: float = CAUSAL_LEVEL_DB, **options) -> None:
+        """`input_level_db`: feed DeepFilterNet3 the analysed signal at this level (dBFS) and
+        turn its estimate back; the mask is a ratio, so only DeepFilterNet3's operating point
+        moves. None: the input's own level (`dfn-plain`, the default before 2026-12-06).
+        With a pre-pass (`level_pre_pass`) the level is the mean power of the loudest
+        `level_top` share of 100 ms frames within `level_window_s` seconds centred on each
+        frame (None: the whole clip), and the gain stays within `level_gain_db`; without
+        one, the running RMS is turned up (never down) to `causal_level_db`."""
         self._model_dir = model_dir
         self._level = input_level_db
+        self._level_pre_pass = level_pre_pass
+        self._level_window = level_window_s
+        self._level_top = level_top
+        self._level_gain_db = level_gain_db
+        self._causal_level = causal_level_db
+        self._curve: LevelCurve | None = None  # the pre-pass's gain, once measured
+        self._level_vad = options.pop("level_vad", True)
+        self._level_stat = options.pop("level_stat", self.LEVEL_STAT)
+        self._causal_vad = options.pop("causal_vad", False)
+        self._vad_g = np.ones(0, np.float32)
+        self._lv_pos = 0  # input samples estimated so far
         self._lv_pow = 0.0  # running mean power of the analysed signal's complete hops
         self._lv_hops = 0
         self._lv_part = np.zeros(0, np.float32)  # samples of the hop being filled
@@ -332,24 +458,51 @@ class DeepFilterSeparator(MaskSeparator):
         # Its output comes in 0.5 s bursts but aligned with its input (delay 0).
         return deepfilter.DeepFilterNet3(self._model_dir), deepfilter.DeepFilterNet3.MAX_LAG, 0
 
+    def pre_pass(self) -> LevelMeter | None:
+        if self._level is None or not self._level_pre_pass:
+            return None
+        if self._lv_pos:
+            raise RuntimeError("the level pre-pass must come before the first block")
+        return LevelMeter(self)
+
+    def set_input_level(self, frame_powers: np.ndarray) -> None:
+        """The pre-pass's result: the analysed signal's mean power per 100 ms frame."""
+        if self._level is None:
+            return
+        window = (None if self._level_window is None
+                  else max(1, round(self._level_window * SAMPLE_RATE / LEVEL_FRAME)))
+        level = frame_levels(np.asarray(frame_powers, np.float32), window, self._level_top,
+                             self._level_stat)
+        lo, hi = (10 ** (v / 20) for v in self._level_gain_db)
+        g = np.clip(10 ** (self._level / 20) / np.sqrt(np.maximum(level, 1e-12)), lo, hi)
+        self._curve = LevelCurve(g)
+
     def _estimate(self, a: np.ndarray) -> np.ndarray:
         if self._level is None:
             return self._est.process(a)
-        g = self._input_gains(a)
+        g = (self._curve.at(self._lv_pos, len(a)) if self._curve is not None
+             else self._input_gains(a))
+        self._lv_pos += len(a)
         self._lv_gains.append(g)
+        self._vad_g = g
         s = self._est.process(a * g)
         gains = np.concatenate(self._lv_gains)  # one per input sample not yet estimated
         self._lv_gains = [gains[len(s):]]
         return (s / gains[:len(s)]).astype(np.float32)
 
+    def _vad_input(self, a: np.ndarray) -> np.ndarray:
+        if self._level is None or (self._curve is None and not self._causal_vad):
+            return a
+        return a * self._vad_g if self._level_vad else a
+
     def _input_gains(self, a: np.ndarray) -> np.ndarray:
-        """Per-sample gains for `a`, continuing the stream: within each 480-sample hop the
-        gain goes linearly from the previous hop's end value to the one set by the running
-        power of all complete hops before it (causal, the same for any block sizes)."""
+        """Causal per-sample gains for `a`, continuing the stream: within each 480-sample hop
+        the gain goes linearly from the previous hop's end value to the one set by the running
+        power of all complete hops before it (the same for any block sizes)."""
         out = np.empty(len(a), np.float32)
         i = 0
-        lo, hi = (10 ** (v / 20) for v in self.LEVEL_GAIN_DB)
-        target = 10 ** (self._level / 20)
+        lo, hi = (10 ** (v / 20) for v in self.CAUSAL_GAIN_DB)
+        target = 10 ** (self._causal_level / 20)
         while i < len(a):
             j = len(self._lv_part)  # position inside the current hop
             take = min(HOP - j, len(a) - i)
