@@ -2,8 +2,9 @@
 
 `resolve(segment, preferences)` walks preferences -> segment -> model package once and gives
 a `GenParams`: prompt, negative, literal prompt, steps, guidance, picture guidance, precision,
-provider, seeds, mode, markers, the model's name, version and hash (the SHA-256 of its
-manifest, which lists the SHA-256 of every graph) and the app's version. The same value builds
+provider, seeds, mode, markers (and what model takes do between them), the model's name,
+version and hash (the SHA-256 of its manifest, which lists the SHA-256 of every graph) and the
+app's version. The same value builds
 the engine's request (`request`), is recorded in every take it makes (`record`, stored as
 `Take.params`) and decides what is still to generate (`key`, `seeds_to_run`): a take whose
 record has another key was made from other parameters, so Generate makes a new one.
@@ -25,6 +26,7 @@ from typing import Any
 
 from foley_desktop import __version__
 from foley_desktop.app.preferences import Preferences
+from foley_desktop.engine.marker_gate import DEFAULT_MODE as BETWEEN_MARKERS_DEFAULT
 from foley_desktop.errors import ModelPackageError
 from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.project.model import Segment
@@ -118,6 +120,9 @@ class GenParams:
     variations: int = 1
     markers: tuple[tuple[int, str, float], ...] = ()   # (time, kind, strength) inside the segment
     pinned: tuple[str, ...] = ()    # library mode: recordings chosen by the editor
+    # Model takes with markers: "auto" | "quiet" | "keep" between the markers
+    # (engine/marker_gate.py; the engine's default, "auto", unless the CLI's flag says).
+    between_markers: str = BETWEEN_MARKERS_DEFAULT
     # Flags of `generate CLIP` that segments do not carry (their defaults in projects).
     sampler: str | None = None
     loudness_lufs: float | None = None
@@ -137,7 +142,11 @@ class GenParams:
                 "model_hash": self.model.hash, "sampler": self.sampler,
                 "loudness_lufs": self.loudness_lufs,
                 "continue_windows": self.continue_windows,
-                "engine_version": self.engine_version}
+                "engine_version": self.engine_version,
+                # Only where it can change the audio (model takes with markers), so that
+                # takes without markers keep their keys.
+                **({"between_markers": self.between_markers}
+                   if self.markers and self.mode != LIBRARY else {})}
 
     @property
     def key(self) -> str:
@@ -155,6 +164,8 @@ class GenParams:
                                 "visual_guidance": result.visual_guidance,
                                 "sampler": result.sampler, "provider": result.provider,
                                 "variant": result.takes[0].variant if result.takes else ""}
+            if getattr(result, "between_markers", None) is not None:
+                out["effective"]["between_markers"] = result.between_markers
             if result.prompt_read_as:
                 out["prompt_read_as"] = result.prompt_read_as
             if not result.prompt_understood:
@@ -183,6 +194,7 @@ class GenParams:
                                loudness_lufs=self.loudness_lufs,
                                continue_windows=self.continue_windows,
                                literal_prompt=self.literal_prompt,
+                               between_markers=self.between_markers,
                                markers=[(t, s) for t, _k, s in self.markers]
                                if self.markers else None)
 

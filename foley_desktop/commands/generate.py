@@ -53,6 +53,12 @@ def configure(parser) -> None:
                              "TIME@KIND@STRENGTH (kind footstep/hit/other, strength 0-1). The "
                              "library mode lays a recording on each; every take reports how well "
                              "its onsets land on them")
+    parser.add_argument("--between-markers", choices=["auto", "quiet", "keep"], default=None,
+                        help="model takes with markers: quiet fades the take down outside "
+                             "windows around the markers (the model's own events between "
+                             "them go); keep leaves it as generated; auto (default) is quiet "
+                             "unless the prompt asks for a continuous sound (fire, rain, "
+                             "crowd …) or the model cannot follow markers")
     parser.add_argument("--spot-roi", metavar="X,Y,W,H",
                         help="with --markers auto: spot only this region of the picture (source "
                              "pixels), e.g. the one walker whose steps need sound")
@@ -221,8 +227,10 @@ def clip_params(args, start: int, end: int, markers, seed: int):
                   literal_prompt=bool(args.literal_prompt), markers=list(markers or []),
                   mode=args.mode)
     params = resolve(seg, model=args.model, precision=args.precision, provider=args.provider)
+    between = getattr(args, "between_markers", None) or params.between_markers
     return dataclasses.replace(params, sampler=args.sampler, loudness_lufs=args.loudness,
-                               continue_windows=not args.independent_windows)
+                               continue_windows=not args.independent_windows,
+                               between_markers=between)
 
 
 def run(args) -> int:
@@ -291,6 +299,9 @@ def run(args) -> int:
         line = prompt_line(result)
         if line:
             print(line)
+        if result.between_markers == "quiet":
+            print("between markers: quiet (faded down outside the markers' windows; "
+                  "--between-markers keep leaves the take as generated)")
         for i, (p, t) in enumerate(zip(paths, result.takes)):
             sync = (f", sync with {len(marker_s)} markers: F1 {syncs[i]['f1_100ms']:.2f} at "
                     f"+-100 ms, {syncs[i]['f1_40ms']:.2f} at +-40 ms" if syncs else "")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from foley_desktop.engine import anchor, cpu, events, providers, sampler, windows
+from foley_desktop.engine import anchor, cpu, events, marker_gate, providers, sampler, windows
 from foley_desktop.engine.bench import preferred_variants
 from foley_desktop.engine.features import VisualStream, tokens_for, unconditional
 from foley_desktop.engine.package import PRECISIONS, ModelPackage, load_package
@@ -63,6 +63,11 @@ class GenerateRequest:
     # package whose denoiser takes an event track places its events on them; other packages
     # cannot (GenerateResult.markers_followed is False and a note says so).
     markers: list[tuple[int, float]] | None = None
+    # What the takes do between the markers (engine/marker_gate.py): "keep" as generated;
+    # "quiet" faded down outside windows around the markers; "auto" quiet unless the prompt
+    # asks for a continuous sound (a bed: fire, rain, crowd ...) or the package cannot follow
+    # markers. Nothing changes without markers.
+    between_markers: str = marker_gate.DEFAULT_MODE
 
 
 @dataclass
@@ -106,6 +111,9 @@ class GenerateResult:
     prompt_note: str | None = None
     # None: no markers were given; True: the model was conditioned on them; False: it cannot be.
     markers_followed: bool | None = None
+    # With markers: "quiet" when the takes were faded down between them (marker_gate.py),
+    # "keep" when not; None without markers.
+    between_markers: str | None = None
 
     def to_dict(self) -> dict:
         return {"model": self.takes[0].model, "version": self.takes[0].version,
@@ -128,7 +136,9 @@ class GenerateResult:
                 **({"prompt_understood": False} if not self.prompt_understood else {}),
                 **({"prompt_note": self.prompt_note} if self.prompt_note else {}),
                 **({"markers_followed": self.markers_followed}
-                   if self.markers_followed is not None else {})}
+                   if self.markers_followed is not None else {}),
+                **({"between_markers": self.between_markers}
+                   if self.between_markers is not None else {})}
 
 
 def pick_variants(package: ModelPackage, precision: str, provider: str,
@@ -318,6 +328,9 @@ def _validate(req: GenerateRequest, engine: Engine) -> tuple[int, float, str, in
     for seed in req.seeds:
         if not 0 <= int(seed) < 2 ** 63:
             raise GenerationError(f"seed {seed} is out of range (0 .. 2^63-1)")
+    if req.between_markers not in marker_gate.MODES:
+        raise GenerationError(f"between markers must be one of {', '.join(marker_gate.MODES)}, "
+                              f"not {req.between_markers!r}")
     steps = int(req.steps if req.steps is not None else s.get("steps", 10))
     lo, hi = s.get("steps_range", [1, 1000])
     if not lo <= steps <= hi:
@@ -418,6 +431,7 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
         note += (f" (nearest training prompt \"{engine.anchors.texts[j]}\", similarity "
                  f"{float(engine.anchors.embeddings[j] @ e):.2f}: too far to use)")
     timings["text_s"] += time.monotonic() - t0
+    gate, between = _gate_choice(request, markers, pkg.takes_markers, prompt, prompt_used, notes)
     rows_c = np.zeros(S, dtype=int)
     # Row groups of the denoiser batch: conditional, [prompt-only,] unconditional (sampler.py).
     groups = cfg.rows_per_seed(guided)
@@ -502,7 +516,10 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
         audio = np.asarray(audio, np.float32)
         if len(audio) < seg48:   # resampler rounding at the very end: hold the level at zero
             audio = np.pad(audio, (0, seg48 - len(audio)))
-        audio, post = finish(audio[:seg48], request.loudness_lufs)
+        audio = audio[:seg48]
+        if gate is not None:     # before the level: a loudness target measures what is kept
+            audio = marker_gate.apply(audio, gate)
+        audio, post = finish(audio, request.loudness_lufs)
         if not np.isfinite(audio).all():
             raise GenerationError("post-processing produced NaN or Inf; nothing was written")
         takes.append(Take(seed=seed, audio=audio, sample_rate=SR, model=pkg.name,
@@ -523,7 +540,30 @@ def generate(request: GenerateRequest, *, package: ModelPackage | str | Path | N
                           prompt_read_as=prompt if prompt != request.prompt else None,
                           prompt_understood=reading is None or reading.understood,
                           prompt_note=note,
-                          markers_followed=markers_followed)
+                          markers_followed=markers_followed, between_markers=between)
+
+
+def _gate_choice(request: GenerateRequest, markers: list[tuple[int, float]] | None,
+                 follows: bool, prompt_en: str, prompt_used: str | None, notes: list[str]
+                 ) -> tuple[list[int] | None, str | None]:
+    """(the markers as sample offsets in the take to gate around, or None; what the result
+    reports). `auto` gates the takes of a package that follows markers unless the prompt (its
+    English reading, or the training prompt it was read as) asks for a continuous sound;
+    `quiet` gates every take with markers; `keep` none."""
+    if not markers:
+        return None, None
+    mode = request.between_markers
+    if mode == "keep":
+        return None, "keep"
+    if mode == "auto":
+        bed = marker_gate.asks_for_bed(prompt_en, prompt_used)
+        if bed is not None:
+            notes.append(f"between markers: kept as generated, the prompt asks for a continuous "
+                         f"sound (\"{bed}\"); between-markers quiet fades it down anyway")
+            return None, "keep"
+        if not follows:
+            return None, "keep"
+    return [t - request.start for t, _ in markers], "quiet"
 
 
 def _decoder_input(pkg: ModelPackage) -> str:
