@@ -217,6 +217,22 @@ def test_lists_and_loads_drascula_and_sky(tmp_path):
         assert utt.split in ("train", "dev")
 
 
+def test_als_pieces_of_wav_files_are_cut_off():
+    speech = bytes(np.round(128 + 90 * np.sin(np.arange(600) / 5)).astype(np.uint8))
+    speech = speech[:300] + b"factLIST" + speech[300:]  # such bytes inside the samples stay
+    fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 11025, 11025, 1, 8)
+    header = struct.pack("<I", 36 + len(speech)) + b"WAVE" + fmt + b"data" + struct.pack(
+        "<I", len(speech))
+    info = b"LIST" + struct.pack("<I", 48) + b"INFOISFT" + struct.pack("<I", 36) + b"Cool Edit"
+    cases = [(speech, speech), (header + speech, speech), (b"RIFF" + header + speech, speech),
+             (speech + b"\0fact\x04\0\0\0FILT", speech),
+             (speech + b"\x80\x80" + info + b"\0\0fact\x04\0\0\0FILT", speech + b"\x80\x80"),
+             (speech + b"\0\x80", speech), (speech + b"\0\x80\0", speech)]
+    for data, want in cases:
+        assert corpus.als_pcm(data) == want
+    assert corpus.sky_pcm(_sky_file(b"\0\0" + speech + b"\xff", False)) == speech
+
+
 def test_sky_damage_is_a_clear_error(tmp_path):
     root, _ = _fake_root(tmp_path)
     dnr = root / corpus.SKY_DIR / "sky.dnr"
@@ -261,8 +277,14 @@ def test_real_drascula(lang, pkg):
     head = np.frombuffer(raw[:64], np.uint8).astype(int)
     assert np.abs(head - 128).max() <= 3  # headerless: it starts on unsigned 8-bit silence
     x = corpus.load(u, sr=11025)
-    assert len(x) == len(raw)
+    assert len(x) == len(corpus.als_pcm(raw)) >= len(raw) - 13
     assert 0.02 < float(np.sqrt(np.mean(x ** 2))) < 0.5 and np.abs(x).max() <= 1.01
+    for u in utts:  # no WAV pieces left, no full-scale byte at either end
+        pcm = corpus.als_pcm(u.path.read_bytes())
+        ends = np.frombuffer(pcm[:16] + pcm[-16:], np.uint8)
+        assert not (ends == 0).any() and not (ends == 255).any(), u.uid
+        for tag in (b"WAVE", b"data", b"fact", b"LIST", b"INFO", b"Cool Edit"):
+            assert tag not in pcm[:128] and tag not in pcm[-256:], (u.uid, tag)
 
 
 def test_real_sky_speech_lines():
@@ -290,5 +312,8 @@ def test_real_sky_every_speech_entry_unpacks_with_its_crcs():
             fh.seek(u.offset)
             data = fh.read(u.size)
             assert rnc.is_packed(data[corpus.SKY_HEADER:]), u.uid
-            total += len(corpus.sky_pcm(data))
+            pcm = corpus.sky_pcm(data)
+            ends = np.frombuffer(pcm[:16] + pcm[-16:], np.uint8)
+            assert not (ends == 0).any() and not (ends == 255).any(), u.uid
+            total += len(pcm)
     assert 1.8 < total / 11025 / 3600 < 2.0  # about 1.93 h

@@ -15,8 +15,9 @@ Sources (licences in each package's `usr/share/doc/PKG/copyright`, copied next t
 - `drascula`, `drascula-spanish`, `drascula-italian` (freeware, Alcachofa Soft: free
   redistribution with the readme and notices intact, no fee for the game itself, modified
   versions allowed if marked as such): `usr/share/scummvm/drascula/{en,es,it}/<P><n>.ALS`, raw
-  unsigned 8-bit mono PCM at 11.025 kHz, no header. The prefix P names the character (none:
-  the hero; B, BJ, D, E, F, I, L, P, T, VB); prefix S is sound effects and is left out.
+  unsigned 8-bit mono PCM at 11.025 kHz, mostly without header (pieces of the WAV files they
+  came from are cut off: als_pcm). The prefix P names the character (none: the hero; B, BJ,
+  D, E, F, I, L, P, T, VB); prefix S is sound effects and is left out.
 - `beneath-a-steel-sky` (freeware, Revolution Software: the same terms): `sky.dsk`, whose
   table of files is `sky.dnr`; files 50000-58999 are the in-game speech lines (the CD intro's
   voices, 59xxx, sit among its pictures and effects and are left out), mostly RNC ProPack
@@ -163,6 +164,29 @@ def list_utterances(root: Path | None = None) -> list[Utterance]:
     return out
 
 
+_ALS_TRAILER = re.compile(rb"fact\x04\0\0\0|LIST....INFO|INFOISFT", re.S)
+
+
+def als_pcm(data: bytes) -> bytes:
+    """The 8-bit samples of a Drascula .ALS file. Most are bare samples, but some keep pieces
+    of the WAV files they were cut from, which would play as loud clicks: a WAV header (16
+    files, without its "RIFF"), and after the samples a "fact" chunk, a "LIST"/"INFO" chunk
+    from Cool Edit and the WAV pad byte 0x00 (about 1,500 of the Spanish and Italian files,
+    a few English ones; all such pieces sit in the first 128 or the last 256 bytes). They are
+    cut off here."""
+    if data[4:12] == b"WAVEfmt " or data[8:16] == b"WAVEfmt ":
+        at = data.rfind(b"data", 0, 128)
+        if at > 0:
+            data = data[at + 8:]
+    m = _ALS_TRAILER.search(data, max(0, len(data) - 256))
+    if m is not None:
+        data = data[:m.start()]
+    # 0x00 (full scale) in the last bytes is the WAV pad byte, sometimes followed by one or
+    # two more bytes (0x80 0x00): never a closing sample
+    zero = data.find(b"\0", max(0, len(data) - 8))
+    return data[:zero] if zero >= 0 else data
+
+
 def sky_table(path: Path) -> list[tuple[int, int, int, int]]:
     """(file number, byte offset in sky.dsk, stored size, flags) of every `sky.dnr` entry;
     flags bit 23 = stored unpacked, bit 22 = unpacked file without header."""
@@ -195,8 +219,9 @@ def sky_pcm(data: bytes) -> bytes:
         pcm = rnc.unpack(body)
         if len(pcm) + SKY_HEADER != ((flag & 0xFF00) << 8 | total):
             raise MediaError("Beneath a Steel Sky file unpacked to the wrong size")
-        return pcm
-    return body
+        body = pcm
+    # 35 lines end on a full-scale byte (0x00 or 0xFF) after silence, 2 start on two: clicks
+    return body.strip(b"\0\xff")
 
 
 def _decode(data: bytes | Path) -> tuple[np.ndarray, int]:
@@ -235,6 +260,8 @@ def load(utt: Utterance, sr: int = SAMPLE_RATE) -> np.ndarray:
         data = utt.path.read_bytes() if utt.codec else b""
     if utt.codec == "sky":
         data = sky_pcm(data)
+    elif utt.codec == "u8" and utt.package in DRASCULA_LANGS.values():
+        data = als_pcm(data)
     if utt.codec in ("u8", "sky"):
         if not data:
             raise MediaError(f"empty speech recording ({utt.uid})")
