@@ -23,8 +23,12 @@ library takes laid on random markers (`library/random`: as many as annotated, un
 segment, 3 fixed draws per clip) with the F1 of those random times themselves
 (`random_times`, what a perfect reader of such a take would score).
 
+Model takes follow the CLI's default between the markers (`--between-markers auto`: faded
+down outside windows around them, engine/marker_gate.py); a condition MODE/MARKERS:SETTING
+asks for another, e.g. `model/annotated:keep` (the takes as generated, as before the gate).
+
     python scripts/eval_spot_to_take.py [--seeds 2] [--split all|dev|heldout] [--checks]
-        [--between-markers keep|quiet|auto] [--json OUT]
+        [--conditions model/auto,model/annotated:keep,...] [--json OUT]
 
 Prints a table per clip and the means per split; nothing here chooses anything, so the
 held-out rows are as blind as the detector and the model they run.
@@ -114,12 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, help="the app data folder (FOLEY_DESKTOP_DATA) holding an indexed library")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--conditions", default="model/auto,model/annotated,model/none,library/auto,"
-                    "library/annotated", help="MODE/MARKERS pairs to run (comma-separated)")
+                    "library/annotated,model/auto:keep,model/annotated:keep",
+                    help="MODE/MARKERS[:BETWEEN] to run (comma-separated; BETWEEN is "
+                         "--between-markers for model takes)")
     ap.add_argument("--checks", action="store_true",
                     help="also the reader's fairness checks: the clip's own track, library "
                          "takes on random markers")
-    ap.add_argument("--between-markers", choices=["keep", "quiet", "auto"],
-                    help="passed to model takes (default: the CLI's)")
     a = ap.parse_args(argv)
     env = dict(os.environ)
     if a.data:
@@ -129,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"media missing for {', '.join(missing)} (scripts/fetch_real_footage.sh)",
               file=sys.stderr)
     clips = [c for c in clips if len(c.events)]
-    conditions = [tuple(c.split("/")) for c in a.conditions.split(",")]
-    keys = [f"{m}/{c}" for m, c in conditions]
+    conditions = [(c, *c.split(":")[0].split("/"), c.split(":")[1] if ":" in c else None)
+                  for c in a.conditions.split(",")]
+    keys = [c[0] for c in conditions]
     if a.checks:
         keys += ["library/random", "random_times", "track"]
     rows = []
@@ -141,10 +146,11 @@ def main(argv: list[str] | None = None) -> int:
             annotated = ",".join(f"{t:.3f}" for t in clip.events)
             row: dict = {"id": clip.id, "split": clip.split, "events": len(truth),
                          "reader_gap_s": round(gap, 4)}
-            runs = [(f"{m}/{c}", m, annotated if c == "annotated" else c) for m, c in conditions]
+            runs = [(key, m, annotated if c == "annotated" else c, between)
+                    for key, m, c, between in conditions]
             if a.checks:
                 draws = [random_markers(clip, d) for d in range(RANDOM_DRAWS)]
-                runs += [("library/random", "library", ",".join(f"{t:.3f}" for t in r))
+                runs += [("library/random", "library", ",".join(f"{t:.3f}" for t in r), None)
                          for r in draws]
                 row["random_times"] = np.mean([scores(truth, r - clip.start) for r in draws],
                                               axis=0).round(3).tolist()
@@ -155,10 +161,10 @@ def main(argv: list[str] | None = None) -> int:
                     row[f"track@{OLD_GAP}"] = np.round(scores(truth, detect_onsets(track)),
                                                        3).tolist()
             got: dict[str, list] = {}
-            for key, mode, markers in runs:
+            for key, mode, markers, between in runs:
                 for seed in range(1, a.seeds + 1):
                     take = run_take(clip, markers, mode, seed, Path(tmp) / "t.wav", env,
-                                    a.between_markers)
+                                    between)
                     if take is None:
                         got.setdefault(key, []).append(None)
                         continue
@@ -190,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         a.json.write_text(json.dumps({"reader": "detect_onsets(min_gap_s=min(0.2, 0.8 * closest "
                                                 "annotated spacing)); keys ending @0.2: the old "
                                                 "reader (min_gap_s=0.2)",
-                                      "between_markers": a.between_markers or "CLI default",
+                                      "between_markers": "model takes: the CLI's default "
+                                                         "(auto) unless the key says :keep",
                                       "clips": rows, "summary": summary}, indent=1))
     return 0
 
