@@ -250,6 +250,8 @@ def test_take_record_and_key(tiny):
     assert result.between_markers == "quiet" and syncs[0]["n_markers"] == 2
     keep = dataclasses.replace(p, between_markers="keep")
     assert keep.key != p.key and keep.record(1)["between_markers"] == "keep"
+    seg.between_markers = "keep"              # the segment's own setting resolves the same
+    assert resolve(seg).key == keep.key
     # without markers, or in library mode, the setting changes nothing and is not in the key
     bare = resolve(Segment(id="s", start=0, end=3 * SR, prompt="a heavy impact", seed=1))
     assert "between_markers" not in bare.identity()

@@ -226,7 +226,8 @@ def resolve(seg: Segment, prefs: Preferences | None = None, *, model: str | Path
                      steps=seg.steps, guidance=seg.guidance,
                      visual_guidance=seg.visual_guidance, precision=prec or "auto",
                      provider=prov or "auto", seed=seg.seed, variations=seg.variations,
-                     markers=inside, pinned=tuple(seg.pinned))
+                     markers=inside, pinned=tuple(seg.pinned),
+                     between_markers=getattr(seg, "between_markers", BETWEEN_MARKERS_DEFAULT))
 
 
 # The segment's own fields a take records, and how the inspector names them.

@@ -85,6 +85,10 @@ class Segment:
     # inside [start, end) are the ones its takes follow.
     markers: list[Marker] = field(default_factory=list)
     mode: str = "model"  # one of MODES
+    # Model takes with markers, between them (engine/marker_gate.py): "auto" (quiet unless the
+    # prompt asks for a bed), "quiet" or "keep". Not saved or settable yet: project/io.py,
+    # schema.py and commands.py carry it once the app offers it.
+    between_markers: str = "auto"
     # Library mode: recordings the editor chose for this segment (absolute paths), used instead
     # of searching the library with the prompt.
     pinned: list[str] = field(default_factory=list)
