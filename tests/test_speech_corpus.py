@@ -171,12 +171,15 @@ def _sky_file(pcm: bytes, packed: bool) -> bytes:
 
 def _fake_root(tmp_path):
     root = tmp_path / "root"
-    for lang in ("en", "it"):
+    for k, lang in enumerate(("en", "it")):
         d = root / corpus.DRASCULA / lang
         d.mkdir(parents=True)
-        for name in ("1", "12", "BJ3", "VB10", "S4"):
-            (d / f"{name}.ALS").write_bytes(bytes([128, 192, 64, 128]) * 50)
+        for i, name in enumerate(("1", "12", "BJ3", "VB10", "S4", "T7")):
+            (d / f"{name}.ALS").write_bytes(bytes([128, 192, 64, 128]) * 50 + bytes([100 + i, 100 + k]))
         (d / "1.ALD").write_bytes(b"not speech")
+    # the Italian dub reuses English recordings: listed once, in English
+    (root / corpus.DRASCULA / "it/T7.ALS").write_bytes(
+        (root / corpus.DRASCULA / "en/T7.ALS").read_bytes() + b"\0fact\x04\0\0\0FILT")
     sky = root / corpus.SKY_DIR
     sky.mkdir(parents=True)
     tone = bytes(np.round(128 + 60 * np.sin(np.arange(50) / 3)).astype(np.uint8))
@@ -201,13 +204,14 @@ def test_lists_and_loads_drascula_and_sky(tmp_path):
     assert sorted(utts) == sorted(
         [f"{pkg}:{lang}/{n}" for lang, pkg in (("en", "drascula"), ("it", "drascula-italian"))
          for n in ("1", "12", "BJ3", "VB10")]
-        + ["beneath-a-steel-sky:50001", "beneath-a-steel-sky:52500"])
+        + ["drascula:en/T7", "beneath-a-steel-sky:50001", "beneath-a-steel-sky:52500"])
     u = utts["drascula:en/BJ3"]
     assert (u.speaker, u.rate, u.codec) == ("drascula-en-BJ", 11025, "u8")
     assert utts["drascula-italian:it/12"].speaker == "drascula-it-hero"
     x = corpus.load(u, sr=11025)
-    assert np.allclose(x[:4], [0, 0.5, -0.5, 0])  # (byte - 128) / 128, no DC to remove
-    assert len(corpus.load(u)) == pytest.approx(200 * 48000 / 11025, abs=2)
+    assert len(x) == 202
+    assert np.allclose(x[:4] - x[3], [0, 0.5, -0.5, 0])  # (byte - 128) / 128, DC removed
+    assert len(corpus.load(u)) == pytest.approx(202 * 48000 / 11025, abs=2)
     s1, s2 = utts["beneath-a-steel-sky:50001"], utts["beneath-a-steel-sky:52500"]
     assert (s1.speaker, s2.speaker) == ("sky-section0", "sky-section3")
     for utt, reps in ((s1, 4), (s2, 2)):
@@ -268,8 +272,14 @@ def _root_with(pkg: str):
 def test_real_drascula(lang, pkg):
     root = _root_with(pkg)
     utts = [u for u in corpus.list_utterances(root) if u.package == pkg]
-    assert len(utts) == 768  # 783 .ALS files less the 15 sound effects (S*)
-    assert len({u.speaker for u in utts}) == 11
+    # 783 .ALS files less the 15 sound effects (S*); less, where the English package is
+    # there too, the recordings the dub shares with an earlier language (en, es, it)
+    shared = {"en": 0, "es": 20, "it": 484}[lang]
+    if shared and (root / corpus.DRASCULA / "en").is_dir():
+        assert len(utts) == 768 - shared
+    else:
+        assert len(utts) == 768
+    assert len({u.speaker for u in utts}) >= 10
     assert not any(u.uid.split("/")[1].startswith("S") for u in utts)
     assert {u.split for u in utts} == {"train", "dev"}
     u = next(u for u in utts if u.uid == f"{pkg}:{lang}/1")
@@ -285,6 +295,16 @@ def test_real_drascula(lang, pkg):
         assert not (ends == 0).any() and not (ends == 255).any(), u.uid
         for tag in (b"WAVE", b"data", b"fact", b"LIST", b"INFO", b"Cool Edit"):
             assert tag not in pcm[:128] and tag not in pcm[-256:], (u.uid, tag)
+
+
+def test_real_drascula_recordings_listed_once():
+    import hashlib
+
+    for pkg in corpus.DRASCULA_LANGS.values():
+        root = _root_with(pkg)
+    utts = [u for u in corpus.list_utterances(root) if u.codec == "u8"]
+    digests = {hashlib.sha1(corpus.als_pcm(u.path.read_bytes())).digest() for u in utts}
+    assert len(digests) == len(utts) == 768 + 748 + 284
 
 
 def test_real_sky_speech_lines():

@@ -17,7 +17,9 @@ Sources (licences in each package's `usr/share/doc/PKG/copyright`, copied next t
   versions allowed if marked as such): `usr/share/scummvm/drascula/{en,es,it}/<P><n>.ALS`, raw
   unsigned 8-bit mono PCM at 11.025 kHz, mostly without header (pieces of the WAV files they
   came from are cut off: als_pcm). The prefix P names the character (none: the hero; B, BJ,
-  D, E, F, I, L, P, T, VB); prefix S is sound effects and is left out.
+  D, E, F, I, L, P, T, VB); prefix S is sound effects and is left out. The Italian package
+  reuses 484 recordings of the English or Spanish one (byte for byte) and the Spanish 20 of
+  the English: each recording is listed once, under the first of en, es, it that has it.
 - `beneath-a-steel-sky` (freeware, Revolution Software: the same terms): `sky.dsk`, whose
   table of files is `sky.dnr`; files 50000-58999 are the in-game speech lines (the CD intro's
   voices, 59xxx, sit among its pictures and effects and are left out), mostly RNC ProPack
@@ -144,12 +146,18 @@ def list_utterances(root: Path | None = None) -> list[Utterance]:
                 # RRNNNNXY.SB: room RR; the last two characters name the speaking character.
                 out.append(Utterance(f"queen:{name}", "flight-of-the-amazon-queen",
                                      f"queen-{name[:2]}-{name[6:8]}", q, 11025, off, size))
+    seen: set[bytes] = set()
     for lang, pkg in DRASCULA_LANGS.items():
         d = root / DRASCULA / lang
         for p in sorted(d.glob("*.ALS")) if d.is_dir() else []:
             m = re.fullmatch(r"([A-Z]*)(\d+)\.ALS", p.name)
             if m is None or m.group(1) == "S":  # S: sound effects, no speech
                 continue
+            # a recording shared by two dubs is listed once, under the first language
+            digest = hashlib.sha1(als_pcm(p.read_bytes())).digest()
+            if digest in seen:
+                continue
+            seen.add(digest)
             out.append(Utterance(f"{pkg}:{lang}/{p.stem}", pkg,
                                  f"drascula-{lang}-{m.group(1) or 'hero'}", p, 11025,
                                  codec="u8"))
