@@ -274,18 +274,18 @@ def test_real_drascula(lang, pkg):
     utts = [u for u in corpus.list_utterances(root) if u.package == pkg]
     # 783 .ALS files less the 15 sound effects (S*); less, where the English package is
     # there too, the recordings the dub shares with an earlier language (en, es, it)
-    shared = {"en": 0, "es": 20, "it": 484}[lang]
-    if shared and (root / corpus.DRASCULA / "en").is_dir():
+    shared, speakers = {"en": (0, 11), "es": (26, 10), "it": (708, 5)}[lang]
+    if lang != "en" and (root / corpus.DRASCULA / "en").is_dir():
         assert len(utts) == 768 - shared
+        assert len({u.speaker for u in utts}) == speakers
     else:
         assert len(utts) == 768
-    assert len({u.speaker for u in utts}) >= 10
     assert not any(u.uid.split("/")[1].startswith("S") for u in utts)
-    assert {u.split for u in utts} == {"train", "dev"}
-    u = next(u for u in utts if u.uid == f"{pkg}:{lang}/1")
+    assert {u.split for u in utts} <= {"train", "dev"}  # (Italian's 60 lines: no dev by chance)
+    u = max(utts, key=lambda u: u.path.stat().st_size)  # the longest line
     raw = u.path.read_bytes()
     head = np.frombuffer(raw[:64], np.uint8).astype(int)
-    assert np.abs(head - 128).max() <= 3  # headerless: it starts on unsigned 8-bit silence
+    assert np.abs(head - 128).max() <= 12  # headerless: it starts near unsigned 8-bit silence
     x = corpus.load(u, sr=11025)
     assert len(x) == len(corpus.als_pcm(raw)) >= len(raw) - 13
     assert 0.02 < float(np.sqrt(np.mean(x ** 2))) < 0.5 and np.abs(x).max() <= 1.01
@@ -303,8 +303,17 @@ def test_real_drascula_recordings_listed_once():
     for pkg in corpus.DRASCULA_LANGS.values():
         root = _root_with(pkg)
     utts = [u for u in corpus.list_utterances(root) if u.codec == "u8"]
-    digests = {hashlib.sha1(corpus.als_pcm(u.path.read_bytes())).digest() for u in utts}
-    assert len(digests) == len(utts) == 768 + 748 + 284
+    pcm = [corpus.als_pcm(u.path.read_bytes()).rstrip(b"\x7f\x80") for u in utts]
+    assert len({hashlib.sha1(x).digest() for x in pcm}) == len(utts) == 768 + 742 + 60
+    by_name: dict[str, list[np.ndarray]] = {}
+    for u, x in zip(utts, pcm):
+        by_name.setdefault(u.path.name, []).append(np.frombuffer(x, np.uint8) - 128.0)
+    for name, same in by_name.items():  # no near copies left under the same line name
+        for i in range(1, len(same)):
+            a, b = same[0], same[i]
+            n = min(len(a), len(b))
+            c = a[:n] @ b[:n] / (np.sqrt((a[:n] @ a[:n]) * (b[:n] @ b[:n])) + 1e-9)
+            assert c < 0.5, name
 
 
 def test_real_sky_speech_lines():

@@ -18,8 +18,9 @@ Sources (licences in each package's `usr/share/doc/PKG/copyright`, copied next t
   unsigned 8-bit mono PCM at 11.025 kHz, mostly without header (pieces of the WAV files they
   came from are cut off: als_pcm). The prefix P names the character (none: the hero; B, BJ,
   D, E, F, I, L, P, T, VB); prefix S is sound effects and is left out. The Italian package
-  reuses 484 recordings of the English or Spanish one (byte for byte) and the Spanish 20 of
-  the English: each recording is listed once, under the first of en, es, it that has it.
+  reuses 708 of the English or Spanish recordings (the same samples, at most one closing
+  silent sample apart), the Spanish 26 English ones: each recording is listed once, under
+  the first of en, es, it that has it (Italian keeps 60 lines of its own).
 - `beneath-a-steel-sky` (freeware, Revolution Software: the same terms): `sky.dsk`, whose
   table of files is `sky.dnr`; files 50000-58999 are the in-game speech lines (the CD intro's
   voices, 59xxx, sit among its pictures and effects and are left out), mostly RNC ProPack
@@ -154,7 +155,8 @@ def list_utterances(root: Path | None = None) -> list[Utterance]:
             if m is None or m.group(1) == "S":  # S: sound effects, no speech
                 continue
             # a recording shared by two dubs is listed once, under the first language
-            digest = hashlib.sha1(als_pcm(p.read_bytes())).digest()
+            # (the copies can differ by a closing silent sample: compared without it)
+            digest = hashlib.sha1(als_pcm(p.read_bytes()).rstrip(b"\x7f\x80")).digest()
             if digest in seen:
                 continue
             seen.add(digest)
