@@ -1,8 +1,9 @@
-"""The default backend's level front end: DeepFilterNet3 (and the VAD) hear the input at a set
-level, and DeepFilterNet3's estimate is turned back down. With the whole input at hand (the
-file job, `separate_array`) a pre-pass measures the level first (mean power in a 2 s window
-centred on each 100 ms frame, set to -30 dBFS, gain -20..+30 dB); a live stream without it
-gets the causal running level (turned up only)."""
+"""The default backend's level front end: DeepFilterNet3 hears the input at a set level, and
+its estimate is turned back down. The default: a causal running level (turned up only).
+`dfn-prepass` (experimental): with the whole input at hand (the file job, `separate_array`) a
+pre-pass measures the level first (mean power in a 2 s window centred on each 100 ms frame,
+set to -30 dBFS, gain -20..+30 dB; the VAD hears the levelled signal too); a stream without
+the pre-pass falls back to the causal level."""
 
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ from foley_desktop.separation.default import (
 )
 
 SR = 48000
+PRE = "dfn-prepass"
 
 
 def _sisdri(s, x, pre_pass=True, **options):
-    d, b = separate_array(make_separator("default", 1, **options), x[None], pre_pass=pre_pass)
+    d, b = separate_array(make_separator(PRE, 1, **options), x[None], pre_pass=pre_pass)
     np.testing.assert_allclose(d + b, x[None], atol=1e-6)
     return ev.si_sdr(d[0], s) - ev.si_sdr(x, s), ev.first_second_sisdri(d[0], s, x)
 
@@ -58,7 +60,7 @@ def test_a_level_step_inside_the_clip_is_followed(parts):
     half = len(s)
 
     def halves(**options):
-        d, _ = separate_array(make_separator("default", 1, **options), x[None])
+        d, _ = separate_array(make_separator(PRE, 1, **options), x[None])
         return [ev.si_sdr(d[0, a:b], ref[a:b]) - ev.si_sdr(x[a:b], ref[a:b])
                 for a, b in ((0, half), (half, 2 * half))]
 
@@ -75,6 +77,7 @@ def test_the_previous_default_is_kept_for_comparison(parts):
     d1, _ = separate_array(make_separator("dfn-plain", 1), x)
     np.testing.assert_array_equal(d0, d1)
     assert make_separator("dfn-plain", 1).pre_pass() is None
+    assert make_separator("default", 1).pre_pass() is None  # the default stays causal
 
 
 def test_causal_front_end_unchanged_at_full_level_and_the_same_for_any_block_size(parts):
@@ -96,14 +99,16 @@ def test_causal_front_end_unchanged_at_full_level_and_the_same_for_any_block_siz
 def test_pre_pass_gives_the_same_stems_for_any_block_size(parts):
     s, n = parts
     x = np.stack([s + n, (s + n * 0.5) * 0.3])[:, :150001] * 0.05
-    d1, b1 = separate_array(make_separator("default", 2), x, block=48000)
-    d2, b2 = separate_array(make_separator("default", 2), x, block=1237)
+    d1, b1 = separate_array(make_separator(PRE, 2), x, block=48000)
+    d2, b2 = separate_array(make_separator(PRE, 2), x, block=1237)
     np.testing.assert_allclose(d1, d2, atol=1e-7)
     np.testing.assert_allclose(b1, b2, atol=1e-7)
     np.testing.assert_allclose(d1 + b1, x, atol=1e-6)
     # ... and it is not the causal path: that turns the start of this quiet clip up late.
-    d3, _ = separate_array(make_separator("default", 2), x, pre_pass=False)
+    d3, _ = separate_array(make_separator(PRE, 2), x, pre_pass=False)
+    d4, _ = separate_array(make_separator("default", 2), x)
     assert np.abs(d3 - d1).max() > 1e-4
+    np.testing.assert_array_equal(d3, d4)
 
 
 def test_level_meter_frames_do_not_depend_on_blocks_and_stay_small():
@@ -152,7 +157,7 @@ def test_frame_levels_window_and_limits():
 
 
 def test_pre_pass_must_come_first(parts):
-    sep = make_separator("default", 1)
+    sep = make_separator(PRE, 1)
     sep.process_block(parts[0][None, :4800])
     with pytest.raises(RuntimeError):
         sep.pre_pass()
@@ -182,10 +187,10 @@ def test_the_file_job_and_separate_array_agree(tmp_path, parts):
     write_wav(src, x, subtype="FLOAT")
     audio = read_audio(src)
     seen = []
-    res = separate(src, tmp_path / "out", progress=seen.append, block=30000)
+    res = separate(src, tmp_path / "out", backend=PRE, progress=seen.append, block=30000)
     d_job = read_audio(res.dialogue_path)
-    d_arr, _ = separate_array(make_separator("default", 2), audio)
-    d_causal, _ = separate_array(make_separator("default", 2), audio, pre_pass=False)
+    d_arr, _ = separate_array(make_separator(PRE, 2), audio)
+    d_causal, _ = separate_array(make_separator(PRE, 2), audio, pre_pass=False)
     np.testing.assert_allclose(d_job, d_arr, atol=1e-6)
     assert np.abs(d_causal - d_arr).max() > 1e-4
     dones = [p.done for p in seen]

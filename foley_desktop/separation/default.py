@@ -390,11 +390,12 @@ class LevelCurve:
 class DeepFilterSeparator(MaskSeparator):
     """The default backend: DeepFilterNet3's speech estimate, gated by Silero VAD.
 
-    DeepFilterNet3 is fed the input at a known level and its estimate turned back by the same
-    gain. When the whole input is at hand (the file job, `separate_array`) a pre-pass
-    (`pre_pass()`, `LevelMeter`) measures the clip's level first and the gain follows it
-    (turning loud input down too); a live stream without a pre-pass gets the causal running
-    level (quiet input turned up only).
+    DeepFilterNet3 is fed the input at a set level and its estimate turned back by the same
+    gain. The default: the causal running level, quiet input turned up only. With
+    `level_pre_pass` (the `dfn-prepass` backend) whoever has the whole input (the file job,
+    `separate_array`) lets a pre-pass (`pre_pass()`, `LevelMeter`) measure the clip's level
+    first, and the gain follows it (turning loud input down too; the VAD hears the levelled
+    signal as well); a stream without the pre-pass falls back to the causal level.
 
     DeepFilterNet3 (deepfilter.py) already filters per bin, so no Wiener smoothing is put on
     top (it measured worse); its estimate S enters as a complex ratio M = S / A of the
@@ -410,39 +411,41 @@ class DeepFilterSeparator(MaskSeparator):
     # SI-SDRi against 12.6 at their own level), so it is fed the input at a set level; chosen
     # on the tuning set (docs/separation.md, "Quiet input" and "the clip's level measured
     # first").
-    LEVEL_DB = -30.0  # the level measured by the pre-pass is set to this (dBFS)
-    LEVEL_WINDOW_S: float | None = 2.0  # centred window the level is measured over (None: the clip)
-    LEVEL_STAT = "power"  # frame_levels: the mean power in the window
-    LEVEL_TOP = 1.0  # share of the loudest 100 ms frames in the window the level is their mean
-    LEVEL_GAIN_DB = (-20.0, 30.0)  # gain limits with a measured level
-    CAUSAL_LEVEL_DB = -30.0  # without a pre-pass: the running RMS turned up to this
+    LEVEL_DB = -30.0  # causal: the running RMS turned up to this (dBFS); measured: set to it
     LEVEL_FRAMES = 300  # causal input level: cumulative mean over the first 3 s, then a 3 s EMA
     CAUSAL_GAIN_DB = (0.0, 30.0)  # the causal level only turns quiet input up (<= 30 dB)
+    LEVEL_WINDOW_S: float | None = 2.0  # measured: centred window of the level (None: the clip)
+    LEVEL_STAT = "power"  # measured: frame_levels' statistic over the window
+    LEVEL_TOP = 1.0  # measured: the loudest share of 100 ms frames the level is the mean of
+    LEVEL_GAIN_DB = (-20.0, 30.0)  # measured: gain limits
 
     def __init__(self, channels: int, model_dir: str | None = None,
-                 input_level_db: float | None = LEVEL_DB, level_pre_pass: bool = True,
-                 level_window_s: float | None = LEVEL_WINDOW_S, level_top: float = LEVEL_TOP,
+                 input_level_db: float | None = LEVEL_DB, level_pre_pass: bool = False,
+                 level_window_s: float | None = LEVEL_WINDOW_S, level_stat: str = LEVEL_STAT,
+                 level_top: float = LEVEL_TOP,
                  level_gain_db: tuple[float, float] = LEVEL_GAIN_DB,
-                 causal_level_db: float = CAUSAL_LEVEL_DB, **options) -> None:
+                 level_vad: bool | str = True, causal_vad: bool = False,
+                 **options) -> None:
         """`input_level_db`: feed DeepFilterNet3 the analysed signal at this level (dBFS) and
         turn its estimate back; the mask is a ratio, so only DeepFilterNet3's operating point
         moves. None: the input's own level (`dfn-plain`, the default before 2026-12-06).
-        With a pre-pass (`level_pre_pass`) the level is the mean power of the loudest
-        `level_top` share of 100 ms frames within `level_window_s` seconds centred on each
-        frame (None: the whole clip), and the gain stays within `level_gain_db`; without
-        one, the running RMS is turned up (never down) to `causal_level_db`."""
+        Without a pre-pass the running RMS is turned up (never down) to it; the VAD hears the
+        input as it is (`causal_vad`: turned up as well). `level_pre_pass`: take the pre-pass
+        when offered; the level is then `frame_levels(..., level_stat)` of 100 ms frames within
+        `level_window_s` seconds centred on each frame (None: the whole clip), the gain stays
+        within `level_gain_db`, and the VAD hears the levelled signal (`level_vad` True; "up":
+        turned up only; False: as it is)."""
         self._model_dir = model_dir
         self._level = input_level_db
         self._level_pre_pass = level_pre_pass
         self._level_window = level_window_s
+        self._level_stat = level_stat
         self._level_top = level_top
         self._level_gain_db = level_gain_db
-        self._causal_level = causal_level_db
+        self._level_vad = level_vad
+        self._causal_vad = causal_vad
         self._curve: LevelCurve | None = None  # the pre-pass's gain, once measured
-        self._level_vad = options.pop("level_vad", True)
-        self._level_stat = options.pop("level_stat", self.LEVEL_STAT)
-        self._causal_vad = options.pop("causal_vad", False)
-        self._vad_g = np.ones(0, np.float32)
+        self._vad_g = np.ones(0, np.float32)  # the gain DeepFilterNet3 got on the last block
         self._lv_pos = 0  # input samples estimated so far
         self._lv_pow = 0.0  # running mean power of the analysed signal's complete hops
         self._lv_hops = 0
@@ -491,9 +494,12 @@ class DeepFilterSeparator(MaskSeparator):
         return (s / gains[:len(s)]).astype(np.float32)
 
     def _vad_input(self, a: np.ndarray) -> np.ndarray:
-        if self._level is None or (self._curve is None and not self._causal_vad):
+        if self._level is None or not (self._causal_vad if self._curve is None
+                                       else self._level_vad):
             return a
-        return a * self._vad_g if self._level_vad else a
+        if self._curve is not None and self._level_vad == "up":  # quiet input turned up only
+            return a * np.maximum(self._vad_g, 1.0)
+        return a * self._vad_g
 
     def _input_gains(self, a: np.ndarray) -> np.ndarray:
         """Causal per-sample gains for `a`, continuing the stream: within each 480-sample hop
@@ -502,7 +508,7 @@ class DeepFilterSeparator(MaskSeparator):
         out = np.empty(len(a), np.float32)
         i = 0
         lo, hi = (10 ** (v / 20) for v in self.CAUSAL_GAIN_DB)
-        target = 10 ** (self._causal_level / 20)
+        target = 10 ** (self._level / 20)
         while i < len(a):
             j = len(self._lv_part)  # position inside the current hop
             take = min(HOP - j, len(a) - i)
@@ -545,6 +551,13 @@ def _make_default(channels: int, **options) -> Separator:
           "input's own level (the default until 2026-12-06; fails on quiet clips)")
 def _make_plain(channels: int, **options) -> Separator:
     options.setdefault("input_level_db", None)
+    return DeepFilterSeparator(channels, **options)
+
+
+@register("dfn-prepass", "the default with the clip's level measured first (a pre-pass over "
+          "the file; experimental: not better than the default on every held-out set)")
+def _make_prepass(channels: int, **options) -> Separator:
+    options.setdefault("level_pre_pass", True)
     return DeepFilterSeparator(channels, **options)
 
 
