@@ -227,7 +227,7 @@ def resolve(seg: Segment, prefs: Preferences | None = None, *, model: str | Path
                      visual_guidance=seg.visual_guidance, precision=prec or "auto",
                      provider=prov or "auto", seed=seg.seed, variations=seg.variations,
                      markers=inside, pinned=tuple(seg.pinned),
-                     between_markers=getattr(seg, "between_markers", BETWEEN_MARKERS_DEFAULT))
+                     between_markers=seg.between_markers)
 
 
 # The segment's own fields a take records, and how the inspector names them.
