@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -259,3 +260,34 @@ def test_take_record_and_key(tiny):
     lib = resolve(Segment(id="s", start=0, end=3 * SR, prompt="steps", seed=1, markers=marks,
                           mode="library"))
     assert "between_markers" not in lib.identity()
+
+
+def test_the_segment_setting_is_saved_set_from_the_cli_and_refused_when_bad(tmp_path):
+    """`project add-segment / edit-segment --between-markers`: saved in the project (only when
+    not auto), read back, shown by `project show`, undone to auto; a bad value is one message
+    and exit 2, and the project file is left as it was."""
+    from foley_desktop.project.io import load
+
+    clip = Path(__file__).resolve().parent.parent / "resources" / "demo" / "walkers.mp4"
+    env = {**os.environ, "FOLEY_DESKTOP_DATA": str(tmp_path / "data"),
+           "FOLEY_DESKTOP_CACHE": str(tmp_path / "cache")}
+    proj = tmp_path / "w.foley"
+
+    def cli(*a):
+        return subprocess.run([sys.executable, "-m", "foley_desktop", "project", *a],
+                              capture_output=True, text=True, env=env, timeout=60, check=False)
+
+    assert cli("new", str(clip), "-o", str(proj)).returncode == 0
+    r = cli("add-segment", str(proj), "--start", "0", "--end", "3", "--prompt", "a heavy thud",
+            "--markers", "0.3,0.8", "--between-markers", "keep")
+    assert r.returncode == 0, r.stderr
+    (seg,) = load(proj).segments
+    assert seg.between_markers == "keep" and '"between_markers": "keep"' in proj.read_text()
+    assert "between markers: keep" in cli("show", str(proj)).stdout
+    before = proj.read_bytes()
+    bad = cli("edit-segment", str(proj), seg.id, "--between-markers", "sometimes")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "auto, quiet or keep" in bad.stderr and proj.read_bytes() == before
+    assert cli("edit-segment", str(proj), seg.id, "--between-markers", "auto").returncode == 0
+    assert load(proj).segments[0].between_markers == "auto"
+    assert "between_markers" not in proj.read_text()

@@ -73,11 +73,19 @@ def test_mode_and_clear_in_the_inspector(qtbot, win, clip_tank):
     win.canvas.set_selected([seg.id])
     ins = win.inspector
     assert ins.markers_label.text() == "2 markers (1 from auto-spot)"
+    # Between the markers: Auto by default; Quiet / Keep are one undoable edit each.
+    assert ins.between.currentData() == "auto" and ins.between.isEnabled()
+    ins.between.setCurrentIndex(ins.between.findData("keep"))
+    ins.between.activated.emit(ins.between.currentIndex())
+    assert seg.between_markers == "keep" and "keep between markers" in ins.more_btn.text()
+    win.doc.undo_stack.undo()
+    assert seg.between_markers == "auto" and ins.between.currentData() == "auto"
     ins.mode.setCurrentIndex(ins.mode.findData("library"))
     ins.mode.activated.emit(ins.mode.currentIndex())
     assert seg.mode == "library"
     # The model's settings do not apply to library takes: greyed out.
     assert not ins.steps.isEnabled() and not ins.visual_guidance.isEnabled()
+    assert not ins.between.isEnabled()
     assert ins.prompt.isEnabled() and ins.seed.isEnabled()
     qtbot.mouseClick(ins.clear_markers_btn, Qt.MouseButton.LeftButton)
     assert seg.markers == [] and ins.markers_label.text() == "no markers"

@@ -62,6 +62,9 @@ _FIELD_OPTS = [
      "yes: condition on the prompt as typed, not on the model's nearest training prompt"),
     ("--mode", "mode", str, ("model (generate with the model) or library (lay recordings from "
                              "your sound library on the markers)")),
+    ("--between-markers", "between_markers", str,
+     "model takes with markers: quiet (faded down away from the markers), keep (as generated) "
+     "or auto (quiet unless the prompt asks for a continuous sound; the default)"),
 ]
 _MARKERS_HELP = ("spotting markers: auto (auto-spot the picture in the segment), none, or times "
                  "(seconds, HH:MM:SS.mmm or timecode), each optionally TIME@KIND@STRENGTH")
@@ -318,7 +321,9 @@ def _show(args) -> int:
         print(f"  {seg.id}  {_secs(seg.start)} - {_secs(seg.end)} ({_secs(seg.length)})  "
               f"seed {seed} x{seg.variations}  {seg.prompt!r}"
               + (f"  negative {seg.negative!r}" if seg.negative else "")
-              + ("  [library]" if seg.mode == "library" else ""))
+              + ("  [library]" if seg.mode == "library" else "")
+              + (f"  between markers: {seg.between_markers}"
+                 if seg.between_markers != "auto" else ""))
         if seg.markers:
             shown = ", ".join(f"{m.time / 48000:.3f}" + ("" if m.kind == "other" else f"@{m.kind}")
                               for m in seg.markers[:12])

@@ -164,12 +164,14 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "markers": (lambda v: isinstance(v, list) and all(isinstance(m, Marker) for m in v),
                 "a list of markers"),
     "mode": (lambda v: v in MODES, " or ".join(MODES)),
+    "between_markers": (lambda v: v in ("auto", "quiet", "keep"), "auto, quiet or keep"),
     "pinned": (lambda v: isinstance(v, list) and len(v) <= 64 and all(isinstance(x, str) for x in v),
                "a list of sound file paths"),
 }
 SETTABLE_FIELDS = tuple(_FIELDS)
 # How the editor knows a field (the inspector's label, the CLI's flag), for messages.
 _SAID = {"gain_db": "gain", "visual_guidance": "picture guidance",
+         "between_markers": "between markers",
          "literal_prompt": "use the prompt as typed", "pinned": "pinned sounds"}
 
 

@@ -77,6 +77,8 @@ def to_dict(project: Project, folder: Path) -> dict[str, Any]:
                 **({"literal_prompt": True} if s.literal_prompt else {}),
                 **({"markers": [m.to_dict() for m in s.markers]} if s.markers else {}),
                 **({"mode": s.mode} if s.mode != "model" else {}),
+                **({"between_markers": s.between_markers}
+                   if s.between_markers != "auto" else {}),
                 **({"pinned": list(s.pinned)} if s.pinned else {}),
                 "takes": [
                     {"id": t.id, "path": _to_rel(t.path, folder), "seed": t.seed, "model": t.model,
@@ -127,6 +129,7 @@ def from_dict(doc: dict[str, Any], folder: Path, path: Path | None = None) -> Pr
             literal_prompt=bool(s.get("literal_prompt", False)),
             markers=sorted_unique(Marker.from_dict(m) for m in s.get("markers", [])),
             mode=s.get("mode", "model"), pinned=list(s.get("pinned", [])),
+            between_markers=s.get("between_markers", "auto"),
             takes=takes, active_take=s.get("active_take")))
     stems = {}
     for kind, rel in doc.get("stems", {}).items():

@@ -86,8 +86,7 @@ class Segment:
     markers: list[Marker] = field(default_factory=list)
     mode: str = "model"  # one of MODES
     # Model takes with markers, between them (engine/marker_gate.py): "auto" (quiet unless the
-    # prompt asks for a bed), "quiet" or "keep". Not saved or settable yet: project/io.py,
-    # schema.py and commands.py carry it once the app offers it.
+    # prompt asks for a bed), "quiet" or "keep"; saved only when not "auto".
     between_markers: str = "auto"
     # Library mode: recordings the editor chose for this segment (absolute paths), used instead
     # of searching the library with the prompt.

@@ -124,6 +124,8 @@ _SEGMENT: _Fields = {
     "literal_prompt": (False, lambda v: isinstance(v, bool), "true or false"),
     "markers": (False, lambda v: isinstance(v, list) and len(v) <= 100000, "a list (at most 100000)"),
     "mode": (False, lambda v: v in ("model", "library"), '"model" or "library"'),
+    "between_markers": (False, lambda v: v in ("auto", "quiet", "keep"),
+                        '"auto", "quiet" or "keep"'),
     "pinned": (False, lambda v: isinstance(v, list) and len(v) <= 64
                and all(isinstance(x, str) and x.strip() for x in v), "a list of paths (at most 64)"),
     "takes": (False, lambda v: isinstance(v, list) and len(v) <= 1000, "a list of at most 1000"),

@@ -119,6 +119,16 @@ class Inspector(QWidget):
         self.clear_markers_btn = QPushButton("Clear")
         self.clear_markers_btn.setToolTip("Remove the selected segment's markers")
         self.clear_markers_btn.clicked.connect(self._clear_markers)
+        # Model takes with markers: faded down away from them (engine/marker_gate.py).
+        self.between = QComboBox()
+        self.between.addItem("Auto: quiet, unless the prompt is a continuous sound", "auto")
+        self.between.addItem("Quiet: only the sound on the markers", "quiet")
+        self.between.addItem("Keep: the take as the model made it", "keep")
+        self.between.setToolTip(
+            "Between the markers, model takes are faded 40 dB down (from 20 ms before each "
+            "marker to 0.2 s after it the take is kept as made): the model's own events between "
+            "sparse hits go. Auto does this unless the prompt asks for a continuous sound (fire, "
+            "rain, crowd, traffic…). Library takes lay one recording per marker anyway.")
         marker_row = QHBoxLayout()
         marker_row.addWidget(self.markers_label, 1)
         marker_row.addWidget(self.spot_btn)
@@ -150,13 +160,15 @@ class Inspector(QWidget):
         self.more_btn.setCheckable(True)
         self.more_btn.setAutoRaise(True)
         self.more_btn.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.more_btn.setToolTip("Steps, guidance, picture guidance, model and precision")
+        self.more_btn.setToolTip("Steps, guidance, picture guidance, between markers, model and "
+                                 "precision")
         self.more_btn.toggled.connect(self._show_more)
         more_form = QFormLayout()
         more_form.setContentsMargins(0, 0, 0, 0)
         more_form.addRow(label("Steps"), self.steps)
         more_form.addRow(label("Guidance"), self.guidance)
         more_form.addRow(label("Picture guidance"), self.visual_guidance)
+        more_form.addRow(label("Between markers"), self.between)
         more_form.addRow(label("Model"), self.model)
         more_form.addRow(label("Precision"), self.precision)
         self.more = QWidget()
@@ -245,6 +257,7 @@ class Inspector(QWidget):
         self.literal.toggled.connect(lambda _on: self._commit("literal_prompt"))
         self.precision.activated.connect(lambda _i: self._commit("precision"))
         self.mode.activated.connect(lambda _i: self._commit("mode"))
+        self.between.activated.connect(lambda _i: self._commit("between_markers"))
         doc.changed.connect(self.refresh)
         self.refresh()
 
@@ -279,6 +292,8 @@ class Inspector(QWidget):
                    if value is not None]
         if seg.precision not in ("", "auto"):
             changed.append(seg.precision)
+        if seg.between_markers != "auto":
+            changed.append(f"{seg.between_markers} between markers")
         if seg.mode == "library":
             return "Model settings (library mode uses no model)"
         return f"Model settings: {name}, " + (", ".join(changed) if changed else "its defaults")
@@ -337,12 +352,12 @@ class Inspector(QWidget):
         enabled = bool(segs)
         for w in (self.prompt, self.literal, self.negative, self.seed, self.variations, self.steps,
                   self.guidance, self.visual_guidance, self.model, self.precision, self.gen_btn,
-                  self.takes, self.mode, self.spot_btn, self.clear_markers_btn):
+                  self.takes, self.mode, self.spot_btn, self.clear_markers_btn, self.between):
             w.setEnabled(enabled)
         # Library mode uses no model: its settings are greyed out rather than hidden, so the
         # form does not jump when the mode changes.
         model_only = (self.negative, self.steps, self.guidance, self.visual_guidance, self.model,
-                      self.precision, self.literal)
+                      self.precision, self.literal, self.between)
         if segs and all(s.mode == "library" for s in segs):
             for w in model_only:
                 w.setEnabled(False)
@@ -386,6 +401,7 @@ class Inspector(QWidget):
             self.more_btn.setText(self._more_summary(s))
             self.literal.setChecked(s.literal_prompt)
             self.mode.setCurrentIndex(max(0, self.mode.findData(s.mode)))
+            self.between.setCurrentIndex(max(0, self.between.findData(s.between_markers)))
             inside = s.markers_inside()
             n_auto = sum(1 for m in inside if m.source == "auto")
             self.markers_label.setText(
@@ -458,6 +474,8 @@ class Inspector(QWidget):
             return self.literal.isChecked()
         if name == "mode":
             return self.mode.currentData()
+        if name == "between_markers":
+            return self.between.currentData()
         raise KeyError(name)
 
     def _commit(self, name: str) -> None:
