@@ -54,7 +54,7 @@ def marker_pattern(i: int, seconds: float) -> list[float]:
 
 
 def run(package: Path, seeds: list[int], threads: int = 1, classifier: Path | None = None,
-        visual_guidance: float | None = None) -> dict:
+        visual_guidance: float | None = None, between_markers: str = "auto") -> dict:
     eng = Engine(package, "auto", "cpu", threads)
     clf_dir = AudioClassifier.find(classifier)
     clf = AudioClassifier(clf_dir, threads) if clf_dir else None
@@ -71,7 +71,8 @@ def run(package: Path, seeds: list[int], threads: int = 1, classifier: Path | No
                                       start + round(secs * SR), prompt, seeds=list(seeds),
                                       markers=None if cond == "no markers" else
                                       [(start + round(t * SR), 1.0) for t in marks],
-                                      visual_guidance=visual_guidance)
+                                      visual_guidance=visual_guidance,
+                                      between_markers=between_markers)
                 res = generate(req, engine=eng)
                 for take in res.takes:
                     on = detect_onsets(take.audio)
@@ -83,7 +84,7 @@ def run(package: Path, seeds: list[int], threads: int = 1, classifier: Path | No
                                  "label": clf.predict([take.audio])[0] if clf else None,
                                  "wanted": label})
     return {"package": f"{eng.package.name} {eng.package.version}", "seeds": list(seeds),
-            "visual_guidance": visual_guidance,
+            "visual_guidance": visual_guidance, "between_markers": between_markers,
             "clips": [c[0] for c in CLIPS], "summary": summarise(rows), "takes": rows}
 
 
@@ -94,7 +95,8 @@ ANNOTATIONS = Path(__file__).resolve().parents[2] / "resources/spotting/real_eva
 
 
 def run_annotated(package: Path, seeds: list[int], threads: int = 1,
-                  classifier: Path | None = None, visual_guidance: float | None = None) -> dict:
+                  classifier: Path | None = None, visual_guidance: float | None = None,
+                  between_markers: str = "auto") -> dict:
     """Every annotated clip with events: its annotated times as markers (strength 1), scored
     against the same times, in the three conditions; the clip's split is kept per take."""
     eng = Engine(package, "auto", "cpu", threads)
@@ -115,7 +117,8 @@ def run_annotated(package: Path, seeds: list[int], threads: int = 1,
                                   prompt, seeds=list(seeds),
                                   markers=None if cond == "no markers" else
                                   [(round(t * SR), 1.0) for t in marks],
-                                  visual_guidance=visual_guidance)
+                                  visual_guidance=visual_guidance,
+                                  between_markers=between_markers)
             res = generate(req, engine=eng)
             ref = [t - c["start"] for t in marks]
             for take in res.takes:
@@ -128,7 +131,8 @@ def run_annotated(package: Path, seeds: list[int], threads: int = 1,
                              "label": clf.predict([take.audio])[0] if clf else None,
                              "wanted": label})
     return {"package": f"{eng.package.name} {eng.package.version}", "seeds": list(seeds),
-            "annotations": str(ANNOTATIONS.name), "summary": summarise(rows),
+            "annotations": str(ANNOTATIONS.name), "between_markers": between_markers,
+            "summary": summarise(rows),
             "summary_heldout": summarise([r for r in rows if r["split"] == "heldout"]),
             "takes": rows}
 
@@ -169,9 +173,14 @@ def main(argv=None):
     ap.add_argument("--annotated", action="store_true",
                     help="the annotated real clips (resources/spotting/real_eval.json) instead "
                          "of the seeded marker patterns")
+    ap.add_argument("--between-markers", choices=("auto", "quiet", "keep"), default="auto",
+                    help="the engine's treatment of takes between markers (engine/marker_gate.py;"
+                         " the app's default auto; keep: the model's own output, as measured "
+                         "before 2026-12-06's round 3)")
     a = ap.parse_args(argv)
     res = (run_annotated if a.annotated else run)(a.package, a.seeds, a.threads,
-                                                  visual_guidance=a.visual_guidance)
+                                                  visual_guidance=a.visual_guidance,
+                                                  between_markers=a.between_markers)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=1))
     print(json.dumps({"package": res["package"], **res["summary"],
