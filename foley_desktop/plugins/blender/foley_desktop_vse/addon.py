@@ -176,6 +176,31 @@ class _JobOperator:
     wait: BoolProperty(default=False, options={"SKIP_SAVE"},
                        description="Run to the end before returning (scripts, blender -b)")
 
+    def prepare(self, context, settings, need_prompt: bool):
+        """(movie strip, first frame, frame after the range, CLI) for a new job, or None after
+        telling the user why not (a job running, no strip, no prompt, an empty range, no CLI)."""
+        if context.scene.name in _JOBS:
+            self.report({"WARNING"}, "a Foley job is already running")
+            return None
+        strip = _movie_strip(context, settings)
+        if strip is None:
+            self.report({"ERROR"}, "pick a movie strip")
+            return None
+        if need_prompt and not settings.prompt.strip():
+            self.report({"ERROR"}, "describe the sound first")
+            return None
+        a = max(settings.frame_start, strip.frame_final_start)
+        b = min(settings.frame_end, strip.frame_final_end)
+        if b <= a:
+            self.report({"ERROR"}, "the range is empty or outside the movie strip")
+            return None
+        try:
+            cli = _cli(context)
+        except RuntimeError as exc:
+            self.report({"ERROR"}, str(exc))
+            return None
+        return strip, a, b, cli
+
     def start(self, context, steps, strip, project, **extra):
         settings = _settings(context)
         job = core.Job(steps)
@@ -220,26 +245,10 @@ class FOLEY_OT_generate(_JobOperator, bpy.types.Operator):
 
     def execute(self, context):
         settings = _settings(context)
-        if context.scene.name in _JOBS:
-            self.report({"WARNING"}, "a Foley job is already running")
+        job = self.prepare(context, settings, need_prompt=True)
+        if job is None:
             return {"CANCELLED"}
-        strip = _movie_strip(context, settings)
-        if strip is None:
-            self.report({"ERROR"}, "pick a movie strip")
-            return {"CANCELLED"}
-        if not settings.prompt.strip():
-            self.report({"ERROR"}, "describe the sound first")
-            return {"CANCELLED"}
-        a = max(settings.frame_start, strip.frame_final_start)
-        b = min(settings.frame_end, strip.frame_final_end)
-        if b <= a:
-            self.report({"ERROR"}, "the range is empty or outside the movie strip")
-            return {"CANCELLED"}
-        try:
-            cli = _cli(context)
-        except RuntimeError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        strip, a, b, cli = job
         fps = _fps(context.scene)
         project, out_dir = _paths(settings, strip)
         # Scene frames -> the clip's own time: its first frame is at the strip's frame_start.
@@ -271,23 +280,10 @@ class FOLEY_OT_spot(_JobOperator, bpy.types.Operator):
 
     def execute(self, context):
         settings = _settings(context)
-        if context.scene.name in _JOBS:
-            self.report({"WARNING"}, "a Foley job is already running")
+        job = self.prepare(context, settings, need_prompt=False)
+        if job is None:
             return {"CANCELLED"}
-        strip = _movie_strip(context, settings)
-        if strip is None:
-            self.report({"ERROR"}, "pick a movie strip")
-            return {"CANCELLED"}
-        a = max(settings.frame_start, strip.frame_final_start)
-        b = min(settings.frame_end, strip.frame_final_end)
-        if b <= a:
-            self.report({"ERROR"}, "the range is empty or outside the movie strip")
-            return {"CANCELLED"}
-        try:
-            cli = _cli(context)
-        except RuntimeError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        strip, a, b, cli = job
         fps = _fps(context.scene)
         step = core.spot_step(cli, bpy.path.abspath(strip.filepath),
                               core.seconds_arg(int(a - strip.frame_start), fps),
