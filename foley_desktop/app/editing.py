@@ -41,6 +41,13 @@ def step_marker(project: Project, t: int, step: int) -> tuple[Segment, Marker] |
     return seg, mark
 
 
+def fresh_proposals(kept: list[Marker], proposals, frame: int) -> list[Marker]:
+    """Auto-spot's proposals less those within about a frame (1.5 x `frame` samples) of a
+    marker the editor kept: an auto marker the editor nudged or re-weighted is theirs, and
+    proposing it again would put two markers on one event."""
+    return [m for m in proposals if all(abs(m.time - k.time) > 1.5 * frame for k in kept)]
+
+
 def marker_kind(prompt: str) -> str:
     """A tapped marker's kind from the segment's prompt: footsteps for steps and walking."""
     low = prompt.lower()

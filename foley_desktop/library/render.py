@@ -324,8 +324,9 @@ def render_takes(hits: Sequence[Any], markers: list[Marker], start: int, end: in
     # matches become a bed.
     bed = (not inside and is_continuous(hits)) if continuous is None else continuous
     if not bed and not inside:
-        raise GenerationError("library takes of single sounds are laid on markers: spot the "
-                              "segment first (auto-spot, or tap M while it plays, or --markers)")
+        raise GenerationError("library takes of single sounds are laid on markers, and this "
+                              "segment has none: spot it first (in the app Auto-spot or M while "
+                              "it plays; on the command line --markers)")
     meter = ProgressMeter(progress, "library", len(seeds) + 1)
     cache: dict = {}
     takes = []

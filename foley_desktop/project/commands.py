@@ -181,10 +181,11 @@ class SetSegmentField(Command):
     name: str
     value: Any
     _old: Any = field(default=None, repr=False)
+    label: str = ""   # what Undo / Redo say ("nudge marker"); default "set NAME"
 
     @property
     def text(self) -> str:  # type: ignore[override]
-        return f"set {self.name}"
+        return self.label or f"set {self.name}"
 
     def apply(self, project: Project) -> None:
         if self.name not in _FIELDS:

@@ -302,10 +302,11 @@ class Document(QObject):
     def trim_segment(self, seg_id: str, start: int, end: int) -> None:
         self.push(pc.TrimSegment(seg_id, int(start), int(end)))
 
-    def set_field(self, seg_id: str, name: str, value) -> None:
+    def set_field(self, seg_id: str, name: str, value, label: str = "") -> None:
+        """`label`: what Undo / Redo call the edit (default "set NAME")."""
         seg = self.segment(seg_id)
         if seg is not None and getattr(seg, name) != value:
-            self.push(pc.SetSegmentField(seg_id, name, value))
+            self.push(pc.SetSegmentField(seg_id, name, value, label=label))
 
     def remove_segments(self, ids: list[str]) -> None:
         if not ids:

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import math
 
-from foley_desktop.app.editing import ab_partner, marker_kind, marker_segment, step_marker
+from foley_desktop.app.editing import (
+    ab_partner,
+    fresh_proposals,
+    marker_kind,
+    marker_segment,
+    step_marker,
+)
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import frame_to_samples, samples_to_timecode
 
@@ -82,7 +88,9 @@ class EditingMixin:
         from foley_desktop.spotting.markers import Marker
 
         marks = seg.markers + [Marker(t, marker_kind(seg.prompt))]
-        if self._edit(self.doc.set_field, seg.id, "markers", marks):
+        if self._edit(self.doc.set_field, seg.id, "markers", marks, "add marker"):
+            # Selected, so Alt+arrows and Delete act on the marker just tapped.
+            self.canvas.select_marker(seg.id, t)
             self.statusBar().showMessage(
                 f"Marker at {samples_to_timecode(t, self.doc.fps)} "
                 f"({len(seg.markers_inside())} in the segment)", 1500)
@@ -92,7 +100,9 @@ class EditingMixin:
         if seg is None:
             return
         marks = [m.moved(new) if m.time == old else m for m in seg.markers]
-        self._edit(self.doc.set_field, seg_id, "markers", marks)
+        if self._edit(self.doc.set_field, seg_id, "markers", marks, "move marker"):
+            self.statusBar().showMessage(
+                f"Marker moved to {samples_to_timecode(new, self.doc.fps)} (now yours)", 2000)
         self.canvas.select_marker(seg_id, new)
 
     def nudge_marker(self, frames: int) -> None:
@@ -124,7 +134,7 @@ class EditingMixin:
         if new == old.strength:
             return
         marks = [m.with_strength(new) if m is old else m for m in seg.markers]
-        if self._edit(self.doc.set_field, seg.id, "markers", marks):
+        if self._edit(self.doc.set_field, seg.id, "markers", marks, "marker strength"):
             self.statusBar().showMessage(f"Marker strength {new:.2f}", 1500)
 
     def goto_marker(self, step: int) -> None:
@@ -157,8 +167,9 @@ class EditingMixin:
         seg = self.doc.segment(sel[0]) if sel else None
         if seg is None or not any(m.time == sel[1] for m in seg.markers):
             return False
-        self._edit(self.doc.set_field, seg.id, "markers",
-                   [m for m in seg.markers if m.time != sel[1]])
+        if self._edit(self.doc.set_field, seg.id, "markers",
+                      [m for m in seg.markers if m.time != sel[1]], "delete marker"):
+            self.statusBar().showMessage("Marker deleted (Ctrl+Z brings it back)", 2000)
         self.canvas.select_marker(None, None)
         return True
 
@@ -180,8 +191,13 @@ class EditingMixin:
                 if s is None:
                     return
                 keep = [m for m in s.markers if m.source != "auto"]
-                self._edit(self.doc.set_field, seg_id, "markers", keep + list(job.result))
-                self.statusBar().showMessage(f"Auto-spot: {len(job.result)} marker(s)", 3000)
+                new = fresh_proposals(keep, job.result, frame_to_samples(1, self.doc.fps))
+                self._edit(self.doc.set_field, seg_id, "markers", keep + new, "auto-spot")
+                dropped = len(job.result) - len(new)
+                self.statusBar().showMessage(
+                    f"Auto-spot: {len(new)} marker(s)"
+                    + (f" ({dropped} more already marked by you)" if dropped else "")
+                    + "; Shift+M steps through them", 4000)
 
             self.jobs.submit(f"Auto-spot {samples_to_timecode(seg.start, self.doc.fps)}", spot,
                              proj.media, seg.start, seg.end, on_done=done)

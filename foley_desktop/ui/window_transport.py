@@ -48,7 +48,9 @@ class TransportMixin:
             self.transport.follow(None)
 
     def _position_changed(self, t: int) -> None:
-        self.canvas.set_playhead(t, follow=self.transport.playing)
+        # Followed while paused too: a jump (a marker, Home/End, a second) off a zoomed view
+        # scrolls to it; a click in view changes nothing.
+        self.canvas.set_playhead(t, follow=True)
 
     def _mix_changed(self, key: str, gain_db: float, mute: bool, solo: bool) -> None:
         self.playback.mixer.set_lane(key, gain_db, mute, solo)

@@ -43,6 +43,7 @@ EDGE_PX = 6  # grab distance for trimming a segment's edge
 SOUND_SUFFIXES = (".wav", ".bwf", ".flac", ".aif", ".aiff", ".ogg", ".mp3", ".rf64")
 MARKER_PX = 5  # grab distance for a marker's flag (the lower half of the Foley lane)
 MARKER_USER, MARKER_AUTO = QColor("#ffd54f"), QColor("#4dd0e1")
+MARKER_EDGE = QColor(20, 20, 20, 200)   # the dark edge around markers, for contrast
 GRIP_W, GRIP_H = 14, 12  # a segment's take grip (drag the take out), top right inside it
 
 
@@ -631,14 +632,19 @@ class TimelineCanvas(QWidget):
             if x < r.left() - 1 or x > r.right() + 1:
                 continue
             sel = self.selected_marker == (seg.id, t)
-            col = QColor("#ffffff") if sel else (MARKER_AUTO if src == "auto" else MARKER_USER)
-            p.setPen(QPen(col, 2 if sel else 1))
+            # Whose it is stays readable when selected (the colour); selection is the white
+            # outline and a thicker line. A dark edge keeps a yellow flag apart from an orange
+            # segment and a waveform.
+            col = MARKER_AUTO if src == "auto" else MARKER_USER
             top = r.bottom() - max(0.1, strength) * (r.height() - 14)
+            p.setPen(QPen(MARKER_EDGE, 4 if sel else 3))
+            p.drawLine(QPointF(x, top), QPointF(x, r.bottom()))
+            p.setPen(QPen(col, 2 if sel else 1))
             p.drawLine(QPointF(x, top), QPointF(x, r.bottom()))
             flag = QPolygonF([QPointF(x, r.bottom() - 9), QPointF(x + 6, r.bottom() - 5),
                               QPointF(x, r.bottom() - 1)])
             p.setBrush(col)
-            p.setPen(Qt.PenStyle.NoPen)
+            p.setPen(QPen(QColor("#ffffff") if sel else MARKER_EDGE, 1.5 if sel else 1))
             p.drawPolygon(flag)
             if kind != "other":
                 p.setPen(col)
