@@ -76,10 +76,13 @@ def test_drag_create_prompt_generate_undo_redo(qtbot, win, clip_hello):
     assert seg.variations == 2
 
     qtbot.mouseClick(ins.gen_btn, Qt.MouseButton.LeftButton)
+    assert win.side_tabs.currentWidget() is win.jobs_panel
     job = win.jobs.jobs[max(win.jobs.jobs)]
     qtbot.waitUntil(lambda: job.state in ("done", "failed"), timeout=60000)
     assert job.state == "done", job.error
     assert len(seg.takes) == 2 and seg.active_take == seg.takes[0].id
+    # The first take of the selected segment brings the inspector (its take list) back.
+    assert win.side_tabs.currentWidget() is win.inspector
     for take in seg.takes:
         audio, sr = soundfile.read(take.path)  # an independent reader
         assert sr == 48000 and len(audio) == seg.end - seg.start
@@ -155,6 +158,10 @@ def test_cancel_running_job_then_retry_button(qtbot, win, clip_hello):
     panel = win.jobs_panel
     row = panel.rows[job.id]
     from PySide6.QtWidgets import QPushButton
+
+    # One line per row, the whole title in the tooltip (wrapped titles were cut).
+    assert not panel.table.wordWrap()
+    assert panel.table.item(row, 0).toolTip() == job.title
 
     buttons = panel.table.cellWidget(row, 4)
     cancel = buttons.findChild(QPushButton, f"cancel-{job.id}")

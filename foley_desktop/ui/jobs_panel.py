@@ -83,6 +83,10 @@ class JobsPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setShowGrid(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        # One line a row, cut in the middle ("Generate “footsteps…gravel” (2×)"): wrapped titles
+        # were cut at the row's height; the whole text is in the tooltip.
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setItemDelegateForColumn(2, _ProgressDelegate(self.table))
         hh = self.table.horizontalHeader()
         for c, width in enumerate(self.WIDTHS):
@@ -236,6 +240,7 @@ class JobsPanel(QWidget):
         eta_item = self.table.item(row, 3)
         if eta_item.text() != (eta or ""):
             eta_item.setText(eta or "")
+            eta_item.setToolTip(eta or "")   # a failed job's message is longer than its cell
         if self._shown_state.get(job.id) != job.state:
             self._shown_state[job.id] = job.state
             state.setForeground(QBrush(QColor(STATE_COLORS[job.state])))

@@ -91,6 +91,11 @@ class JobsMixin:
         # wait as alternates.
         run, first = self.runs.take(seg_id)
         self.doc.add_run_take(seg_id, take, run, make_active=first)
+        if (first and seg_id in self.canvas.selected
+                and self.side_tabs.currentWidget() is self.jobs_panel):
+            # The selected segment's first new take: show it (the Jobs tab, in front since
+            # Generate, hid the take list).
+            self.side_tabs.setCurrentWidget(self.inspector)
         if take.mode == "model":   # a library take runs no model: the line stays as it was
             self.inspector.set_provider(f"provider: {take.provider}, {take.variant}")
         if self.doc.project.path is not None:
