@@ -66,6 +66,8 @@ _FIELD_OPTS = [
      "model takes with markers: quiet (faded down away from the markers), keep (as generated) "
      "or auto (quiet unless the prompt asks for a continuous sound; the default)"),
 ]
+_ROI_HELP = ("the region of the picture auto-spot looks at, in video pixels (saved with the "
+             "segment; --markers auto uses it); none clears it")
 _MARKERS_HELP = ("spotting markers: auto (auto-spot the picture in the segment), none, or times "
                  "(seconds, HH:MM:SS.mmm or timecode), each optionally TIME@KIND@STRENGTH")
 
@@ -94,7 +96,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     for flag, _, typ, help_text in _FIELD_OPTS:
         _field_arg(p, flag, typ, help_text, required=flag == "--prompt")
     p.add_argument("--markers", metavar="auto|none|T1,T2,…", help=_MARKERS_HELP)
-    p.add_argument("--spot-roi", metavar="X,Y,W,H", help="with --markers auto: only this region")
+    p.add_argument("--spot-roi", metavar="X,Y,W,H|none", help=_ROI_HELP)
 
     p = sub.add_parser("edit-segment", help="change a segment's times or settings")
     p.add_argument("project", type=Path)
@@ -104,7 +106,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     for flag, _, typ, help_text in _FIELD_OPTS:
         _field_arg(p, flag, typ, help_text)
     p.add_argument("--markers", metavar="auto|none|T1,T2,…", help=_MARKERS_HELP)
-    p.add_argument("--spot-roi", metavar="X,Y,W,H", help="with --markers auto: only this region")
+    p.add_argument("--spot-roi", metavar="X,Y,W,H|none", help=_ROI_HELP)
 
     p = sub.add_parser("remove-segment", help="delete a segment (its take files stay in the cache)")
     p.add_argument("project", type=Path)
@@ -196,24 +198,55 @@ def _field_commands(args, seg_id: str, current_model: str | None = None) -> list
     return cmds
 
 
-def _markers_command(args, project: Project, seg_id: str, start: int, end: int) -> list:
-    """`--markers` as a SetSegmentField command (none: [] clears; auto: auto-spot)."""
+_KEEP = object()  # --spot-roi not given: the segment keeps its region
+
+
+def _roi_arg(args):
+    """`--spot-roi`: a region, None for "none", or _KEEP when the flag is absent."""
+    from foley_desktop.commands.spot import parse_roi
+    from foley_desktop.errors import FoleyError
+
+    text = getattr(args, "spot_roi", None)
+    if text is None:
+        return _KEEP
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return parse_roi(text, "--spot-roi")
+    except FoleyError as exc:
+        raise ProjectError(str(exc)) from None
+
+
+def _roi_command(seg_id: str, roi) -> list:
+    return [] if roi is _KEEP else [SetSegmentField(seg_id, "spot_roi", roi)]
+
+
+def _markers_command(args, project: Project, seg_id: str, start: int, end: int,
+                     roi: tuple[int, int, int, int] | None = None) -> list:
+    """`--markers` as a SetSegmentField command (none: [] clears; auto: auto-spot, in `roi`
+    when the segment has a region)."""
     if getattr(args, "markers", None) is None:
         return []
     from fractions import Fraction
 
     from foley_desktop.commands.generate import markers_from_arg
-    from foley_desktop.commands.spot import parse_roi
     from foley_desktop.errors import GenerationError
 
     fps = project.media_info.get("fps")
     try:
         marks = markers_from_arg(args.markers, project.media, start, end,
-                                 Fraction(fps) if fps else None,
-                                 roi=parse_roi(getattr(args, "spot_roi", None), "--spot-roi"))
+                                 Fraction(fps) if fps else None, roi=roi)
     except GenerationError as exc:
         raise ProjectError(str(exc)) from None
     return [SetSegmentField(seg_id, "markers", marks or [])]
+
+
+def _check_roi_first(project: Project, roi) -> None:
+    """Refuse a region outside the frame before auto-spot runs (not after its wait)."""
+    from foley_desktop.project.commands import _check_roi
+
+    if roi is not _KEEP and roi is not None:
+        _check_roi(project, roi)
 
 
 def _add(args) -> int:
@@ -225,8 +258,11 @@ def _add_locked(args) -> int:
     project = io.load(args.project)
     start, end = _time(project, args.start, "start"), _time(project, args.end, "end")
     seg = Segment(id=new_id("seg"), start=start, end=end, prompt="-")
-    cmds = [AddSegment(seg)] + _field_commands(args, seg.id)
-    cmds += _markers_command(args, project, seg.id, start, end)
+    roi = _roi_arg(args)
+    _check_roi_first(project, roi)
+    cmds = [AddSegment(seg)] + _field_commands(args, seg.id) + _roi_command(seg.id, roi)
+    cmds += _markers_command(args, project, seg.id, start, end,
+                             None if roi is _KEEP else roi)
     _apply_and_save(project, Macro(cmds, "add segment"))
     print(seg.id)
     return 0
@@ -245,10 +281,13 @@ def _edit_locked(args) -> int:
         cmds.append(TrimSegment(seg.id,
                                 None if args.start is None else _time(project, args.start, "start"),
                                 None if args.end is None else _time(project, args.end, "end")))
-    cmds += _field_commands(args, seg.id, seg.model)
+    roi = _roi_arg(args)
+    _check_roi_first(project, roi)
+    cmds += _field_commands(args, seg.id, seg.model) + _roi_command(seg.id, roi)
     new_start = seg.start if args.start is None else _time(project, args.start, "start")
     new_end = seg.end if args.end is None else _time(project, args.end, "end")
-    cmds += _markers_command(args, project, seg.id, new_start, new_end)
+    cmds += _markers_command(args, project, seg.id, new_start, new_end,
+                             seg.spot_roi if roi is _KEEP else roi)
     if not cmds:
         raise ProjectError("nothing to change: give --start, --end, --prompt …")
     _apply_and_save(project, Macro(cmds, "edit segment"))
@@ -289,8 +328,19 @@ def _secs(samples: int) -> str:
     return f"{samples / 48000:.3f} s"
 
 
+def _marker_text(m) -> str:
+    """One marker for `show`: its time, kind unless other, strength unless 1, and (auto)."""
+    text = f"{m.time / 48000:.3f}" + ("" if m.kind == "other" else f"@{m.kind}")
+    if m.strength != 1:
+        text += f" strength {m.strength:.2f}"
+    if m.source == "auto":
+        text += " (auto)"
+    return text
+
+
 def _show(args) -> int:
     from foley_desktop.app.provenance import describe
+    from foley_desktop.project.commands import roi_text
 
     project = io.load(args.project)
     folder = project.path.parent
@@ -324,10 +374,16 @@ def _show(args) -> int:
               + ("  [library]" if seg.mode == "library" else "")
               + (f"  between markers: {seg.between_markers}"
                  if seg.between_markers != "auto" else ""))
+        if seg.spot_roi is not None:
+            print(f"    auto-spot region {roi_text(seg.spot_roi)} (pixels)")
         if seg.markers:
-            shown = ", ".join(f"{m.time / 48000:.3f}" + ("" if m.kind == "other" else f"@{m.kind}")
-                              for m in seg.markers[:12])
+            shown = ", ".join(_marker_text(m) for m in seg.markers[:12])
             print(f"    markers ({len(seg.markers)}): {shown}" + (" …" if len(seg.markers) > 12 else ""))
+            outside = [m for m in seg.markers if not seg.start <= m.time < seg.end]
+            if outside:
+                print(f"    {len(outside)} marker(s) outside the segment: not used "
+                      f"({', '.join(f'{m.time / 48000:.3f}' for m in outside[:12])}"
+                      + (" …" if len(outside) > 12 else "") + ")")
         for t in seg.takes:
             mark = "*" if t.id == seg.active_take else " "
             ok = "" if t.path.exists() else "  [MISSING]"

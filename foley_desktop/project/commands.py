@@ -165,13 +165,18 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
                 "a list of markers"),
     "mode": (lambda v: v in MODES, " or ".join(MODES)),
     "between_markers": (lambda v: v in ("auto", "quiet", "keep"), "auto, quiet or keep"),
+    "spot_roi": (lambda v: v is None or (isinstance(v, tuple) and len(v) == 4
+                                         and all(isinstance(x, int) and not isinstance(x, bool)
+                                                 for x in v)
+                                         and v[0] >= 0 and v[1] >= 0 and v[2] > 0 and v[3] > 0),
+                 "x, y, width, height in whole pixels (size > 0) or nothing"),
     "pinned": (lambda v: isinstance(v, list) and len(v) <= 64 and all(isinstance(x, str) for x in v),
                "a list of sound file paths"),
 }
 SETTABLE_FIELDS = tuple(_FIELDS)
 # How the editor knows a field (the inspector's label, the CLI's flag), for messages.
 _SAID = {"gain_db": "gain", "visual_guidance": "picture guidance",
-         "between_markers": "between markers",
+         "between_markers": "between markers", "spot_roi": "the auto-spot region",
          "literal_prompt": "use the prompt as typed", "pinned": "pinned sounds"}
 
 
@@ -202,11 +207,30 @@ class SetSegmentField(Command):
                 raise ProjectError(f"a marker at {when(project, late[0].time)} is past the clip's "
                                    f"end ({when(project, project.duration_samples)})")
             value = sorted_unique(value)
+        if self.name == "spot_roi" and value is not None:
+            _check_roi(project, value)
         self._old = getattr(seg, self.name)
         setattr(seg, self.name, value)
 
     def revert(self, project: Project) -> None:
         setattr(project.segment(self.segment_id), self.name, self._old)
+
+
+def _check_roi(project: Project, roi: tuple[int, int, int, int]) -> None:
+    """A region must lie inside the clip's frame when its size is known."""
+    width, height = project.media_info.get("width"), project.media_info.get("height")
+    x, y, w, h = roi
+    if width and height and (x + w > width or y + h > height):
+        raise ProjectError(f"the auto-spot region {w}x{h} at {x},{y} is outside the "
+                           f"{width}x{height} picture")
+
+
+def roi_text(roi: tuple[int, int, int, int] | None) -> str:
+    """How the editor reads a region: "268x132 at 500,268" ("" for none)."""
+    if roi is None:
+        return ""
+    x, y, w, h = roi
+    return f"{w}x{h} at {x},{y}"
 
 
 def SetPrompt(segment_id: str, prompt: str) -> SetSegmentField:

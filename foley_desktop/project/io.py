@@ -79,6 +79,7 @@ def to_dict(project: Project, folder: Path) -> dict[str, Any]:
                 **({"mode": s.mode} if s.mode != "model" else {}),
                 **({"between_markers": s.between_markers}
                    if s.between_markers != "auto" else {}),
+                **({"spot_roi": [int(v) for v in s.spot_roi]} if s.spot_roi is not None else {}),
                 **({"pinned": list(s.pinned)} if s.pinned else {}),
                 "takes": [
                     {"id": t.id, "path": _to_rel(t.path, folder), "seed": t.seed, "model": t.model,
@@ -130,6 +131,7 @@ def from_dict(doc: dict[str, Any], folder: Path, path: Path | None = None) -> Pr
             markers=sorted_unique(Marker.from_dict(m) for m in s.get("markers", [])),
             mode=s.get("mode", "model"), pinned=list(s.get("pinned", [])),
             between_markers=s.get("between_markers", "auto"),
+            spot_roi=_roi(s.get("spot_roi")),
             takes=takes, active_take=s.get("active_take")))
     stems = {}
     for kind, rel in doc.get("stems", {}).items():
@@ -145,6 +147,13 @@ def from_dict(doc: dict[str, Any], folder: Path, path: Path | None = None) -> Pr
                    stems=stems, settings=dict(doc.get("settings", {})),
                    speech=[(int(a), int(b)) for a, b in doc.get("speech", [])], name=doc.get("name", ""),
                    created=doc.get("created", ""), path=path)
+
+
+def _roi(value: Any) -> tuple[int, int, int, int] | None:
+    if value is None:
+        return None
+    x, y, w, h = (int(v) for v in value)
+    return x, y, w, h
 
 
 def load(path: str | os.PathLike) -> Project:

@@ -88,6 +88,9 @@ class Segment:
     # Model takes with markers, between them (engine/marker_gate.py): "auto" (quiet unless the
     # prompt asks for a bed), "quiet" or "keep"; saved only when not "auto".
     between_markers: str = "auto"
+    # Auto-spot looks only here: (x, y, w, h) in pixels of the video frame (the clip's
+    # display size); None = the whole picture. Saved only when set.
+    spot_roi: tuple[int, int, int, int] | None = None
     # Library mode: recordings the editor chose for this segment (absolute paths), used instead
     # of searching the library with the prompt.
     pinned: list[str] = field(default_factory=list)

@@ -16,7 +16,8 @@ Version history
      having none, so no new version was needed). Optional per segment: "markers" (spotting
      marks: time in samples, kind, strength, source) and "mode" ("model" | "library"); per
      take: "mode", "params" (the settings that made it), "sources" (library recordings
-     placed), "sync" (onsets vs markers). Files without them load with none.
+     placed), "sync" (onsets vs markers). Files without them load with none. Optional per
+     segment "spot_roi": [x, y, w, h] in video pixels, the region auto-spot looks at.
 """
 
 from __future__ import annotations
@@ -82,6 +83,12 @@ def _nonneg_int(v: Any) -> bool:
     return _is_int(v) and v >= 0
 
 
+def _is_roi(v: Any) -> bool:
+    """[x, y, w, h]: a region of the video frame in pixels (auto-spot looks only there)."""
+    return (isinstance(v, list) and len(v) == 4 and all(map(_is_int, v))
+            and v[0] >= 0 and v[1] >= 0 and v[2] > 0 and v[3] > 0)
+
+
 _TAKE: _Fields = {
     "id": (True, lambda v: isinstance(v, str) and bool(_ID.match(v)), "an id (letters, digits, _.-)"),
     "path": (True, _nonempty_str, "a relative path"),
@@ -126,6 +133,7 @@ _SEGMENT: _Fields = {
     "mode": (False, lambda v: v in ("model", "library"), '"model" or "library"'),
     "between_markers": (False, lambda v: v in ("auto", "quiet", "keep"),
                         '"auto", "quiet" or "keep"'),
+    "spot_roi": (False, _opt(_is_roi), "[x, y, width, height] in whole pixels (size > 0)"),
     "pinned": (False, lambda v: isinstance(v, list) and len(v) <= 64
                and all(isinstance(x, str) and x.strip() for x in v), "a list of paths (at most 64)"),
     "takes": (False, lambda v: isinstance(v, list) and len(v) <= 1000, "a list of at most 1000"),
@@ -187,6 +195,11 @@ def validate(doc: Any) -> None:
             _fail(where, f"end ({seg['end']}) must be after start ({seg['start']})")
         if seg["end"] > duration:
             _fail(f"{where}.end", f"{seg['end']} is past the clip's end ({duration} samples)")
+        roi = seg.get("spot_roi")
+        width, height = doc["media_info"].get("width"), doc["media_info"].get("height")
+        if roi is not None and width and height and (roi[0] + roi[2] > width
+                                                     or roi[1] + roi[3] > height):
+            _fail(f"{where}.spot_roi", f"{roi!r} is outside the {width}x{height} frame")
         for j, marker in enumerate(seg.get("markers", [])):
             _check_fields(marker, f"{where}.markers[{j}]", _MARKER)
             if marker["time"] > duration:
