@@ -7,6 +7,7 @@ Every change goes through `Document` as an undoable command when the field is co
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QStringListModel, Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -31,6 +33,7 @@ from foley_desktop.app.preferences import PRECISION_CHOICES
 from foley_desktop.app.provenance import describe
 from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import samples_to_timecode
+from foley_desktop.project.commands import roi_text
 from foley_desktop.ui.drag_out import PATH_ROLE, FileList
 
 
@@ -116,6 +119,26 @@ class Inspector(QWidget):
         self.spot_btn.setToolTip("Propose markers from the picture (footsteps, hits) for the "
                                  "selected segment(s); your own markers are kept (Ctrl+M)")
         self.spot_btn.clicked.connect(lambda: self.autoSpotRequested.emit(list(self.ids)))
+        # The region of the picture auto-spot looks at (Segment.spot_roi): dragged on the
+        # video preview, one undoable edit; the arrow's menu clears it.
+        self.region_btn = QToolButton()
+        self.region_btn.setText("Region…")
+        self.region_btn.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        self.region_btn.setToolTip(
+            "Auto-spot only one part of the picture (one walker among several): drag a "
+            "rectangle on the video; Esc cancels. The arrow's menu clears the region.")
+        self.region_action = QAction("Draw region on the picture…", self)
+        self.region_action.triggered.connect(self.begin_region)
+        self.clear_region_action = QAction("Clear region", self)
+        self.clear_region_action.setToolTip("Auto-spot the whole picture again")
+        self.clear_region_action.triggered.connect(self.clear_region)
+        region_menu = QMenu(self.region_btn)
+        region_menu.addAction(self.region_action)
+        region_menu.addAction(self.clear_region_action)
+        self.region_btn.setMenu(region_menu)
+        self.region_btn.clicked.connect(self.begin_region)
+        self._preview = None           # the window's VideoPreview (attach_preview)
+        self._region_for: str | None = None   # the segment a region is being drawn for
         self.clear_markers_btn = QPushButton("Clear")
         self.clear_markers_btn.setToolTip("Remove the selected segment's markers")
         self.clear_markers_btn.clicked.connect(self._clear_markers)
@@ -132,6 +155,7 @@ class Inspector(QWidget):
         marker_row = QHBoxLayout()
         marker_row.addWidget(self.markers_label, 1)
         marker_row.addWidget(self.spot_btn)
+        marker_row.addWidget(self.region_btn)
         marker_row.addWidget(self.clear_markers_btn)
         self.provider = QLabel("provider: not loaded yet")
         self.provider.setWordWrap(True)
@@ -313,6 +337,63 @@ class Inspector(QWidget):
         self.ids = list(ids)
         self.refresh(force_text=changed)
 
+    # ---- the auto-spot region, drawn on the video preview
+    def attach_preview(self, preview) -> None:
+        """The VideoPreview the region is drawn on and shown on (the window's)."""
+        if preview is self._preview:
+            return
+        self._preview = preview
+        preview.regionPicked.connect(self._region_picked)
+        preview.regionCancelled.connect(self._region_cancelled)
+
+    def preview(self):
+        """The window's video preview (found in the window the first time it is needed)."""
+        if self._preview is None:
+            from foley_desktop.ui.video_preview import VideoPreview
+
+            found = self.window().findChild(VideoPreview)
+            if found is not None:
+                self.attach_preview(found)
+        return self._preview
+
+    def _show_region(self, seg) -> None:
+        """The selected segment's region as an outline on the picture (none for several)."""
+        preview = self.preview()
+        if preview is None:
+            return
+        if self._region_for is not None and (seg is None or seg.id != self._region_for):
+            preview.cancel_region()   # the segment it was drawn for is no longer selected
+        preview.set_region(None if seg is None else seg.spot_roi)
+
+    def begin_region(self) -> None:
+        """Region mode on the preview for the selected segment: drag a rectangle, Esc cancels."""
+        preview = self.preview()
+        if len(self.ids) != 1 or preview is None:
+            return
+        self._region_for = self.ids[0]
+        if not preview.begin_region():
+            self._region_for = None
+            self.error.emit("Open a clip with a picture to draw a region on")
+
+    def _region_picked(self, roi) -> None:
+        seg_id, self._region_for = self._region_for, None
+        if seg_id is None or self.doc.segment(seg_id) is None:
+            return
+        try:
+            self.doc.set_field(seg_id, "spot_roi", tuple(int(v) for v in roi),
+                               "set auto-spot region")
+        except FoleyError as exc:
+            self.error.emit(str(exc))
+
+    def _region_cancelled(self) -> None:
+        self._region_for = None
+
+    def clear_region(self) -> None:
+        if len(self.ids) == 1:
+            seg = self.doc.segment(self.ids[0])
+            if seg is not None and seg.spot_roi is not None:
+                self.doc.set_field(seg.id, "spot_roi", None, "clear auto-spot region")
+
     def _show_model_defaults(self, model: str | None, markers: bool = False) -> None:
         name = model or getattr(self, "_default_model", "")
         d = dict(getattr(self, "_sampler_defaults", {}).get(name, {}))
@@ -350,6 +431,11 @@ class Inspector(QWidget):
         segs = [s for s in (self.doc.segment(i) for i in self.ids) if s is not None]
         self.ids = [s.id for s in segs]
         enabled = bool(segs)
+        one = segs[0] if len(segs) == 1 else None
+        self.region_btn.setEnabled(one is not None)
+        self.region_action.setEnabled(one is not None)
+        self.clear_region_action.setEnabled(one is not None and one.spot_roi is not None)
+        self._show_region(one)
         for w in (self.prompt, self.literal, self.negative, self.seed, self.variations, self.steps,
                   self.guidance, self.visual_guidance, self.model, self.precision, self.gen_btn,
                   self.takes, self.mode, self.spot_btn, self.clear_markers_btn, self.between):
@@ -405,9 +491,11 @@ class Inspector(QWidget):
             inside = s.markers_inside()
             n_auto = sum(1 for m in inside if m.source == "auto")
             self.markers_label.setText(
-                "no markers" if not inside else
-                f"{len(inside)} marker{'s' if len(inside) != 1 else ''}"
-                + (f" ({n_auto} from auto-spot)" if n_auto else ""))
+                ("no markers" if not inside else
+                 f"{len(inside)} marker{'s' if len(inside) != 1 else ''}"
+                 + (f" ({n_auto} from auto-spot)" if n_auto else ""))
+                + (f", region {roi_text(s.spot_roi)}"
+                   if len(segs) == 1 and s.spot_roi is not None else ""))
             self.clear_markers_btn.setEnabled(bool(inside) and len(segs) == 1)
             self.takes.clear()
             for i, t in enumerate(s.takes, 1):

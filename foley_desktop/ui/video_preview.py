@@ -20,8 +20,8 @@ import time
 from fractions import Fraction
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -192,21 +192,125 @@ def _stream_job(path: str, fps: Fraction, size, first: int, out: queue.Queue,
         end = a
 
 
+Roi = tuple[int, int, int, int]   # x, y, w, h in pixels of the video frame
+MIN_REGION = 4                    # a drag smaller than this (video pixels) picks nothing
+# Cyan like auto-spot's marker flags on the timeline: what auto-spot looks at.
+REGION_COLOR = QColor("#4fd8ff")
+REGION_HINT = "Drag a rectangle around what auto-spot should watch · Esc cancels"
+
+
 class FrameView(QWidget):
-    """Paints the current frame, letterboxed, on black.
+    """Paints the current frame, letterboxed, on black; draws a segment's auto-spot region
+    and, in region mode, lets the editor drag a new one.
 
     Frames are decoded at the size they are shown (see VideoPreview.fit_size), so painting is
     a plain copy: smooth-scaling a large frame on the GUI thread every frame stalled the loop.
+    Regions are in pixels of the video frame (`source`, the clip's display size), mapped to
+    the letterboxed picture on screen both ways.
     """
 
     resized = Signal()
+    regionPicked = Signal(object)   # (x, y, w, h) in video pixels
+    regionCancelled = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.image: QImage | None = None
         self.message = "No clip open"
+        self.source: tuple[int, int] | None = None   # the video frame's size in pixels
+        self.region: Roi | None = None               # drawn as an outline
+        self.picking = False                         # region mode: a drag picks a region
+        self._drag: tuple[QPointF, QPointF] | None = None
         self.setMinimumSize(320, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+
+    # ---- geometry: the letterboxed picture and video pixels
+    def picture_rect(self) -> QRectF:
+        """Where the picture lies in the widget (its letterbox), as `paintEvent` draws it."""
+        if self.image is not None:
+            iw, ih = self.image.width(), self.image.height()
+        elif self.source is not None:
+            iw, ih = self.source
+        else:
+            return QRectF(self.rect())
+        s = min(self.width() / iw, self.height() / ih)
+        if self.image is not None and abs(s - 1) < 0.02:
+            return QRectF(int((self.width() - iw) / 2), int((self.height() - ih) / 2), iw, ih)
+        w, h = iw * s, ih * s
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def to_video(self, pos: QPointF) -> tuple[float, float]:
+        """A widget position as video pixels (clamped to the frame)."""
+        sw, sh = self.source or (1, 1)
+        r = self.picture_rect()
+        x = (pos.x() - r.left()) / max(r.width(), 1e-9) * sw
+        y = (pos.y() - r.top()) / max(r.height(), 1e-9) * sh
+        return min(max(x, 0.0), float(sw)), min(max(y, 0.0), float(sh))
+
+    def to_widget(self, roi: Roi) -> QRectF:
+        """A region in video pixels as a rectangle on the widget."""
+        sw, sh = self.source or (1, 1)
+        r = self.picture_rect()
+        sx, sy = r.width() / sw, r.height() / sh
+        x, y, w, h = roi
+        return QRectF(r.left() + x * sx, r.top() + y * sy, w * sx, h * sy)
+
+    def region_between(self, a: QPointF, b: QPointF) -> Roi | None:
+        """The region (video pixels) dragged from `a` to `b`; None when too small."""
+        (x0, y0), (x1, y1) = self.to_video(a), self.to_video(b)
+        left, top = round(min(x0, x1)), round(min(y0, y1))
+        right, bottom = round(max(x0, x1)), round(max(y0, y1))
+        if right - left < MIN_REGION or bottom - top < MIN_REGION:
+            return None
+        return left, top, right - left, bottom - top
+
+    # ---- region mode
+    def begin_region(self) -> None:
+        self.picking = True
+        self._drag = None
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.update()
+
+    def end_region(self) -> None:
+        self.picking = False
+        self._drag = None
+        self.unsetCursor()
+        self.update()
+
+    def mousePressEvent(self, ev) -> None:
+        if self.picking and ev.button() == Qt.MouseButton.LeftButton:
+            self._drag = (ev.position(), ev.position())
+            self.update()
+            return
+        super().mousePressEvent(ev)
+
+    def mouseMoveEvent(self, ev) -> None:
+        if self.picking and self._drag is not None:
+            self._drag = (self._drag[0], ev.position())
+            self.update()
+            return
+        super().mouseMoveEvent(ev)
+
+    def mouseReleaseEvent(self, ev) -> None:
+        if self.picking and self._drag is not None and ev.button() == Qt.MouseButton.LeftButton:
+            roi = self.region_between(self._drag[0], ev.position())
+            if roi is None:   # a click, not a drag: stay in region mode
+                self._drag = None
+                self.update()
+                return
+            self.end_region()
+            self.regionPicked.emit(roi)
+            return
+        super().mouseReleaseEvent(ev)
+
+    def keyPressEvent(self, ev) -> None:
+        if self.picking and ev.key() == Qt.Key.Key_Escape:
+            self.end_region()
+            self.regionCancelled.emit()
+            return
+        super().keyPressEvent(ev)
 
     def sizeHint(self) -> QSize:
         return QSize(800, 450)
@@ -231,18 +335,58 @@ class FrameView(QWidget):
                 w, h = iw * s, ih * s
                 p.drawImage(QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h),
                             self.image)
+        if self.source is not None:
+            self._paint_region(p)
         p.end()
+
+    def _paint_region(self, p: QPainter) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        if self.picking:
+            p.fillRect(self.picture_rect(), QColor(0, 0, 0, 70))
+        shown = None
+        if self.picking and self._drag is not None:
+            shown = QRectF(self._drag[0], self._drag[1]).normalized()
+        elif self.region is not None:
+            shown = self.to_widget(self.region)
+        if shown is not None:
+            # A dark edge under the bright outline: readable on light and dark pictures.
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(QColor(0, 0, 0, 200), 4))
+            p.drawRect(shown)
+            p.setPen(QPen(REGION_COLOR, 2, Qt.PenStyle.DashLine if self.picking
+                          else Qt.PenStyle.SolidLine))
+            p.drawRect(shown)
+            if not self.picking and self.region is not None:
+                label = "auto-spot region"
+                fm = p.fontMetrics()
+                box = QRectF(shown.left(), shown.top() - fm.height() - 4,
+                             fm.horizontalAdvance(label) + 8, fm.height() + 4)
+                if box.top() < 0:
+                    box.moveTop(shown.top())
+                p.fillRect(box, QColor(0, 0, 0, 170))
+                p.setPen(REGION_COLOR)
+                p.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
+        if self.picking:
+            fm = p.fontMetrics()
+            box = QRectF(0, 0, self.width(), fm.height() + 10)
+            p.fillRect(box, QColor(0, 0, 0, 190))
+            p.setPen(REGION_COLOR)
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, REGION_HINT)
 
 
 class VideoPreview(QWidget):
     """Frame view plus transport controls; follows a `Transport`."""
 
     frameShown = Signal(int)
+    regionPicked = Signal(object)   # (x, y, w, h) in video pixels, from region mode
+    regionCancelled = Signal()
 
     def __init__(self, transport, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.transport = transport
         self.view = FrameView()
+        self.view.regionPicked.connect(self.regionPicked)
+        self.view.regionCancelled.connect(self.regionCancelled)
         self.runner = Runner(make_pool(1, "preview"), self)
         self.path: str | None = None
         self.fps = Fraction(25)
@@ -303,6 +447,10 @@ class VideoPreview(QWidget):
         self.path = path
         self.fps = fps
         self._src = (width, height)
+        self.view.source = (width, height)
+        self.view.region = None
+        if self.view.picking:
+            self.cancel_region()
         self.size_ = self.fit_size()
         self.shown = -1
         self.view.image = None
@@ -314,6 +462,36 @@ class VideoPreview(QWidget):
         self.duration_lbl.setText("/ " + samples_to_timecode(duration, fps))
         self.show_time(0, force=True)
         self.view.update()
+
+    # ---- the auto-spot region (video pixels)
+    def set_region(self, roi: Roi | None) -> None:
+        """The outline drawn on the picture (the selected segment's region; None: none)."""
+        roi = None if roi is None else (int(roi[0]), int(roi[1]), int(roi[2]), int(roi[3]))
+        if roi != self.view.region:
+            self.view.region = roi
+            self.view.update()
+
+    @property
+    def region(self) -> Roi | None:
+        return self.view.region
+
+    @property
+    def picking_region(self) -> bool:
+        return self.view.picking
+
+    def begin_region(self) -> bool:
+        """Region mode: the next drag on the picture picks a region (regionPicked); Esc
+        cancels (regionCancelled). False when no clip is shown."""
+        if self.path is None or self.view.source is None:
+            return False
+        self.transport.stop()
+        self.view.begin_region()
+        return True
+
+    def cancel_region(self) -> None:
+        if self.view.picking:
+            self.view.end_region()
+            self.regionCancelled.emit()
 
     def fit_size(self) -> tuple[int, int]:
         """The source's aspect fitted into the view (device pixels), at most DECODE_BOX."""

@@ -175,7 +175,8 @@ class EditingMixin:
 
     def auto_spot(self, ids: list[str]) -> None:
         """Auto-spot in the job queue; the proposals replace earlier auto-spot markers of the
-        segment and keep the editor's own."""
+        segment and keep the editor's own. A segment with a region (Segment.spot_roi, drawn on
+        the preview from the inspector's Region…) is spotted in that region only."""
         proj = self.doc.project
         if not self._need_clip():
             return
@@ -197,10 +198,13 @@ class EditingMixin:
                 self.statusBar().showMessage(
                     f"Auto-spot: {len(new)} marker(s)"
                     + (f" ({dropped} more already marked by you)" if dropped else "")
+                    + (" in the segment's region" if s.spot_roi is not None else "")
                     + "; Shift+M steps through them", 4000)
 
-            self.jobs.submit(f"Auto-spot {samples_to_timecode(seg.start, self.doc.fps)}", spot,
-                             proj.media, seg.start, seg.end, on_done=done)
+            where = " (region)" if seg.spot_roi is not None else ""
+            self.jobs.submit(f"Auto-spot {samples_to_timecode(seg.start, self.doc.fps)}{where}",
+                             spot, proj.media, seg.start, seg.end, on_done=done,
+                             roi=seg.spot_roi)
 
     def delete_selected(self) -> None:
         if self.delete_marker():
