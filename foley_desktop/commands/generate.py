@@ -52,7 +52,10 @@ def configure(parser) -> None:
                              "none, or times (seconds, HH:MM:SS.mmm or timecode), each optionally "
                              "TIME@KIND@STRENGTH (kind footstep/hit/other, strength 0-1). The "
                              "library mode lays a recording on each; every take reports how well "
-                             "its onsets land on them")
+                             "its onsets land on them. Default, by mode: model mode uses none "
+                             "(the take follows the picture and the prompt); library mode "
+                             "auto-spots the picture for single sounds (steps, hits) and uses "
+                             "none for continuous ones (rain, fire)")
     parser.add_argument("--between-markers", choices=["auto", "quiet", "keep"], default=None,
                         help="model takes with markers: quiet fades the take down outside "
                              "windows around the markers (the model's own events between "
@@ -94,7 +97,7 @@ def _progress_printer():
 
 def _segment(args) -> tuple[Path | None, int, int]:
     from foley_desktop.errors import GenerationError
-    from foley_desktop.media.timebase import SAMPLE_RATE, parse_time
+    from foley_desktop.media.timebase import parse_time
 
     fps = None
     clip_len = None
@@ -112,9 +115,6 @@ def _segment(args) -> tuple[Path | None, int, int]:
             raise GenerationError(f"bad time {text!r}: {exc}") from None
 
     start = t(args.start) if args.start else 0
-    if clip_len is not None and start >= clip_len:
-        raise GenerationError(f"--start {start / SAMPLE_RATE:.3f} s is at or past the clip's end "
-                              f"({clip_len / SAMPLE_RATE:.3f} s)")
     if args.end and args.duration:
         raise GenerationError("give --end or --duration, not both")
     if args.end:
@@ -125,7 +125,24 @@ def _segment(args) -> tuple[Path | None, int, int]:
         end = clip_len
     else:
         raise GenerationError("without VIDEO, give --duration (text-only generation)")
+    if clip_len is not None:
+        # Model mode's engine refuses this too (engine/generate.py); library mode and `spot`
+        # have no engine, so the rule is applied here, before any work, for every mode.
+        check_range(start, end, clip_len, GenerationError)
     return args.video, start, end
+
+
+def check_range(start: int, end: int, clip_len: int, error: type[Exception]) -> None:
+    """A segment [start, end) must lie inside the clip: the rule `generate` (every mode) and
+    `spot` share, in the engine's words (engine/generate.py), raised as `error`."""
+    from foley_desktop.media.timebase import SAMPLE_RATE as SR
+
+    if start >= clip_len:
+        raise error(f"--start {start / SR:.3f} s is at or past the clip's end "
+                    f"({clip_len / SR:.3f} s)")
+    if end > clip_len:
+        raise error(f"the segment {start / SR:.3f}-{end / SR:.3f} s is "
+                    f"outside the clip ({clip_len / SR:.3f} s long)")
 
 
 def markers_from_arg(text: str | None, video: Path | None, start: int, end: int, fps=None,
@@ -154,7 +171,7 @@ def markers_from_arg(text: str | None, video: Path | None, start: int, end: int,
     outside = [m for m in marks if not start <= m.time < end]
     if outside:
         raise GenerationError(f"--markers: {outside[0].time / 48000:.3f} s is outside the segment "
-                              f"({start / 48000:.3f}-{end / 48000:.3f} s)")
+                              f"(from {start / 48000:.3f} s to before {end / 48000:.3f} s)")
     return marks
 
 
@@ -260,11 +277,14 @@ def run(args) -> int:
                   suffixes=(".wav",))
     seed = args.seed if args.seed is not None else secrets.randbelow(2 ** 31)
     seeds = [seed + i for i in range(args.variations)]
-    markers = markers_from_arg(args.markers, video, start, end, _fps_of(video),
+    fps = _fps_of(video)
+    markers = markers_from_arg(args.markers, video, start, end, fps,
                                _progress_printer(), roi=parse_roi(args.spot_roi, "--spot-roi"))
     marker_s = [(m.time - start) / 48000 for m in markers] if markers else []
+    # An audio-only input: nothing to follow but the prompt; say so (text and --json notes).
+    notes = [] if video is None or fps is not None else [no_picture_note(video)]
     if args.mode == "library":
-        return _run_library(args, video, start, end, seeds, markers or [], marker_s)
+        return _run_library(args, video, start, end, seeds, markers or [], marker_s, notes)
     params = clip_params(args, start, end, markers, seed)
     if not args.output.parent.is_dir():
         raise GenerationError(f"cannot write {args.output}: no such folder {args.output.parent}")
@@ -278,6 +298,8 @@ def run(args) -> int:
     if markers is not None:
         report["markers"] = [m.to_dict() for m in markers]
         report["sync"] = syncs
+    if result.notes or notes:
+        report["notes"] = [*result.notes, *notes]
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -294,7 +316,7 @@ def run(args) -> int:
             # On a machine with no GPU, "auto" running on the CPU is what was expected: the
             # missing CUDA libraries are not news (the reason stays in --json).
             print(f"provider: {result.fallback_reason}")
-        for note in result.notes:
+        for note in [*result.notes, *notes]:
             print(f"note: {note}")
         line = prompt_line(result)
         if line:
@@ -303,13 +325,29 @@ def run(args) -> int:
             print("between markers: quiet (faded down outside the markers' windows; "
                   "--between-markers keep leaves the take as generated)")
         for i, (p, t) in enumerate(zip(paths, result.takes)):
-            sync = (f", sync with {len(marker_s)} markers: F1 {syncs[i]['f1_100ms']:.2f} at "
-                    f"+-100 ms, {syncs[i]['f1_40ms']:.2f} at +-40 ms" if syncs else "")
+            sync = (f", sync with {plural(len(marker_s), 'marker')}: "
+                    + f1_text(syncs[i]) if syncs else "")
             print(f"wrote {p}  (seed {t.seed}, {len(t.audio)} samples at 48 kHz{sync})")
     return 0
 
 
-def _run_library(args, video, start: int, end: int, seeds: list[int], markers, marker_s) -> int:
+def plural(n: int, word: str) -> str:
+    """"1 marker", "2 markers", "0 markers"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def f1_text(sync: dict) -> str:
+    """A take's sync with its markers, at both tolerances (model and library lines alike)."""
+    return f"F1 {sync['f1_100ms']:.2f} at +-100 ms, {sync['f1_40ms']:.2f} at +-40 ms"
+
+
+def no_picture_note(path: Path) -> str:
+    return (f"{path.name} has no picture: the take is made from the prompt alone "
+            "(give a video clip for Foley that follows the picture)")
+
+
+def _run_library(args, video, start: int, end: int, seeds: list[int], markers, marker_s,
+                 notes: list[str]) -> int:
     """--mode library: recordings from the sound library laid on the markers."""
     from foley_desktop.commands.spot import parse_roi
     from foley_desktop.library.index import LibraryIndex
@@ -329,7 +367,7 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
     from foley_desktop.library.render import is_continuous
 
     spotted = False
-    if not markers and args.markers is None and video is not None and hits \
+    if not markers and args.markers is None and video is not None and not notes and hits \
             and not is_continuous(hits):
         # Single sounds need marks and none were given: spot the picture (as --markers auto).
         from foley_desktop.spotting.detect import spot
@@ -356,7 +394,8 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
                           for h in hits[:5]],
               **({"prompt_read_as": reading.text_en} if reading.translated else {}),
               **({"prompt_understood": False} if not reading.understood else {}),
-              **({"prompt_note": reading.note} if reading.note else {})}
+              **({"prompt_note": reading.note} if reading.note else {}),
+              **({"notes": notes} if notes else {})}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -364,12 +403,14 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
         print(f"markers: none given, auto-spotted {len(markers)} in the picture "
               "(--markers to give your own)")
     names = sorted({Path(s["file"]).name for t in takes for s in t.sources})
+    for note in notes:
+        print(f"note: {note}")
     if reading.note:
         print(f"prompt: {reading.note}")
     print(f"library: {takes[0].kind} from {len(names)} recording(s) for {args.prompt!r}: "
           + ", ".join(names[:6]) + (" …" if len(names) > 6 else ""))
     for p, t, sy in zip(paths, takes, syncs):
-        extra = (f", {len(t.sources)} hits on {len(marker_s)} markers, F1 {sy['f1_40ms']:.2f} "
-                 "at +-40 ms" if sy else "")
+        extra = (f", {plural(len(t.sources), 'hit')} on {plural(len(marker_s), 'marker')}, "
+                 + f1_text(sy) if sy else "")
         print(f"wrote {p}  (seed {t.seed}, {len(t.audio)} samples at 48 kHz{extra})")
     return 0

@@ -59,6 +59,9 @@ def run(args) -> int:
 
     start = t(args.start) if args.start else 0
     end = t(args.end) if args.end else info.duration_samples
+    from foley_desktop.commands.generate import check_range
+
+    check_range(start, end, info.duration_samples, MediaError)  # as `generate` refuses it
     if end <= start:
         raise MediaError("--end must be after --start")
     roi = parse_roi(args.roi)
