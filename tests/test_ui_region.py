@@ -83,7 +83,7 @@ def test_drag_a_region_undo_and_clear(qtbot, win):
     assert win.doc.undo_stack.count() == before + 1
     assert win.preview.region == seg.spot_roi
     x, y, w, h = seg.spot_roi
-    assert f"region {w}x{h} at {x},{y}" in insp.markers_label.text()
+    assert insp.region_label.text() == f"region {w}x{h} at {x},{y}"
     assert insp.clear_region_action.isEnabled()
     # The outline is drawn on the picture: the top edge's middle is the region's colour.
     from foley_desktop.ui.video_preview import REGION_COLOR
@@ -101,7 +101,7 @@ def test_drag_a_region_undo_and_clear(qtbot, win):
     # Undo takes the region away (one step), redo brings it back.
     win.doc.undo_stack.undo()
     assert seg.spot_roi is None and win.preview.region is None
-    assert "region" not in insp.markers_label.text()
+    assert "whole picture" in insp.region_label.text()
     win.doc.undo_stack.redo()
     assert win.preview.region == seg.spot_roi is not None
     # Clear region: one more undoable edit.
@@ -147,7 +147,7 @@ def test_auto_spot_uses_the_region_and_it_survives_save_and_reopen(qtbot, win, t
     got = _auto_spot(qtbot, win, seg)
     assert got == [m.time for m in spot(WALKERS, seg.start, seg.end, roi=roi)]
     assert got != [m.time for m in spot(WALKERS, seg.start, seg.end)]
-    assert "region" in win.inspector.markers_label.text()
+    assert win.inspector.region_label.text().startswith("region ")
     path = win.doc.save(tmp_path / "walkers.foley")
     assert win.open_path(str(path))
     again = win.doc.project.segments[0]

@@ -36,6 +36,8 @@ from foley_desktop.media.timebase import samples_to_timecode
 from foley_desktop.project.commands import roi_text
 from foley_desktop.ui.drag_out import PATH_ROLE, FileList
 
+WHOLE_PICTURE = "auto-spot: the whole picture"
+
 
 class Inspector(QWidget):
     generateRequested = Signal(list)  # segment ids
@@ -137,6 +139,11 @@ class Inspector(QWidget):
         region_menu.addAction(self.clear_region_action)
         self.region_btn.setMenu(region_menu)
         self.region_btn.clicked.connect(self.begin_region)
+        # Under the marker count: where auto-spot looks (the segment's region, or all).
+        self.region_label = QLabel(WHOLE_PICTURE)
+        self.region_label.setToolTip("Auto-spot looks only at this region of the picture "
+                                     "(video pixels: width x height at left,top); it is "
+                                     "outlined on the video")
         self._preview = None           # the window's VideoPreview (attach_preview)
         self._region_for: str | None = None   # the segment a region is being drawn for
         self.clear_markers_btn = QPushButton("Clear")
@@ -155,7 +162,6 @@ class Inspector(QWidget):
         marker_row = QHBoxLayout()
         marker_row.addWidget(self.markers_label, 1)
         marker_row.addWidget(self.spot_btn)
-        marker_row.addWidget(self.region_btn)
         marker_row.addWidget(self.clear_markers_btn)
         self.provider = QLabel("provider: not loaded yet")
         self.provider.setWordWrap(True)
@@ -171,7 +177,14 @@ class Inspector(QWidget):
 
         form = QFormLayout()
         form.addRow(label("Mode"), self.mode)
-        form.addRow(label("Markers"), marker_row)
+        markers_box = QVBoxLayout()
+        markers_box.setSpacing(0)
+        markers_box.addLayout(marker_row)
+        region_row = QHBoxLayout()
+        region_row.addWidget(self.region_label, 1)
+        region_row.addWidget(self.region_btn)
+        markers_box.addLayout(region_row)
+        form.addRow(label("Markers"), markers_box)
         form.addRow(label("Prompt"), self.prompt)
         form.addRow("", self.prompt_note)
         form.addRow("", self.literal)
@@ -462,6 +475,7 @@ class Inspector(QWidget):
                 self.take_info.clear()
                 self.ab_btn.setEnabled(False)
                 self.markers_label.setText("no markers")
+                self.region_label.setText(WHOLE_PICTURE)
                 self.more_btn.setText("Model settings")
                 for w in (self.prompt, self.negative):
                     w.clear()
@@ -491,11 +505,11 @@ class Inspector(QWidget):
             inside = s.markers_inside()
             n_auto = sum(1 for m in inside if m.source == "auto")
             self.markers_label.setText(
-                ("no markers" if not inside else
-                 f"{len(inside)} marker{'s' if len(inside) != 1 else ''}"
-                 + (f" ({n_auto} from auto-spot)" if n_auto else ""))
-                + (f", region {roi_text(s.spot_roi)}"
-                   if len(segs) == 1 and s.spot_roi is not None else ""))
+                "no markers" if not inside else
+                f"{len(inside)} marker{'s' if len(inside) != 1 else ''}"
+                + (f" ({n_auto} from auto-spot)" if n_auto else ""))
+            region = roi_text(s.spot_roi) if len(segs) == 1 else ""
+            self.region_label.setText(f"region {region}" if region else WHOLE_PICTURE)
             self.clear_markers_btn.setEnabled(bool(inside) and len(segs) == 1)
             self.takes.clear()
             for i, t in enumerate(s.takes, 1):
