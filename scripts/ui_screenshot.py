@@ -7,7 +7,8 @@
 
 The default story marks two segments and separates (docs/prompt_completion.png, from
 tests/conftest.py's clip_hello). `--story spotting` (docs/screenshot.png) is the editor's story
-on real footage: a segment on the walker in the lower right, auto-spot in that region, library
+on real footage: a segment, the walker in the lower right set as its auto-spot region (outlined
+on the picture), the window's auto-spot in that region, library
 mode, a take from the sound library (the starter library must be installed:
 `foley-desktop library add --starter`), the Library panel searched for the same words. The
 capture is of the X screen (QScreen.grabWindow), i.e. what a user would see, not a widget render.
@@ -22,15 +23,24 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 
+WALKER = (500, 268, 268, 132)   # the lower-right walker, in video pixels (walkers.json)
+
 
 def spotting_story(win) -> None:
-    """Segment 0-3 s, auto-spot on the walker, library mode, generate, Library panel search."""
-    from foley_desktop.spotting.detect import spot
-
+    """Segment 0-3 s with the walker's region set as the app sets it (the segment's field, as
+    the inspector's Region… does after a drag on the preview) and auto-spot through the
+    window's own auto_spot (a job); `spotting_story_rest` follows once its markers are in."""
     doc = win.doc
     seg = doc.add_segment(0, 3 * 48000, "footsteps on gravel")
-    doc.set_field(seg.id, "markers", spot(doc.project.media, 0, 3 * 48000,
-                                          roi=(500, 268, 268, 132)))
+    win.canvas.set_selected([seg.id])
+    doc.set_field(seg.id, "spot_roi", WALKER, "set auto-spot region")
+    win.auto_spot([seg.id])
+
+
+def spotting_story_rest(win) -> None:
+    """Library mode, generate, Library panel search."""
+    doc = win.doc
+    seg = doc.project.segments[0]
     doc.set_field(seg.id, "mode", "library")
     doc.set_field(seg.id, "variations", 2)
     doc.set_field(seg.id, "seed", 7)
@@ -102,7 +112,16 @@ def main(clip: str, out: str, type_prompt: str | None = None, story: str = "defa
                     and win.library_panel.results.count() > 0
                     and not win.library_panel.results.item(0).icon().isNull())
 
-        when(story_ready, shoot_story, 900, delay_ms=500)
+        def spotted():
+            seg = doc.project.segments[0]
+            return bool(seg.markers) and all(j.state in ("done", "failed", "cancelled")
+                                             for j in win.jobs.jobs.values())
+
+        def rest():
+            spotting_story_rest(win)
+            when(story_ready, shoot_story, 900, delay_ms=500)
+
+        when(spotted, rest, 600, delay_ms=100)
         app.exec()
         return status["rc"]
     a = doc.add_segment(frame_to_samples(40, fps), frame_to_samples(75, fps),
