@@ -104,6 +104,17 @@ def test_drag_a_region_undo_and_clear(qtbot, win):
     assert "whole picture" in insp.region_label.text()
     win.doc.undo_stack.redo()
     assert win.preview.region == seg.spot_roi is not None
+    # R does what Region… does (and with no segment selected says why).
+    win.canvas.set_selected([])
+    win.canvas.setFocus()
+    qtbot.keyClick(win, Qt.Key.Key_R)
+    assert not view.picking and "Select one segment" in win.statusBar().currentMessage()
+    win.canvas.set_selected([seg.id])
+    win.canvas.setFocus()
+    qtbot.keyClick(win, Qt.Key.Key_R)
+    assert view.picking
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert not view.picking
     # Clear region: one more undoable edit.
     insp.clear_region_action.trigger()
     assert seg.spot_roi is None and win.preview.region is None

@@ -157,6 +157,7 @@ class MainWindow(ActionsMixin, FilesMixin, ProjectViewsMixin, TransportMixin, Ed
 
     # ------------------------------------------------------------------ setup
     def _connect(self) -> None:
+        self.inspector.attach_preview(self.preview)   # the auto-spot region is drawn there
         c = self.canvas
         c.seekRequested.connect(self.seek)
         c.createRequested.connect(self._create_segment)

@@ -40,6 +40,7 @@ SHORTCUTS: dict[str, tuple[tuple[str, ...], str]] = {
     "marker_down": (("Alt+Down",), "The selected marker weaker (softer hit)"),
     "next_marker": (("Shift+M",), "Go to the next marker and select it (review auto-spot)"),
     "prev_marker": (("Ctrl+Shift+M",), "Go to the previous marker and select it"),
+    "spot_region": (("R",), "Draw the auto-spot region on the picture (one walker among several)"),
     "auto_spot": (("Ctrl+M",), "Auto-spot: propose markers from the picture"),
     "generate": (("Ctrl+G",), "Generate the selected segments"),
     "generate_all": (("Ctrl+Shift+G",), "Generate every segment"),

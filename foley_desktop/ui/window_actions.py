@@ -34,6 +34,7 @@ class ActionsMixin:
             "marker_down": lambda: self.marker_strength(-1),
             "next_marker": lambda: self.goto_marker(1),
             "prev_marker": lambda: self.goto_marker(-1),
+            "spot_region": self.spot_region,
             "auto_spot": lambda: self.auto_spot(list(self.canvas.selected)),
             "ab": self.ab_toggle, "zoom_in": self.timeline.zoom_in,
             "zoom_out": self.timeline.zoom_out, "zoom_fit": self.timeline.zoom_fit,
@@ -89,8 +90,7 @@ class ActionsMixin:
             m.addAction(a[n])
         m.addSeparator()
         for n in ("marker", "marker_back", "marker_fwd", "marker_up", "marker_down",
-                  "next_marker", "prev_marker",
-                  "auto_spot"):
+                  "next_marker", "prev_marker", "spot_region", "auto_spot"):
             m.addAction(a[n])
         m = mb.addMenu("&View")
         for n in ("zoom_in", "zoom_out", "zoom_fit"):

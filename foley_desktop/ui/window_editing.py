@@ -173,6 +173,17 @@ class EditingMixin:
         self.canvas.select_marker(None, None)
         return True
 
+    def spot_region(self) -> None:
+        """R: draw the selected segment's auto-spot region on the picture."""
+        if not self._need_clip():
+            return
+        if len(self.canvas.selected) != 1:
+            self.statusBar().showMessage("Select one segment to draw its auto-spot region", 3000)
+            return
+        self.inspector.set_selection(list(self.canvas.selected))
+        self.inspector.begin_region()
+        self.statusBar().showMessage("Drag a rectangle on the picture (Esc cancels)", 4000)
+
     def auto_spot(self, ids: list[str]) -> None:
         """Auto-spot in the job queue; the proposals replace earlier auto-spot markers of the
         segment and keep the editor's own. A segment with a region (Segment.spot_roi, drawn on
