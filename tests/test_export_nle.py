@@ -84,7 +84,8 @@ class Case:
                     self.takes[i] = a
             seg.active_take = seg.takes[0].id
             p.segments.append(seg)
-        p.segments[2].markers = [Marker(100000, "hit", 1.0), Marker(130000, "hit", 0.5)]
+        # One marker the editor placed, one auto-spot proposed.
+        p.segments[2].markers = [Marker(100000, "hit", 1.0), Marker(130000, "hit", 0.5, "auto")]
         save(p)
         self.project = p
         self.out = root / "out"
@@ -230,7 +231,10 @@ def test_fcpxml_by_structure_and_by_the_fcpx_adapter(case):
         assert (c.get("enabled") == "0") is alt
         seen[Path(f).name] = c
     assert len(seen) == 4
-    assert any(m.get("value").startswith("hit: sound 2") for c in seen.values() for m in c.findall("marker"))
+    marks = [m for c in seen.values() for m in c.findall("marker") if m.get("value") == "hit"]
+    assert [m.get("note") for m in marks] == [
+        "editor's marker, strength 1.00; prompt: sound 2",
+        "auto-spot marker, strength 0.50; prompt: sound 2"]
     # The community FCPXML adapter reads it; it rounds NTSC rates to whole ones, so only the
     # integer rates are compared frame by frame.
     coll = otio.adapters.read_from_file(str(path))
@@ -307,7 +311,11 @@ def test_aaf_read_by_pyaaf2_and_the_aaf_adapter(case):
     # The prompts and spotting markers come back as markers on the takes (Avid locators).
     names = {c.name: [m.name for m in c.markers] for _, c in audio_clips(tl)}
     assert names[case.take_file(0).stem] == ["sound 0"]
-    assert names[case.take_file(2).stem] == ["hit: sound 2", "hit"]
+    assert names[case.take_file(2).stem] == ["hit", "hit"]
+    # Coloured as Avid's locators are: the editor's yellow, auto-spot's cyan, the prompt green.
+    colors = {c.name: [m.color for m in c.markers] for _, c in audio_clips(tl)}
+    assert colors[case.take_file(2).stem] == ["YELLOW", "CYAN"]
+    assert colors[case.take_file(0).stem] == ["GREEN"]
 
 
 def melt_render(project: Path, wav: Path) -> None:
@@ -362,5 +370,7 @@ def test_kdenlive_project_rendered_by_melt_puts_every_take_on_its_sample(case, t
         if "kdenlive:markers" in props:
             marks[Path(props["resource"]).name] = json.loads(props["kdenlive:markers"])
     third = marks[case.take_file(2).name]
-    assert [m["comment"] for m in third] == ["hit: sound 2", "hit"]
+    assert [m["comment"] for m in third] == ["hit (editor, strength 1.00)",
+                                             "hit (auto-spot, strength 0.50)"]
+    assert [m["type"] for m in third] == [4, 1]  # Kdenlive's yellow and cyan categories
     assert third[0]["pos"] == frame_holding(100000, case.fps) - case.frame(2)

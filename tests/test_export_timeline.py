@@ -224,7 +224,7 @@ def test_relative_output_folder_and_readable_files(project, tmp_path, monkeypatc
 
 def test_markers_and_library_sources_travel_with_the_takes(project, tmp_path):
     """Spotting markers become OTIO clip markers at their frames (media time of the take, as an
-    NLE shows them), the first one naming the prompt; a library take's iXML note and the clip's
+    NLE shows them), named by their kind, with their source and strength; a library take's iXML note and the clip's
     metadata list the recordings it was made of (read back with wavinfo, an independent reader)."""
     import wavinfo
 
@@ -244,8 +244,12 @@ def test_markers_and_library_sources_travel_with_the_takes(project, tmp_path):
                 if c.name.startswith("Reel-1_04"))
     marks = [(m.marked_range.start_time.value, m.name) for m in clip.markers]
     # At the clip's rate: the markers' frames, in the take's media time (its timecode).
-    assert marks == [(107892 + frame_of(320000), "hit: metal clang on a table"),
-                     (107892 + frame_of(400000), "footstep")]
+    assert marks == [(107892 + frame_of(320000), "hit"), (107892 + frame_of(400000), "footstep")]
+    # Whose each is and how strong: the editor's yellow, auto-spot's cyan; the prompt kept.
+    assert [m.color for m in clip.markers] == ["YELLOW", "CYAN"]
+    info = [dict(m.metadata["foley_desktop"]) for m in clip.markers]
+    assert [(i["source"], i["strength"], i["prompt"]) for i in info] == [
+        ("user", 1.0, "metal clang on a table"), ("auto", 0.5, "metal clang on a table")]
     # The markers fall inside the clip's own source range: they show on the take.
     src = clip.source_range
     assert all(src.start_time.value <= v < src.end_time_exclusive().value for v, _ in marks)

@@ -20,11 +20,14 @@ import struct
 import tempfile
 from typing import TYPE_CHECKING
 
-from foley_desktop.export.placement import Item, Plan
+from foley_desktop.export.placement import Item, Marker, Plan
 from foley_desktop.media.timebase import SAMPLE_RATE
 
 if TYPE_CHECKING:
     import aaf2
+
+
+_RGB16 = {"CYAN": (0, 65535, 65535), "YELLOW": (65535, 65535, 0), "GREEN": (0, 65535, 0)}
 
 
 def _wave_summary(channels: int, bits: int = 24) -> bytes:
@@ -103,26 +106,34 @@ def write_aaf(plan: Plan, path: str | os.PathLike) -> None:
                 master = _link_take(f, it, plan)
                 seq.components.append(master.create_source_clip(slot_id=1, start=0, length=it.samples))
                 pos = at + it.samples
-                marks += [(rate.frame_start(it.record + m.frame), m.name) for m in it.markers]
+                marks += [(rate.frame_start(it.record + m.frame), m) for m in it.markers]
             if marks:
                 _markers(f, comp, slot, n, marks)
 
 
 def _markers(f: aaf2.file.AAFFile, comp: aaf2.mobs.CompositionMob, slot: aaf2.mobslots.MobSlot,
-             track_number: int, marks: list[tuple[int, str]]) -> None:
+             track_number: int, marks: list[tuple[int, Marker]]) -> None:
     """Avid's locators: DescriptiveMarkers in an event slot that names the sound slot (and its
-    track number), so they show on that Foley track."""
+    track number), so they show on that Foley track. Each is named by its kind (the prompt on
+    a take without spotting markers), coloured as Avid does (CommentMarkerColor and the
+    _ATN_CRM_COLOR attribute: auto-spot cyan, the editor's yellow, the prompt green), with its
+    source, strength and the prompt as tagged values."""
     ev = f.create.EventMobSlot()
     ev["EditRate"].value = SAMPLE_RATE
     ev["SlotID"].value = max(s.slot_id for s in comp.slots) + 1
     ev["PhysicalTrackNumber"].value = track_number
     seq = f.create.Sequence(media_kind="DescriptiveMetadata")
-    for position, text in marks:
+    for position, mark in marks:
         m = f.create.DescriptiveMarker()
         m["Position"].value = position
         m["Length"].value = 1
-        m["Comment"].value = text
+        m["Comment"].value = mark.name
         m["CommentMarkerUser"].value = "Foley Desktop"
+        m["CommentMarkerColor"].value = dict(zip(("red", "green", "blue"), _RGB16[mark.color]))
+        attrs = {"_ATN_CRM_COLOR": mark.color.capitalize(), "FoleyDesktop_comment": mark.comment,
+                 **{f"FoleyDesktop_{k}": str(v) for k, v in mark.info().items()}}
+        for name, value in attrs.items():
+            m["CommentMarkerAttributeList"].append(f.create.TaggedValue(name, value))
         m["DescribedSlots"].value = {slot.slot_id}
         seq.components.append(m)
     ev.segment = seq

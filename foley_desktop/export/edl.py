@@ -5,7 +5,8 @@ order, 8 characters at most), the source in/out are the file's own timecode from
 its last frame (the file is frame aligned, so they never fall outside it), and the record in/out
 are the clip's timecode at the take's frames. An `FCM:` line says whether the counts are drop
 frame. Comments carry the file name (`FROM CLIP NAME`), its path (`FROM FILE` for OpenTimelineIO,
-`SOURCE FILE` for Avid and pycmx) and the prompt.
+`SOURCE FILE` for Avid and pycmx), the prompt, and the take's markers as `LOC` lines with their
+colour (auto-spot CYAN, the editor's YELLOW, the prompt GREEN), kind, source and strength.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def edl_text(plan: Plan, track_index: int) -> str:
         lines.append(f"* SOURCE FILE: {_ascii(str(it.path))}")  # what Avid and pycmx read
         if it.prompt:
             lines.append(f"* COMMENT: {_ascii(it.prompt)[:200]}")
+        # Locators (Avid, OpenTimelineIO): the marker's timecode (the file's own, which is the
+        # clip's at that frame), its colour and text.
+        for m in it.markers:
+            lines.append(f"* LOC: {rate.timecode(it.source_tc + m.frame)} {m.color:<7} "
+                         f"{_ascii(m.label)[:80]}")
         lines.append("")
     return "\r\n".join(lines)
 

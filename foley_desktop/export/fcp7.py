@@ -6,7 +6,8 @@ first time a file appears (name, pathurl, rate, duration, timecode, media with
 samplecharacteristics and channelcount) and a reference by id after that, `sourcetrack` on
 audio items, `link` between the clip's picture and its sound, track names (Premiere's
 MZ.TrackName attribute and a `name` element), alternate-take tracks disabled, and the prompt
-and spotting markers as clip markers.
+and spotting markers as clip markers (xmeml has no marker colour: a spotting marker is named by
+its kind, its source, strength and the prompt in its comment).
 """
 
 from __future__ import annotations

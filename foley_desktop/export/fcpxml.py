@@ -5,7 +5,8 @@ clip is the primary storyline's one asset-clip; each Foley track is a lane of co
 asset-clips below it (lane -1, -2 …), alternates further down with enabled="0". A connected
 clip's offset is in its parent's time, which starts at the parent's own start (the clip's
 timecode): offset = (clip timecode + record frame) × frame duration. Assets link the files by
-URL (media-rep, the 1.9+ form); markers carry the prompt and the spotting markers.
+URL (media-rep, the 1.9+ form); markers carry the prompt and the spotting markers (FCPXML has
+no marker colour: each is named by its kind, with its source, strength and prompt in its note).
 """
 
 from __future__ import annotations

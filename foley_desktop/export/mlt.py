@@ -6,7 +6,8 @@ ours). Layout as Kdenlive writes it: a profile, one producer per file, the `main
 (Kdenlive's project bin, with its document version), a black background track, then one tractor
 per track holding a playlist of blanks and entries. Audio tracks are summed into the output by
 `mix` transitions (sum=1), without which MLT plays only the top track. Alternate-take tracks are
-there but muted (hide="both"), so a colleague can switch them on.
+there but muted (hide="both"), so a colleague can switch them on. The takes' markers are
+Kdenlive clip markers in the category of their colour, their kind, source and strength as text.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import xml.etree.ElementTree as ET
 from foley_desktop.export.placement import Item, Plan
 
 KDENLIVE_DOC_VERSION = "1.1"
+# Kdenlive's default marker categories by colour: 1 cyan (#3daee9), 3 green (#1cdc9a), 4 yellow
+# (#c9ce3b).
+KDENLIVE_MARKER_TYPES = {"CYAN": 1, "GREEN": 3, "YELLOW": 4}
 
 
 def _sub(parent: ET.Element, tag: str, text: object = None, **attrib: object) -> ET.Element:
@@ -58,9 +62,11 @@ def kdenlive_xml(plan: Plan) -> str:
                video_index=-1 if audio_only else 0, kdenlive__id=len(producers),
                kdenlive__clipname=it.path.stem, kdenlive__clip_type=1 if audio_only else 0)
         if it.markers:
-            # Kdenlive's clip markers: JSON on the bin clip, positions in the clip's frames.
+            # Kdenlive's clip markers: JSON on the bin clip, positions in the clip's frames; the
+            # type is Kdenlive's marker category, i.e. its colour (KDENLIVE_MARKER_TYPES).
             _props(p, kdenlive__markers=json.dumps(
-                [{"pos": m.frame, "comment": m.name, "type": 0} for m in it.markers]))
+                [{"pos": m.frame, "comment": m.label, "type": KDENLIVE_MARKER_TYPES[m.color]}
+                 for m in it.markers]))
         bin_entries.append((pid, it.frames))
         return pid
 

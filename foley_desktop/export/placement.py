@@ -80,11 +80,53 @@ def align_span(start: int, length: int, rate: Rate) -> tuple[int, int]:
     return start - rate.frame_start(f0), rate.frame_start(f1) - (start + length)
 
 
+# Marker colours where a format has them: the auto-spot's proposals cyan, the editor's own (placed
+# or corrected) yellow, as in the app; the take's prompt marker (a take without spotting markers)
+# green. Names as OpenTimelineIO's MarkerColor, EDL LOC lines and Avid use them.
+MARKER_COLORS = {"auto": "CYAN", "user": "YELLOW", "prompt": "GREEN"}
+SOURCE_WORDS = {"auto": "auto-spot", "user": "editor", "prompt": "prompt"}
+
+
 @dataclass
 class Marker:
+    """A marker on a take: a spotting marker (named by its kind; `source` "auto" or "user",
+    its strength 0-1) or, on a take without any, its prompt (source "prompt")."""
+
     frame: int  # frames from the item's first frame
     name: str
     comment: str = ""
+    source: str = "prompt"  # "auto" | "user" | "prompt"
+    kind: str = ""  # footstep / hit / other ("" for the prompt marker)
+    strength: float | None = None
+    prompt: str = ""
+
+    @property
+    def color(self) -> str:
+        return MARKER_COLORS[self.source]
+
+    @property
+    def label(self) -> str:
+        """Name and details in one text, for formats with a single text per marker (EDL LOC
+        lines, Kdenlive): "footstep (auto-spot, strength 0.50)"."""
+        if self.source == "prompt":
+            return self.name
+        return f"{self.name} ({SOURCE_WORDS[self.source]}, strength {self.strength:.2f})"
+
+    def info(self) -> dict:
+        """What the marker is, for formats with metadata (OTIO) or tagged values (AAF)."""
+        d: dict = {"source": self.source, "prompt": self.prompt}
+        if self.source != "prompt":
+            d.update(kind=self.kind, strength=self.strength)
+        return d
+
+
+def spotting_marker(frame: int, kind: str, strength: float, source: str, prompt: str) -> Marker:
+    """A segment's spotting marker on a take: named by its kind, its source and strength (and
+    the take's prompt) in the comment."""
+    whose = "auto-spot" if source == "auto" else "editor's"
+    comment = f"{whose} marker, strength {strength:.2f}; prompt: {prompt}"
+    return Marker(frame, kind, comment[:200], source=source, kind=kind,
+                  strength=round(float(strength), 4), prompt=prompt)
 
 
 @dataclass
@@ -218,11 +260,12 @@ def build_plan(project: Project, takes: Sequence[PlacedTake], require_rate: bool
         prompt = t.take.params.get("prompt", t.segment.prompt)
         marks = []
         inside = t.segment.markers_inside()
-        for j, m in enumerate(inside):
-            label = f"{m.kind}: {prompt}" if j == 0 else m.kind
-            marks.append(Marker(rate.frame_of(m.time) - record, label[:120], prompt if j == 0 else ""))
+        for m in inside:
+            marks.append(spotting_marker(rate.frame_of(m.time) - record, m.kind, m.strength,
+                                         m.source, prompt))
         if not inside:  # the prompt, on the take's first frame
-            marks.append(Marker(rate.frame_of(t.start) - record, prompt[:120], prompt))
+            marks.append(Marker(rate.frame_of(t.start) - record, prompt[:120], prompt,
+                                prompt=prompt))
         meta = {"segment": t.segment.id, "take": t.take.id, "seed": t.take.seed, "prompt": prompt,
                 "mode": t.take.mode, "start_samples": t.start, "length_samples": t.length,
                 "file_start_samples": t.file_start, "head_samples": t.head,

@@ -66,12 +66,13 @@ def otio_timeline(plan: Plan) -> otio.schema.Timeline:
             clip.enabled = it.enabled
             clip.metadata["foley_desktop"] = dict(it.meta)
             # Markers in the clip's media time, so an NLE shows them on the take.
+            # Named by their kind, coloured by whose they are (auto-spot cyan, the editor's
+            # yellow, the prompt green), source, strength and prompt in the metadata.
             for m in it.markers:
                 mk = otio.schema.Marker(name=m.name, marked_range=TR(RT(it.source_tc + m.frame, rate),
                                                                     RT(0, rate)),
-                                        color=otio.schema.MarkerColor.YELLOW)
-                if m.comment:
-                    mk.metadata["foley_desktop"] = {"prompt": m.comment}
+                                        color=getattr(otio.schema.MarkerColor, m.color))
+                mk.metadata["foley_desktop"] = {**m.info(), "comment": m.comment}
                 clip.markers.append(mk)
             ot.append(clip)
             pos = it.end
