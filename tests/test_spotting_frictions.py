@@ -133,3 +133,9 @@ def test_an_audio_only_input_in_library_mode_says_so_too(tone, library, tmp_path
             "--markers", "0.5@footstep", "--library-db", library, "-o", tmp_path / "a.wav", "--seed", "1", "--json")
     assert r.returncode == 0, r.stderr
     assert any("no picture" in n for n in json.loads(r.stdout)["notes"])
+    # Without markers there is no picture to spot: the refusal says what to give instead.
+    r = cli("generate", tone, "--prompt", "footsteps on gravel", "--mode", "library",
+            "--library-db", library, "-o", tmp_path / "b.wav")
+    line = one_line_refusal(r)
+    assert "tone.wav has no picture to auto-spot" in line and "--markers" in line
+    assert not (tmp_path / "b.wav").exists()

@@ -350,6 +350,7 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
                  notes: list[str]) -> int:
     """--mode library: recordings from the sound library laid on the markers."""
     from foley_desktop.commands.spot import parse_roi
+    from foley_desktop.errors import GenerationError
     from foley_desktop.library.index import LibraryIndex
     from foley_desktop.library.render import render_takes
     from foley_desktop.spotting.onsets import sync_score
@@ -367,6 +368,12 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
     from foley_desktop.library.render import is_continuous
 
     spotted = False
+    if not markers and notes and hits and not is_continuous(hits):
+        # An audio-only input: no picture to auto-spot, and the app's "spot it first" cannot
+        # apply; say what can.
+        raise GenerationError(f"{Path(video).name} has no picture to auto-spot, and single "
+                              "sounds (steps, hits) are laid on markers: give their times with "
+                              "--markers T1,T2,…")
     if not markers and args.markers is None and video is not None and not notes and hits \
             and not is_continuous(hits):
         # Single sounds need marks and none were given: spot the picture (as --markers auto).
