@@ -424,7 +424,7 @@ def _video_range(info: MediaInfo, fps: Fraction, start: int, end: int | None) ->
 
 
 def _iter_video(info: MediaInfo, fps: Fraction, size: tuple[int, int] | None, start: int, end: int, letterbox: bool,
-                cancel: CancelToken | None) -> Iterator[np.ndarray]:
+                cancel: CancelToken | None, frame_threads: bool = True) -> Iterator[np.ndarray]:
     n = frame_count(start, end, fps)
     if n == 0:
         return
@@ -433,7 +433,11 @@ def _iter_video(info: MediaInfo, fps: Fraction, size: tuple[int, int] | None, st
     with open_media(info.path) as container:
         stream = cast(VideoStream, container.streams[info.require_video().stream_index])
         tb = time_base(stream)
-        stream.thread_type = "AUTO"
+        # Frame threading pays off on a run of frames; for one picture (a seek, a thumbnail) it
+        # costs more than it gives: it starts a thread per core for each read, and it holds
+        # back every output frame until as many packets more were sent, so the frame asked for
+        # is decoded along with that many after it. Slice threads add no such delay.
+        stream.thread_type = "AUTO" if frame_threads else "SLICE"
         frames = _video_frames(container, stream, origin + Fraction(start, SAMPLE_RATE), cancel)
         current = next(frames, None)
         if current is None:
@@ -479,6 +483,9 @@ def read_frame_at(path: str | os.PathLike, t_samples: int,
                   size: tuple[int, int] | None = None, letterbox: bool = True) -> np.ndarray:
     """The picture shown at `t_samples` after the origin (accurate seek), RGB [h, w, 3]."""
     # One frame of a grid at 48000 fps starting at t is exactly the picture at t.
-    for frame in iter_video_frames(path, SAMPLE_RATE, size, t_samples, t_samples + 1, letterbox):
+    info = _open_video(path)
+    fps = Fraction(SAMPLE_RATE)
+    end = _video_range(info, fps, t_samples, t_samples + 1)
+    for frame in _iter_video(info, fps, size, t_samples, end, letterbox, None, frame_threads=False):
         return frame
     raise MediaError(f"no frame at sample {t_samples} in {path}")

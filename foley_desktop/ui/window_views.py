@@ -12,6 +12,7 @@ from foley_desktop.app.audio_cache import load_lane_audio
 from foley_desktop.media.timebase import frame_to_samples
 from foley_desktop.ui.timeline import SegmentItem
 from foley_desktop.ui.video_preview import to_qimage
+from foley_desktop.ui.workers import THUMB_NICE, lower_thread_priority
 
 THUMB_H = 42
 NOT_SEPARATED = "Not separated yet (File ▸ Separate)"
@@ -23,6 +24,9 @@ def _thumb_job(path: str, t: int, size: tuple[int, int], frame: int, wanted: set
 
     if frame not in wanted:  # scrolled away before its turn came: skip the decode
         return frame, None
+    # Below the jobs and the preview: a clip's first thumbnails run while the editor's first
+    # auto-spot or seek does (workers.lower_thread_priority).
+    lower_thread_priority(THUMB_NICE)
     return frame, to_qimage(read_frame_at(path, t, size))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import os
 import threading
 import time
 import traceback
@@ -39,6 +40,27 @@ def make_pool(max_threads: int, name: str) -> QThreadPool:
     pool.setObjectName(name)
     POOLS.append(pool)
     return pool
+
+
+def lower_thread_priority(steps: int) -> None:
+    """Run the calling thread `steps` nice levels below the app's main thread (Linux: per-thread
+    nice; never raised back, so a pool thread reused by the same kind of work keeps it). The
+    threads it starts afterwards (FFmpeg's decoding threads, ONNX Runtime's) inherit it.
+
+    The layers, from first served to last under CPU contention: the GUI thread and the jobs
+    (0), the preview's decoder (video_preview.DECODE_NICE, 5), the timeline's thumbnails
+    (THUMB_NICE, 10): a thumbnail a few seconds late costs nothing, an auto-spot or a seek
+    that waits behind seventeen of them is what the editor is looking at."""
+    try:
+        tid = threading.get_native_id()
+        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + steps)
+        if os.getpriority(os.PRIO_PROCESS, tid) < target:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
+    except (AttributeError, OSError):  # not Linux, or not allowed: keep the default
+        pass
+
+
+THUMB_NICE = 10  # the thumbnail worker's nice, relative to the main thread's
 
 
 class _Signals(QObject):
