@@ -25,7 +25,8 @@ from foley_desktop.media.timebase import SAMPLE_RATE
 FPS = 25
 
 
-def _textured_clip(path: Path, seconds: float = 6.0, size=(480, 270), gop: int = 25) -> Path:
+def _textured_clip(path: Path, seconds: float = 6.0, size=(480, 270), gop: int = 25,
+                   crf: int = 23) -> Path:
     """A picture that pans (something for the spotter and the decoder to chew on)."""
     rng = np.random.default_rng(7)
     w, h = size
@@ -35,7 +36,7 @@ def _textured_clip(path: Path, seconds: float = 6.0, size=(480, 270), gop: int =
         v = c.add_stream("libx264", rate=FPS)
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         v.gop_size = gop
-        v.options = {"preset": "ultrafast", "crf": "23"}
+        v.options = {"preset": "ultrafast", "crf": str(crf)}
         for k in range(int(seconds * FPS)):
             x = (k * 6) % w
             f = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, x:x + w]), format="rgb24")
@@ -50,7 +51,10 @@ def _textured_clip(path: Path, seconds: float = 6.0, size=(480, 270), gop: int =
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    return _textured_clip(tmp_path_factory.mktemp("h7") / "pan.mp4")
+    # 720p with one keyframe in 8 s: a thumbnail decodes up to 200 frames (the 17 of a
+    # timeline about 1 s of CPU, half a solo auto-spot), as a long-GOP camera file does.
+    return _textured_clip(tmp_path_factory.mktemp("h7") / "pan.mp4", seconds=8,
+                          size=(1280, 720), gop=200, crf=14)
 
 
 def test_single_frame_reads_match_the_stream(clip):
