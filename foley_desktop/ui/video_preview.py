@@ -13,9 +13,7 @@ GUI thread only copies them to the screen.
 from __future__ import annotations
 
 import itertools
-import os
 import queue
-import threading
 import time
 from fractions import Fraction
 
@@ -74,22 +72,17 @@ DECODE_NICE = 5  # how much nicer than the app's main thread the decoding thread
 
 
 def _yield_cpu_to_gui() -> None:
-    """Lower this decoding thread's scheduling priority a little below the app's own (Linux:
-    per-thread nice, the main thread's + DECODE_NICE), so the GUI thread and the audio callback
-    get the CPU first; a late frame is dropped by the clock, a late event loop stalls
-    everything.
+    """Lower this decoding thread's scheduling priority a little below the app's own (the main
+    thread's nice + DECODE_NICE), so the GUI thread and the audio callback get the CPU first;
+    a late frame is dropped by the clock, a late event loop stalls everything.
 
     Relative to the app, not an absolute nice 5: an app started as a foreground program (a few
     steps up) had its decoder put 10 steps below its GUI thread and below every batch job on
     the machine, and backwards play fell 10-20 frames behind the sound next to two busy
     processes."""
-    try:
-        tid = threading.get_native_id()
-        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + DECODE_NICE)
-        if os.getpriority(os.PRIO_PROCESS, tid) < target:
-            os.setpriority(os.PRIO_PROCESS, tid, target)
-    except (AttributeError, OSError):  # not Linux, or not allowed: keep the default
-        pass
+    from foley_desktop.ui.workers import lower_thread_priority
+
+    lower_thread_priority(DECODE_NICE)
 
 
 def _frame_job(path: str, t: int, size: tuple[int, int], frame: int) -> tuple[int, QImage]:
