@@ -133,16 +133,13 @@ def _segment(args) -> tuple[Path | None, int, int]:
 
 
 def check_range(start: int, end: int, clip_len: int, error: type[Exception]) -> None:
-    """A segment [start, end) must lie inside the clip: the rule `generate` (every mode) and
-    `spot` share, in the engine's words (engine/generate.py), raised as `error`."""
-    from foley_desktop.media.timebase import SAMPLE_RATE as SR
+    """A segment [start, end) must lie inside the clip (media.timebase.outside_clip, the
+    engine's rule), raised as `error`."""
+    from foley_desktop.media.timebase import outside_clip
 
-    if start >= clip_len:
-        raise error(f"--start {start / SR:.3f} s is at or past the clip's end "
-                    f"({clip_len / SR:.3f} s)")
-    if end > clip_len:
-        raise error(f"the segment {start / SR:.3f}-{end / SR:.3f} s is "
-                    f"outside the clip ({clip_len / SR:.3f} s long)")
+    why = outside_clip(start, end, clip_len)
+    if why is not None:
+        raise error(why)
 
 
 def markers_from_arg(text: str | None, video: Path | None, start: int, end: int, fps=None,

@@ -30,6 +30,7 @@ from foley_desktop.engine.text import TextTokenizer
 from foley_desktop.errors import GenerationError, ModelPackageError
 from foley_desktop.jobs import CancelToken, ProgressFn, ProgressMeter, check
 from foley_desktop.media.timebase import SAMPLE_RATE as SR
+from foley_desktop.media.timebase import outside_clip
 
 DEFAULT_MODEL = "foley-tiny"
 # Which precision runs best where (docs/model-package.md); the first one present is taken.
@@ -350,9 +351,9 @@ def _validate(req: GenerateRequest, engine: Engine) -> tuple[int, float, str, in
 
         info = probe_cached(req.video)
         clip_end = info.duration_samples
-        if req.end > clip_end:
-            raise GenerationError(f"the segment {req.start / SR:.3f}-{req.end / SR:.3f} s is "
-                                  f"outside the clip ({clip_end / SR:.3f} s long)")
+        why = outside_clip(req.start, req.end, clip_end)
+        if why is not None:
+            raise GenerationError(why)
         if info.video is None:
             clip_end = None          # audio-only input: text-only generation
     return steps, guidance, method, clip_end

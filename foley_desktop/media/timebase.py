@@ -176,3 +176,15 @@ def parse_rate(text: Number) -> Fraction:
         if value != exact and abs(value - exact) < Fraction(1, 200):
             return exact
     return value
+
+
+def outside_clip(start: int, end: int, clip_len: int, sr: int = SAMPLE_RATE) -> str | None:
+    """Why a segment [start, end) (samples) does not lie inside a clip `clip_len` samples
+    long, or None when it does: the one rule (and wording) of the engine, `generate` in
+    every mode and `spot`."""
+    if start >= clip_len:
+        return f"--start {start / sr:.3f} s is at or past the clip's end ({clip_len / sr:.3f} s)"
+    if end > clip_len:
+        return (f"the segment {start / sr:.3f}-{end / sr:.3f} s is outside the clip "
+                f"({clip_len / sr:.3f} s long)")
+    return None
