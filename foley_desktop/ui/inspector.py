@@ -360,13 +360,7 @@ class Inspector(QWidget):
         preview.regionCancelled.connect(self._region_cancelled)
 
     def preview(self):
-        """The window's video preview (found in the window the first time it is needed)."""
-        if self._preview is None:
-            from foley_desktop.ui.video_preview import VideoPreview
-
-            found = self.window().findChild(VideoPreview)
-            if found is not None:
-                self.attach_preview(found)
+        """The window's video preview (MainWindow attaches it; None before that)."""
         return self._preview
 
     def _show_region(self, seg) -> None:
