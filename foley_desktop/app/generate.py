@@ -48,10 +48,16 @@ class Planned:
 
 def plan(project: Project, segment_ids: Iterable[str] | None = None, *,
          prefs: Preferences | None = None, package=None, precision: str | None = None,
-         provider: str | None = None) -> list[Planned]:
+         provider: str | None = None, library=None,
+         spot_fix: Callable[[Project, Segment], str] | None = None) -> list[Planned]:
     """Each segment's resolved parameters and the seeds it still needs (raises ProjectError
     for an unknown id, ModelPackageError for a model that is not installed, GenerationError
-    for a precision its model does not have: all before any take is made)."""
+    for a precision its model does not have, `NeedsMarkers` for a library segment that has
+    no markers and single sounds to lay on them: all before any take is made).
+
+    `library`: the sound library index library segments search (None: the default one);
+    `spot_fix`: what the editor should do about a segment without markers, in the caller's
+    words (default: the `project edit-segment` command that adds them)."""
     ids = [s.id for s in project.segments] if segment_ids is None else list(segment_ids)
     segments = [project.segment(i) for i in ids]  # raises for an unknown id
     out = []
@@ -62,8 +68,48 @@ def plan(project: Project, segment_ids: Iterable[str] | None = None, *,
                 check_precision(params.model.ref, params.precision)
             except FoleyError as exc:
                 raise type(exc)(f"segment {when(project, seg.start)}: {exc}") from None
+        elif not seg.markers_inside():
+            check_library_markers(project, seg, params, library, spot_fix)
         out.append(Planned(seg, params, seeds_to_run(seg, params)))
     return out
+
+
+def project_spot_fix(project: Project, seg: Segment) -> str:
+    """`generate --project`'s words for a library segment without markers: the command that
+    gives it some."""
+    name = project.path.name if project.path is not None else "P.foley"
+    return (f"give it markers with `foley-desktop project edit-segment {name} {seg.id} "
+            "--markers auto` (or their times)")
+
+
+def check_library_markers(project: Project, seg: Segment, params: GenParams, library=None,
+                          spot_fix: Callable[[Project, Segment], str] | None = None) -> None:
+    """A library segment without markers: refused (`NeedsMarkers`, library.render's rule
+    `needs_markers`) when its sounds are single events, before any work, rather than by its
+    job. The sounds are the ones its job would use: the pinned recordings (as the index knows
+    them: a pinned file the index lacks would have to be decoded to tell, so its job decides),
+    else the library searched with the prompt. An empty library, or nothing matching, is left
+    to the job, which says so itself."""
+    from foley_desktop.library.index import LibraryIndex
+    from foley_desktop.library.render import needs_markers, no_markers_error
+
+    lib = library if library is not None else LibraryIndex()
+    try:
+        if params.pinned:
+            hits = [lib.info(p) for p in params.pinned]
+            if any(h is None for h in hits):
+                return
+        elif lib.count() == 0:
+            return
+        else:
+            hits = lib.search(params.prompt, limit=12)
+    finally:
+        if library is None:
+            lib.close()
+    if needs_markers(hits, seg.markers_inside(), params.start, params.end):
+        fix = (spot_fix or project_spot_fix)(project, seg)
+        raise no_markers_error(fix, seg.id, f"segment {when(project, seg.start)}, "
+                                            f"{seg.prompt[:40]!r}: ")
 
 
 def generate_segments(project: Project, segment_ids: Iterable[str] | None = None, *,
@@ -94,7 +140,7 @@ def generate_segments(project: Project, segment_ids: Iterable[str] | None = None
             raise GenerationError(f"segment {seg.id} has no prompt")
     todo = plan(project, segment_ids, prefs=prefs, package=package,
                 precision=None if precision == "auto" else precision,
-                provider=None if provider == "auto" else provider)
+                provider=None if provider == "auto" else provider, library=library)
     return run_plan(project, todo, on_take=on_take, take_dir=take_dir, engines=engines,
                     library=library, progress=progress, cancel=cancel)
 

@@ -362,24 +362,34 @@ def _run_library(args, video, start: int, end: int, seeds: list[int], markers, m
 
     reading = read_prompt(args.prompt)
     hits = lib.search(reading.text_en, limit=12)
-    from foley_desktop.library.render import is_continuous
+    from foley_desktop.library.render import needs_markers, no_markers_error
 
     spotted = False
-    if not markers and notes and hits and not is_continuous(hits):
+    # Single sounds are laid on markers (library.render.needs_markers, the engine's and the
+    # app's rule too): without them, say what to do before any decoding.
+    if notes and needs_markers(hits, markers, start, end):
         # An audio-only input: no picture to auto-spot, and the app's "spot it first" cannot
         # apply; say what can.
         raise GenerationError(f"{Path(video).name} has no picture to auto-spot, and single "
                               "sounds (steps, hits) are laid on markers: give their times with "
                               "--markers T1,T2,…")
-    if not markers and args.markers is None and video is not None and not notes and hits \
-            and not is_continuous(hits):
+    auto = args.markers is not None and args.markers.strip().lower() == "auto"
+    if needs_markers(hits, markers, start, end) and not auto:
+        if args.markers is not None or video is None:
+            # --markers none (or no clip to spot): the editor's choice, so say what works.
+            raise no_markers_error("give their times with --markers T1,T2,… or spot the "
+                                   "picture with --markers auto" if video is not None else
+                                   "give their times with --markers T1,T2,…")
         # Single sounds need marks and none were given: spot the picture (as --markers auto).
         from foley_desktop.spotting.detect import spot
 
         markers = spot(video, start, end, progress=_progress_printer(),
                        roi=parse_roi(args.spot_roi, "--spot-roi"))
         marker_s = [(m.time - start) / 48000 for m in markers]
-        spotted = True
+        spotted = auto = True
+    if auto and needs_markers(hits, markers, start, end):
+        raise no_markers_error("auto-spot found no event in the picture of the segment; give "
+                               "their times with --markers T1,T2,…")
     takes = render_takes(hits, markers, start, end, seeds, query=args.prompt,
                          loudness_lufs=args.loudness, progress=_progress_printer())
     params = clip_params(args, start, end, markers, seeds[0])

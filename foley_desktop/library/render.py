@@ -303,6 +303,46 @@ def is_continuous(hits: Iterable[Any]) -> bool:
     return bool(top) and sum(1 for h in top if h.continuous) * 2 > len(top)
 
 
+# The rule of library mode without markers (`needs_markers`) and what each surface tells the
+# editor to do about it: the engine's own words name both ways; the app passes its keys
+# (ui/window_jobs.py, from ui/shortcuts.py), `generate --mode library` its flag and
+# `generate --project` the project command (app/generate.py).
+NO_MARKERS = ("library takes of single sounds (steps, hits) are laid on markers, and this "
+              "segment has none")
+SPOT_IT_ANYWHERE = "spot it first (in the app Auto-spot or M while it plays; on the command line --markers)"
+
+
+class NeedsMarkers(GenerationError):
+    """A library segment with no markers whose sounds are single events (`needs_markers`);
+    `segment_id` names the segment when a project's segment was refused (else None)."""
+
+    def __init__(self, message: str, segment_id: str | None = None) -> None:
+        super().__init__(message)
+        self.segment_id = segment_id
+
+
+def needs_markers(hits: Iterable[Any], markers: Iterable[Marker], start: int, end: int,
+                  continuous: bool | None = None) -> bool:
+    """True when a library take of `hits` (ranked search results, or pinned recordings) cannot
+    be made for the segment [start, end): no marker inside it, and the sounds are single
+    events, laid one per marker (most of the best matches sustained, or `continuous` True,
+    makes a bed, which needs none). False without hits: "nothing matches" is said on its own.
+    The one test behind the engine (`render_takes`), `generate --mode library` and the
+    window's and `generate --project`'s plan (app/generate.py), so all refuse alike and the
+    last two before any work."""
+    hits = list(hits)
+    if not hits or any(start <= m.time < end for m in markers):
+        return False
+    return not (is_continuous(hits) if continuous is None else continuous)
+
+
+def no_markers_error(fix: str = SPOT_IT_ANYWHERE, segment_id: str | None = None,
+                     where: str = "") -> NeedsMarkers:
+    """The refusal `needs_markers` calls for, in one line: `where` (e.g. "segment 2.000 s: ")
+    before the rule, `fix` (what to do, in the surface's own words) after it."""
+    return NeedsMarkers(f"{where}{NO_MARKERS}: {fix}", segment_id)
+
+
 def render_takes(hits: Sequence[Any], markers: list[Marker], start: int, end: int, seeds: Sequence[int], *,
                  query: str = "", loudness_lufs: float | None = None, continuous: bool | None = None,
                  progress: ProgressFn | None = None, cancel: CancelToken | None = None
@@ -322,11 +362,9 @@ def render_takes(hits: Sequence[Any], markers: list[Marker], start: int, end: in
     # Markers say the editor wants single events: hits, cut from the best matches even when
     # those are sustained recordings (a dripping loop gives drips). Without markers, sustained
     # matches become a bed.
+    if needs_markers(hits, inside, start, end, continuous):
+        raise no_markers_error()
     bed = (not inside and is_continuous(hits)) if continuous is None else continuous
-    if not bed and not inside:
-        raise GenerationError("library takes of single sounds are laid on markers, and this "
-                              "segment has none: spot it first (in the app Auto-spot or M while "
-                              "it plays; on the command line --markers)")
     meter = ProgressMeter(progress, "library", len(seeds) + 1)
     cache: dict = {}
     takes = []
