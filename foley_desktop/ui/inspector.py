@@ -35,8 +35,21 @@ from foley_desktop.errors import FoleyError
 from foley_desktop.media.timebase import samples_to_timecode
 from foley_desktop.project.commands import roi_text
 from foley_desktop.ui.drag_out import PATH_ROLE, FileList
+from foley_desktop.ui.shortcuts import SHORTCUTS
 
 WHOLE_PICTURE = "auto-spot: the whole picture"
+
+
+def spot_fix() -> str:
+    """How to give a segment markers, with the keys the window binds (ui/shortcuts.py): what
+    the window says when a library segment without them is refused (library.render's rule)."""
+    return (f"press {SHORTCUTS['marker'][0][0]} at each event while the clip plays, or "
+            f"Auto-spot ({SHORTCUTS['auto_spot'][0][0]})")
+
+
+# Under Markers while a library segment has none: its single sounds would have nowhere to go.
+NO_MARKERS_NOTE = ("Library mode lays one recording on each marker: " + spot_fix()
+                   + ". A continuous sound (rain, fire) needs none: it becomes a bed.")
 
 
 class Inspector(QWidget):
@@ -146,6 +159,10 @@ class Inspector(QWidget):
                                      "outlined on the video")
         self._preview = None           # the window's VideoPreview (attach_preview)
         self._region_for: str | None = None   # the segment a region is being drawn for
+        self.markers_note = QLabel(NO_MARKERS_NOTE)
+        self.markers_note.setObjectName("warning")
+        self.markers_note.setWordWrap(True)
+        self.markers_note.hide()
         self.clear_markers_btn = QPushButton("Clear")
         self.clear_markers_btn.setToolTip("Remove the selected segment's markers")
         self.clear_markers_btn.clicked.connect(self._clear_markers)
@@ -184,6 +201,7 @@ class Inspector(QWidget):
         region_row.addWidget(self.region_label, 1)
         region_row.addWidget(self.region_btn)
         markers_box.addLayout(region_row)
+        markers_box.addWidget(self.markers_note)
         form.addRow(label("Markers"), markers_box)
         form.addRow(label("Prompt"), self.prompt)
         form.addRow("", self.prompt_note)
@@ -458,7 +476,14 @@ class Inspector(QWidget):
         self.gen_btn.setEnabled(enabled and can)
         self.gen_all_btn.setEnabled(can and bool(self.doc.project and self.doc.project.segments))
         tip = "" if can else "No model package installed: model mode is unavailable (see `foley-desktop models`)"
-        self.gen_btn.setToolTip(tip or "Generate takes for the selected segment(s) (Ctrl+G)")
+        # Library segments without markers: Generate stays on (a bed needs none, and which
+        # the prompt's sounds are is known only from the library), but it says what it needs.
+        bare = [s for s in segs if s.mode == "library" and not s.markers_inside()]
+        self.markers_note.setVisible(bool(bare))
+        self.gen_btn.setToolTip(
+            tip or "Generate takes for the selected segment(s) (Ctrl+G)"
+            + ("\nLibrary mode without markers: single sounds (steps, hits) need markers "
+               f"({spot_fix()}); a continuous sound becomes a bed" if bare else ""))
         self.gen_all_btn.setToolTip(tip)
         self._loading = True
         try:

@@ -10,8 +10,10 @@ from pathlib import Path
 from foley_desktop.app.editing import work_folder
 from foley_desktop.app.generate import job_copy, plan, run_plan
 from foley_desktop.errors import FoleyError
+from foley_desktop.library.render import NeedsMarkers
 from foley_desktop.outpaths import default_folder
 from foley_desktop.ui import workers
+from foley_desktop.ui.inspector import spot_fix
 
 
 class JobsMixin:
@@ -53,7 +55,10 @@ class JobsMixin:
         # Ctrl+G with the cursor still in the prompt (or negative) field: what is typed there
         # is what the editor means to generate, so commit it first.
         self.inspector.commit_pending()
-        jobs = []
+        # Every segment is planned before any job is queued: one refused (no prompt, a model
+        # missing, a library segment without markers) leaves the others unqueued too, as the
+        # CLI's `generate --project` makes no take then.
+        planned = []
         for seg_id in ids:
             seg = self.doc.segment(seg_id)
             if seg is None:
@@ -62,14 +67,24 @@ class JobsMixin:
                 self.show_error("Type a prompt for the segment before generating")
                 self.canvas.set_selected([seg_id])
                 self.inspector.prompt.setFocus()
-                return jobs
+                return []
             # The parameters are resolved here, once (preferences -> segment -> model): the
             # job makes exactly the takes this plan names, each recording these parameters.
+            # A library segment without markers for single sounds is refused here by the
+            # library's own rule (app.generate.check_library_markers), in the app's words.
             try:
-                todo = plan(self.doc.project, [seg_id], prefs=self.settings.preferences())
+                todo = plan(self.doc.project, [seg_id], prefs=self.settings.preferences(),
+                            spot_fix=lambda _p, _s: spot_fix())
+            except NeedsMarkers as exc:
+                self._refuse_without_markers(seg_id, str(exc))
+                return []
             except FoleyError as exc:
                 self.show_error(str(exc))
-                return jobs
+                return []
+            planned.append((seg, todo))
+        jobs = []
+        for seg, todo in planned:
+            seg_id = seg.id
             if not todo[0].seeds:
                 self.statusBar().showMessage(
                     f"Nothing to generate: the segment has its {seg.variations} take(s) for these "
@@ -83,6 +98,15 @@ class JobsMixin:
         if jobs:
             self.side_tabs.setCurrentWidget(self.jobs_panel)
         return jobs
+
+    def _refuse_without_markers(self, seg_id: str, text: str) -> None:
+        """A library segment with nothing to lay its single sounds on: said where the editor
+        is looking (status bar; the segment selected, its Inspector in front with the note
+        under Markers), no job queued and no dialog to dismiss."""
+        self.last_error = text
+        self.canvas.set_selected([seg_id])
+        self.side_tabs.setCurrentWidget(self.inspector)
+        self.statusBar().showMessage(text[:1].upper() + text[1:], 12000)
 
     def _take_ready(self, seg_id: str, take) -> None:
         if self.doc.segment(seg_id) is None:
