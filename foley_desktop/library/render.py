@@ -307,18 +307,19 @@ def is_continuous(hits: Iterable[Any]) -> bool:
 # editor to do about it: the engine's own words name both ways; the app passes its keys
 # (ui/window_jobs.py, from ui/shortcuts.py), `generate --mode library` its flag and
 # `generate --project` the project command (app/generate.py).
-NO_MARKERS = ("library takes of single sounds (steps, hits) are laid on markers, and this "
-              "segment has none")
+NO_MARKERS = "library mode lays single sounds (steps, hits) on markers, and this segment has none"
 SPOT_IT_ANYWHERE = "spot it first (in the app Auto-spot or M while it plays; on the command line --markers)"
 
 
 class NeedsMarkers(GenerationError):
     """A library segment with no markers whose sounds are single events (`needs_markers`);
-    `segment_id` names the segment when a project's segment was refused (else None)."""
+    `segment_id` names the segment when a project's segment was refused (else None); `short`
+    is the message without the segment's name (for the window, where it is selected)."""
 
-    def __init__(self, message: str, segment_id: str | None = None) -> None:
+    def __init__(self, message: str, segment_id: str | None = None, short: str = "") -> None:
         super().__init__(message)
         self.segment_id = segment_id
+        self.short = short or message
 
 
 def needs_markers(hits: Iterable[Any], markers: Iterable[Marker], start: int, end: int,
@@ -340,7 +341,7 @@ def no_markers_error(fix: str = SPOT_IT_ANYWHERE, segment_id: str | None = None,
                      where: str = "") -> NeedsMarkers:
     """The refusal `needs_markers` calls for, in one line: `where` (e.g. "segment 2.000 s: ")
     before the rule, `fix` (what to do, in the surface's own words) after it."""
-    return NeedsMarkers(f"{where}{NO_MARKERS}: {fix}", segment_id)
+    return NeedsMarkers(f"{where}{NO_MARKERS}: {fix}", segment_id, f"{NO_MARKERS}: {fix}")
 
 
 def render_takes(hits: Sequence[Any], markers: list[Marker], start: int, end: int, seeds: Sequence[int], *,

@@ -43,7 +43,7 @@ WHOLE_PICTURE = "auto-spot: the whole picture"
 def spot_fix() -> str:
     """How to give a segment markers, with the keys the window binds (ui/shortcuts.py): what
     the window says when a library segment without them is refused (library.render's rule)."""
-    return (f"press {SHORTCUTS['marker'][0][0]} at each event while the clip plays, or "
+    return (f"press {SHORTCUTS['marker'][0][0]} at each event as it plays, or "
             f"Auto-spot ({SHORTCUTS['auto_spot'][0][0]})")
 
 

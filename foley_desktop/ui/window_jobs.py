@@ -76,7 +76,7 @@ class JobsMixin:
                 todo = plan(self.doc.project, [seg_id], prefs=self.settings.preferences(),
                             spot_fix=lambda _p, _s: spot_fix())
             except NeedsMarkers as exc:
-                self._refuse_without_markers(seg_id, str(exc))
+                self._refuse_without_markers(seg_id, exc.short)
                 return []
             except FoleyError as exc:
                 self.show_error(str(exc))
@@ -101,8 +101,8 @@ class JobsMixin:
 
     def _refuse_without_markers(self, seg_id: str, text: str) -> None:
         """A library segment with nothing to lay its single sounds on: said where the editor
-        is looking (status bar; the segment selected, its Inspector in front with the note
-        under Markers), no job queued and no dialog to dismiss."""
+        is looking (status bar, short enough to be read whole: the segment is selected, its
+        Inspector in front with the note under Markers), no job queued, no dialog to dismiss."""
         self.last_error = text
         self.canvas.set_selected([seg_id])
         self.side_tabs.setCurrentWidget(self.inspector)
