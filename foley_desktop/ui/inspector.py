@@ -36,6 +36,7 @@ from foley_desktop.media.timebase import samples_to_timecode
 from foley_desktop.project.commands import roi_text
 from foley_desktop.ui.drag_out import PATH_ROLE, FileList
 from foley_desktop.ui.shortcuts import SHORTCUTS
+from foley_desktop.ui.take_list import fit_rows_to_view, set_label
 
 WHOLE_PICTURE = "auto-spot: the whole picture"
 
@@ -254,6 +255,9 @@ class Inspector(QWidget):
         self.takes.setToolTip("Double-click a take to make it the active one; drag it into "
                               "your editing app to use the file")
         self.takes.itemDoubleClicked.connect(self._pick_take)
+        # Long labels: the take number and seed stay whole, the details elide in the middle,
+        # the tooltip has it all (ui/take_list.py).
+        fit_rows_to_view(self.takes)
         self.ab_btn = QPushButton("A/B")
         self.ab_btn.setToolTip("Switch between this and the previous active take (B)")
         self.ab_btn.clicked.connect(self.abRequested)
@@ -538,8 +542,9 @@ class Inspector(QWidget):
                 sync = f"  sync {t.sync['f1_100ms']:.2f}" if t.sync else ""
                 changed = changed_since(s, t.params)
                 older = f"  (before: {', '.join(changed)})" if changed else ""
-                item = QListWidgetItem(f"{'● ' if active else '○ '}Take {i}  seed {t.seed}  "
-                                       f"{what}{sync}{older}".rstrip())
+                head = f"{'● ' if active else '○ '}Take {i}  seed {t.seed}"
+                details = f"{what}{sync}{older}".strip()
+                item = QListWidgetItem()
                 item.setData(Qt.ItemDataRole.UserRole, t.id)
                 tips = ["\n".join(describe(t))] if t.params else []
                 if changed:
@@ -557,12 +562,13 @@ class Inspector(QWidget):
                     if credits:
                         tips.append("Credits: " + "; ".join(credits[:4]))
                 if t.prompt_used:
-                    item.setText(item.text() + "  ≈")
+                    details = f"{details}  ≈".strip()
                     tips.append(f"Generated from the model's training prompt "
                                 f"\"{t.prompt_used}\", the nearest in meaning to the "
                                 "segment's (tick \"Use the prompt as typed\" to avoid that)")
-                if tips:
-                    item.setToolTip("\n".join(tips))
+                set_label(item, head, details)
+                # The whole label first: the row may show it elided.
+                item.setToolTip("\n".join([item.text(), *tips]))
                 item.setData(PATH_ROLE, str(t.path))
                 self.takes.addItem(item)
                 if active:
