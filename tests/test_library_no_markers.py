@@ -202,3 +202,26 @@ def test_the_window_still_makes_a_bed_without_markers(qtbot, win, clip_tank, lib
     qtbot.waitUntil(lambda: len(seg.takes) == 1, timeout=10000)
     assert seg.takes[0].params.get("mode") == "library"
     settle(qtbot)
+
+
+@pytest.mark.gui
+def test_a_pinned_recording_is_judged_by_the_index(qtbot, win, clip_tank, lib_env, sfx, tmp_path):
+    """Pinned sounds the index knows are judged at once; a pinned file it does not know would
+    have to be decoded to tell, so its job decides, with the same rule and words."""
+    from gui_helpers import open_clip, settle
+
+    open_clip(qtbot, win, clip_tank)
+    seg = win.doc.add_segment(24000, 3 * SR, "footsteps on gravel")
+    win.pin_sound(seg.id, str(sfx / "default_gravel_footstep.1.ogg"))
+    assert seg.mode == "library"
+    assert win.generate([seg.id]) == [] and not win.jobs.jobs
+    assert NO_MARKERS[1:] in win.statusBar().currentMessage()
+
+    stray = tmp_path / "my_step.ogg"
+    shutil.copy(sfx / "default_gravel_footstep.2.ogg", stray)
+    win.pin_sound(seg.id, str(stray))
+    jobs = win.generate([seg.id])
+    assert len(jobs) == 1
+    qtbot.waitUntil(lambda: jobs[0].state in ("done", "failed"), timeout=60000)
+    assert jobs[0].state == "failed" and NO_MARKERS in jobs[0].error
+    settle(qtbot)

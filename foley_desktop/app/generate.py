@@ -94,11 +94,13 @@ def check_library_markers(project: Project, seg: Segment, params: GenParams, lib
     from foley_desktop.library.render import needs_markers, no_markers_error
 
     lib = library if library is not None else LibraryIndex()
+    hits: list = []
     try:
         if params.pinned:
-            hits = [lib.info(p) for p in params.pinned]
-            if any(h is None for h in hits):
+            known = [lib.info(p) for p in params.pinned]
+            if any(h is None for h in known):
                 return
+            hits = known
         elif lib.count() == 0:
             return
         else:
