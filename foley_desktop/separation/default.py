@@ -66,7 +66,12 @@ class MaskSeparator(Separator):
         # the smoothing and look-ahead frames, one VAD chunk and the filter's delay, one frame
         # of window overlap and one of rounding. Checked on every block (see _emit).
         self._est, est_lag, est_delay = self._make_estimator()
-        self.latency = (est_lag + HOP * (self.T + self.look + 3) + vad.CHUNK
+        # A second speech estimate (None, or an object with process(a) -> its final samples
+        # from sample 0 on, in step with its input, at most `aux_lag` behind it, and finish()):
+        # a subclass fuses the two per STFT bin in _mask_and_synthesize.
+        self._aux, aux_lag = self._make_aux()
+        self._est_lag = est_lag
+        self.latency = (max(est_lag, aux_lag) + HOP * (self.T + self.look + 3) + vad.CHUNK
                         + vad.FILTER_DELAY)
         self._vad = vad.VoiceActivity()
         self._x0 = -HOP  # global index of _x[:, 0], _a[0] and _s[0]
@@ -77,6 +82,12 @@ class MaskSeparator(Separator):
         # input (DeepFilterNet3) gets HOP zeros in front.
         self._s = np.zeros(max(0, HOP - est_delay), np.float32)
         self._s_skip = max(0, est_delay - HOP)
+        self._t = np.zeros(HOP, np.float32)  # the second estimate, from global sample -HOP
+        self._T = np.zeros((0, BINS), np.complex64)
+        # After flush() has fed the estimator `est_lag` zeros past the input's end, nothing it
+        # makes can change the output (the mask multiplies a zero input there): the rest of the
+        # latency's zeros are not run through it.
+        self._tail_left: int | None = None
         self._k = 0  # next frame to transform
         self._f0 = 0  # frame index of the first stored feature row
         self._X = np.zeros((self._dch, 0, BINS), np.complex64)  # the channels to mask
@@ -97,6 +108,20 @@ class MaskSeparator(Separator):
         delay of its output against its input."""
         return rnnoise.RNNoise(), rnnoise.DELAY, rnnoise.DELAY
 
+    def _make_aux(self):
+        """A second speech estimator and the most samples its output can lag its input."""
+        return None, 0
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._aux is not None:
+            self._aux.finish()
+        self._tail_left = self._est_lag
+        zeros = np.zeros((self.channels, self._est_lag), np.float32)
+        d1, b1 = self.process_block(zeros)
+        d2, b2 = self.process_block(np.zeros((self.channels, self.latency - self._est_lag),
+                                             np.float32))
+        return np.concatenate([d1, d2], axis=1), np.concatenate([b1, b2], axis=1)
+
     def _estimate(self, a: np.ndarray) -> np.ndarray:
         return self._est.process(a)[0]
 
@@ -111,13 +136,21 @@ class MaskSeparator(Separator):
             raise ValueError(f"expected {self.channels} channels, got {block.shape[0]}")
         n = block.shape[1]
         a = block[self.centre] if self.centre is not None else block.mean(axis=0)
-        s = self._estimate(a)
-        if self._s_skip:
-            drop = min(self._s_skip, len(s))
-            s = s[drop:]
-            self._s_skip -= drop
+        tail = self._tail_left is not None and self._tail_left <= 0
+        if tail:  # past the input's end and the estimator's lag: zeros, without running it
+            s = np.zeros(self._a.shape[0] + n - len(self._s), np.float32)
+        else:
+            s = self._estimate(a)
+            if self._tail_left is not None:
+                self._tail_left -= n
+            if self._s_skip:
+                drop = min(self._s_skip, len(s))
+                s = s[drop:]
+                self._s_skip -= drop
         self._s = np.concatenate([self._s, s])
-        probs = self._vad.process(self._vad_input(a))
+        if self._aux is not None:
+            self._t = np.concatenate([self._t, self._aux.process(a)])
+        probs = self._vad.process(a if tail else self._vad_input(a))
         if len(probs):
             self._vad_probs = np.concatenate([self._vad_probs, probs])
             self._new_vad.append(probs)
@@ -137,6 +170,8 @@ class MaskSeparator(Separator):
     def _transform(self) -> None:
         """STFT every frame whose window is complete in both the input and RNNoise output."""
         have = min(len(self._s), self._a.shape[0])  # samples from _x0 present in both
+        if self._aux is not None:
+            have = min(have, len(self._t))
         k_end = (self._x0 + have - HOP) // HOP + 1  # frames k with HOP*(k+1) <= x0 + have
         if k_end <= self._k:
             return
@@ -152,11 +187,15 @@ class MaskSeparator(Separator):
         self._X = np.concatenate([self._X, Xc.astype(np.complex64)], axis=1)
         self._A = np.concatenate([self._A, Xa.astype(np.complex64)])
         self._S = np.concatenate([self._S, S.astype(np.complex64)])
+        if self._aux is not None:
+            T = np.fft.rfft(self._t[idx] * _WINDOW, axis=-1)
+            self._T = np.concatenate([self._T, T.astype(np.complex64)])
         self._k = k_end
         # Samples before the next frame's window are no longer needed for transforms.
         keep_from = (self._k - 1) * HOP - self._x0
         if keep_from > 0:
             self._s = self._s[keep_from:]
+            self._t = self._t[keep_from:]
             self._a = self._a[keep_from:]
             self._x = self._x[:, keep_from:]
             self._x0 += keep_from
@@ -235,6 +274,7 @@ class MaskSeparator(Separator):
             self._X = self._X[:, cut:]
             self._A = self._A[cut:]
             self._S = self._S[cut:]
+            self._T = self._T[cut:]
             self._f0 = keep_f
         keep_c = ((self._m - self.hang) * HOP + vad.FILTER_DELAY) // vad.CHUNK
         if keep_c > self._vad_c0:
@@ -527,12 +567,16 @@ class DeepFilterSeparator(MaskSeparator):
                 self._lv_part = np.zeros(0, np.float32)
         return out
 
+    def _speech_estimate(self, rows: slice) -> np.ndarray:
+        """The speech estimate's STFT frames `rows` (a subclass may fuse a second one in)."""
+        return self._S[rows]
+
     def _mask_and_synthesize(self) -> None:
         m_end = min(self._k - self.T, self._vad_frames_ready() - self.look)
         if m_end <= self._m:
             return
         rows = slice(self._m - self._f0, m_end - self._f0)
-        S, A = self._S[rows], self._A[rows]
+        S, A = self._speech_estimate(rows), self._A[rows]
         M = S * A.conj() / (A.real ** 2 + A.imag ** 2 + 1e-20)
         mag = np.abs(M)
         M = np.where(mag > self.MAX_RATIO, M * (self.MAX_RATIO / np.maximum(mag, 1e-20)), M)
