@@ -103,17 +103,17 @@ def test_missing_graphs_are_a_clear_error(tmp_path):
     from foley_desktop.errors import ModelPackageError
 
     with pytest.raises(ModelPackageError, match="DeepFilterNet3 graphs missing"):
-        make_separator("default", 1, model_dir=str(tmp_path))
+        make_separator("dfn", 1, model_dir=str(tmp_path))
 
 
-def test_default_backend_beats_the_rnnoise_pipelines_and_is_silent_in_pauses(parts):
+def test_dfn_backend_beats_the_rnnoise_pipelines_and_is_silent_in_pauses(parts):
     s, n = parts
     x = s + n
-    res = ev.dialogue_scores(("rnnoise", "rnnoise-mask", "default"), s, x)
-    # Measured on this mixture: SI-SDRi rnnoise 5.96, rnnoise-mask 6.78, default 8.99 dB;
+    res = ev.dialogue_scores(("rnnoise", "rnnoise-mask", "dfn"), s, x)
+    # Measured on this mixture: SI-SDRi rnnoise 5.96, rnnoise-mask 6.78, dfn 8.99 dB;
     # pause residual -23.5, -142.7, -66.4 dB.
-    assert res["default"][0] > res["rnnoise-mask"][0] + 1.5, res
-    assert res["default"][1] < -40.0, res  # the VAD gate zeroes the pauses
+    assert res["dfn"][0] > res["rnnoise-mask"][0] + 1.5, res
+    assert res["dfn"][1] < -40.0, res  # the VAD gate zeroes the pauses
 
 
 def test_stereo_dialogue_keeps_its_image(parts):
@@ -122,7 +122,7 @@ def test_stereo_dialogue_keeps_its_image(parts):
     s, n = parts
     k = 4 * 48000
     x = np.stack([0.8 * s[:k] + 0.5 * n[:k], 0.4 * s[:k] + 0.5 * n[::-1][:k]]).astype(np.float32)
-    d, b = separate_array(make_separator("default", 2), x)
+    d, b = separate_array(make_separator("dfn", 2), x)
     np.testing.assert_allclose(d + b, x, atol=1e-6)
     gain = [np.dot(d[c], s[:k]) / np.dot(s[:k], s[:k]) for c in (0, 1)]
     assert 1.5 < gain[0] / gain[1] < 2.5, gain  # measured 0.712 / 0.350

