@@ -97,3 +97,22 @@ def test_a_missing_conv_tasnet_model_is_a_clear_error(tmp_path):
 
     with pytest.raises(ModelPackageError, match="Conv-TasNet speech enhancer missing"):
         make_separator("default", 1, tasnet_model=str(tmp_path / "gone.onnx"))
+
+
+def test_segments_without_speech_near_are_not_run_and_change_nothing(parts, media_root):
+    """Music alone for 30 s, then the sentence over it: the segments the VAD gate keeps
+    closed are not run (Conv-TasNet is 3/4 of the default's time), and the stems are exactly
+    those of a run that runs every segment."""
+    from foley_desktop.media import read_audio
+
+    s, n = parts
+    tabla = read_audio(media_root / "usr/share/sonic-pi/samples/loop_tabla.flac", mono=True)[0]
+    x = np.concatenate([np.resize(tabla, 30 * SR) * 0.3, s + n])[None]
+    skip = make_separator("default", 1)
+    d1, b1 = separate_array(skip, x)
+    every = make_separator("default", 1)
+    every._aux._gate = None
+    d2, b2 = separate_array(every, x)
+    assert skip._aux.skipped >= 1 and skip._aux.runs < every._aux.runs
+    np.testing.assert_array_equal(d1, d2)
+    np.testing.assert_array_equal(b1, b2)

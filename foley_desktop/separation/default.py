@@ -67,8 +67,9 @@ class MaskSeparator(Separator):
         # the smoothing and look-ahead frames, one VAD chunk and the filter's delay, one frame
         # of window overlap and one of rounding. Checked on every block (see _emit).
         self._est, est_lag, est_delay = self._make_estimator()
-        # A second speech estimate (None, or an object with process(a) -> its final samples
-        # from sample 0 on, in step with its input, at most `aux_lag` behind it, and finish()):
+        # A second speech estimate (None, or an object with process(a, vad_probs) -> its final
+        # samples from sample 0 on, in step with its input, at most `aux_lag` behind it, and
+        # finish()):
         # a subclass fuses the two per STFT bin in _mask_and_synthesize.
         self._aux, aux_lag = self._make_aux()
         self._est_lag = est_lag
@@ -149,12 +150,12 @@ class MaskSeparator(Separator):
                 s = s[drop:]
                 self._s_skip -= drop
         self._s = np.concatenate([self._s, s])
-        if self._aux is not None:
-            self._t = np.concatenate([self._t, self._aux.process(a)])
         probs = self._vad.process(a if tail else self._vad_input(a))
         if len(probs):
             self._vad_probs = np.concatenate([self._vad_probs, probs])
             self._new_vad.append(probs)
+        if self._aux is not None:  # it hears the VAD too: it may skip what the gate closes
+            self._t = np.concatenate([self._t, self._aux.process(a, probs)])
         self._x = np.concatenate([self._x, block], axis=1)
         self._a = np.concatenate([self._a, a])
         self._pre = np.concatenate([self._pre, block], axis=1)
