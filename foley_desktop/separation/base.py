@@ -113,8 +113,7 @@ def make_separator(name: str, channels: int, **options) -> Separator:
 
 def _load_builtin() -> None:
     # Imported here so that importing the interface loads no model library.
-    from foley_desktop.separation import (  # noqa: F401
-        baseline, default, demucs, masknet, refine, tasnet)
+    from foley_desktop.separation import baseline, default, demucs, masknet, refine, tasnet  # noqa: F401
 
 
 _SESSIONS: dict[str, object] = {}

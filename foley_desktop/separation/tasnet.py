@@ -73,9 +73,9 @@ class ConvTasNetStream:
         self._input = self._sess.get_inputs()[0].name
         step = SAMPLE_RATE // RATE
         # Segment geometry in 48 kHz samples, on the 16 kHz grid so resampled segments align.
-        self.W = int(round(segment_s * RATE)) * step
-        self.E = int(round(edge_s * RATE)) * step
-        self.F = int(round(fade_s * RATE)) * step
+        self.W = round(segment_s * RATE) * step
+        self.E = round(edge_s * RATE) * step
+        self.F = round(fade_s * RATE) * step
         self.H = self.W - 2 * self.E - self.F  # hop between segment starts
         if self.H <= 0:
             raise ValueError("segment too short for its edges and fade")
@@ -209,7 +209,7 @@ class TasNetFusionSeparator(DeepFilterSeparator):
         self._tasnet_model = tasnet_model
         self._segment_s = segment_s
         self._mix = float(mix)
-        self._cut = min(BINS, int(round(cutoff_hz / (SAMPLE_RATE / (2 * (BINS - 1))))))
+        self._cut = min(BINS, round(cutoff_hz / (SAMPLE_RATE / (2 * (BINS - 1)))))
         self._phase = phase
         options.setdefault("hangover_ms", HANGOVER_MS)
         super().__init__(channels, **options)
