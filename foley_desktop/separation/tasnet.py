@@ -17,9 +17,10 @@ Conv-TasNet's weights are the pretrained ONNX graph that ships inside the `clean
 global layer norm reads the whole input, so it runs on overlapping segments of the stream
 (`ConvTasNetStream`): each segment's edges, where the network's receptive field runs past
 the segment, are dropped, and neighbouring segments are cross-faded. The network is
-positively homogeneous (ReLU encoder, PReLU, normalised blocks, masked linear decoder), so
-it needs no level front end: its output is a fixed multiple of the speech at any input
-level (`GAIN`, measured on training-split corpus lines).
+homogeneous of degree one (encoder and decoder without biases, every block normalised, the
+mask computed from normalised features), so it needs no level front end: its output is a
+fixed multiple of the speech at any input level (`GAIN`, measured on training-split corpus
+lines).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ HANGOVER_MS = 50
 
 
 def model_path() -> Path:
-    return resources_dir() / "models" / "separation" / "convtasnet-enh16k" / "convtasnet_enh16k_int8.onnx"
+    folder = resources_dir() / "models" / "separation" / "convtasnet-enh16k"
+    return folder / "convtasnet_enh16k_int8.onnx"
 
 
 class ConvTasNetStream:
