@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from foley_desktop.errors import ModelPackageError
 from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.paths import resources_dir
 from foley_desktop.separation import vad
-from foley_desktop.separation.base import Separator, register, small_network
+from foley_desktop.separation.base import Separator, register
 from foley_desktop.separation.default import BINS, HOP, DeepFilterSeparator
 
 RATE = 16000  # Conv-TasNet's rate
@@ -50,11 +51,38 @@ MIX = 0.5  # exponent of Conv-TasNet's magnitude in the fused magnitude (1 - MIX
 # 0 dB) and the pauses at -53.3 / -56.9 / -58.5 / -60.2 dB; 50 ms keeps a margin for word
 # endings.
 HANGOVER_MS = 50
+BATCH_FRAMES = 100  # STFT frames transformed, masked and synthesized at a time (memory)
 
 
 def model_path() -> Path:
     folder = resources_dir() / "models" / "separation" / "convtasnet-enh16k"
     return folder / "convtasnet_enh16k_int8.onnx"
+
+
+_SESSIONS: dict[str, object] = {}
+
+
+def session(path: Path):
+    """Conv-TasNet's ONNX Runtime session: one thread on the CPU, loaded once per process.
+
+    Its own rather than base.small_network's because its memory pattern is off: with it ONNX
+    Runtime plans one block for all of a run's activations, and a 12 s segment run alone
+    peaked at 640 MiB against 374 MiB without, in the same CPU time. The arena stays on:
+    without it a 1-minute job peaked at 1.3 GiB (the heap fragments), or at 416 MiB with a
+    1 MiB mmap threshold but 65 % slower (every run faults its pages in afresh)."""
+    key = str(path)
+    if key not in _SESSIONS:
+        import onnxruntime as ort
+
+        if not path.is_file():
+            raise ModelPackageError(f"the Conv-TasNet speech enhancer missing: {path}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.enable_mem_pattern = False
+        _SESSIONS[key] = ort.InferenceSession(str(path), opts,
+                                              providers=["CPUExecutionProvider"])
+    return _SESSIONS[key]
 
 
 class ConvTasNetStream:
@@ -70,12 +98,9 @@ class ConvTasNetStream:
         when every VAD chunk probability from `before` samples ahead of the span the segment
         contributes to until `after` samples past it is at most `threshold` and known: there
         the separator's gate is closed, so the output is the same either way."""
-        # Its activations on a 12 s segment are large (512 channels x 12,000 frames): the job
-        # peaks at about 850 MiB whatever the length. ONNX Runtime's arena stays on: without
-        # it a 12 s run alone peaked at 365 MiB instead of 656, but a whole 1-minute job at
-        # 1.3 GiB (each new segment length is planned afresh) and it ran 10 % slower.
-        self._sess = small_network(Path(model) if model else model_path(),
-                                   "the Conv-TasNet speech enhancer")
+        # Its activations grow with the segment (512 channels x 1,000 frames a second): a 12 s
+        # segment run alone peaks at 374 MiB, 8 s at 265, 6 s at 228 (session()).
+        self._sess = session(Path(model) if model else model_path())
         self._input = self._sess.get_inputs()[0].name
         step = SAMPLE_RATE // RATE
         # Segment geometry in 48 kHz samples, on the 16 kHz grid so resampled segments align.
@@ -227,6 +252,36 @@ class TasNetFusionSeparator(DeepFilterSeparator):
                 if self.use_gate else None)
         stream = ConvTasNetStream(self._tasnet_model, self._segment_s, gate=gate)
         return stream, stream.max_lag
+
+    def _transform(self) -> None:
+        """The base class's transform, at most BATCH_FRAMES frames at a time, each batch masked
+        and synthesized before the next. Conv-TasNet's estimate arrives a segment at a time,
+        and the STFT, mask and synthesis of a whole segment's frames at once held about 70 MiB
+        of temporaries (the same frames in smaller batches: the same samples)."""
+        while True:
+            k0, t = self._k, self._t
+            cut = (self._k + BATCH_FRAMES) * HOP - self._x0  # frames k0 .. k0 + BATCH - 1
+            self._t = t[:cut]
+            super()._transform()
+            self._t = t[len(t[:cut]) - len(self._t):]  # what the transform kept, and the rest
+            if self._k == k0:
+                return
+            self._mask_and_synthesize()
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray]:
+        """The base class's flush, its latency's zeros fed a second at a time (in one block,
+        12 s of stereo zeros and their stems held about 80 MiB)."""
+        if self._aux is not None:
+            self._aux.finish()
+        self._tail_left = self._est_lag
+        ds, bs = [], []
+        for n in (self._est_lag, self.latency - self._est_lag):
+            for i in range(0, n, SAMPLE_RATE):
+                d, b = self.process_block(np.zeros((self.channels, min(SAMPLE_RATE, n - i)),
+                                                   np.float32))
+                ds.append(d)
+                bs.append(b)
+        return np.concatenate(ds, axis=1), np.concatenate(bs, axis=1)
 
     def _speech_estimate(self, rows: slice) -> np.ndarray:
         S, T = self._S[rows], self._T[rows]
