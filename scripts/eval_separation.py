@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 from foley_desktop.separation import evaluate as ev
@@ -83,33 +84,41 @@ def long_run(minutes: float, backend: str) -> int:
     return 0
 
 
-def concat_run(mixes: list, backends: list[str], snrs, options: dict) -> None:
+def concat_run(mixes: list, backends: list[str], snrs, options: dict, gap_s: float = 0.0) -> None:
     """Per ratio, the mixtures one after another as one long stream (as a film's dialogue
     runs on): the backend runs once over it (pre-pass first, as the file job does), and each
     mixture is scored on its own span of the stems. Short mixtures alone each fit in one
-    Conv-TasNet segment; this puts segment joins and skipped segments to the test."""
+    Conv-TasNet segment; this puts segment joins and skipped segments to the test. `gap_s`:
+    after each mixture this long of its background alone (looped), speech silent there: pauses
+    in the dialogue."""
     import numpy as np
 
     from foley_desktop.separation.base import make_separator, separate_array
 
     for name in backends:
-        rows = []
+        rows, cpu, dur = [], 0.0, 0.0
         for snr in snrs:
             ms = [m for m in mixes if m.snr_db == snr]
-            s = np.concatenate([m.speech for m in ms])
-            x = np.concatenate([m.mix for m in ms])
+            gap = round(gap_s * 48000)
+            s = np.concatenate([np.pad(m.speech, (0, gap)) for m in ms])
+            x = np.concatenate([np.concatenate([m.mix, np.resize(m.background, gap)])
+                                for m in ms])
             g = min(1.0, 0.9 / max(float(np.abs(x).max()), 1e-9))
             s, x = s * g, x * g
-            d = separate_array(make_separator(name, 1, **options), x[None], block=48000)[0][0]
+            sep = make_separator(name, 1, **options)
+            c0 = time.process_time()
+            d = separate_array(sep, x[None], block=48000)[0][0]
+            cpu += time.process_time() - c0
+            dur += len(x) / 48000
             per, i = [], 0
             for m in ms:
                 j = i + len(m.speech)
                 per.append(ev.si_sdr(d[i:j], s[i:j]) - ev.si_sdr(x[i:j], s[i:j]))
-                i = j
+                i = j + gap
             rows.append(f"{snr:+g} dB: median {np.median(per):.2f} dB over {len(per)}, "
                         f"whole stream {ev.si_sdr(d, s) - ev.si_sdr(x, s):.2f} dB")
-        print(f"{name} {options or ''} concatenated ({len(x) / 48000:.0f} s per ratio): "
-              + "; ".join(rows), flush=True)
+        print(f"{name} {options or ''} concatenated ({len(x) / 48000:.0f} s per ratio, CPU RTF "
+              f"{cpu / dur:.3f}): " + "; ".join(rows), flush=True)
 
 
 def main() -> int:
@@ -142,6 +151,8 @@ def main() -> int:
                          "(concat_run)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                     help="backend option (with --concat), e.g. segment_s=8")
+    ap.add_argument("--gap", type=float, default=0.0,
+                    help="with --concat: seconds of background alone after each mixture")
     args = ap.parse_args()
     if args.long_minutes:
         return long_run(args.long_minutes, args.backends.split(",")[-1])
@@ -197,7 +208,7 @@ def main() -> int:
                     opts[k] = float(v)
                 except ValueError:
                     opts[k] = v
-            concat_run(mixes, args.backends.split(","), snrs, opts)
+            concat_run(mixes, args.backends.split(","), snrs, opts, args.gap)
             continue
         results = []
         for name in args.backends.split(","):

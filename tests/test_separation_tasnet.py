@@ -109,6 +109,7 @@ def test_segments_without_speech_near_are_not_run_and_change_nothing(parts, medi
     tabla = read_audio(media_root / "usr/share/sonic-pi/samples/loop_tabla.flac", mono=True)[0]
     x = np.concatenate([np.resize(tabla, 30 * SR) * 0.3, s + n])[None]
     skip = make_separator("default", 1)
+    skip._aux.T = 10**9  # no trimming (the next test)
     d1, b1 = separate_array(skip, x)
     every = make_separator("default", 1)
     every._aux._gate = None
@@ -116,3 +117,30 @@ def test_segments_without_speech_near_are_not_run_and_change_nothing(parts, medi
     assert skip._aux.skipped >= 1 and skip._aux.runs < every._aux.runs
     np.testing.assert_array_equal(d1, d2)
     np.testing.assert_array_equal(b1, b2)
+
+
+def test_segments_with_speech_near_part_of_them_run_on_that_part(parts, media_root):
+    """Music alone for 12 s, the sentence over music, 12 s of music alone again: the segments
+    that reach into the music alone run on their speech part and CONTEXT_S either side only,
+    and the dialogue is as good as with every segment run whole (the two estimates differ by
+    the layer norms' statistics and the context; measured 10.51 against 10.35 dB SI-SDR), the
+    stems sum to the input and the pauses stay silent."""
+    from foley_desktop.media import read_audio
+
+    s, n = parts
+    tabla = read_audio(media_root / "usr/share/sonic-pi/samples/loop_tabla.flac", mono=True)[0]
+    music = np.resize(tabla, 12 * SR) * 0.3
+    x = np.concatenate([music, s + n, music])
+    s0 = np.concatenate([np.zeros(len(music)), s, np.zeros(len(music))]).astype(np.float32)
+    trim = make_separator("default", 1)
+    d1, b1 = separate_array(trim, x[None])
+    whole = make_separator("default", 1)
+    whole._aux.T = 10**9
+    d2, _ = separate_array(whole, x[None])
+    assert trim._aux.trimmed >= 1 and whole._aux.trimmed == 0
+    assert trim._aux.skipped == whole._aux.skipped
+    np.testing.assert_allclose(d1 + b1, x[None], atol=1e-6)
+    q1, q2 = ev.si_sdr(d1[0], s0), ev.si_sdr(d2[0], s0)
+    assert q1 > q2 - 0.1, (q1, q2)
+    assert ev.pause_residual_db(d1[0], s0, x) < -50.0
+    assert trim._aux.samples_run < whole._aux.samples_run - SR
