@@ -27,8 +27,14 @@ Tuning (--tuning NAMES): the model ALONE on the tuning set (pocketsphinx cards/ 
 backgrounds, -5/0/+5 dB): 48 kHz -> 16 kHz (soxr), run, -> 48 kHz, scaled by its
 least-squares projection onto the mixture, median dialogue SI-SDRi per ratio.
 
+Memory (--memory): the shipped model's session as tasnet.session() makes it (and with ONNX
+Runtime's memory pattern on, as base.small_network makes sessions), each setting in a fresh
+process: peak RSS after four runs of --segments seconds of noise (the last one shorter, as a
+stream's last segment is) and the CPU RTF of the runs after the first.
+
 Usage: python scripts/bench_convtasnet.py [--wheel PATH] [--work DIR] [--variants A,B,...]
            [--runs 5] [--tuning simp,int8-qdq-u8-percentile]
+       python scripts/bench_convtasnet.py --memory [--segments 12,8,6]
 """
 
 from __future__ import annotations
@@ -181,6 +187,42 @@ def tuning(sess) -> dict:
     return {k: float(np.median(v)) for k, v in sorted(res.items())}
 
 
+_MEMORY_CHILD = """
+import resource, sys, time
+import numpy as np
+import onnxruntime as ort
+from foley_desktop.separation import tasnet
+seg, pattern = float(sys.argv[1]), sys.argv[2] == "on"
+path = tasnet.model_path()
+if pattern:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+else:
+    sess = tasnet.session(path)
+rng = np.random.default_rng(0)
+cpu = []
+for n in (seg, seg, 0.55 * seg, seg):
+    x = (rng.standard_normal(int(n * 16000)) * 0.1).astype(np.float32)[None, None]
+    t = time.process_time()
+    sess.run(None, {sess.get_inputs()[0].name: x})
+    cpu.append((time.process_time() - t) / n)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, float(np.mean(cpu[1:])))
+"""
+
+
+def memory(segments: list[float]) -> None:
+    import subprocess
+
+    print(f"{'segment':>8s} {'mem pattern':>12s} {'peak RSS MiB':>13s} {'CPU RTF':>8s}")
+    for seg in segments:
+        for pattern in ("on", "off"):
+            out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(seg), pattern],
+                                 check=True, capture_output=True, text=True).stdout.split()
+            print(f"{seg:8g} {pattern:>12s} {float(out[0]):13.0f} {float(out[1]):8.4f}",
+                  flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wheel", type=Path)
@@ -192,7 +234,13 @@ def main() -> int:
     ap.add_argument("--dev", type=int, default=20, help="fidelity mixtures (4 s)")
     ap.add_argument("--tuning", default="", help="variants to score on the tuning set")
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--memory", action="store_true",
+                    help="instead: peak memory and CPU RTF of the shipped model's session")
+    ap.add_argument("--segments", default="12,8,6", help="with --memory: segment lengths, s")
     args = ap.parse_args()
+    if args.memory:
+        memory([float(v) for v in args.segments.split(",")])
+        return 0
     names = [v for v in args.variants.split(",") if v]
     lengths = [float(v) for v in args.lengths.split(",")]
     sessions = {}

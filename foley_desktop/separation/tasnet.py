@@ -75,8 +75,9 @@ def session(path: Path):
     """Conv-TasNet's ONNX Runtime session: one thread on the CPU, loaded once per process.
 
     Its own rather than base.small_network's because its memory pattern is off: with it ONNX
-    Runtime plans one block for all of a run's activations, and a 12 s segment run alone
-    peaked at 640 MiB against 374 MiB without, in the same CPU time. The arena stays on:
+    Runtime plans one block for all of a run's activations, and a process running 12 s
+    segments peaked at 663 MiB against 394 without, in the same CPU time (8 s: 464 against 281;
+    scripts/bench_convtasnet.py --memory). The arena stays on:
     without it a 1-minute job peaked at 1.3 GiB (the heap fragments), or at 416 MiB with a
     1 MiB mmap threshold but 65 % slower (every run faults its pages in afresh)."""
     key = str(path)
@@ -111,8 +112,8 @@ class ConvTasNetStream:
         for all but part of the span, the network runs on that part and `context_s` either
         side, when that saves at least `trim_s` (its estimate there then differs slightly:
         other layer-norm statistics, less context)."""
-        # Its activations grow with the segment (512 channels x 1,000 frames a second): a 12 s
-        # segment run alone peaks at 374 MiB, 8 s at 265, 6 s at 228 (session()).
+        # Its activations grow with the segment (512 channels x 1,000 frames a second): a
+        # process running 12 s segments peaks at 394 MiB, 8 s at 281, 6 s at 245 (session()).
         self._sess = session(Path(model) if model else model_path())
         self._input = self._sess.get_inputs()[0].name
         step = SAMPLE_RATE // RATE
