@@ -87,7 +87,7 @@ def test_memory_stays_bounded_over_a_long_stream(cls):
     rng = np.random.default_rng(1)
     sep = cls(2)
     sizes = []
-    warm = 5 + 2 * sep.latency // 48000  # the latency fills first (the default: 12 s segments)
+    warm = 5 + 2 * sep.latency // 48000  # the latency fills first (the default: 8 s segments)
     for _i in range(warm + 36):  # stereo noise in 1 s blocks
         sep.process_block((rng.standard_normal((2, 48000)) * 0.1).astype(np.float32))
         est = len(getattr(sep._est, "_spec", ())) * 480  # DeepFilterNet3's frames in waiting

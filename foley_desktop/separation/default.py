@@ -590,7 +590,7 @@ class DeepFilterSeparator(MaskSeparator):
 
 @register("dfn", "DeepFilterNet3 speech estimate (quiet input turned up for it) + Silero "
           "VAD gate (the default until 2026-12-06; the default fuses Conv-TasNet into it: "
-          "dfn is 2-2.5 dB worse, 4x faster, about 120 MiB instead of 850)")
+          "dfn is 2-2.5 dB worse, 4x faster, about 120 MiB instead of 340)")
 def _make_dfn(channels: int, **options) -> Separator:
     return DeepFilterSeparator(channels, **options)
 
