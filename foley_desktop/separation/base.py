@@ -113,7 +113,15 @@ def make_separator(name: str, channels: int, **options) -> Separator:
 
 def _load_builtin() -> None:
     # Imported here so that importing the interface loads no model library.
-    from foley_desktop.separation import baseline, default, demucs, masknet, refine, tasnet  # noqa: F401
+    from foley_desktop.separation import (  # noqa: F401
+        baseline,
+        default,
+        demucs,
+        fusion_net,
+        masknet,
+        refine,
+        tasnet,
+    )
 
 
 _SESSIONS: dict[str, object] = {}

@@ -1,4 +1,6 @@
-"""The `default` backend: DeepFilterNet3 and a Conv-TasNet speech enhancer, fused per STFT bin.
+"""The `fused` backend: DeepFilterNet3 and a Conv-TasNet speech enhancer, fused per STFT bin by
+a fixed rule; the `default` backend (fusion_net.py) fuses the same two estimates with weights
+a small trained network gives per bin.
 
 Why two estimators. DeepFilterNet3 (the default's, deepfilter.py) is a causal 48 kHz enhancer
 that filters each bin; it lets short broadband events inside words through (a footstep, a
@@ -273,10 +275,10 @@ class ConvTasNetStream:
 
 
 class TasNetFusionSeparator(DeepFilterSeparator):
-    """The default pipeline with Conv-TasNet's estimate fused into DeepFilterNet3's (see the
-    module docstring)."""
+    """The `dfn` pipeline with Conv-TasNet's estimate fused into DeepFilterNet3's by a fixed
+    rule (see the module docstring); the default backend (fusion_net.py) learns the rule."""
 
-    name = "default"
+    name = "fused"
 
     def __init__(self, channels: int, tasnet_model: str | Path | None = None,
                  segment_s: float = SEGMENT_S, mix: float = MIX,
@@ -339,7 +341,8 @@ class TasNetFusionSeparator(DeepFilterSeparator):
         return out
 
 
-@register("default", "DeepFilterNet3 fused with a Conv-TasNet speech enhancer below 7.6 kHz "
-          "+ Silero VAD gate (offline, shipped weights)")
+@register("fused", "DeepFilterNet3 and a Conv-TasNet speech enhancer fused below 7.6 kHz by a "
+          "fixed rule (geometric mean) + Silero VAD gate (the default of 2026-12-06's fourth "
+          "round; the default learns the rule per bin)")
 def _make_fusion(channels: int, **options) -> Separator:
     return TasNetFusionSeparator(channels, **options)

@@ -1,0 +1,365 @@
+#!/usr/bin/env python3
+"""Train the `default-learned` fusion network (foley_desktop/separation/fusion_net.py) on CPU.
+
+Stages (each resumable, deterministic for a seed; torch and numpy on one thread):
+  data   4 s mixtures of Debian speech (corpus.py; `train` split, or `dev` with the tuning
+         backgrounds for checkpoint selection) with recorded effects and music (the training
+         backgrounds: every evaluation and tuning background excluded), the same draws as
+         scripts/train_separation_refine.py (its _speech_track / _background: 1-3 crops of
+         lines from one package each, EQ, some reverb and band-limiting; -10..+10 dB
+         speech-to-background, -24..-1 dBFS peak), run once through the default pipeline in
+         dump mode (DeepFilterNet3, Conv-TasNet, VAD gate); stored as .npz under WORK/data-SPLIT/
+         with the clean line's STFT frames (the target).
+  train  the network on those frames; loss = minus the SI-SDR (dB) per clip of the gated dialogue
+         frames below 7.6 kHz (fused estimate -> capped ratio -> gate, as the separator does)
+         against the clean line's frames; Adam, batches of 8 clips; every --eval-every steps
+         the dev loss; keeps the weights with the best dev loss; resumes from the last
+         checkpoint.
+  export ONNX (opset 17) of the best weights' exponent head w to --out (temp file + rename);
+         the attenuation head g is trained but not exported (fusion_net.py says why).
+
+Usage:
+  python scripts/train_separation_fusion.py data  --work runs/fusion --split train --n 1200
+  python scripts/train_separation_fusion.py data  --work runs/fusion --split dev --n 120
+  python scripts/train_separation_fusion.py train --work runs/fusion --steps 3000
+  python scripts/train_separation_fusion.py export --work runs/fusion \
+      --out resources/models/separation/fusion-net-v1/fusion.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+
+from foley_desktop.media.timebase import SAMPLE_RATE as SR
+from foley_desktop.separation import corpus, fusion_net
+from foley_desktop.separation.default import HOP, DeepFilterSeparator
+
+C = fusion_net.C
+L = fusion_net.L
+MAX_RATIO = DeepFilterSeparator.MAX_RATIO
+FRAMES = 200  # 2 s crops, each holding at least a fifth of its clip's speech energy
+
+
+def _refine_script():
+    """The refine trainer's mixture draws (one way to make training mixtures)."""
+    path = Path(__file__).with_name("train_separation_refine.py")
+    spec = importlib.util.spec_from_file_location("train_separation_refine", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ------------------------------------------------------------------------------------- data
+def _line_mixture(utts, bgs, rng):
+    """One whole line (2-8 s, peak 0.5) with 0.75 s of silence either side over one
+    background looped from a random offset: the evaluation's mixtures (evaluate.py), no EQ,
+    reverb or added noise."""
+    from foley_desktop.separation.evaluate import PAD
+
+    while True:
+        pool = utts[sorted(utts)[rng.integers(len(utts))]]
+        u = pool[rng.integers(len(pool))]
+        x = corpus.load(u)
+        if 2 * SR <= len(x) <= 8 * SR:
+            break
+    x = x / max(float(np.abs(x).max()), 1e-6) * 0.5
+    s = np.concatenate([np.zeros(PAD, np.float32), x, np.zeros(PAD, np.float32)])
+    b = bgs[rng.integers(len(bgs))]
+    b = np.resize(np.roll(b, -int(rng.integers(len(b)))), len(s)).astype(np.float32)
+    return s.astype(np.float32), u.band_hz, b
+
+
+def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: int,
+               style: str = "line", segment_s: float = 12.0) -> None:
+    import glob
+
+    from foley_desktop.train.paths import MEDIA_ROOT
+    from foley_desktop.train.separation_mask import TUNE_BACKGROUNDS, training_backgrounds
+
+    ref = _refine_script()
+    utts: dict[str, list] = {}
+    for u in corpus.list_utterances():
+        if u.split == split:
+            utts.setdefault(u.package, []).append(u)
+    if split == "train":
+        bg_paths = [str(p) for p in training_backgrounds()]
+    else:  # dev: the tuning backgrounds, never trained on
+        bg_paths = [min(glob.glob(str(MEDIA_ROOT / g))) for g in TUNE_BACKGROUNDS]
+    out = work / f"data-{split}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "backgrounds.txt").write_text("\n".join(
+        str(Path(p).relative_to(MEDIA_ROOT)) for p in bg_paths) + "\n")
+    bgs = ref._load_bgs(bg_paths)
+    cache: dict = {}
+    t0 = time.time()
+    for i in range(shard, n, shards):
+        f = out / f"{i:05d}.npz"
+        if f.exists():
+            continue
+        rng = np.random.default_rng([seed, i, 0 if split == "train" else 1])
+        if style == "line":
+            s, band, b = _line_mixture(utts, bgs, rng)
+        else:
+            s, band = ref._speech_track(utts, rng, cache)
+            b = ref._background(bgs, rng)
+        sbr = rng.uniform(-10, 10)
+        b *= np.sqrt(np.sum(s ** 2) / max(np.sum(b ** 2), 1e-12) / 10 ** (sbr / 10))
+        x = s + b
+        if style == "line":  # as the evaluation: kept within a 0.9 peak
+            g = min(1.0, 0.9 / max(float(np.abs(x).max()), 1e-6))
+        else:
+            g = 10 ** (rng.uniform(-24, -1) / 20) / max(float(np.abs(x).max()), 1e-6)
+        s, x = s * g, x * g
+        d = fusion_net.dump_frames(x, segment_s)
+        # Frames past the input (the stream's latency flushed as zeros) are not kept.
+        K = min(len(d["gate"]), len(x) // HOP + 2)
+        d = {k: v[:K] for k, v in d.items()}
+        tmp = out / f".{i:05d}.tmp.npz"
+        np.savez(tmp, A=d["A"], S=d["S"], T=d["T"], gate=d["gate"],
+                 Y=ref.stft_low(s, K)[:, :C], band=np.int32(min(C, int(band / 50))),
+                 sbr=np.float32(sbr))
+        os.replace(tmp, f)
+        if i % 50 == shard:
+            print(f"{split} {i}/{n} {time.time() - t0:.0f}s", flush=True)
+
+
+def load_split(work: Path, split: str) -> list[dict]:
+    out = []
+    for f in sorted((work / f"data-{split}").glob("[0-9]*.npz")):
+        z = np.load(f)
+        out.append({"feats": fusion_net.features(z["A"], z["S"], z["T"]),
+                    **{k: z[k] for k in ("A", "S", "T", "gate", "Y", "band")}})
+    return out
+
+
+# ------------------------------------------------------------------------------------ model
+def build_model(ch: int = 16, ctx: int = L):
+    """Conv2d over (time, bins): (2 ctx + 1) x 5, valid in time (the +-ctx frames of
+    context), then 1x3 with the bins dilated 2, 4, 8 (about 30 bins of context), then 1x1 to
+    (w, g)."""
+    import torch
+    from torch import nn
+
+    class Fusion(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ctx = ctx
+            self.inp = nn.Conv2d(fusion_net.N_IN, ch, (2 * ctx + 1, 5), padding=(0, 2))
+            self.mid = nn.ModuleList(
+                nn.Conv2d(ch, ch, (1, 3), padding=(0, d), dilation=(1, d)) for d in (2, 4, 8))
+            self.out = nn.Conv2d(ch, 2, 1)
+            nn.init.zeros_(self.out.weight)
+            with torch.no_grad():
+                self.out.bias[:] = torch.tensor([0.0, 4.0])  # w = 0.5, g = 0.98: the rule
+
+        def forward(self, feats):  # [B, 4, frames + 2 ctx, C] -> w, g [B, 1, frames, C]
+            z = torch.relu(self.inp(feats))
+            for conv in self.mid:
+                z = z + torch.relu(conv(z))
+            o = torch.sigmoid(self.out(z))
+            return o[:, :1], o[:, 1:]
+
+    return Fusion()
+
+
+def _batch(items, frames: int, rng, ctx: int = L):
+    """Random crops of `frames` frames (+ ctx frames each side, zeros past the clip's ends)."""
+    import torch
+
+    out = {k: [] for k in ("feats", "A", "S", "T", "gate", "Y", "mask")}
+    for it in items:
+        K = len(it["gate"])
+        e_row = np.sum(np.abs(it["Y"]) ** 2, axis=1)
+        for _ in range(8):  # a crop with speech in it (the SNR of silence is undefined)
+            s = int(rng.integers(0, max(1, K - frames + 1)))
+            if e_row[s:s + frames].sum() >= 0.2 * e_row.sum():
+                break
+        e = min(K, s + frames)
+        f = np.zeros((fusion_net.N_IN, frames + 2 * ctx, C), np.float32)
+        lo, hi = s - ctx, e + ctx
+        f[:, max(0, -lo):max(0, -lo) + min(K, hi) - max(0, lo)] = it["feats"][:, max(0, lo):hi]
+        out["feats"].append(f)
+        for k in ("A", "S", "T", "Y"):
+            z = np.zeros((frames, C), np.complex64)
+            z[:e - s] = it[k][s:e]
+            out[k].append(z)
+        g = np.zeros(frames, np.float32)
+        g[:e - s] = it["gate"][s:e]
+        out["gate"].append(g)
+        m = np.zeros((frames, C), np.float32)
+        m[:e - s, :max(8, int(it["band"]))] = 1.0  # bins the line has content in
+        out["mask"].append(m)
+    return {k: torch.from_numpy(np.stack(v)) for k, v in out.items()}
+
+
+def loss_fn(model, b):
+    import torch
+
+    w, g = model(b["feats"])
+    w, g = w[:, 0], g[:, 0]
+    S, T, A, Y = b["S"], b["T"], b["A"], b["Y"]
+    mt, ms = T.abs(), S.abs()
+    mag = g * torch.exp(w * torch.log(mt + 1e-20) + (1 - w) * torch.log(ms + 1e-20))
+    est = mag * T / torch.clamp(mt, min=1e-20)
+    M = est * A.conj() / (A.abs() ** 2 + 1e-20)
+    Mm = M.abs()
+    M = torch.where(Mm > MAX_RATIO, M * (MAX_RATIO / torch.clamp(Mm, min=1e-20)), M)
+    D = M * A * b["gate"][:, :, None]
+    # Scale-invariant, as the evaluation's SI-SDR: with a plain SNR the first runs learnt to
+    # turn the estimate up (letting more background through), 1.2 dB worse on the Czech dev
+    # lines while their SNR rose.
+    mk = b["mask"]
+    dot = (D * Y.conj()).real.mul(mk).sum(dim=(1, 2))
+    sig = ((Y.abs() ** 2) * mk).sum(dim=(1, 2))
+    alpha = (dot / (sig + 1e-12))[:, None, None]
+    err = ((D - alpha * Y).abs() ** 2 * mk).sum(dim=(1, 2))
+    tgt = alpha[:, 0, 0] ** 2 * sig
+    return -(10 * torch.log10((tgt + 1e-12) / (err + 1e-12))).mean()
+
+
+def _config(work: Path, ch: int | None = None, ctx: int | None = None) -> dict:
+    """The network's shape, fixed by the first training call (work/config.json)."""
+    import json
+
+    f = work / "config.json"
+    if f.exists():
+        return json.loads(f.read_text())
+    cfg = {"ch": ch or 16, "ctx": ctx or L}
+    f.write_text(json.dumps(cfg) + "\n")
+    return cfg
+
+
+def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
+                ch: int | None, ctx: int | None) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    train, dev = load_split(work, "train"), load_split(work, "dev")
+    print(f"train {len(train)} clips, dev {len(dev)}", flush=True)
+    cfg = _config(work, ch, ctx)
+    ctx = cfg["ctx"]
+    model = build_model(cfg["ch"], ctx)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    ck = work / "last.pt"
+    step, best = 0, float("inf")
+    if ck.exists():
+        st = torch.load(ck)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, best = st["step"], st["best"]
+    rng = np.random.default_rng([seed, step])
+    whole = max(len(it["gate"]) for it in dev)  # dev: whole clips
+    dev_b = [_batch(dev[i:i + 8], whole, np.random.default_rng(0), ctx)
+             for i in range(0, len(dev), 8)]
+
+    def dev_loss():
+        with torch.no_grad():
+            return float(np.mean([loss_fn(model, b).item() for b in dev_b]))
+
+    if step == 0:
+        best = dev_loss()
+        print(f"step 0 (the default's rule): dev {best:.3f}", flush=True)
+    t0 = time.time()
+    while step < steps:
+        idx = rng.integers(0, len(train), 8)
+        b = _batch([train[i] for i in idx], FRAMES, rng, ctx)
+        loss = loss_fn(model, b)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        if step % eval_every == 0 or step == steps:
+            dl = dev_loss()
+            if dl < best:
+                best = dl
+                torch.save(model.state_dict(), work / "best.pt")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "best": best}, ck)
+            print(f"step {step} train {loss.item():.3f} dev {dl:.3f} best {best:.3f} "
+                  f"{time.time() - t0:.0f}s", flush=True)
+
+
+def stage_export(work: Path, out: Path) -> None:
+    import torch
+
+    cfg = _config(work)
+    model = build_model(cfg["ch"], cfg["ctx"])
+    model.load_state_dict(torch.load(work / "best.pt"))
+    model.eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.onnx")
+    dummy = torch.zeros(1, fusion_net.N_IN, 20 + 2 * cfg["ctx"], C)
+
+    class ExponentOnly(torch.nn.Module):
+        # The attenuation head g is not exported (fusion_net.py says why): the separator
+        # fuses with w alone.
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, feats):
+            return self.net(feats)[0]
+
+    torch.onnx.export(ExponentOnly(model), dummy, str(tmp), input_names=["feats"],
+                      output_names=["w"], dynamic_axes={"feats": {2: "frames"},
+                                                        "w": {2: "frames"}},
+                      opset_version=17, dynamo=False)
+    import onnx
+
+    m = onnx.load(str(tmp))
+    # The separator reads how many frames of context either side the network takes.
+    onnx.helper.set_model_props(m, {"context": str(cfg["ctx"])})
+    onnx.save(m, str(tmp))
+    os.replace(tmp, out)
+    print(f"wrote {out}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("stage", choices=["data", "train", "export"])
+    ap.add_argument("--work", type=Path, default=Path("runs/fusion"))
+    ap.add_argument("--split", default="train", choices=["train", "dev"])
+    ap.add_argument("--n", type=int, default=1200)
+    ap.add_argument("--seed", type=int, default=29)
+    ap.add_argument("--shard", type=int, default=0)
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--segment-s", type=float, default=12.0,
+                    help="Conv-TasNet's segment length in the data stage (12: each line, "
+                         "at most 9.5 s, in one run; v1's data were made so, when 12 s was "
+                         "the separator's own)")
+    ap.add_argument("--ch", type=int, help="channels (first training call only; default 16)")
+    ap.add_argument("--ctx", type=int, help=f"frames of context either side (default {L})")
+    ap.add_argument("--style", default="line", choices=["line", "refine"],
+                    help="line: the evaluation's mixtures (one whole line, silence either "
+                         "side, one background); refine: the refine trainer's 4 s tracks "
+                         "(crops, EQ, reverb, added noise)")
+    a = ap.parse_args()
+    if a.stage == "data":
+        stage_data(a.work, a.split, a.n, a.seed, a.shard, a.shards, a.style, a.segment_s)
+    elif a.stage == "train":
+        stage_train(a.work, a.steps, a.lr, a.seed, a.eval_every, a.ch, a.ctx)
+    else:
+        if a.out is None:
+            print("export needs --out", file=sys.stderr)
+            return 2
+        stage_export(a.work, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
