@@ -80,25 +80,8 @@ def _line_mixture(utts, bgs, rng):
 
 def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: int,
                style: str = "line", segment_s: float = 12.0) -> None:
-    import glob
-
-    from foley_desktop.train.paths import MEDIA_ROOT
-    from foley_desktop.train.separation_mask import TUNE_BACKGROUNDS, training_backgrounds
-
     ref = _refine_script()
-    utts: dict[str, list] = {}
-    for u in corpus.list_utterances():
-        if u.split == split:
-            utts.setdefault(u.package, []).append(u)
-    if split == "train":
-        bg_paths = [str(p) for p in training_backgrounds()]
-    else:  # dev: the tuning backgrounds, never trained on
-        bg_paths = [min(glob.glob(str(MEDIA_ROOT / g))) for g in TUNE_BACKGROUNDS]
-    out = work / f"data-{split}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "backgrounds.txt").write_text("\n".join(
-        str(Path(p).relative_to(MEDIA_ROOT)) for p in bg_paths) + "\n")
-    bgs = ref._load_bgs(bg_paths)
+    utts, bgs, out = ref.split_sources(work, split)
     cache: dict = {}
     t0 = time.time()
     for i in range(shard, n, shards):

@@ -177,11 +177,12 @@ def _load_bgs(paths) -> list[np.ndarray]:
     return out
 
 
-def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: int) -> None:
+def split_sources(work: Path, split: str) -> tuple[dict[str, list], list[np.ndarray], Path]:
+    """The `split`'s utterances by package, its backgrounds (train: the training backgrounds;
+    dev: the tuning backgrounds, never trained on) and its data folder, which gets the list of
+    background files (backgrounds.txt). The fusion trainer uses this too."""
     import glob
 
-    from foley_desktop.separation.base import make_separator, separate_array
-    from foley_desktop.separation.evaluate import si_sdr
     from foley_desktop.train.paths import MEDIA_ROOT
     from foley_desktop.train.separation_mask import TUNE_BACKGROUNDS, training_backgrounds
 
@@ -191,13 +192,20 @@ def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: in
             utts.setdefault(u.package, []).append(u)
     if split == "train":
         bg_paths = [str(p) for p in training_backgrounds()]
-    else:  # dev: the tuning backgrounds, never trained on
+    else:
         bg_paths = [min(glob.glob(str(MEDIA_ROOT / g))) for g in TUNE_BACKGROUNDS]
     out = work / f"data-{split}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "backgrounds.txt").write_text("\n".join(
         str(Path(p).relative_to(MEDIA_ROOT)) for p in bg_paths) + "\n")
-    bgs = _load_bgs(bg_paths)
+    return utts, _load_bgs(bg_paths), out
+
+
+def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: int) -> None:
+    from foley_desktop.separation.base import make_separator, separate_array
+    from foley_desktop.separation.evaluate import si_sdr
+
+    utts, bgs, out = split_sources(work, split)
     cache: dict = {}
     t0 = time.time()
     for i in range(shard, n, shards):

@@ -127,11 +127,12 @@ def _load_builtin() -> None:
 _SESSIONS: dict[str, object] = {}
 
 
-def small_network(path: Path, what: str):
+def small_network(path: Path, what: str, mem_pattern: bool = True):
     """A small trained network's ONNX Runtime session, one thread on the CPU (it runs beside
     decoding and the GUI), loaded once per process; `what` names it in the error when the file
-    is missing."""
-    key = str(path)
+    is missing. `mem_pattern=False`: ONNX Runtime does not plan one block for all of a run's
+    activations (for large activations: tasnet.session says why)."""
+    key = f"{path}|{mem_pattern}"
     if key not in _SESSIONS:
         import onnxruntime as ort
 
@@ -140,6 +141,7 @@ def small_network(path: Path, what: str):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
+        opts.enable_mem_pattern = mem_pattern
         _SESSIONS[key] = ort.InferenceSession(str(path), opts,
                                               providers=["CPUExecutionProvider"])
     return _SESSIONS[key]

@@ -33,11 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from foley_desktop.errors import ModelPackageError
 from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.paths import resources_dir
 from foley_desktop.separation import vad
-from foley_desktop.separation.base import Separator, register
+from foley_desktop.separation.base import Separator, register, small_network
 from foley_desktop.separation.default import BINS, HOP, DeepFilterSeparator
 
 RATE = 16000  # Conv-TasNet's rate
@@ -77,31 +76,15 @@ def model_path() -> Path:
     return folder / "convtasnet_enh16k_int8.onnx"
 
 
-_SESSIONS: dict[str, object] = {}
-
-
 def session(path: Path):
-    """Conv-TasNet's ONNX Runtime session: one thread on the CPU, loaded once per process.
-
-    Its own rather than base.small_network's because its memory pattern is off: with it ONNX
-    Runtime plans one block for all of a run's activations, and a process running 12 s
-    segments peaked at 663 MiB against 394 without, in the same CPU time (8 s: 464 against 281;
-    scripts/bench_convtasnet.py --memory). The arena stays on:
-    without it a 1-minute job peaked at 1.3 GiB (the heap fragments), or at 416 MiB with a
-    1 MiB mmap threshold but 65 % slower (every run faults its pages in afresh)."""
-    key = str(path)
-    if key not in _SESSIONS:
-        import onnxruntime as ort
-
-        if not path.is_file():
-            raise ModelPackageError(f"the Conv-TasNet speech enhancer missing: {path}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.enable_mem_pattern = False
-        _SESSIONS[key] = ort.InferenceSession(str(path), opts,
-                                              providers=["CPUExecutionProvider"])
-    return _SESSIONS[key]
+    """Conv-TasNet's ONNX Runtime session: one thread on the CPU, loaded once per process, with
+    the memory pattern off: with it ONNX Runtime plans one block for all of a run's
+    activations, and a process running 12 s segments peaked at 663 MiB against 394 without,
+    in the same CPU time (8 s: 464 against 281; scripts/bench_convtasnet.py --memory). The
+    arena stays on: without it a 1-minute job peaked at 1.3 GiB (the heap fragments), or at
+    416 MiB with a 1 MiB mmap threshold but 65 % slower (every run faults its pages in
+    afresh)."""
+    return small_network(path, "the Conv-TasNet speech enhancer", mem_pattern=False)
 
 
 class ConvTasNetStream:
