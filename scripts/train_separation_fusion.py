@@ -236,7 +236,7 @@ def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
     ck = work / "last.pt"
     step, best = 0, float("inf")
     if ck.exists():
-        st = torch.load(ck)
+        st = torch.load(ck, weights_only=True)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step, best = st["step"], st["best"]
@@ -278,7 +278,7 @@ def stage_export(work: Path, out: Path) -> None:
 
     cfg = _config(work)
     model = build_model(cfg["ch"], cfg["ctx"])
-    model.load_state_dict(torch.load(work / "best.pt"))
+    model.load_state_dict(torch.load(work / "best.pt", weights_only=True))
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.onnx")
