@@ -71,7 +71,7 @@ def fuse(S: np.ndarray, T: np.ndarray, w: np.ndarray) -> np.ndarray:
 class LearnedFusionSeparator(TasNetFusionSeparator):
     """The default pipeline with the per-bin fusion weights from the network (module doc).
 
-    `dump=True` runs no network (the default's rule) and records per frame A, S and T below
+    `dump=True` runs no network (`fused`'s rule) and records per frame A, S and T below
     C and the gate: the training script builds its data with it, so training and inference
     read the same numbers."""
 
