@@ -115,14 +115,20 @@ class MaskSeparator(Separator):
         return None, 0
 
     def flush(self) -> tuple[np.ndarray, np.ndarray]:
+        # The latency's zeros go in a second at a time: in one block, a long latency's stereo
+        # zeros and their stems held about 80 MiB (the default, 12 s segments); any block
+        # size gives the same samples.
         if self._aux is not None:
             self._aux.finish()
         self._tail_left = self._est_lag
-        zeros = np.zeros((self.channels, self._est_lag), np.float32)
-        d1, b1 = self.process_block(zeros)
-        d2, b2 = self.process_block(np.zeros((self.channels, self.latency - self._est_lag),
-                                             np.float32))
-        return np.concatenate([d1, d2], axis=1), np.concatenate([b1, b2], axis=1)
+        ds, bs = [], []
+        for n in (self._est_lag, self.latency - self._est_lag):
+            for i in range(0, n, SAMPLE_RATE):
+                d, b = self.process_block(np.zeros((self.channels, min(SAMPLE_RATE, n - i)),
+                                                   np.float32))
+                ds.append(d)
+                bs.append(b)
+        return np.concatenate(ds, axis=1), np.concatenate(bs, axis=1)
 
     def _estimate(self, a: np.ndarray) -> np.ndarray:
         return self._est.process(a)[0]

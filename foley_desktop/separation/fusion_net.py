@@ -33,9 +33,9 @@ import numpy as np
 
 from foley_desktop.paths import resources_dir
 from foley_desktop.separation.base import Separator, register, small_network
-from foley_desktop.separation.tasnet import TasNetFusionSeparator
+from foley_desktop.separation.tasnet import CUT_BINS, TasNetFusionSeparator
 
-C = 152  # fused bins: below 7.6 kHz at 50 Hz per bin (tasnet.CUTOFF_HZ)
+C = CUT_BINS  # fused bins: below 7.6 kHz at 50 Hz per bin (152)
 L = 2  # frames of context either side (the pipeline's smooth_frames)
 N_IN = 4  # feature planes
 EPS = 1e-10
@@ -58,14 +58,6 @@ def features(A: np.ndarray, S: np.ndarray, T: np.ndarray) -> np.ndarray:
     cosd = (S.real * T.real + S.imag * T.imag) / np.sqrt(ps * pt)
     shape = (la - la.mean(axis=1, keepdims=True)) / 3.0
     return np.stack([rs, rt, cosd, shape]).astype(np.float32)
-
-
-def fuse(S: np.ndarray, T: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The fused estimate's bins below C: |T|^w |S|^(1-w) with T's phase."""
-    S, T = S[:, :C], T[:, :C]
-    mt, ms = np.abs(T), np.abs(S)
-    mag = np.exp(w * np.log(mt + 1e-20) + (1.0 - w) * np.log(ms + 1e-20))
-    return mag * T / np.maximum(mt, 1e-20)
 
 
 class LearnedFusionSeparator(TasNetFusionSeparator):
@@ -99,11 +91,11 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
             self.dump["gate"].append(g.astype(np.float32))
         return g
 
-    def _speech_estimate(self, rows: slice) -> np.ndarray:
+    def _exponent(self, rows: slice) -> float | np.ndarray:
         if self.dump is not None:
             for k, z in (("A", self._A), ("S", self._S), ("T", self._T)):
                 self.dump[k].append(z[rows, :C].copy())
-            return super()._speech_estimate(rows)
+            return super()._exponent(rows)
         # Frames m-ctx .. m_end+ctx-1 are still kept (the smoothing's context); rows before the
         # stream's first frame are zeros, as in training.
         lo, hi = rows.start - self._ctx, rows.stop + self._ctx
@@ -112,11 +104,7 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
         if pad:
             ctx = [np.concatenate([np.zeros((pad, z.shape[1]), z.dtype), z]) for z in ctx]
         assert self._fsess is not None
-        w = self._fsess.run(None, {"feats": features(*ctx)[None]})[0]
-        S, T = self._S[rows], self._T[rows]
-        out = S.copy()
-        out[:, :C] = fuse(S, T, w[0, 0])
-        return out
+        return self._fsess.run(None, {"feats": features(*ctx)[None]})[0][0, 0]
 
 
 def dump_frames(audio: np.ndarray, segment_s: float | None = None) -> dict[str, np.ndarray]:

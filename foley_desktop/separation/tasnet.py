@@ -61,6 +61,7 @@ FADE_S = 0.5  # cross-fade between neighbouring segments
 CONTEXT_S = 0.9
 TRIM_S = 1.0
 CUTOFF_HZ = 7600.0  # below: the fused estimate; above: DeepFilterNet3's alone
+CUT_BINS = min(BINS, round(CUTOFF_HZ / (SAMPLE_RATE / (2 * (BINS - 1)))))  # 152 at 50 Hz
 MIX = 0.5  # exponent of Conv-TasNet's magnitude in the fused magnitude (1 - MIX: DFN3's)
 # The VAD gate stays open this long after speech (DeepFilterNet3 alone: 200 ms). Conv-TasNet
 # lets more of the background through right after a word than DeepFilterNet3 does; on the
@@ -264,13 +265,10 @@ class TasNetFusionSeparator(DeepFilterSeparator):
     name = "fused"
 
     def __init__(self, channels: int, tasnet_model: str | Path | None = None,
-                 segment_s: float = SEGMENT_S, mix: float = MIX,
-                 cutoff_hz: float = CUTOFF_HZ, phase: str = "tasnet", **options) -> None:
+                 segment_s: float = SEGMENT_S, mix: float = MIX, **options) -> None:
         self._tasnet_model = tasnet_model
         self._segment_s = segment_s
         self._mix = float(mix)
-        self._cut = min(BINS, round(cutoff_hz / (SAMPLE_RATE / (2 * (BINS - 1)))))
-        self._phase = phase
         options.setdefault("hangover_ms", HANGOVER_MS)
         super().__init__(channels, **options)
 
@@ -297,30 +295,20 @@ class TasNetFusionSeparator(DeepFilterSeparator):
                 return
             self._mask_and_synthesize()
 
-    def flush(self) -> tuple[np.ndarray, np.ndarray]:
-        """The base class's flush, its latency's zeros fed a second at a time (in one block,
-        the latency's stereo zeros and their stems held about 80 MiB with 12 s segments)."""
-        if self._aux is not None:
-            self._aux.finish()
-        self._tail_left = self._est_lag
-        ds, bs = [], []
-        for n in (self._est_lag, self.latency - self._est_lag):
-            for i in range(0, n, SAMPLE_RATE):
-                d, b = self.process_block(np.zeros((self.channels, min(SAMPLE_RATE, n - i)),
-                                                   np.float32))
-                ds.append(d)
-                bs.append(b)
-        return np.concatenate(ds, axis=1), np.concatenate(bs, axis=1)
+    def _exponent(self, rows: slice) -> float | np.ndarray:
+        """Conv-TasNet's exponent in the fused magnitude of frames `rows`, per bin below the
+        cut: here the fixed MIX; the default backend's network gives it per bin
+        (fusion_net.py)."""
+        return self._mix
 
     def _speech_estimate(self, rows: slice) -> np.ndarray:
         S, T = self._S[rows], self._T[rows]
-        c = self._cut
+        c = CUT_BINS
+        w = self._exponent(rows)
         out = S.copy()
         ms, mt = np.abs(S[:, :c]), np.abs(T[:, :c])
-        mag = mt ** self._mix * ms ** (1.0 - self._mix)
-        ref = {"tasnet": T, "dfn": S, "mixture": self._A[rows]}[self._phase][:, :c]
-        unit = ref / np.maximum(np.abs(ref), 1e-20)
-        out[:, :c] = mag * unit
+        mag = mt ** w * ms ** (1.0 - w)
+        out[:, :c] = mag * T[:, :c] / np.maximum(mt, 1e-20)  # Conv-TasNet's phase
         return out
 
 
