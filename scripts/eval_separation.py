@@ -49,8 +49,26 @@ def arctic_sample(media_root: Path) -> Path | None:
     return None
 
 
-def long_run(minutes: float, backend: str) -> int:
-    """Stream a long stereo file through `separate` and report RTF and peak memory."""
+def parse_options(pairs: list[str]) -> dict:
+    """--option KEY=VALUE pairs: numbers as numbers (int where whole), else strings."""
+    opts: dict = {}
+    for kv in pairs:
+        k, v = kv.split("=", 1)
+        try:
+            opts[k] = int(v)
+        except ValueError:
+            try:
+                opts[k] = float(v)
+            except ValueError:
+                opts[k] = v
+    return opts
+
+
+def long_run(minutes: float, backend: str, options: dict | None = None) -> int:
+    """Stream a long stereo file through `separate` (with backend `options`) and report RTF
+    (wall clock and CPU) and peak memory."""
+    import json
+
     import numpy as np
 
     from foley_desktop.fsutil import atomic_write
@@ -70,16 +88,19 @@ def long_run(minutes: float, backend: str) -> int:
                 x = unit[:total - i]
                 w.write(np.stack([x, x * 0.8]))
             w.finish()
-        code = ("import resource, sys, time; from foley_desktop.separation import separate; "
+        code = ("import json, resource, sys, time; "
+                "from foley_desktop.separation import separate; "
                 "t, c = time.perf_counter(), time.process_time(); "
-                "separate(sys.argv[1], sys.argv[2], backend=sys.argv[3]); "
+                "separate(sys.argv[1], sys.argv[2], backend=sys.argv[3], "
+                "**json.loads(sys.argv[4])); "
                 "print(time.perf_counter() - t, time.process_time() - c, "
                 "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
         out = subprocess.run([sys.executable, "-c", code, str(src), str(Path(tmp) / "out"),
-                              backend], check=True, capture_output=True, text=True).stdout
+                              backend, json.dumps(options or {})],
+                             check=True, capture_output=True, text=True).stdout
         el, cpu, peak = (float(v) for v in out.split())
     dur = total / 48000
-    print(f"{backend}: {minutes:g} min stereo 48 kHz: {el:.1f} s wall, {cpu:.1f} s CPU; "
+    print(f"{backend} {options or ''}: {minutes:g} min stereo 48 kHz: {el:.1f} s wall, {cpu:.1f} s CPU; "
           f"RTF {el / dur:.3f} wall, {cpu / dur:.3f} CPU; peak RSS of the job {peak / 1024:.0f} MiB")
     return 0
 
@@ -150,12 +171,14 @@ def main() -> int:
                     help="instead of one run per mixture: per ratio, all mixtures in one stream "
                          "(concat_run)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="backend option (with --concat), e.g. segment_s=8")
+                    help="backend option (with --concat or --long-minutes), e.g. segment_s=8, "
+                         "parallel=1")
     ap.add_argument("--gap", type=float, default=0.0,
                     help="with --concat: seconds of background alone after each mixture")
     args = ap.parse_args()
     if args.long_minutes:
-        return long_run(args.long_minutes, args.backends.split(",")[-1])
+        return long_run(args.long_minutes, args.backends.split(",")[-1],
+                        parse_options(args.option))
     root = ev.default_media_root()
     subprocess.run([str(Path(__file__).with_name("fetch_test_media.sh")), "pocketsphinx-testdata",
                     "minetest-data", "scratch", "sonic-pi-samples"], check=True,
@@ -201,14 +224,8 @@ def main() -> int:
               f"{len(snrs)} ratios = {len(mixes)} mixtures, "
               f"{sum(len(m.speech) for m in mixes) / 48000:.0f} s of audio", file=sys.stderr)
         if args.concat:
-            opts = {}
-            for kv in args.option:
-                k, v = kv.split("=", 1)
-                try:
-                    opts[k] = float(v)
-                except ValueError:
-                    opts[k] = v
-            concat_run(mixes, args.backends.split(","), snrs, opts, args.gap)
+            concat_run(mixes, args.backends.split(","), snrs, parse_options(args.option),
+                       args.gap)
             continue
         results = []
         for name in args.backends.split(","):

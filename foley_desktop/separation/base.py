@@ -127,20 +127,23 @@ def _load_builtin() -> None:
 _SESSIONS: dict[str, object] = {}
 
 
-def small_network(path: Path, what: str, mem_pattern: bool = True):
+def small_network(path: Path, what: str, mem_pattern: bool = True, threads: int = 1):
     """A small trained network's ONNX Runtime session, one thread on the CPU (it runs beside
     decoding and the GUI), loaded once per process; `what` names it in the error when the file
     is missing. `mem_pattern=False`: ONNX Runtime does not plan one block for all of a run's
-    activations (for large activations: tasnet.session says why)."""
-    key = f"{path}|{mem_pattern}"
+    activations (for large activations: tasnet.session says why). `threads` > 1: that many
+    threads, which sleep between runs instead of spinning (they share the CPU with others)."""
+    key = f"{path}|{mem_pattern}|{threads}"
     if key not in _SESSIONS:
         import onnxruntime as ort
 
         if not path.is_file():
             raise ModelPackageError(f"{what} missing: {path}")
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
+        opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        if threads > 1:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.enable_mem_pattern = mem_pattern
         _SESSIONS[key] = ort.InferenceSession(str(path), opts,
                                               providers=["CPUExecutionProvider"])

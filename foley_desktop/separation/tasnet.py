@@ -29,6 +29,8 @@ lines).
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +79,7 @@ def model_path() -> Path:
     return folder / "convtasnet_enh16k_int8.onnx"
 
 
-def session(path: Path):
+def session(path: Path, threads: int = 1):
     """Conv-TasNet's ONNX Runtime session: one thread on the CPU, loaded once per process, with
     the memory pattern off: with it ONNX Runtime plans one block for all of a run's
     activations, and a process running 12 s segments peaked at 663 MiB against 394 without,
@@ -85,7 +87,8 @@ def session(path: Path):
     arena stays on: without it a 1-minute job peaked at 1.3 GiB (the heap fragments), or at
     416 MiB with a 1 MiB mmap threshold but 65 % slower (every run faults its pages in
     afresh)."""
-    return small_network(path, "the Conv-TasNet speech enhancer", mem_pattern=False)
+    return small_network(path, "the Conv-TasNet speech enhancer", mem_pattern=False,
+                         threads=threads)
 
 
 class ConvTasNetStream:
@@ -97,7 +100,7 @@ class ConvTasNetStream:
     def __init__(self, model: str | Path | None = None, segment_s: float = SEGMENT_S,
                  edge_s: float = EDGE_S, fade_s: float = FADE_S,
                  gate: tuple[float, int, int] | None = None, context_s: float = CONTEXT_S,
-                 trim_s: float = TRIM_S) -> None:
+                 trim_s: float = TRIM_S, parallel: bool = False, threads: int = 1) -> None:
         """`gate`: (threshold, before, after): a segment is not run (its estimate is zeros)
         when every VAD chunk probability from `before` samples ahead of the span the segment
         contributes to until `after` samples past it is at most `threshold` and known: there
@@ -107,7 +110,7 @@ class ConvTasNetStream:
         other layer-norm statistics, less context)."""
         # Its activations grow with the segment (512 channels x 1,000 frames a second): a
         # process running 12 s segments peaks at 394 MiB, 8 s at 281, 6 s at 245 (session()).
-        self._sess = session(Path(model) if model else model_path())
+        self._sess = session(Path(model) if model else model_path(), threads)
         self._input = self._sess.get_inputs()[0].name
         step = SAMPLE_RATE // RATE
         # Segment geometry in 48 kHz samples, on the 16 kHz grid so resampled segments align.
@@ -119,7 +122,11 @@ class ConvTasNetStream:
         self.H = self.W - 2 * self.E - self.F  # hop between segment starts
         if self.H <= 0:
             raise ValueError("segment too short for its edges and fade")
-        self.max_lag = self.W
+        # `parallel`: each segment runs in a worker thread while the caller goes on (the
+        # other estimator, the fusion): then the newest segment is added one segment later.
+        self._pool = ThreadPoolExecutor(1, "convtasnet") if parallel else None
+        self._pending: deque = deque()  # started segments: (start, estimate or its future)
+        self.max_lag = self.W + (self.H if parallel else 0)
         up = 0.5 - 0.5 * np.cos(np.pi * (np.arange(self.F) + 0.5) / self.F)
         self._up = up.astype(np.float32)
         self._buf = np.zeros(0, np.float32)  # input from global sample _b0 on
@@ -175,14 +182,16 @@ class ConvTasNetStream:
         return max(u, cf * c - after - d), min(v, (cl + 1) * c + before - d)
 
     def _segment(self, last: bool) -> None:
+        """Start segment k: its estimate is computed now, or in the worker thread (`parallel`),
+        and overlap-added in order by _collect."""
         start = self._k * self.H
         seg = self._buf[start - self._b0:start - self._b0 + self.W]
         first = self._k == 0
         u = start + (0 if first else self.E)
         v = start + len(seg) - (0 if last else self.E)
         span = self._speech_span(u, v)
+        r0 = r1 = 0
         if span is None:  # no speech near: the gate zeroes this span whatever the estimate
-            est = np.zeros(len(seg), np.float32)
             self.skipped += 1
         else:
             # Speech near only part of it: the network runs on that part and CONTEXT_S either
@@ -194,20 +203,39 @@ class ConvTasNetStream:
                 r0, r1 = 0, len(seg)
             else:
                 self.trimmed += 1
-            est = np.zeros(len(seg), np.float32)
-            est[r0:r1] = self._run(seg[r0:r1])
             self.samples_run += r1 - r0
-            est *= self._weights(len(seg), first, last)
             self.runs += 1
-        end = start + len(seg)
-        # The segment's dropped leading edge (weight 0) lies before what is already out.
-        done = max(0, self._out - start)
-        est, start = est[done:], start + done
-        grow = end - (self._out + len(self._acc))
-        if grow > 0:
-            self._acc = np.concatenate([self._acc, np.zeros(grow, np.float32)])
-        self._acc[start - self._out:end - self._out] += est
+        job = (seg[r0:r1].copy(), r0, len(seg), first, last)
+        if self._pool is None:
+            self._pending.append((start, self._estimate(*job)))
+        else:
+            self._pending.append((start, self._pool.submit(self._estimate, *job)))
         self._k += 1
+
+    def _estimate(self, part: np.ndarray, r0: int, n: int, first: bool,
+                  last: bool) -> np.ndarray:
+        """A segment's weighted estimate (n samples): the network's on `part` (from sample
+        r0), zeros elsewhere."""
+        est = np.zeros(n, np.float32)
+        if len(part):
+            est[r0:r0 + len(part)] = self._run(part)
+            est *= self._weights(n, first, last)
+        return est
+
+    def _collect(self, keep: int) -> None:
+        """Overlap-add the started segments' estimates, oldest first, until `keep` remain."""
+        while len(self._pending) > keep:
+            start, est = self._pending.popleft()
+            if not isinstance(est, np.ndarray):
+                est = est.result()  # the worker's; its exception, if any, is raised here
+            end = start + len(est)
+            # The segment's dropped leading edge (weight 0) lies before what is already out.
+            done = max(0, self._out - start)
+            est, start = est[done:], start + done
+            grow = end - (self._out + len(self._acc))
+            if grow > 0:
+                self._acc = np.concatenate([self._acc, np.zeros(grow, np.float32)])
+            self._acc[start - self._out:end - self._out] += est
 
     def _take(self, upto: int) -> np.ndarray:
         """Return the overlap-added samples before global sample `upto` not yet returned."""
@@ -230,8 +258,11 @@ class ConvTasNetStream:
         self._n_in += len(a)
         while self._k * self.H + self.W <= self._n_in:
             self._segment(last=False)
-        # Samples before the next segment's start (plus its dropped edge) are final.
-        out = self._take(self._k * self.H + self.E if self._k else 0)
+        # In parallel the newest segment runs on while the caller goes on with the next input.
+        self._collect(1 if self._pool is not None else 0)
+        # Samples before the first segment not yet added (plus its dropped edge) are final.
+        j = self._k - len(self._pending)
+        out = self._take(j * self.H + self.E if j else 0)
         keep_from = self._k * self.H - self._b0
         if keep_from > 0:
             self._buf = self._buf[keep_from:]
@@ -255,6 +286,9 @@ class ConvTasNetStream:
             self._segment(last=last)
             if last:
                 break
+        self._collect(0)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
         self._buf = np.zeros(0, np.float32)
 
 
@@ -265,9 +299,11 @@ class TasNetFusionSeparator(DeepFilterSeparator):
     name = "fused"
 
     def __init__(self, channels: int, tasnet_model: str | Path | None = None,
-                 segment_s: float = SEGMENT_S, mix: float = MIX, **options) -> None:
+                 segment_s: float = SEGMENT_S, mix: float = MIX, parallel: bool = False,
+                 threads: int = 1, **options) -> None:
         self._tasnet_model = tasnet_model
         self._segment_s = segment_s
+        self._parallel, self._threads = bool(parallel), int(threads)
         self._mix = float(mix)
         options.setdefault("hangover_ms", HANGOVER_MS)
         super().__init__(channels, **options)
@@ -277,7 +313,8 @@ class TasNetFusionSeparator(DeepFilterSeparator):
         # plus a frame of window overlap and one of rounding each side.
         gate = ((self.gate_lo, (self.hang + 3) * HOP, (self.look + 3) * HOP)
                 if self.use_gate else None)
-        stream = ConvTasNetStream(self._tasnet_model, self._segment_s, gate=gate)
+        stream = ConvTasNetStream(self._tasnet_model, self._segment_s, gate=gate,
+                                  parallel=self._parallel, threads=self._threads)
         return stream, stream.max_lag
 
     def _transform(self) -> None:
