@@ -29,6 +29,7 @@ lines).
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -71,6 +72,14 @@ MIX = 0.5  # exponent of Conv-TasNet's magnitude in the fused magnitude (1 - MIX
 # 0 dB) and the pauses at -53.3 / -56.9 / -58.5 / -60.2 dB; 50 ms keeps a margin for word
 # endings.
 HANGOVER_MS = 50
+# On a CPU with two cores or more Conv-TasNet's segments run in a worker thread
+# (the estimate is added a segment later: latency 8.16 -> 14.9 s) on two ONNX Runtime threads,
+# beside DeepFilterNet3 and the fusion on the caller's. A 2-minute stereo job on the shared
+# 2-core machine, three interleaved rounds, medians: RTF 0.146 wall (one thread, in turn) ->
+# 0.105 (worker thread) / 0.103 (two ORT threads) / 0.091 (both); CPU 0.146 -> 0.158; peak RSS
+# 351 -> 374 MiB; the same samples to float rounding (scripts/eval_separation.py
+# --long-minutes 2 --option parallel=1 --option threads=2).
+TWO_CORES = (os.cpu_count() or 1) >= 2
 BATCH_FRAMES = 100  # STFT frames transformed, masked and synthesized at a time (memory)
 
 
@@ -299,11 +308,15 @@ class TasNetFusionSeparator(DeepFilterSeparator):
     name = "fused"
 
     def __init__(self, channels: int, tasnet_model: str | Path | None = None,
-                 segment_s: float = SEGMENT_S, mix: float = MIX, parallel: bool = False,
-                 threads: int = 1, **options) -> None:
+                 segment_s: float = SEGMENT_S, mix: float = MIX, parallel: bool | None = None,
+                 threads: int | None = None, **options) -> None:
+        """`parallel`, `threads`: Conv-TasNet's segments run in a worker thread beside
+        DeepFilterNet3 and on two ONNX Runtime threads (None: so where the CPU has two cores
+        or more; TWO_CORES says why)."""
         self._tasnet_model = tasnet_model
         self._segment_s = segment_s
-        self._parallel, self._threads = bool(parallel), int(threads)
+        self._parallel = TWO_CORES if parallel is None else bool(parallel)
+        self._threads = (2 if TWO_CORES else 1) if threads is None else int(threads)
         self._mix = float(mix)
         options.setdefault("hangover_ms", HANGOVER_MS)
         super().__init__(channels, **options)
