@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""Train the `default-learned` fusion network (foley_desktop/separation/fusion_net.py) on CPU.
+"""Train the default separation backend's fusion network (foley_desktop/separation/fusion_net.py)
+on CPU.
 
 Stages (each resumable, deterministic for a seed; torch and numpy on one thread):
-  data   4 s mixtures of Debian speech (corpus.py; `train` split, or `dev` with the tuning
+  data   mixtures of Debian speech (corpus.py; `train` split, or `dev` with the tuning
          backgrounds for checkpoint selection) with recorded effects and music (the training
-         backgrounds: every evaluation and tuning background excluded), the same draws as
-         scripts/train_separation_refine.py (its _speech_track / _background: 1-3 crops of
-         lines from one package each, EQ, some reverb and band-limiting; -10..+10 dB
-         speech-to-background, -24..-1 dBFS peak), run once through the default pipeline in
-         dump mode (DeepFilterNet3, Conv-TasNet, VAD gate); stored as .npz under WORK/data-SPLIT/
-         with the clean line's STFT frames (the target).
+         backgrounds: every evaluation and tuning background excluded). --style line (the
+         default): as the evaluation's, one whole line with silence either side over one
+         background; --style refine: scripts/train_separation_refine.py's 4 s tracks (crops,
+         EQ, reverb, band-limiting; they transferred worse). -10..+10 dB
+         speech-to-background. Each is run once through the default pipeline in dump mode
+         (DeepFilterNet3, Conv-TasNet, VAD gate); stored as .npz under WORK/data-SPLIT/ with
+         the clean line's STFT frames (the target).
   train  the network on those frames; loss = minus the SI-SDR (dB) per clip of the gated dialogue
          frames below 7.6 kHz (fused estimate -> capped ratio -> gate, as the separator does)
-         against the clean line's frames; Adam, batches of 8 clips; every --eval-every steps
-         the dev loss; keeps the weights with the best dev loss; resumes from the last
-         checkpoint.
+         against the clean line's frames; Adam, batches of 8 clips (--fullband: that share
+         of each batch from the lines with speech up to the cut); every --eval-every steps
+         the dev loss and a checkpoint (WORK/steps/); keeps the weights with the best dev
+         loss; resumes from the last checkpoint.
   export ONNX (opset 17) of the best weights' exponent head w to --out (temp file + rename);
          the attenuation head g is trained but not exported (fusion_net.py says why).
 
@@ -23,7 +26,7 @@ Usage:
   python scripts/train_separation_fusion.py data  --work runs/fusion --split dev --n 120
   python scripts/train_separation_fusion.py train --work runs/fusion --steps 3000
   python scripts/train_separation_fusion.py export --work runs/fusion \
-      --out resources/models/separation/fusion-net-v1/fusion.onnx
+      --out resources/models/separation/fusion-net-v2/fusion.onnx
 """
 
 from __future__ import annotations
@@ -125,20 +128,29 @@ def load_split(work: Path, split: str) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------ model
-def build_model(ch: int = 16, ctx: int = L):
-    """Conv2d over (time, bins): (2 ctx + 1) x 5, valid in time (the +-ctx frames of
-    context), then 1x3 with the bins dilated 2, 4, 8 (about 30 bins of context), then 1x1 to
-    (w, g)."""
+def build_model(ch: int = 16, ctx: int = L, time_dils: list[int] | None = None):
+    """v1 (time_dils None): Conv2d over (time, bins) (2 ctx + 1) x 5, valid in time (the
+    +-ctx frames of context), then 1x3 with the bins dilated 2, 4, 8 (about 30 bins of
+    context), then 1x1 to (w, g). With time_dils: the first layer 3 x 5, and after each
+    dilated bin layer a 3 x 1 layer over time dilated by the next of time_dils, valid (so
+    ctx = 1 + sum(time_dils)): a wider view of time for few more weights."""
     import torch
     from torch import nn
+
+    if time_dils is not None:
+        assert ctx == 1 + sum(time_dils), (ctx, time_dils)
 
     class Fusion(nn.Module):
         def __init__(self):
             super().__init__()
             self.ctx = ctx
-            self.inp = nn.Conv2d(fusion_net.N_IN, ch, (2 * ctx + 1, 5), padding=(0, 2))
+            kt = 2 * ctx + 1 if time_dils is None else 3
+            self.inp = nn.Conv2d(fusion_net.N_IN, ch, (kt, 5), padding=(0, 2))
             self.mid = nn.ModuleList(
                 nn.Conv2d(ch, ch, (1, 3), padding=(0, d), dilation=(1, d)) for d in (2, 4, 8))
+            self.tdil = list(time_dils or [])
+            self.time = nn.ModuleList(
+                nn.Conv2d(ch, ch, (3, 1), dilation=(d, 1)) for d in self.tdil)
             self.out = nn.Conv2d(ch, 2, 1)
             nn.init.zeros_(self.out.weight)
             with torch.no_grad():
@@ -146,8 +158,11 @@ def build_model(ch: int = 16, ctx: int = L):
 
         def forward(self, feats):  # [B, 4, frames + 2 ctx, C] -> w, g [B, 1, frames, C]
             z = torch.relu(self.inp(feats))
-            for conv in self.mid:
+            for i, conv in enumerate(self.mid):
                 z = z + torch.relu(conv(z))
+                if i < len(self.tdil):
+                    d = self.tdil[i]
+                    z = z[:, :, d:-d] + torch.relu(self.time[i](z))
             o = torch.sigmoid(self.out(z))
             return o[:, :1], o[:, 1:]
 
@@ -209,29 +224,33 @@ def loss_fn(model, b):
     return -(10 * torch.log10((tgt + 1e-12) / (err + 1e-12))).mean()
 
 
-def _config(work: Path, ch: int | None = None, ctx: int | None = None) -> dict:
+def _config(work: Path, ch: int | None = None, ctx: int | None = None,
+            time_dils: list[int] | None = None) -> dict:
     """The network's shape, fixed by the first training call (work/config.json)."""
     import json
 
     f = work / "config.json"
     if f.exists():
         return json.loads(f.read_text())
-    cfg = {"ch": ch or 16, "ctx": ctx or L}
+    cfg: dict = {"ch": ch or 16, "ctx": ctx or L}
+    if time_dils:
+        cfg = {"ch": ch or 16, "ctx": 1 + sum(time_dils), "time_dils": time_dils}
     f.write_text(json.dumps(cfg) + "\n")
     return cfg
 
 
 def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
-                ch: int | None, ctx: int | None) -> None:
+                ch: int | None, ctx: int | None, time_dils: list[int] | None = None,
+                fullband: float | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     train, dev = load_split(work, "train"), load_split(work, "dev")
     print(f"train {len(train)} clips, dev {len(dev)}", flush=True)
-    cfg = _config(work, ch, ctx)
+    cfg = _config(work, ch, ctx, time_dils)
     ctx = cfg["ctx"]
-    model = build_model(cfg["ch"], ctx)
+    model = build_model(cfg["ch"], ctx, cfg.get("time_dils"))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     ck = work / "last.pt"
     step, best = 0, float("inf")
@@ -241,6 +260,8 @@ def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
         opt.load_state_dict(st["opt"])
         step, best = st["step"], st["best"]
     rng = np.random.default_rng([seed, step])
+    full = np.array([i for i, it in enumerate(train) if int(it["band"]) >= C])
+    part = np.array([i for i, it in enumerate(train) if int(it["band"]) < C])
     whole = max(len(it["gate"]) for it in dev)  # dev: whole clips
     dev_b = [_batch(dev[i:i + 8], whole, np.random.default_rng(0), ctx)
              for i in range(0, len(dev), 8)]
@@ -254,7 +275,10 @@ def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
         print(f"step 0 (the default's rule): dev {best:.3f}", flush=True)
     t0 = time.time()
     while step < steps:
-        idx = rng.integers(0, len(train), 8)
+        if fullband is None:
+            idx = rng.integers(0, len(train), 8)
+        else:  # this share of each batch from the lines with speech up to the cut
+            idx = np.where(rng.random(8) < fullband, rng.choice(full, 8), rng.choice(part, 8))
         b = _batch([train[i] for i in idx], FRAMES, rng, ctx)
         loss = loss_fn(model, b)
         opt.zero_grad()
@@ -269,6 +293,10 @@ def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
                 torch.save(model.state_dict(), work / "best.pt")
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                         "best": best}, ck)
+            # Every evaluated checkpoint is kept (a few KB): the selection reads them on the
+            # tuning set and the dev lines, not only the best dev loss.
+            (work / "steps").mkdir(exist_ok=True)
+            torch.save(model.state_dict(), work / "steps" / f"{step:05d}.pt")
             print(f"step {step} train {loss.item():.3f} dev {dl:.3f} best {best:.3f} "
                   f"{time.time() - t0:.0f}s", flush=True)
 
@@ -277,7 +305,7 @@ def stage_export(work: Path, out: Path) -> None:
     import torch
 
     cfg = _config(work)
-    model = build_model(cfg["ch"], cfg["ctx"])
+    model = build_model(cfg["ch"], cfg["ctx"], cfg.get("time_dils"))
     model.load_state_dict(torch.load(work / "best.pt", weights_only=True))
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -327,6 +355,11 @@ def main() -> int:
                          "the separator's own)")
     ap.add_argument("--ch", type=int, help="channels (first training call only; default 16)")
     ap.add_argument("--ctx", type=int, help=f"frames of context either side (default {L})")
+    ap.add_argument("--time-dils", help="v2 shape: dilations of the 3 x 1 time layers, "
+                    "e.g. 1,2,4 (first training call only; ctx = 1 + their sum)")
+    ap.add_argument("--fullband", type=float,
+                    help="share of each batch drawn from the lines with speech up to 7.6 kHz "
+                         "(default: uniform over the lines, 29 %% of them)")
     ap.add_argument("--style", default="line", choices=["line", "refine"],
                     help="line: the evaluation's mixtures (one whole line, silence either "
                          "side, one background); refine: the refine trainer's 4 s tracks "
@@ -335,7 +368,8 @@ def main() -> int:
     if a.stage == "data":
         stage_data(a.work, a.split, a.n, a.seed, a.shard, a.shards, a.style, a.segment_s)
     elif a.stage == "train":
-        stage_train(a.work, a.steps, a.lr, a.seed, a.eval_every, a.ch, a.ctx)
+        dils = [int(d) for d in a.time_dils.split(",")] if a.time_dils else None
+        stage_train(a.work, a.steps, a.lr, a.seed, a.eval_every, a.ch, a.ctx, dils, a.fullband)
     else:
         if a.out is None:
             print("export needs --out", file=sys.stderr)

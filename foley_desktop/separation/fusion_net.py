@@ -1,11 +1,12 @@
-"""The `default` backend (issue #29, fifth round): DeepFilterNet3's and Conv-TasNet's estimates
-fused by a small network trained here on Debian speech instead of by a fixed rule.
+"""The `default` backend (issue #29, fifth and sixth rounds): DeepFilterNet3's and Conv-TasNet's
+estimates fused by a small network trained here on Debian speech instead of by a fixed rule.
 
 The `fused` backend (tasnet.py) fuses DeepFilterNet3's estimate S and Conv-TasNet's T below 7.6 kHz
 as the geometric mean of their magnitudes with T's phase, the same in every bin. Which of
 the two is right differs from bin to bin: on the Czech dev lines an oracle that picks the
 exponent per bin would gain about 2.8 dB, per band and frame 2.4 dB. The network reads, per
-STFT frame (960 sqrt-Hann, hop 480) and per bin below 7.6 kHz, over frames t-2 .. t+2:
+STFT frame (960 sqrt-Hann, hop 480) and per bin below 7.6 kHz, over the frames t-ctx .. t+ctx
+(ctx from the model's metadata: 8 for fusion-net-v2, 80 ms):
   - the two estimates' log power ratios to the analysed signal A (clipped to -4 .. 1),
   - the cosine of the phase difference between S and T,
   - A's log power minus that frame's mean over the band (spectral shape, not level),
@@ -14,15 +15,14 @@ T's phase (w = 0.5 is `fused`'s rule). Training also gave it an attenuation head
 magnitude times g): it turned the whole estimate down about 0.45 dB, which the
 scale-invariant loss does not see but which put the speech it removed into the background
 (speech leakage -13 dB against the rule's -27 on the tuning set at 0 dB); the export keeps
-w alone (g = 1: -32 dB, and 14.39 against 14.25 dB SI-SDRi).
-Above 7.6 kHz S alone, as in `fused`. The rest is the default pipeline (capped complex
-ratio, VAD gate, background = input - dialogue).
+w alone. Above 7.6 kHz S alone, as in `fused`. The rest is the default pipeline (capped
+complex ratio, VAD gate, background = input - dialogue).
 
 Only ratios and the band's shape are read, never the absolute level, and the network has no
-state: its context is the +-2 frames the pipeline already keeps for its smoothing
-(smooth_frames), so it adds no latency, and the output is the same for any block size.
-Trained by scripts/train_separation_fusion.py; weights in
-resources/models/separation/fusion-net-v1/.
+state: its context is frames the pipeline keeps anyway for its smoothing (smooth_frames is
+raised to ctx: 60 ms more latency, against Conv-TasNet's seconds), and the output is the
+same for any block size. Trained by scripts/train_separation_fusion.py; weights and how
+they were chosen in resources/models/separation/fusion-net-v2/.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ from foley_desktop.separation.base import Separator, register, small_network
 from foley_desktop.separation.tasnet import CUT_BINS, TasNetFusionSeparator
 
 C = CUT_BINS  # fused bins: below 7.6 kHz at 50 Hz per bin (152)
-L = 2  # frames of context either side (the pipeline's smooth_frames)
+L = 2  # frames of context either side when the model does not say (the pipeline's smoothing)
 N_IN = 4  # feature planes
 EPS = 1e-10
 
 
 def model_path() -> Path:
-    return resources_dir() / "models" / "separation" / "fusion-net-v1" / "fusion.onnx"
+    return resources_dir() / "models" / "separation" / "fusion-net-v2" / "fusion.onnx"
 
 
 def features(A: np.ndarray, S: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -96,7 +96,7 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
             for k, z in (("A", self._A), ("S", self._S), ("T", self._T)):
                 self.dump[k].append(z[rows, :C].copy())
             return super()._exponent(rows)
-        # Frames m-ctx .. m_end+ctx-1 are still kept (the smoothing's context); rows before the
+        # Frames m-ctx .. m_end+ctx-1 are still kept (smooth_frames >= ctx); rows before the
         # stream's first frame are zeros, as in training.
         lo, hi = rows.start - self._ctx, rows.stop + self._ctx
         ctx = [z[max(0, lo):hi] for z in (self._A, self._S, self._T)]

@@ -24,7 +24,8 @@ speech near only part of it runs on that part and some context. The network is
 homogeneous of degree one (encoder and decoder without biases, every block normalised, the
 mask computed from normalised features), so it needs no level front end: its output is a
 fixed multiple of the speech at any input level (`GAIN`, measured on training-split corpus
-lines).
+lines). On two cores or more the segments run in a worker thread beside DeepFilterNet3
+(`TWO_CORES`), the same samples a segment later.
 """
 
 from __future__ import annotations
