@@ -162,7 +162,7 @@ def test_segments_run_in_a_worker_thread_give_the_same_samples(parts):
     seq = ConvTasNetStream(segment_s=4.0)
     par = ConvTasNetStream(segment_s=4.0, parallel=True)
     assert par.max_lag == seq.max_lag + par.H
-    d1, b1 = separate_array(make_separator("fused", 1, parallel=False, threads=1), x[None])
+    d1, _ = separate_array(make_separator("fused", 1, parallel=False, threads=1), x[None])
     d2, b2 = separate_array(make_separator("fused", 1, parallel=True, threads=2), x[None])
     assert ev.si_sdr(d2[0], d1[0]) > 60.0
     np.testing.assert_allclose(d2 + b2, x[None], atol=1e-6)
