@@ -90,9 +90,10 @@ def model_path() -> Path:
 
 
 def session(path: Path, threads: int = 1):
-    """Conv-TasNet's ONNX Runtime session: one thread on the CPU, loaded once per process, with
-    the memory pattern off: with it ONNX Runtime plans one block for all of a run's
-    activations, and a process running 12 s segments peaked at 663 MiB against 394 without,
+    """Conv-TasNet's ONNX Runtime session: `threads` threads on the CPU (TWO_CORES says when
+    two), loaded once per process, with the memory pattern off: with it ONNX Runtime plans one
+    block for all of a run's activations, and a process running 12 s segments peaked at 663
+    MiB against 394 without,
     in the same CPU time (8 s: 464 against 281; scripts/bench_convtasnet.py --memory). The
     arena stays on: without it a 1-minute job peaked at 1.3 GiB (the heap fragments), or at
     416 MiB with a 1 MiB mmap threshold but 65 % slower (every run faults its pages in
