@@ -87,11 +87,7 @@ def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: in
     utts, bgs, out = ref.split_sources(work, split)
     cache: dict = {}
     t0 = time.time()
-    for i in range(shard, n, shards):
-        f = out / f"{i:05d}.npz"
-        if f.exists():
-            continue
-        rng = np.random.default_rng([seed, i, 0 if split == "train" else 1])
+    for i, f, rng in ref.pending_items(out, split, n, seed, shard, shards):
         if style == "line":
             s, band, b = _line_mixture(utts, bgs, rng)
         else:
@@ -232,9 +228,9 @@ def _config(work: Path, ch: int | None = None, ctx: int | None = None,
     f = work / "config.json"
     if f.exists():
         return json.loads(f.read_text())
-    cfg: dict = {"ch": ch or 16, "ctx": ctx or L}
+    cfg: dict = {"ch": ch or 16, "ctx": 1 + sum(time_dils) if time_dils else ctx or L}
     if time_dils:
-        cfg = {"ch": ch or 16, "ctx": 1 + sum(time_dils), "time_dils": time_dils}
+        cfg["time_dils"] = time_dils
     f.write_text(json.dumps(cfg) + "\n")
     return cfg
 

@@ -201,6 +201,16 @@ def split_sources(work: Path, split: str) -> tuple[dict[str, list], list[np.ndar
     return utts, _load_bgs(bg_paths), out
 
 
+def pending_items(out: Path, split: str, n: int, seed: int, shard: int, shards: int):
+    """This shard's mixtures not made yet: (index, file, generator). Each mixture's draws come
+    from its own generator (seed, index, split), so shards, reruns and resumed runs make the
+    same files."""
+    for i in range(shard, n, shards):
+        f = out / f"{i:05d}.npz"
+        if not f.exists():
+            yield i, f, np.random.default_rng([seed, i, 0 if split == "train" else 1])
+
+
 def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: int) -> None:
     from foley_desktop.separation.base import make_separator, separate_array
     from foley_desktop.separation.evaluate import si_sdr
@@ -208,11 +218,7 @@ def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: in
     utts, bgs, out = split_sources(work, split)
     cache: dict = {}
     t0 = time.time()
-    for i in range(shard, n, shards):
-        f = out / f"{i:05d}.npz"
-        if f.exists():
-            continue
-        rng = np.random.default_rng([seed, i, 0 if split == "train" else 1])
+    for i, f, rng in pending_items(out, split, n, seed, shard, shards):
         s, band = _speech_track(utts, rng, cache)
         b = _background(bgs, rng)
         sbr = rng.uniform(-10, 10)
