@@ -82,7 +82,7 @@ def _line_mixture(utts, bgs, rng):
 
 
 def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: int,
-               style: str = "line", segment_s: float = 12.0) -> None:
+               style: str = "line", segment_s: float = 12.0, tasnet: str = "") -> None:
     ref = _refine_script()
     utts, bgs, out = ref.split_sources(work, split)
     cache: dict = {}
@@ -101,7 +101,7 @@ def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: in
         else:
             g = 10 ** (rng.uniform(-24, -1) / 20) / max(float(np.abs(x).max()), 1e-6)
         s, x = s * g, x * g
-        d = fusion_net.dump_frames(x, segment_s)
+        d = fusion_net.dump_frames(x, segment_s, tasnet or fusion_net.PRETRAINED)
         # Frames past the input (the stream's latency flushed as zeros) are not kept.
         K = min(len(d["gate"]), len(x) // HOP + 2)
         d = {k: v[:K] for k, v in d.items()}
@@ -345,6 +345,10 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--tasnet", default="",
+                    help="data: Conv-TasNet's model folder (default: the pretrained one, "
+                         "which fusion-net-v2 was trained on; convtasnet-debian-v1: the "
+                         "seventh round's retraining, which scored lower)")
     ap.add_argument("--segment-s", type=float, default=12.0,
                     help="Conv-TasNet's segment length in the data stage (12: each line, "
                          "at most 9.5 s, in one run; v1's data were made so, when 12 s was "
@@ -362,7 +366,8 @@ def main() -> int:
                          "(crops, EQ, reverb, added noise)")
     a = ap.parse_args()
     if a.stage == "data":
-        stage_data(a.work, a.split, a.n, a.seed, a.shard, a.shards, a.style, a.segment_s)
+        stage_data(a.work, a.split, a.n, a.seed, a.shard, a.shards, a.style, a.segment_s,
+                   a.tasnet)
     elif a.stage == "train":
         dils = [int(d) for d in a.time_dils.split(",")] if a.time_dils else None
         stage_train(a.work, a.steps, a.lr, a.seed, a.eval_every, a.ch, a.ctx, dils, a.fullband)

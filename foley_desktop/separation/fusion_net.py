@@ -22,7 +22,10 @@ Only ratios and the band's shape are read, never the absolute level, and the net
 state: its context is frames the pipeline keeps anyway for its smoothing (smooth_frames is
 raised to ctx: 60 ms more latency, against Conv-TasNet's seconds), and the output is the
 same for any block size. Trained by scripts/train_separation_fusion.py; weights and how
-they were chosen in resources/models/separation/fusion-net-v2/.
+they were chosen in resources/models/separation/fusion-net-v2/. Since the seventh round the
+default runs it on the estimates of Conv-TasNet fine-tuned here (tasnet.FINE_TUNED); it was
+trained on the pretrained one's, which measured better than retraining it on the tuned
+one's (docs/separation.md).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ import numpy as np
 
 from foley_desktop.paths import resources_dir
 from foley_desktop.separation.base import Separator, register, small_network
-from foley_desktop.separation.tasnet import CUT_BINS, TasNetFusionSeparator
+from foley_desktop.separation.tasnet import CUT_BINS, FINE_TUNED, PRETRAINED, TasNetFusionSeparator
+from foley_desktop.separation.tasnet import model_path as tasnet_model_path
 
 C = CUT_BINS  # fused bins: below 7.6 kHz at 50 Hz per bin (152)
 L = 2  # frames of context either side when the model does not say (the pipeline's smoothing)
@@ -83,6 +87,9 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
             meta = self._fsess.get_modelmeta().custom_metadata_map
             self._ctx = int(meta.get("context", L))
         options["smooth_frames"] = max(self._ctx, int(options.get("smooth_frames", L)))
+        # Conv-TasNet fine-tuned on the Debian speech (tasnet.FINE_TUNED); `fused` keeps the
+        # pretrained weights.
+        options["tasnet_model"] = options.get("tasnet_model") or tasnet_model_path(FINE_TUNED)
         super().__init__(channels, **options)
 
     def _gate(self, m_end: int) -> np.ndarray:
@@ -107,14 +114,19 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
         return self._fsess.run(None, {"feats": features(*ctx)[None]})[0][0, 0]
 
 
-def dump_frames(audio: np.ndarray, segment_s: float | None = None) -> dict[str, np.ndarray]:
+def dump_frames(audio: np.ndarray, segment_s: float | None = None,
+                tasnet: str = PRETRAINED) -> dict[str, np.ndarray]:
     """Run the default pipeline on mono `audio`; per frame A, S, T (bins < C) and the gate,
     frames 0 .. K-1 where frame k's window covers samples [(k-1) HOP, (k+1) HOP).
-    `segment_s`: Conv-TasNet's segment length (None: the separator's)."""
+    `segment_s`: Conv-TasNet's segment length (None: the separator's). `tasnet`: the
+    Conv-TasNet model folder; fusion-net-v2 was trained on the pretrained one's estimates (a
+    fusion trained on the fine-tuned one's scored lower: docs/separation.md, seventh round)."""
     from foley_desktop.media.timebase import SAMPLE_RATE
     from foley_desktop.separation.base import separate_array
 
-    opts: dict[str, float] = {} if segment_s is None else {"segment_s": segment_s}
+    opts: dict = {"tasnet_model": tasnet_model_path(tasnet)}
+    if segment_s is not None:
+        opts["segment_s"] = segment_s
     sep = LearnedFusionSeparator(1, None, True, **opts)
     separate_array(sep, np.asarray(audio, np.float32)[None], block=SAMPLE_RATE)
     assert sep.dump is not None

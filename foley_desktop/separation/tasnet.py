@@ -84,9 +84,16 @@ TWO_CORES = (os.cpu_count() or 1) >= 2
 BATCH_FRAMES = 100  # STFT frames transformed, masked and synthesized at a time (memory)
 
 
-def model_path() -> Path:
-    folder = resources_dir() / "models" / "separation" / "convtasnet-enh16k"
-    return folder / "convtasnet_enh16k_int8.onnx"
+# The pretrained weights as published (scripts/fetch_convtasnet.py): the `fused` backend's.
+PRETRAINED = "convtasnet-enh16k"
+# The same network fine-tuned here on the Debian speech (scripts/train_convtasnet.sh): the
+# default backend's (fusion_net.py).
+FINE_TUNED = "convtasnet-debian-v1"
+
+
+def model_path(folder: str = PRETRAINED) -> Path:
+    return (resources_dir() / "models" / "separation" / folder
+            / "convtasnet_enh16k_int8.onnx")
 
 
 def session(path: Path, threads: int = 1):
