@@ -183,7 +183,7 @@ def stage_train(work: Path, seed: int, steps: int, lr: float, size: int, crop_s:
     step = 0
     last = work / "last.pt"
     if last.exists():
-        st = torch.load(last)
+        st = torch.load(last, weights_only=True)
         net.load_state_dict(st["net"])
         opt.load_state_dict(st["opt"])
         step = st["step"]
@@ -230,7 +230,7 @@ def stage_export(work: Path, step: int, out: Path, recalibrate: bool) -> None:
     fetch = _script("fetch_convtasnet.py")
     orig = original_bytes()
     net = convtasnet.from_onnx(orig)
-    net.load_state_dict(torch.load(work / "steps" / f"{step:05d}.pt"))
+    net.load_state_dict(torch.load(work / "steps" / f"{step:05d}.pt", weights_only=True))
     tuned = convtasnet.to_onnx(net, orig)
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "calibration.json"

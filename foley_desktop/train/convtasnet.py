@@ -110,14 +110,15 @@ def _name_map(model) -> tuple[dict[str, str], dict[str, str]]:
     eps_of: dict[str, str] = {}
     by_out = {o: n for n in model.graph.node for o in n.output}
 
-    def tag(name: str) -> str | None:
+    def tag(name: str) -> str:
+        """The layer a node belongs to ("TCN.3.0", "bottleneck.1", ...), "" for none."""
         name = name.replace("/masker/", "").replace("shared_block/shared_block.", "")
         part = name.split("/")
         if part[0].startswith("TCN."):
             return part[0] + "." + part[1].replace("_conv", "")
         if part[0] in ("bottleneck", "mask_net"):
             return part[1]
-        return None
+        return ""
 
     for n in model.graph.node:
         ins = [i for i in n.input if i in init]
@@ -140,6 +141,7 @@ def _name_map(model) -> tuple[dict[str, str], dict[str, str]]:
             add = by_out[sqrt.input[0]]
             eps_of[t] = next(i for i in add.input if i in init)
         elif n.op_type == "Add" and ins and n.name.endswith("/Add") and tag(n.name):
+            # gLN shift: Add(Mul(gamma, ...), beta)
             keys[tag(n.name) + ".b"] = ins[0]
     assert all(v in init for v in keys.values()), "unexpected Conv-TasNet graph"
     return keys, eps_of
