@@ -4,6 +4,10 @@
     python scripts/separation_spectrograms.py docs/separation_refine_spectrograms.png \
         --backends default,dfn-refine
 
+`docs/separation_tuned_spectrograms.png`: `--backends
+default:tasnet_model=resources/models/separation/convtasnet-enh16k/convtasnet_enh16k_int8.onnx,default`
+(the default with the pretrained and with the fine-tuned Conv-TasNet).
+
 Rows: the mixture, the clean speech, then each backend's dialogue stem; columns: one
 pocketsphinx LibriVox sentence and one held-out Debian line (fillets-ng-data-nl), each
 mixed at 0 dB with an evaluation background (never trained on). `--gain-db -30` scales the
@@ -35,7 +39,9 @@ def _spec_db(x: np.ndarray, n: int = 1024, hop: int = 256) -> np.ndarray:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
-    ap.add_argument("--backends", default="default,dfn-refine")
+    ap.add_argument("--backends", default="default,dfn-refine",
+                    help="comma-separated; NAME:KEY=VALUE gives that run a backend option, "
+                         "e.g. default:tasnet_model=resources/.../convtasnet_enh16k_int8.onnx")
     ap.add_argument("--background", default="default_gravel_footstep",
                     help="name part of the evaluation background to mix")
     ap.add_argument("--gain-db", type=float, default=0.0,
@@ -62,10 +68,14 @@ def main() -> int:
         g = 0.9 / max(float(np.abs(x).max()), 0.9) * 10 ** (args.gain_db / 20)
         level = f", {args.gain_db:+g} dB, shown {-args.gain_db:+g} dB" if args.gain_db else ""
         rows = [(f"mixture (0 dB{level})", x * g), ("clean speech", m.speech * g)]
-        for name in names:
-            d, _ = separate_array(make_separator(name, 1), (x * g)[None])
+        for spec in names:
+            name, _, opt = spec.partition(":")
+            key, _, value = opt.partition("=")
+            d, _ = separate_array(make_separator(name, 1, **({key: value} if key else {})),
+                                  (x * g)[None])
             sdr = ev.si_sdr(d[0], m.speech * g) - ev.si_sdr(x * g, m.speech * g)
-            rows.append((f"{name} dialogue (SI-SDRi {sdr:.1f} dB)", d[0]))
+            label = f"{name} ({Path(value).parent.name})" if key else name
+            rows.append((f"{label} dialogue (SI-SDRi {sdr:.1f} dB)", d[0]))
         for r, (title, y) in enumerate(rows):
             ax = axes[r, col]
             ax.imshow(_spec_db(y * show), origin="lower", aspect="auto", vmin=-80, vmax=20,
