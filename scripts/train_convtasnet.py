@@ -205,7 +205,7 @@ def stage_train(work: Path, seed: int, steps: int, lr: float, size: int, crop_s:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         step += 1
         if step % eval_every == 0 or step == steps:
             torch.save(net.state_dict(), work / "steps" / f"{step:05d}.pt")
@@ -221,34 +221,22 @@ def stage_train(work: Path, seed: int, steps: int, lr: float, size: int, crop_s:
 
 
 def stage_export(work: Path, step: int, out: Path, recalibrate: bool) -> None:
-    import tempfile
-
+    """The weights of `step` in the original graph, through fetch_convtasnet.py's INT8
+    rewrite (its calibration ranges kept in OUT/calibration.json)."""
     import torch
 
     from foley_desktop.train import convtasnet
+    from foley_desktop.train.paths import MEDIA_ROOT
+    from foley_desktop.train.separation_mask import training_backgrounds
 
     fetch = _script("fetch_convtasnet.py")
     orig = original_bytes()
     net = convtasnet.from_onnx(orig)
     net.load_state_dict(torch.load(work / "steps" / f"{step:05d}.pt", weights_only=True))
-    tuned = convtasnet.to_onnx(net, orig)
     out.mkdir(parents=True, exist_ok=True)
-    cache = out / "calibration.json"
-    if recalibrate and cache.exists():
-        cache.unlink()
-    base = fetch.simplify(tuned, fold=False)
-    clips = None if cache.exists() else fetch.corpus_mixtures("train", fetch.CALIB_CLIPS,
-                                                             fetch.CALIB_SEED)
-    with tempfile.TemporaryDirectory(prefix="ctn.") as tmp:
-        q = Path(tmp) / "q.onnx"
-        fetch.quantize(base, q, clips, fmt="qdq", act="u8", weight="s8", per_channel=True,
-                       method="percentile", cache=cache, float_blocks=fetch.FLOAT_BLOCKS,
-                       reduce_range=True)
-        data = q.read_bytes()
+    data = fetch.shipped_model(convtasnet.to_onnx(net, orig), out / "calibration.json",
+                               recalibrate)
     fetch.write_atomic(out / fetch.SHIPPED_NAME, data)
-    from foley_desktop.train.paths import MEDIA_ROOT
-    from foley_desktop.train.separation_mask import training_backgrounds
-
     (out / "train_backgrounds.txt").write_text("".join(
         f"{Path(p).relative_to(MEDIA_ROOT)}\n" for p in training_backgrounds()))
     print(f"{fetch.sha256(data)}  {out / fetch.SHIPPED_NAME}")
@@ -257,9 +245,9 @@ def stage_export(work: Path, step: int, out: Path, recalibrate: bool) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("stage", choices=["train", "export"])
-    ap.add_argument("--work", type=Path, default=Path("runs/convtasnet-ft"))
+    ap.add_argument("--work", type=Path, default=Path("runs/convtasnet-debian-v1"))
     ap.add_argument("--seed", type=int, default=29)
-    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--crop-s", type=float, default=3.0)

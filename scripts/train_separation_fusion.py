@@ -82,7 +82,8 @@ def _line_mixture(utts, bgs, rng):
 
 
 def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: int,
-               style: str = "line", segment_s: float = 12.0, tasnet: str = "") -> None:
+               style: str = "line", segment_s: float = 12.0,
+               tasnet: str = fusion_net.PRETRAINED) -> None:
     ref = _refine_script()
     utts, bgs, out = ref.split_sources(work, split)
     cache: dict = {}
@@ -101,7 +102,7 @@ def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: in
         else:
             g = 10 ** (rng.uniform(-24, -1) / 20) / max(float(np.abs(x).max()), 1e-6)
         s, x = s * g, x * g
-        d = fusion_net.dump_frames(x, segment_s, tasnet or fusion_net.PRETRAINED)
+        d = fusion_net.dump_frames(x, segment_s, tasnet)
         # Frames past the input (the stream's latency flushed as zeros) are not kept.
         K = min(len(d["gate"]), len(x) // HOP + 2)
         d = {k: v[:K] for k, v in d.items()}
@@ -345,7 +346,7 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--out", type=Path)
-    ap.add_argument("--tasnet", default="",
+    ap.add_argument("--tasnet", default=fusion_net.PRETRAINED,
                     help="data: Conv-TasNet's model folder (default: the pretrained one, "
                          "which fusion-net-v2 was trained on; convtasnet-debian-v1: the "
                          "seventh round's retraining, which scored lower)")
