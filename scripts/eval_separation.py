@@ -156,7 +156,9 @@ def main() -> int:
                          "dub of Fish Fillets NG, 22 kHz, scripts/fetch_speech_corpus.py); "
                          "tuning: the tuning set (cards/ phrases x 4 other backgrounds), the "
                          "one to choose settings on; fullband: 44.1 kHz lines (fillets-ng-data-cs, dev "
-                         "split) for the high-band (> 8 kHz) check")
+                         "split) for the high-band (> 8 kHz) check; dev: 40 dev-split lines of "
+                         "every training package x the 4 tuning backgrounds (the larger "
+                         "selection set)")
     ap.add_argument("--debian-n", type=int, default=10, help="held-out Debian utterances")
     ap.add_argument("--gain-db", type=float, default=0.0,
                     help="scale every mixture by this much (e.g. -30: quiet input)")
@@ -188,7 +190,7 @@ def main() -> int:
         backgrounds = backgrounds[::3]
     snrs = tuple(float(s) for s in args.snr.split(","))
     sets = args.speech.split(",")
-    bad = [s for s in sets if s not in ("pocketsphinx", "debian", "tuning", "fullband")]
+    bad = [s for s in sets if s not in ("pocketsphinx", "debian", "tuning", "fullband", "dev")]
     if bad:
         print(f"unknown speech set(s): {', '.join(bad)}", file=sys.stderr)
         return 2
@@ -210,6 +212,12 @@ def main() -> int:
             speech = ev.fullband_speech(2 if args.quick else 6)
             mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)
             title = "Debian speech with content above 8 kHz (fillets-ng-data-cs 44.1 kHz, dev)"
+        elif which == "dev":  # selection, never held-out: tuning backgrounds, dev lines
+            from foley_desktop.train.separation_mask import tune_backgrounds
+
+            speech = ev.dev_speech(4 if args.quick else 40)
+            mixes = ev.make_mixtures_arrays(speech, tune_backgrounds(), snrs)
+            title = "Debian dev lines (every training package, dev split) x 4 tuning backgrounds"
         else:
             speech = ev.debian_speech(2 if args.quick else args.debian_n)
             mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)
@@ -220,7 +228,8 @@ def main() -> int:
             title += f", {args.gain_db:+g} dB"
         if args.causal:
             title += ", causal (no pre-pass)"
-        print(f"{title}: {len(speech)} sentences x {len(backgrounds)} backgrounds x "
+        n_bgs = len({m.name.split("+")[-1] for m in mixes})
+        print(f"{title}: {len(speech)} sentences x {n_bgs} backgrounds x "
               f"{len(snrs)} ratios = {len(mixes)} mixtures, "
               f"{sum(len(m.speech) for m in mixes) / 48000:.0f} s of audio", file=sys.stderr)
         if args.concat:

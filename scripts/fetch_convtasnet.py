@@ -423,6 +423,8 @@ def shipped_model(source: bytes, cache: Path, recalibrate: bool = False) -> byte
         quantize(base, out, clips, fmt="qdq", act="u8", weight="s8", per_channel=True,
                  method="percentile", cache=cache, float_blocks=FLOAT_BLOCKS,
                  reduce_range=True)
+        if cache.exists():  # ONNX Runtime writes it owner-only; it ships with the model
+            cache.chmod(0o644)
         return out.read_bytes()
 
 

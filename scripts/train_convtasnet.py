@@ -112,11 +112,30 @@ def crop(m, s, n: int, rng):
     return m[a:a + n], s[a:a + n]
 
 
-def batch(lines, bgs, seed: int, step: int, size: int, n: int, fullband: float):
+def augment(x: np.ndarray, rng, speed: float, tilt: float) -> np.ndarray:
+    """New voices from the corpus's few dozen: the line played `speed`-fraction faster or
+    slower (pitch and tempo together, as a resampler does) and its spectrum tilted by a
+    one-pole high-pass at 1 kHz added back at -`tilt`..+`tilt` of its level."""
+    import soxr
+
+    if speed > 0:
+        f = rng.uniform(1 - speed, 1 + speed)
+        x = soxr.resample(x, SR16 * f, SR16).astype(np.float32)
+    if tilt > 0:  # zero-phase, in the spectrum: |one-pole high-pass at 1 kHz| scaled, added
+        fr = np.fft.rfftfreq(len(x), 1 / SR16)
+        h = 1 + rng.uniform(-tilt, tilt) * fr / np.sqrt(fr ** 2 + 1000.0 ** 2)
+        x = np.fft.irfft(np.fft.rfft(x) * h, len(x)).astype(np.float32)
+    return x
+
+
+def batch(lines, bgs, seed: int, step: int, size: int, n: int, fullband: float,
+          speed: float = 0.0, tilt: float = 0.0):
     ms, ss = [], []
     for j in range(size):
         rng = np.random.default_rng([seed, step, j])
         x = lines.draw(rng, fullband)
+        if speed > 0 or tilt > 0:
+            x = augment(x, rng, speed, tilt)
         m, s = line_mixture(x, bgs, rng, rng.uniform(-10, 10))
         m, s = crop(m, s, n, rng)
         ms.append(m)
@@ -126,13 +145,11 @@ def batch(lines, bgs, seed: int, step: int, size: int, n: int, fullband: float):
 
 def dev_set(seed: int, n: int = 40):
     """n mixtures at 0 dB: dev-split lines (half full-band) x the tuning backgrounds."""
-    import glob
 
-    from foley_desktop.train.paths import MEDIA_ROOT
-    from foley_desktop.train.separation_mask import TUNE_BACKGROUNDS
+    from foley_desktop.train.separation_mask import tune_backgrounds
 
     lines = Lines("dev")
-    bgs = load_backgrounds([min(glob.glob(str(MEDIA_ROOT / g))) for g in TUNE_BACKGROUNDS])
+    bgs = load_backgrounds([str(p) for p in tune_backgrounds()])
     out = []
     for i in range(n):
         rng = np.random.default_rng([seed, 10 ** 6 + i])
@@ -169,7 +186,8 @@ def original_bytes() -> bytes:
 
 
 def stage_train(work: Path, seed: int, steps: int, lr: float, size: int, crop_s: float,
-                eval_every: int, fullband: float, threads: int) -> None:
+                eval_every: int, fullband: float, threads: int, speed: float = 0.0,
+                tilt: float = 0.0) -> None:
     import torch
 
     from foley_desktop.train import convtasnet
@@ -199,7 +217,7 @@ def stage_train(work: Path, seed: int, steps: int, lr: float, size: int, crop_s:
     t0, losses = time.time(), []
     while step < steps:
         net.train()
-        m, s = batch(lines, bgs, seed, step, size, n, fullband)
+        m, s = batch(lines, bgs, seed, step, size, n, fullband, speed, tilt)
         loss = snr_loss(net(torch.from_numpy(m)), torch.from_numpy(s))
         opt.zero_grad()
         loss.backward()
@@ -254,13 +272,17 @@ def main() -> int:
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--fullband", type=float, default=0.6)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--speed", type=float, default=0.0,
+                    help="train: speed perturbation of each line, +- this fraction (0: none)")
+    ap.add_argument("--tilt", type=float, default=0.0,
+                    help="train: spectral tilt of each line, +- this shelf gain (0: none)")
     ap.add_argument("--step", type=int, help="export: the checkpoint")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--recalibrate", action="store_true")
     a = ap.parse_args()
     if a.stage == "train":
         stage_train(a.work, a.seed, a.steps, a.lr, a.batch, a.crop_s, a.eval_every,
-                    a.fullband, a.threads)
+                    a.fullband, a.threads, a.speed, a.tilt)
     else:
         stage_export(a.work, a.step, a.out, a.recalibrate)
     return 0

@@ -181,10 +181,9 @@ def split_sources(work: Path, split: str) -> tuple[dict[str, list], list[np.ndar
     """The `split`'s utterances by package, its backgrounds (train: the training backgrounds;
     dev: the tuning backgrounds, never trained on) and its data folder, which gets the list of
     background files (backgrounds.txt). The fusion trainer uses this too."""
-    import glob
 
     from foley_desktop.train.paths import MEDIA_ROOT
-    from foley_desktop.train.separation_mask import TUNE_BACKGROUNDS, training_backgrounds
+    from foley_desktop.train.separation_mask import training_backgrounds, tune_backgrounds
 
     utts: dict[str, list] = {}
     for u in corpus.list_utterances():
@@ -193,7 +192,7 @@ def split_sources(work: Path, split: str) -> tuple[dict[str, list], list[np.ndar
     if split == "train":
         bg_paths = [str(p) for p in training_backgrounds()]
     else:
-        bg_paths = [min(glob.glob(str(MEDIA_ROOT / g))) for g in TUNE_BACKGROUNDS]
+        bg_paths = [str(p) for p in tune_backgrounds()]
     out = work / f"data-{split}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "backgrounds.txt").write_text("\n".join(

@@ -116,3 +116,29 @@ def test_recorded_speech_in_noise_comes_out_closer_to_the_speech(folder):
     before = _si_sdr(mix, speech)
     after = _si_sdr(y, speech)
     assert after > before + 6.0, (before, after)
+
+
+def test_training_augmentation_speed_and_tilt():
+    """train_convtasnet.py --speed/--tilt: a line played 0.9-1.1 x as fast keeps its length
+    in that ratio; the tilt scales each frequency by 1 + g x the 1 kHz high-pass; the same draw
+    gives the same line."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "train_convtasnet", Path(__file__).parents[1] / "scripts" / "train_convtasnet.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    t = np.arange(32000) / 16000
+    x = (np.sin(2 * np.pi * 200 * t) + np.sin(2 * np.pi * 5000 * t)).astype(np.float32)
+    assert np.array_equal(mod.augment(x, np.random.default_rng(0), 0.0, 0.0), x)
+    for seed in range(5):
+        y = mod.augment(x, np.random.default_rng(seed), 0.1, 0.0)
+        assert 0.9 * len(x) - 2 <= len(y) <= 1.1 * len(x) + 2 and len(y) != len(x)
+        z = mod.augment(x, np.random.default_rng(seed), 0.0, 0.5)
+        X, Z = np.abs(np.fft.rfft(x)), np.abs(np.fft.rfft(z))
+        # gain 1 + g |HP(f)|, |HP(f)| = f / sqrt(f^2 + 1 kHz^2): one g at 200 Hz and 5 kHz
+        g_lo = (Z[400] / X[400] - 1) / (200 / np.hypot(200, 1000))
+        g_hi = (Z[10000] / X[10000] - 1) / (5000 / np.hypot(5000, 1000))
+        assert abs(g_lo - g_hi) < 0.01 and 0.01 < abs(g_hi) <= 0.5
+        again = mod.augment(x, np.random.default_rng(seed), 0.1, 0.5)
+        assert np.array_equal(again, mod.augment(x, np.random.default_rng(seed), 0.1, 0.5))

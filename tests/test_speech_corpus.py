@@ -346,3 +346,21 @@ def test_real_sky_every_speech_entry_unpacks_with_its_crcs():
             assert not (ends == 0).any() and not (ends == 255).any(), u.uid
             total += len(pcm)
     assert 1.8 < total / 11025 / 3600 < 2.0  # about 1.93 h
+
+
+def test_dev_selection_set_is_dev_lines_only_and_fixed():
+    """eval_separation.py --speech dev: dev-split lines of the training packages, 2-8 s,
+    peak 0.5 at 48 kHz, the same draw every time, never a held-out (test-split) line."""
+    from foley_desktop.separation import evaluate as ev
+
+    _root_with("drascula")
+    got = ev.dev_speech(6)
+    assert len(got) == 6
+    by_uid = {u.uid: u for u in corpus.list_utterances()}
+    for uid, x in got:
+        assert by_uid[uid].split == "dev"
+        assert 2 * ev.SR <= len(x) <= 8 * ev.SR
+        assert abs(float(np.abs(x).max()) - 0.5) < 1e-6
+    again = ev.dev_speech(6)
+    assert [u for u, _ in again] == [u for u, _ in got]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(again, got))

@@ -215,6 +215,27 @@ def debian_speech(n: int = 10, min_s: float = 2.0, max_s: float = 8.0) -> list[n
     return out
 
 
+def dev_speech(n: int = 40, min_s: float = 2.0, max_s: float = 8.0) -> list[tuple[str, np.ndarray]]:
+    """`n` lines of corpus.py's 'dev' split (every training package: the game dubs and
+    festvox-ru, lines never trained on, from voices that were), 48 kHz mono, peak 0.5, chosen by
+    a fixed stride through the uid-sorted list among those 2-8 s long. With the tuning
+    backgrounds this is the selection set big enough to tell 0.1 dB apart (the tuning set has 5
+    phrases, the Czech dev lines 6); never a held-out set."""
+    from foley_desktop.separation import corpus
+
+    utts = sorted((u for u in corpus.list_utterances() if u.split == "dev"), key=lambda u: u.uid)
+    if not utts:
+        raise MediaError("no Debian dev speech: run scripts/fetch_speech_corpus.py")
+    out = []
+    for u in utts[::max(1, len(utts) // (4 * n))]:
+        x = corpus.load(u, SR)
+        if min_s * SR <= len(x) <= max_s * SR and float(np.abs(x).max()) < 0.999:
+            out.append((u.uid, x / max(float(np.abs(x).max()), 1e-6) * 0.5))
+        if len(out) == n:
+            break
+    return out
+
+
 def fullband_speech(n: int = 6) -> list[tuple[str, np.ndarray]]:
     """`n` Debian lines with speech above 8 kHz for the high-band check: the fillets-ng-data-cs
     lines recorded at 44.1 kHz in corpus.py's 'dev' split (never trained on; the Dutch

@@ -378,13 +378,17 @@ def stage_data(work: Path, seed: int, n_clips: int, recorded_share: float = 0.0)
           f"{time.time() - t0:.0f}s", file=sys.stderr)
 
 
+def tune_backgrounds() -> list[Path]:
+    """The four tuning backgrounds (never trained on, never in a held-out set)."""
+    return [Path(min(glob.glob(str(MEDIA_ROOT / g)))) for g in TUNE_BACKGROUNDS
+            if glob.glob(str(MEDIA_ROOT / g))]
+
+
 def tune_mixtures(snrs=(-5, 0, 5)):
     from foley_desktop.separation import evaluate as ev
 
     speech = sorted(Path(p) for p in glob.glob(str(MEDIA_ROOT / TUNE_SPEECH)))
-    bgs = [Path(min(glob.glob(str(MEDIA_ROOT / g)))) for g in TUNE_BACKGROUNDS
-           if glob.glob(str(MEDIA_ROOT / g))]
-    return ev.make_mixtures(speech, bgs, snrs)
+    return ev.make_mixtures(speech, tune_backgrounds(), snrs)
 
 
 # ---------------------------------------------------------------------------------------
