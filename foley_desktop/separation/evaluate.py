@@ -194,17 +194,16 @@ def highband_scores(dialogue: np.ndarray, speech: np.ndarray) -> dict[str, float
     return {"hb_sisdr": si_sdr(d_hi, s_hi), "hb_ratio": float(10 * np.log10(max(ratio, 1e-12)))}
 
 
-def debian_speech(n: int = 10, min_s: float = 2.0, max_s: float = 8.0) -> list[np.ndarray]:
-    """`n` held-out Debian utterances (corpus.py's 'test' split: the Dutch dub of Fish
-    Fillets NG, voice actors no model here was trained on), 48 kHz mono, chosen by a fixed
-    stride through the sorted list among those 2-8 s long; scripts/fetch_speech_corpus.py
-    fetches them."""
+def _corpus_lines(split: str, n: int, min_s: float, max_s: float,
+                  what: str) -> list[tuple[str, np.ndarray]]:
+    """`n` lines of corpus.py's `split`, 48 kHz mono, peak 0.5, chosen by a fixed stride
+    through the uid-sorted list among those min_s-max_s long and not clipped."""
     from foley_desktop.separation import corpus
 
-    utts = sorted((u for u in corpus.list_utterances() if u.split == "test"),
+    utts = sorted((u for u in corpus.list_utterances() if u.split == split),
                   key=lambda u: u.uid)
     if not utts:
-        raise MediaError("no held-out Debian speech: run scripts/fetch_speech_corpus.py")
+        raise MediaError(f"no {what}: run scripts/fetch_speech_corpus.py")
     out = []
     for u in utts[::max(1, len(utts) // (4 * n))]:
         x = corpus.load(u, SR)
@@ -215,25 +214,21 @@ def debian_speech(n: int = 10, min_s: float = 2.0, max_s: float = 8.0) -> list[n
     return out
 
 
-def dev_speech(n: int = 40, min_s: float = 2.0, max_s: float = 8.0) -> list[tuple[str, np.ndarray]]:
+def debian_speech(n: int = 10, min_s: float = 2.0,
+                  max_s: float = 8.0) -> list[tuple[str, np.ndarray]]:
+    """`n` held-out Debian utterances (corpus.py's 'test' split: the Dutch dub of Fish
+    Fillets NG, voice actors no model here was trained on), 2-8 s long;
+    scripts/fetch_speech_corpus.py fetches them."""
+    return _corpus_lines("test", n, min_s, max_s, "held-out Debian speech")
+
+
+def dev_speech(n: int = 40, min_s: float = 2.0,
+               max_s: float = 8.0) -> list[tuple[str, np.ndarray]]:
     """`n` lines of corpus.py's 'dev' split (every training package: the game dubs and
-    festvox-ru, lines never trained on, from voices that were), 48 kHz mono, peak 0.5, chosen by
-    a fixed stride through the uid-sorted list among those 2-8 s long. With the tuning
-    backgrounds this is the selection set big enough to tell 0.1 dB apart (the tuning set has 5
-    phrases, the Czech dev lines 6); never a held-out set."""
-    from foley_desktop.separation import corpus
-
-    utts = sorted((u for u in corpus.list_utterances() if u.split == "dev"), key=lambda u: u.uid)
-    if not utts:
-        raise MediaError("no Debian dev speech: run scripts/fetch_speech_corpus.py")
-    out = []
-    for u in utts[::max(1, len(utts) // (4 * n))]:
-        x = corpus.load(u, SR)
-        if min_s * SR <= len(x) <= max_s * SR and float(np.abs(x).max()) < 0.999:
-            out.append((u.uid, x / max(float(np.abs(x).max()), 1e-6) * 0.5))
-        if len(out) == n:
-            break
-    return out
+    festvox-ru; lines never trained on, from voices that were), 2-8 s long. With the tuning
+    backgrounds this is the selection set big enough to tell 0.1-0.3 dB apart (the tuning set
+    has 5 phrases, the Czech dev lines 6); never a held-out set."""
+    return _corpus_lines("dev", n, min_s, max_s, "Debian dev speech")
 
 
 def fullband_speech(n: int = 6) -> list[tuple[str, np.ndarray]]:
