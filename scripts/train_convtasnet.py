@@ -145,7 +145,6 @@ def batch(lines, bgs, seed: int, step: int, size: int, n: int, fullband: float,
 
 def dev_set(seed: int, n: int = 40):
     """n mixtures at 0 dB: dev-split lines (half full-band) x the tuning backgrounds."""
-
     from foley_desktop.train.separation_mask import tune_backgrounds
 
     lines = Lines("dev")

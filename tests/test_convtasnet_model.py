@@ -78,13 +78,18 @@ def test_default_backend_runs_the_fine_tuned_weights_and_fused_the_pretrained():
     assert make_separator("fused", 1)._tasnet_model is None  # model_path(): pretrained
 
 
-def test_fetch_script_names_the_same_file_and_hash():
+def _script(name: str):
+    """A module of scripts/ (not a package), loaded from its file."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("fetch_convtasnet",
-                                                  ROOT / "scripts/fetch_convtasnet.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_fetch_script_names_the_same_file_and_hash():
+    mod = _script("fetch_convtasnet")
     assert mod.SHIPPED_NAME == MODEL_NAME
     assert mod.SHIPPED_SHA256 == SHA256
 
@@ -122,12 +127,7 @@ def test_training_augmentation_speed_and_tilt():
     """train_convtasnet.py --speed/--tilt: a line played 0.9-1.1 x as fast keeps its length
     in that ratio; the tilt scales each frequency by 1 + g x the 1 kHz high-pass; the same draw
     gives the same line."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "train_convtasnet", Path(__file__).parents[1] / "scripts" / "train_convtasnet.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _script("train_convtasnet")
     t = np.arange(32000) / 16000
     x = (np.sin(2 * np.pi * 200 * t) + np.sin(2 * np.pi * 5000 * t)).astype(np.float32)
     assert np.array_equal(mod.augment(x, np.random.default_rng(0), 0.0, 0.0), x)
