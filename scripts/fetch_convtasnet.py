@@ -325,11 +325,14 @@ def corpus_mixtures(split: str, n: int, seed: int, clip_s: float = 4.0) -> list[
 # first gLN), the bottleneck 1x1 convolution after that gLN (quantised, it alone cost the
 # tuning set 0.15 dB at 0 dB), the mask output convolution, the mask x encoder product and the
 # decoder.
-def float_nodes(model, float_blocks: int = 0) -> list[str]:
+def float_nodes(model, float_blocks: int = 0, depthwise: bool = False) -> list[str]:
     """The nodes kept in float: those above, and the convolutions of the first
     `float_blocks` TCN blocks (block 0 alone costs an all-INT8 graph 20 dB of SI-SDR against
     the FP32 output: one channel of its input to the depthwise convolution peaks at 85 x the
-    tensor's RMS, so a per-tensor 8-bit step is coarse for all the others)."""
+    tensor's RMS, so a per-tensor 8-bit step is coarse for all the others); with `depthwise`
+    also every block's depthwise convolution (the largest single source of the INT8 graph's
+    rounding noise: its input and output are the two 8-bit steps it adds, and it is a small
+    share of the work: +3 % wall time of the default separation job)."""
     import re
 
     convs = [n for n in model.graph.node if n.op_type == "Conv"]  # in topological order
@@ -339,6 +342,9 @@ def float_nodes(model, float_blocks: int = 0) -> list[str]:
     for n in convs:
         b = re.search(r"/TCN\.(\d+)/", n.output[0])
         if b and int(b.group(1)) < float_blocks:
+            keep.add(n.name)
+        groups = next((a.i for a in n.attribute if a.name == "group"), 1)
+        if b and depthwise and groups > 1:
             keep.add(n.name)
     return sorted(keep)
 
@@ -371,13 +377,14 @@ def quantize(data: bytes, out: Path, clips: list[np.ndarray], fmt: str = "qdq",
              act: str = "u8", weight: str = "s8", per_channel: bool = True,
              method: str = "minmax", cache: Path | None = None,
              exclude_sensitive: bool = True, op_types=("Conv",), extra=None,
-             only=None, float_blocks: int = 0, reduce_range: bool = False) -> None:
+             only=None, float_blocks: int = 0, reduce_range: bool = False,
+             float_depthwise: bool = False) -> None:
     """Static INT8 quantisation of a (simplified) model into `out`."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     model = onnx.load_from_string(data)
-    excl = float_nodes(model, float_blocks) if exclude_sensitive else []
+    excl = float_nodes(model, float_blocks, float_depthwise) if exclude_sensitive else []
     qt = {"u8": QuantType.QUInt8, "s8": QuantType.QInt8}
     meth = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
             "entropy": CalibrationMethod.Entropy}[method]
@@ -404,12 +411,14 @@ def write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def shipped_model(source: bytes, cache: Path, recalibrate: bool = False) -> bytes:
+def shipped_model(source: bytes, cache: Path, recalibrate: bool = False,
+                  float_depthwise: bool = False) -> bytes:
     """The shipped INT8 model: simplify(fold=False), then static QDQ INT8 (U8 activations,
     S8 per-channel weights in 7 bits (reduce_range: no int16 saturation in the U8 x S8
     kernels of CPUs without VNNI; as good on the tuning set and in fidelity as 8 bits),
     percentile 99.999 calibration) of the TCN convolutions except
-    those of the first FLOAT_BLOCKS blocks. The calibration ranges are read from `cache`
+    those of the first FLOAT_BLOCKS blocks (and, with `float_depthwise`, the depthwise ones:
+    convtasnet-debian-v2). The calibration ranges are read from `cache`
     when it exists (so the model can be rebuilt without the corpus); else, or with
     `recalibrate`, computed from CALIB_CLIPS training-split mixtures and written there.
     `source`: the float graph (original_model(), or fine-tuned weights in it:
@@ -422,7 +431,7 @@ def shipped_model(source: bytes, cache: Path, recalibrate: bool = False) -> byte
         out = Path(tmp) / "q.onnx"
         quantize(base, out, clips, fmt="qdq", act="u8", weight="s8", per_channel=True,
                  method="percentile", cache=cache, float_blocks=FLOAT_BLOCKS,
-                 reduce_range=True)
+                 reduce_range=True, float_depthwise=float_depthwise)
         if cache.exists():  # ONNX Runtime writes it owner-only; it ships with the model
             cache.chmod(0o644)
         return out.read_bytes()

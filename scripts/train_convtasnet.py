@@ -23,9 +23,18 @@ Stages (deterministic for a seed and a thread count; each resumes):
           SI-SDRi of the network alone).
   export  the weights of --step into the original graph (float32), then the shipped INT8
           rewrite of scripts/fetch_convtasnet.py (simplify, static QDQ INT8 of TCN blocks 2-23,
-          calibrated on training-split mixtures; ranges kept in calibration.json).
+          calibrated on training-split mixtures; ranges kept in calibration.json);
+          --float-depthwise leaves the depthwise convolutions float as well (the shipped
+          convtasnet-debian-v2).
+  blend   WORK/steps/STEP.pt = (1 - --alpha) x A + --alpha x B (--blend A B: checkpoints of
+          two runs from the pretrained weights).
+  train --init CKPT --qat INT8.onnx
+          quantisation-aware tuning: continue from a checkpoint with every forward pass
+          rounded as the INT8 graph rounds (convtasnet.simulate_int8). Tried on the
+          augmented run (docs/separation.md, ninth round); it did not help.
 
-Usage: scripts/train_convtasnet.sh (the shipped run).
+Usage: scripts/train_convtasnet.sh (the shipped run: --speed 0.1 --tilt 0.5, step 400,
+--float-depthwise).
 """
 
 from __future__ import annotations
@@ -186,7 +195,7 @@ def original_bytes() -> bytes:
 
 def stage_train(work: Path, seed: int, steps: int, lr: float, size: int, crop_s: float,
                 eval_every: int, fullband: float, threads: int, speed: float = 0.0,
-                tilt: float = 0.0) -> None:
+                tilt: float = 0.0, init: Path | None = None, qat: Path | None = None) -> None:
     import torch
 
     from foley_desktop.train import convtasnet
@@ -196,6 +205,11 @@ def stage_train(work: Path, seed: int, steps: int, lr: float, size: int, crop_s:
     torch.manual_seed(seed)
     (work / "steps").mkdir(parents=True, exist_ok=True)
     net = convtasnet.from_onnx(original_bytes())
+    if init is not None:  # continue from another run's checkpoint (a fresh optimiser)
+        net.load_state_dict(torch.load(init, weights_only=True))
+    if qat is not None:  # train through the INT8 graph's rounding (its own ranges, fixed)
+        print(f"{convtasnet.simulate_int8(net, qat.read_bytes())} INT8 activation sites",
+              flush=True)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     step = 0
     last = work / "last.pt"
@@ -237,7 +251,24 @@ def stage_train(work: Path, seed: int, steps: int, lr: float, size: int, crop_s:
             os.replace(tmp, last)
 
 
-def stage_export(work: Path, step: int, out: Path, recalibrate: bool) -> None:
+def stage_blend(work: Path, step: int, a: Path, b: Path, alpha: float) -> None:
+    """WORK/steps/STEP.pt = (1 - alpha) x checkpoint a + alpha x checkpoint b, parameter by
+    parameter. Both runs start from the same pretrained weights, so their average is itself a
+    working network: it keeps most of b's gain on the training voices and most of a's
+    behaviour on voices neither trained on (docs/separation.md, ninth round)."""
+    import torch
+
+    wa = torch.load(a, weights_only=True)
+    wb = torch.load(b, weights_only=True)
+    assert wa.keys() == wb.keys(), "checkpoints of different networks"
+    (work / "steps").mkdir(parents=True, exist_ok=True)
+    tmp = work / "steps" / f".{step:05d}.pt.tmp"
+    torch.save({k: (1 - alpha) * wa[k] + alpha * wb[k] for k in wa}, tmp)
+    os.replace(tmp, work / "steps" / f"{step:05d}.pt")
+
+
+def stage_export(work: Path, step: int, out: Path, recalibrate: bool,
+                 float_depthwise: bool = False) -> None:
     """The weights of `step` in the original graph, through fetch_convtasnet.py's INT8
     rewrite (its calibration ranges kept in OUT/calibration.json)."""
     import torch
@@ -252,7 +283,7 @@ def stage_export(work: Path, step: int, out: Path, recalibrate: bool) -> None:
     net.load_state_dict(torch.load(work / "steps" / f"{step:05d}.pt", weights_only=True))
     out.mkdir(parents=True, exist_ok=True)
     data = fetch.shipped_model(convtasnet.to_onnx(net, orig), out / "calibration.json",
-                               recalibrate)
+                               recalibrate, float_depthwise)
     fetch.write_atomic(out / fetch.SHIPPED_NAME, data)
     (out / "train_backgrounds.txt").write_text("".join(
         f"{Path(p).relative_to(MEDIA_ROOT)}\n" for p in training_backgrounds()))
@@ -261,8 +292,8 @@ def stage_export(work: Path, step: int, out: Path, recalibrate: bool) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", choices=["train", "export"])
-    ap.add_argument("--work", type=Path, default=Path("runs/convtasnet-debian-v1"))
+    ap.add_argument("stage", choices=["train", "blend", "export"])
+    ap.add_argument("--work", type=Path, default=Path("runs/convtasnet-debian-v2"))
     ap.add_argument("--seed", type=int, default=29)
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--lr", type=float, default=3e-5)
@@ -275,15 +306,28 @@ def main() -> int:
                     help="train: speed perturbation of each line, +- this fraction (0: none)")
     ap.add_argument("--tilt", type=float, default=0.0,
                     help="train: spectral tilt of each line, +- this shelf gain (0: none)")
-    ap.add_argument("--step", type=int, help="export: the checkpoint")
+    ap.add_argument("--init", type=Path,
+                    help="train: start from this checkpoint (WORK/steps/NNNNN.pt of another run)")
+    ap.add_argument("--qat", type=Path,
+                    help="train: quantisation-aware: simulate this INT8 graph (the export of "
+                         "--init) in every forward pass, its activation ranges fixed")
+    ap.add_argument("--step", type=int, help="export: the checkpoint; blend: the one written")
+    ap.add_argument("--blend", type=Path, nargs=2, metavar=("A", "B"),
+                    help="blend: two checkpoints of runs from the same start")
+    ap.add_argument("--alpha", type=float, default=0.5, help="blend: B's share")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--recalibrate", action="store_true")
+    ap.add_argument("--float-depthwise", action="store_true",
+                    help="export: leave the depthwise convolutions in float too "
+                         "(convtasnet-debian-v2)")
     a = ap.parse_args()
     if a.stage == "train":
         stage_train(a.work, a.seed, a.steps, a.lr, a.batch, a.crop_s, a.eval_every,
-                    a.fullband, a.threads, a.speed, a.tilt)
+                    a.fullband, a.threads, a.speed, a.tilt, a.init, a.qat)
+    elif a.stage == "blend":
+        stage_blend(a.work, a.step, a.blend[0], a.blend[1], a.alpha)
     else:
-        stage_export(a.work, a.step, a.out, a.recalibrate)
+        stage_export(a.work, a.step, a.out, a.recalibrate, a.float_depthwise)
     return 0
 
 

@@ -61,3 +61,57 @@ def test_weights_written_back_into_the_same_graph(original):
         y = net(torch.from_numpy(x)[None])[0].numpy()
     assert _snr(run(changed), y) > 60
     assert _snr(run(original), y) < 40
+
+
+def test_int8_simulation_follows_the_shipped_int8_graph(original):
+    """Quantisation-aware tuning trains through simulate_int8: it must round where the INT8
+    graph (the pretrained weights' shipped rewrite) rounds, and pass gradients."""
+    import onnxruntime as ort
+
+    from foley_desktop.separation.tasnet import PRETRAINED, model_path
+    from foley_desktop.train import convtasnet
+
+    int8 = model_path(PRETRAINED).read_bytes()
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(32000) * 0.01).astype(np.float32)
+    x[6000:20000] *= 30
+    net = convtasnet.from_onnx(original)
+    with torch.no_grad():
+        y_float = net(torch.from_numpy(x)[None])[0].numpy()
+    assert convtasnet.simulate_int8(net, int8) == 22 * 7 - 1  # blocks 2-23; 23 has no res
+    assert {i for i, _ in net.act_q} == set(range(2, 24))
+    ref = ort.InferenceSession(int8, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x[None, None]})[0].ravel()
+    xt = torch.from_numpy(x)[None]
+    y = net(xt)[0]
+    y_sim = y.detach().numpy()
+    assert _snr(ref, y_sim) > 20  # the INT8 graph's output, to its rounding noise
+    assert _snr(y_float, y_sim) < 50  # and not the float network's
+    (y ** 2).sum().backward()
+    assert float(net.blocks[10].inp.weight.grad.abs().sum()) > 0
+
+
+def test_float_depthwise_export_leaves_exactly_the_depthwise_convolutions_float(original):
+    """fetch_convtasnet's --float-depthwise layout: the 22 depthwise convolutions of blocks
+    2-23 join the float nodes (blocks 0-1 are float already), nothing else changes."""
+    import importlib.util
+
+    import onnx
+
+    from foley_desktop.train.paths import REPO
+
+    spec = importlib.util.spec_from_file_location(
+        "fetch_convtasnet", REPO / "scripts/fetch_convtasnet.py")
+    fetch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch)
+    model = onnx.load_from_string(fetch.simplify(original, fold=False))
+    convs = {n.name: n for n in model.graph.node if n.op_type == "Conv"}
+
+    def groups(name):
+        return next((a.i for a in convs[name].attribute if a.name == "group"), 1)
+
+    base = set(fetch.float_nodes(model, fetch.FLOAT_BLOCKS))
+    added = set(fetch.float_nodes(model, fetch.FLOAT_BLOCKS, depthwise=True)) - base
+    assert len(added) == 22
+    assert all(groups(n) == 512 for n in added)
+    assert sum(groups(n) == 512 for n in convs) == 24

@@ -84,17 +84,41 @@ class ConvTasNet(nn.Module):
         self.dec = nn.ConvTranspose1d(512, 1, 32, stride=16, bias=False)
         with torch.no_grad():
             self.dec.weight.copy_(torch.tensor(w["dec"]))
+        # quantisation-aware training (simulate_int8): (block, site) -> (scale, zero point)
+        # of the shipped INT8 graph's activations; empty: the float network
+        self.act_q: dict[tuple[int, str], tuple[float, int]] = {}
+
+    def _q(self, x, i: int, site: str):
+        """x as the INT8 graph sees it at this site: rounded to its U8 step (straight-through
+        gradient inside the range), or x itself where the graph keeps it in float."""
+        q = self.act_q.get((i, site))
+        return x if q is None else torch.fake_quantize_per_tensor_affine(x, q[0], q[1], 0, 255)
+
+    def _conv(self, conv: nn.Conv1d, x, i: int):
+        """conv(x), with the INT8 graph's weights (per output channel, symmetric, 7 bits:
+        fetch_convtasnet's reduce_range) in the blocks it quantises."""
+        if (i, "h") not in self.act_q:
+            return conv(x)
+        w = conv.weight
+        scale = (w.detach().abs().amax(dim=(1, 2)) / 64).clamp_min(1e-12)
+        wq = torch.fake_quantize_per_channel_affine(
+            w, scale, torch.zeros_like(scale, dtype=torch.int32), 0, -64, 64)
+        return nn.functional.conv1d(x, wq, conv.bias, conv.stride, conv.padding,
+                                    conv.dilation, conv.groups)
 
     def forward(self, x):
         n = x.shape[-1]
         e = self.enc(x[:, None])
         h = self.bn_conv(self.bn_norm(e))
         skip = 0
-        for b in self.blocks:
-            y = b.norm2(b.act2(b.dw(b.norm1(b.act1(b.inp(h))))))
+        for i, b in enumerate(self.blocks):
+            h = self._q(h, i, "h")
+            y = b.norm1(b.act1(self._q(self._conv(b.inp, h, i), i, "inp")))
+            y = b.act2(self._q(self._conv(b.dw, self._q(y, i, "norm1"), i), i, "dw"))
+            y = self._q(b.norm2(y), i, "norm2")
             if b.res is not None:
-                h = h + b.res(y)
-            skip = skip + b.skip(y)
+                h = h + self._q(self._conv(b.res, y, i), i, "res")
+            skip = skip + self._q(self._conv(b.skip, y, i), i, "skip")
         m = torch.relu(self.mask_conv(self.mask_act(skip)))
         y = self.dec(m * e)[:, 0]
         return nn.functional.pad(y, (0, n - y.shape[-1]))
@@ -192,3 +216,55 @@ def to_onnx(net: ConvTasNet, data: bytes) -> bytes:
         arr = params[k].detach().cpu().numpy().astype(np.float32).reshape(tuple(old.dims))
         old.CopyFrom(nh.from_array(arr, name))
     return model.SerializeToString()
+
+
+_SITE_OF_CONV = {"shared_block.0": "inp", "shared_block.3": "dw", "res_conv": "res",
+                 "skip_conv": "skip"}
+_SITE_BEFORE_CONV = {"shared_block.0": "h", "shared_block.3": "norm1", "res_conv": "norm2",
+                     "skip_conv": "norm2"}
+
+
+def simulate_int8(net: ConvTasNet, int8_graph: bytes) -> int:
+    """Make `net` compute as the static QDQ INT8 graph `int8_graph` does
+    (scripts/fetch_convtasnet.py's shipped rewrite): its activations rounded at every
+    QuantizeLinear with that graph's own scale and zero point, the weights of the
+    convolutions it quantises to 7 bits per channel. For training through the rounding
+    (quantisation-aware tuning); returns the number of activation sites."""
+    import re
+
+    import onnx
+    from onnx import numpy_helper as nh
+
+    g = onnx.load_from_string(int8_graph).graph
+    init = {t.name: nh.to_array(t) for t in g.initializer}
+    prod = {o: n for n in g.node for o in n.output}
+    cons: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            cons.setdefault(i, []).append(n)
+
+    def where(node_name: str) -> tuple[int, str] | None:
+        m = re.search(r"/TCN\.(\d+)/(?:shared_block/(shared_block\.\d)|(res_conv|skip_conv))/",
+                      node_name)
+        return (int(m.group(1)), m.group(2) or m.group(3)) if m else None
+
+    act: dict[tuple[int, str], tuple[float, int]] = {}
+    for q in g.node:
+        if q.op_type != "QuantizeLinear" or q.input[0] in init:
+            continue
+        qp = (float(init[q.input[1]]), int(init[q.input[2]]))
+        p = prod.get(q.input[0])
+        at = where(p.name) if p is not None and p.op_type == "Conv" else None
+        if at is not None:
+            key = (at[0], _SITE_OF_CONV[at[1]])
+        else:
+            convs = [c for d in cons[q.output[0]] for c in cons.get(d.output[0], [])
+                     if c.op_type == "Conv" and where(c.name)]
+            before = where(convs[0].name)
+            assert before is not None
+            key = (before[0], _SITE_BEFORE_CONV[before[1]])
+        assert key not in act or act[key] == qp, key
+        act[key] = qp
+    assert all((i, "h") in act for i, _ in act), "a block quantised only in part"
+    net.act_q = act
+    return len(act)
