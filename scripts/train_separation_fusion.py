@@ -348,8 +348,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--tasnet", default=fusion_net.PRETRAINED,
                     help="data: Conv-TasNet's model folder (default: the pretrained one, "
-                         "whose estimates fusion-net-v2 was trained on; convtasnet-debian-v1: "
-                         "the fine-tuned one, whose estimates gave a fusion that scored lower: "
+                         "whose estimates fusion-net-v2 was trained on; convtasnet-debian-v1 "
+                         "(git history), the fine-tuned one, whose estimates gave a fusion that "
+                         "scored lower: "
                          "docs/separation.md, seventh and eighth rounds)")
     ap.add_argument("--segment-s", type=float, default=12.0,
                     help="Conv-TasNet's segment length in the data stage (12: each line, "

@@ -1,7 +1,7 @@
 """The shipped Conv-TasNet speech enhancers (issue #29): the pretrained weights
 (resources/models/separation/convtasnet-enh16k/, made by scripts/fetch_convtasnet.py; the
 `fused` backend's) and the same network fine-tuned here on Debian speech
-(convtasnet-debian-v1/, scripts/train_convtasnet.sh; the default backend's).
+(convtasnet-debian-v2/, scripts/train_convtasnet.sh; the default backend's).
 
 Output length rule: the graph pads its decoder output at the end to the input's length, so
 the output has exactly as many samples as the input (any length >= 32 samples, one 2 ms
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "resources/models/separation/convtasnet-enh16k"
 MODEL_NAME = "convtasnet_enh16k_int8.onnx"
 SHA256 = "f371dd6ae0acf6850467a3e865bb3ee555841ff988efaff21bf1ae0630723ab3"
-TUNED_DIR = ROOT / "resources/models/separation/convtasnet-debian-v1"
-TUNED_SHA256 = "c689c3c865e7042c2acea9fcf3cedb845f1c6f03bd7fb5a300563b83d6949e2f"
+TUNED_DIR = ROOT / "resources/models/separation/convtasnet-debian-v2"
+TUNED_SHA256 = "34d81b40ee7d9f8c7b3c9c3c1e08035e9be891ce07dc71d25f64e74373a58ef0"
 BOTH = pytest.mark.parametrize("folder", [MODEL_DIR, TUNED_DIR], ids=["pretrained", "tuned"])
 MEDIA = Path.home() / ".cache/foley-desktop/media/root/usr/share"
 SPEECH = MEDIA / "pocketsphinx/test/data/cards/001.wav"
@@ -142,3 +142,27 @@ def test_training_augmentation_speed_and_tilt():
         assert abs(g_lo - g_hi) < 0.01 and 0.01 < abs(g_hi) <= 0.5
         again = mod.augment(x, np.random.default_rng(seed), 0.1, 0.5)
         assert np.array_equal(again, mod.augment(x, np.random.default_rng(seed), 0.1, 0.5))
+
+
+def test_tuned_model_is_int8_except_its_depthwise_convolutions():
+    """convtasnet-debian-v2's layout (export --float-depthwise): every 1x1 convolution of TCN
+    blocks 2-23 reads INT8 weights, every depthwise one float weights."""
+    import re
+
+    import onnx
+
+    g = onnx.load(str(TUNED_DIR / MODEL_NAME)).graph
+    init = {t.name: t for t in g.initializer}
+    prod = {o: n for n in g.node for o in n.output}
+    kinds = {"int8": 0, "float": 0}
+    for n in g.node:
+        b = re.search(r"/TCN\.(\d+)/", n.name)
+        if n.op_type != "Conv" or not b or int(b.group(1)) < 2 or "mask_net" in n.name:
+            continue
+        groups = next((a.i for a in n.attribute if a.name == "group"), 1)
+        w = n.input[1]
+        quantised = w in prod and prod[w].op_type == "DequantizeLinear"
+        assert quantised == (groups == 1), n.name
+        assert quantised or init[w].data_type == onnx.TensorProto.FLOAT
+        kinds["int8" if quantised else "float"] += 1
+    assert kinds == {"int8": 22 * 3 - 1, "float": 22}

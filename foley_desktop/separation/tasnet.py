@@ -88,7 +88,7 @@ BATCH_FRAMES = 100  # STFT frames transformed, masked and synthesized at a time 
 PRETRAINED = "convtasnet-enh16k"
 # The same network fine-tuned here on the Debian speech (scripts/train_convtasnet.sh): the
 # default backend's (fusion_net.py).
-FINE_TUNED = "convtasnet-debian-v1"
+FINE_TUNED = "convtasnet-debian-v2"
 
 
 def model_path(folder: str = PRETRAINED) -> Path:
