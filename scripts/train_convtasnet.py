@@ -33,8 +33,8 @@ Stages (deterministic for a seed and a thread count; each resumes):
           rounded as the INT8 graph rounds (convtasnet.simulate_int8). Tried on the
           augmented run (docs/separation.md, ninth round); it did not help.
 
-Usage: scripts/train_convtasnet.sh (the shipped run: --speed 0.1 --tilt 0.5, step 400,
---float-depthwise).
+Usage: scripts/train_convtasnet.sh (the shipped model: run A, run B with --speed 0.1 --tilt
+0.5, blended 0.3 / 0.7, exported with --float-depthwise).
 """
 
 from __future__ import annotations
@@ -321,6 +321,13 @@ def main() -> int:
                     help="export: leave the depthwise convolutions in float too "
                          "(convtasnet-debian-v2)")
     a = ap.parse_args()
+    if a.stage == "blend" and (a.blend is None or a.step is None):
+        ap.error("blend needs --blend A B and --step")
+    if a.stage == "export" and (a.step is None or a.out is None):
+        ap.error("export needs --step and --out")
+    for p in (a.blend or []) + [a.init, a.qat]:
+        if p is not None and not p.is_file():
+            ap.error(f"{p}: no such file")
     if a.stage == "train":
         stage_train(a.work, a.seed, a.steps, a.lr, a.batch, a.crop_s, a.eval_every,
                     a.fullband, a.threads, a.speed, a.tilt, a.init, a.qat)
