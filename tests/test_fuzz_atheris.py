@@ -22,6 +22,16 @@ REPO = Path(__file__).resolve().parent.parent
 TARGETS = {"fuzz_project_loader.py": "project", "fuzz_bwf_roundtrip.py": "bwf"}
 
 
+def _rss_limit_mb() -> int:
+    """libFuzzer's memory limit (its default 2048 MB) above what the target starts with: Linux
+    carries a process's peak RSS into the child it spawns (ru_maxrss survives fork and exec),
+    so a target spawned by a pytest process that peaked at 2.1 GB was reported out of memory
+    before it ran anything."""
+    import resource
+
+    return 2048 + resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def test_fuzz_targets_run_clean(tmp_path):
     seconds = int(os.environ.get("FOLEY_FUZZ_SECONDS", "15"))
     procs = {}
@@ -30,7 +40,8 @@ def test_fuzz_targets_run_clean(tmp_path):
         shutil.copytree(REPO / "fuzz" / "corpus" / corpus, work / "corpus")
         procs[target] = subprocess.Popen(
             [sys.executable, str(REPO / "fuzz" / target), f"-max_total_time={seconds}",
-             f"-artifact_prefix={work}/", "-print_final_stats=1", str(work / "corpus")],
+             f"-artifact_prefix={work}/", "-print_final_stats=1",
+             f"-rss_limit_mb={_rss_limit_mb()}", str(work / "corpus")],
             cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONWARNINGS": "ignore"})
     failures = []
