@@ -332,7 +332,7 @@ def float_nodes(model, float_blocks: int = 0, depthwise: bool = False) -> list[s
     tensor's RMS, so a per-tensor 8-bit step is coarse for all the others); with `depthwise`
     also every block's depthwise convolution (the largest single source of the INT8 graph's
     rounding noise: its input and output are the two 8-bit steps it adds, and it is a small
-    share of the work: +3 % wall time of the default separation job)."""
+    share of the work: +3-5 % wall time of the default separation job)."""
     import re
 
     convs = [n for n in model.graph.node if n.op_type == "Conv"]  # in topological order

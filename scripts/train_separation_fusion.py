@@ -350,8 +350,7 @@ def main() -> int:
                     help="data: Conv-TasNet's model folder (default: the pretrained one, "
                          "whose estimates fusion-net-v2 was trained on; convtasnet-debian-v1 "
                          "(git history), the fine-tuned one, whose estimates gave a fusion that "
-                         "scored lower: "
-                         "docs/separation.md, seventh and eighth rounds)")
+                         "scored lower: docs/separation.md, seventh and eighth rounds)")
     ap.add_argument("--segment-s", type=float, default=12.0,
                     help="Conv-TasNet's segment length in the data stage (12: each line, "
                          "at most 9.5 s, in one run; v1's data were made so, when 12 s was "

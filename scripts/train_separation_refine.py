@@ -181,7 +181,6 @@ def split_sources(work: Path, split: str) -> tuple[dict[str, list], list[np.ndar
     """The `split`'s utterances by package, its backgrounds (train: the training backgrounds;
     dev: the tuning backgrounds, never trained on) and its data folder, which gets the list of
     background files (backgrounds.txt). The fusion trainer uses this too."""
-
     from foley_desktop.train.paths import MEDIA_ROOT
     from foley_desktop.train.separation_mask import training_backgrounds, tune_backgrounds
 
