@@ -7,6 +7,8 @@
 `docs/separation_tuned_spectrograms.png`: `--backends
 default:tasnet_model=resources/models/separation/convtasnet-enh16k/convtasnet_enh16k_int8.onnx,default`
 (the default with the pretrained and with the fine-tuned Conv-TasNet).
+`docs/separation_shift_spectrograms.png`: `--backends default:w_shift=0,default` (the
+default without and with its exponent shift, tenth round).
 
 Rows: the mixture, the clean speech, then each backend's dialogue stem; columns: one
 pocketsphinx LibriVox sentence and one held-out Debian line (fillets-ng-data-nl), each
@@ -74,7 +76,9 @@ def main() -> int:
             d, _ = separate_array(make_separator(name, 1, **({key: value} if key else {})),
                                   (x * g)[None])
             sdr = ev.si_sdr(d[0], m.speech * g) - ev.si_sdr(x * g, m.speech * g)
-            label = f"{name} ({Path(value).parent.name})" if key else name
+            # A model path is named by its folder, any other option as key=value.
+            shown = Path(value).parent.name if "/" in value else f"{key}={value}"
+            label = f"{name} ({shown})" if key else name
             rows.append((f"{label} dialogue (SI-SDRi {sdr:.1f} dB)", d[0]))
         for r, (title, y) in enumerate(rows):
             ax = axes[r, col]

@@ -69,12 +69,53 @@ def test_rule_weights_reproduce_the_default(mix4, tmp_path):
     _rule_graph(rule, 0.5)
     d0 = separate_array(make_separator("fused", 1, tasnet_model=model_path(FINE_TUNED)),
                         x[None])[0]
-    d1 = separate_array(make_separator("default", 1, fusion_model=rule), x[None])[0]
+    d1 = separate_array(make_separator("default", 1, fusion_model=rule, w_shift=0.0),
+                        x[None])[0]
     np.testing.assert_allclose(d1, d0, atol=2e-6)
     only_t = tmp_path / "t.onnx"
     _rule_graph(only_t, 1.0)
-    d2 = separate_array(make_separator("default", 1, fusion_model=only_t), x[None])[0]
+    d2 = separate_array(make_separator("default", 1, fusion_model=only_t, w_shift=0.0),
+                        x[None])[0]
     assert np.abs(d2 - d0).max() > 1e-3
+
+
+def test_shift_follows_the_frames_speech_probability():
+    """The exponent moves towards Conv-TasNet by the shift times the frame's own speech
+    probability mapped as the gate maps it (0.15..0.5 -> 0..1): nothing where no voice is
+    heard, all of it where one surely is, and never past 0..1."""
+    p = np.array([0.0, 0.15, 0.325, 0.5, 1.0], np.float32)
+    w = np.full((5, fusion_net.C), 0.4, np.float32)
+    out = fusion_net.shifted_exponent(w, p, 0.2, 0.15, 0.5)
+    np.testing.assert_allclose(out[:, 0], [0.4, 0.4, 0.5, 0.6, 0.6], atol=1e-6)
+    assert out.dtype == np.float32 and np.all(out == out[:, :1])
+    hi = fusion_net.shifted_exponent(w + 0.5, p, 0.3, 0.15, 0.5)
+    np.testing.assert_allclose(hi[:, 0], [0.9, 0.9, 1.0, 1.0, 1.0], atol=1e-6)
+
+
+def test_the_default_applies_its_shift(mix4, tmp_path):
+    """The default's W_SHIFT reaches the stems (the shifted and unshifted runs differ where
+    the voice is), the stems still sum to the input, and a constant network shows it moves
+    the exponent by at most W_SHIFT: the output lies between those of w and w + W_SHIFT."""
+    _, x = mix4
+    assert fusion_net.W_SHIFT > 0
+    g = {}
+    for w in (0.4, 0.4 + fusion_net.W_SHIFT):
+        g[w] = tmp_path / f"w{w}.onnx"
+        _rule_graph(g[w], w)
+    lo = separate_array(make_separator("default", 1, fusion_model=g[0.4], w_shift=0.0),
+                        x[None])[0][0]
+    d, b = separate_array(make_separator("default", 1, fusion_model=g[0.4]), x[None])
+    np.testing.assert_allclose(d + b, x[None], atol=1e-6)
+    assert np.abs(d[0] - lo).max() > 1e-3
+    hi = separate_array(make_separator("default", 1, fusion_model=g[0.4 + fusion_net.W_SHIFT],
+                                       w_shift=0.0), x[None])[0][0]
+    # Frame by frame the shifted run's energy lies between the two constant exponents'.
+    def energy(y):
+        n = len(y) // 480 * 480
+        return (y[:n].reshape(-1, 480) ** 2).sum(1)
+    e_lo, e, e_hi = energy(lo), energy(d[0]), energy(hi)
+    inside = (e >= np.minimum(e_lo, e_hi) * 0.98 - 1e-9) & (e <= np.maximum(e_lo, e_hi) * 1.02 + 1e-9)
+    assert inside.mean() > 0.95, inside.mean()
 
 
 def test_shipped_network_keeps_time_for_any_block_size(mix4):
