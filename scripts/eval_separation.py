@@ -158,7 +158,9 @@ def main() -> int:
                          "one to choose settings on; fullband: 44.1 kHz lines (fillets-ng-data-cs, dev "
                          "split) for the high-band (> 8 kHz) check; dev: 40 dev-split lines of "
                          "every training package x the 4 tuning backgrounds (the larger "
-                         "selection set)")
+                         "selection set); warzone: 20 English voice lines of "
+                         "warzone2100-data (11 kHz, never trained or chosen on: the second "
+                         "held-out set)")
     ap.add_argument("--debian-n", type=int, default=10, help="held-out Debian utterances")
     ap.add_argument("--gain-db", type=float, default=0.0,
                     help="scale every mixture by this much (e.g. -30: quiet input)")
@@ -190,7 +192,8 @@ def main() -> int:
         backgrounds = backgrounds[::3]
     snrs = tuple(float(s) for s in args.snr.split(","))
     sets = args.speech.split(",")
-    bad = [s for s in sets if s not in ("pocketsphinx", "debian", "tuning", "fullband", "dev")]
+    bad = [s for s in sets if s not in ("pocketsphinx", "debian", "tuning", "fullband", "dev",
+                                    "warzone")]
     if bad:
         print(f"unknown speech set(s): {', '.join(bad)}", file=sys.stderr)
         return 2
@@ -218,6 +221,10 @@ def main() -> int:
             speech = ev.dev_speech(4 if args.quick else 40)
             mixes = ev.make_mixtures_arrays(speech, tune_backgrounds(), snrs)
             title = "Debian dev lines (every training package, dev split) x 4 tuning backgrounds"
+        elif which == "warzone":
+            speech = ev.warzone_speech(2 if args.quick else 20)
+            mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)
+            title = "held-out English voice lines (warzone2100-data, 11 kHz)"
         else:
             speech = ev.debian_speech(2 if args.quick else args.debian_n)
             mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)

@@ -222,6 +222,14 @@ def debian_speech(n: int = 10, min_s: float = 2.0,
     return _corpus_lines("test", n, min_s, max_s, "held-out Debian speech")
 
 
+def warzone_speech(n: int = 20, min_s: float = 2.0,
+                   max_s: float = 8.0) -> list[tuple[str, np.ndarray]]:
+    """`n` English voice lines of warzone2100-data (corpus.py's 'eval' split: voice actors no
+    model here was trained or chosen on, 11.025 kHz), 2-8 s long: the second held-out set,
+    first scored in issue #29's eleventh round; scripts/fetch_speech_corpus.py fetches it."""
+    return _corpus_lines("eval", n, min_s, max_s, "warzone2100 speech")
+
+
 def dev_speech(n: int = 40, min_s: float = 2.0,
                max_s: float = 8.0) -> list[tuple[str, np.ndarray]]:
     """`n` lines of corpus.py's 'dev' split (every training package: the game dubs and

@@ -133,16 +133,11 @@ def stage_speech(work: Path, seed: int, recorded: bool = False) -> None:
     print(f"speech: {len(list(out.glob('*.wav')))} synthesized sentences, klettres in {root}")
 
 
-# Voice folders of warzone2100-data's base.wz that hold clean spoken sentences (chosen by
-# silero-vad speech fraction 0.75-0.94 per file and by ear-proxy: 'nexus' is a processed robot
-# voice, 'taunts'/'vtoltalk'/'coltive' are radio-filtered or shouted, 'sfx' is effects).
-WZ_SPEECH_DIRS = ("audio/tutorial/", "audio/memressp/", "audio/extra/", "audio/countdown/",
-                  "audio/proxmessages/")
-
-
 def _recorded_sentences(deb_dir: Path, out: Path, lic: Path) -> None:
     """Unpack the spoken sentences of warzone2100-data (not installed: only downloaded)."""
     import zipfile
+
+    from foley_desktop.separation.corpus import WZ_SPEECH_DIRS
 
     if out.is_dir() and any(out.glob("*.ogg")):
         return
