@@ -364,3 +364,71 @@ def test_dev_selection_set_is_dev_lines_only_and_fixed():
     again = ev.dev_speech(6)
     assert [u for u, _ in again] == [u for u, _ in got]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(again, got))
+
+
+# -- warzone2100-data: the second held-out set (issue #29, eleventh round) -----------------
+def _fake_warzone(tmp_path):
+    import io
+    import zipfile
+
+    import soundfile as sf
+
+    root = tmp_path / "root"
+    wz = root / corpus.WARZONE
+    wz.parent.mkdir(parents=True)
+    t = np.arange(int(1.5 * 11025)) / 11025
+    members = {"audio/tutorial/tut1.ogg": 440.0, "audio/memressp/missmesg/m1.ogg": 660.0,
+               "audio/sfx/weapons/boom.ogg": 300.0, "audio/nexus/n1.ogg": 500.0}
+    # stored, not deflated, as the game's own archive stores its Ogg files
+    with zipfile.ZipFile(wz, "w", zipfile.ZIP_STORED) as z:
+        for name, hz in members.items():
+            buf = io.BytesIO()
+            sf.write(buf, 0.4 * np.sin(2 * np.pi * hz * t), 11025, format="OGG",
+                     subtype="VORBIS")
+            z.writestr(name, buf.getvalue())
+    return root, wz
+
+
+def test_warzone_voice_lines_are_listed_for_evaluation_only(tmp_path):
+    root, _ = _fake_warzone(tmp_path)
+    utts = {u.uid: u for u in corpus.list_utterances(root)}
+    # only the folders of spoken sentences: not the effects, not the processed robot voice
+    assert sorted(utts) == ["warzone2100-data:audio/memressp/missmesg/m1.ogg",
+                            "warzone2100-data:audio/tutorial/tut1.ogg"]
+    u = utts["warzone2100-data:audio/tutorial/tut1.ogg"]
+    assert (u.speaker, u.rate, u.codec, u.split) == ("warzone-tutorial", 11025, "zip", "eval")
+    assert utts["warzone2100-data:audio/memressp/missmesg/m1.ogg"].speaker == "warzone-memressp"
+    x = corpus.load(u)
+    assert len(x) == pytest.approx(1.5 * 48000, abs=0.02 * 48000)
+    spec = np.abs(np.fft.rfft(x))
+    assert np.fft.rfftfreq(len(x), 1 / 48000)[int(np.argmax(spec))] == pytest.approx(440, abs=2)
+
+
+def test_warzone_damage_is_a_clear_error(tmp_path):
+    root, wz = _fake_warzone(tmp_path)
+    u = next(u for u in corpus.list_utterances(root) if u.uid.endswith("tut1.ogg"))
+    wz.write_bytes(wz.read_bytes()[:100])
+    with pytest.raises(MediaError, match="not a zip"):
+        corpus.list_utterances(root)
+    with pytest.raises(MediaError, match="cannot read"):
+        corpus.load(u)
+
+
+def test_eval_split_is_apart_from_training_and_the_dutch_held_out_lines():
+    assert corpus.EVAL_ONLY_PACKAGES == ("warzone2100-data",)
+    assert set(corpus.EVAL_ONLY_PACKAGES) <= set(corpus.PACKAGES)
+    assert not set(corpus.EVAL_ONLY_PACKAGES) & set(corpus.HELD_OUT_PACKAGES)
+
+
+def test_real_warzone_lines_drawn_for_the_second_held_out_set():
+    from foley_desktop.separation import evaluate as ev
+
+    root = _root_with("warzone2100-data")
+    utts = [u for u in corpus.list_utterances(root) if u.package == "warzone2100-data"]
+    assert len(utts) == 369 and {u.split for u in utts} == {"eval"}
+    got = ev.warzone_speech(20)
+    assert len(got) == 20 and len({uid for uid, _ in got}) == 20
+    for uid, x in got:
+        assert uid.startswith("warzone2100-data:audio/")
+        assert 2 * ev.SR <= len(x) <= 8 * ev.SR
+        assert abs(float(np.abs(x).max()) - 0.5) < 1e-6
