@@ -158,7 +158,9 @@ def main() -> int:
                          "one to choose settings on; fullband: 44.1 kHz lines (fillets-ng-data-cs, dev "
                          "split) for the high-band (> 8 kHz) check; dev: 40 dev-split lines of "
                          "every training package x the 4 tuning backgrounds (the larger "
-                         "selection set); warzone: 20 English voice lines of "
+                         "selection set); dev-trimmed: the same lines cut to their voice "
+                         "(recorded silence gone: the pauses touch the words, as in the "
+                         "warzone lines; a selection set); warzone: 20 English voice lines of "
                          "warzone2100-data (11 kHz, never trained or chosen on: the second "
                          "held-out set)")
     ap.add_argument("--debian-n", type=int, default=10, help="held-out Debian utterances")
@@ -193,7 +195,7 @@ def main() -> int:
     snrs = tuple(float(s) for s in args.snr.split(","))
     sets = args.speech.split(",")
     bad = [s for s in sets if s not in ("pocketsphinx", "debian", "tuning", "fullband", "dev",
-                                    "warzone")]
+                                    "dev-trimmed", "warzone")]
     if bad:
         print(f"unknown speech set(s): {', '.join(bad)}", file=sys.stderr)
         return 2
@@ -215,12 +217,15 @@ def main() -> int:
             speech = ev.fullband_speech(2 if args.quick else 6)
             mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)
             title = "Debian speech with content above 8 kHz (fillets-ng-data-cs 44.1 kHz, dev)"
-        elif which == "dev":  # selection, never held-out: tuning backgrounds, dev lines
+        elif which in ("dev", "dev-trimmed"):  # selection, never held-out: tuning backgrounds
             from foley_desktop.train.separation_mask import tune_backgrounds
 
             speech = ev.dev_speech(4 if args.quick else 40)
-            mixes = ev.make_mixtures_arrays(speech, tune_backgrounds(), snrs)
             title = "Debian dev lines (every training package, dev split) x 4 tuning backgrounds"
+            if which == "dev-trimmed":
+                speech = [(u, ev.trimmed(x)) for u, x in speech]
+                title += ", cut to the voice"
+            mixes = ev.make_mixtures_arrays(speech, tune_backgrounds(), snrs)
         elif which == "warzone":
             speech = ev.warzone_speech(2 if args.quick else 20)
             mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)

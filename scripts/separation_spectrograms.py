@@ -9,9 +9,12 @@ default:tasnet_model=resources/models/separation/convtasnet-enh16k/convtasnet_en
 (the default with the pretrained and with the fine-tuned Conv-TasNet).
 `docs/separation_shift_spectrograms.png`: `--backends default:w_shift=0,default` (the
 default without and with its exponent shift, tenth round).
+`docs/separation_warzone_spectrograms.png`: `--second warzone --backends dfn-plain,default`
+(the second held-out set, eleventh round).
 
 Rows: the mixture, the clean speech, then each backend's dialogue stem; columns: one
-pocketsphinx LibriVox sentence and one held-out Debian line (fillets-ng-data-nl), each
+pocketsphinx LibriVox sentence and one held-out Debian line (fillets-ng-data-nl; with
+`--second warzone` one of the warzone2100 voice lines instead), each
 mixed at 0 dB with an evaluation background (never trained on). `--gain-db -30` scales the
 mixtures down (quiet input; docs/separation_level_spectrograms.png: `--backends
 dfn-plain,default`, the default before and after its level front end); the plots are drawn
@@ -48,6 +51,9 @@ def main() -> int:
                     help="name part of the evaluation background to mix")
     ap.add_argument("--gain-db", type=float, default=0.0,
                     help="scale the mixtures by this much (e.g. -30: quiet input)")
+    ap.add_argument("--second", choices=("debian", "warzone"), default="debian",
+                    help="the second column's held-out set: a Dutch line of Fish Fillets NG "
+                         "or a warzone2100 voice line")
     args = ap.parse_args()
     show = 10 ** (-args.gain_db / 20)  # drawn at the ordinary level
     import matplotlib
@@ -61,7 +67,8 @@ def main() -> int:
         print(f"no evaluation background matches {args.background!r}", file=sys.stderr)
         return 2
     libri = ev.make_mixtures(ev.find_speech(root)[:1], bg, (0,))[0]
-    deb = ev.make_mixtures_arrays(ev.debian_speech(1), bg, (0,))[0]
+    second = ev.warzone_speech(1) if args.second == "warzone" else ev.debian_speech(1)
+    deb = ev.make_mixtures_arrays(second, bg, (0,))[0]
     names = args.backends.split(",")
     fig, axes = plt.subplots(2 + len(names), 2, figsize=(12, 2.6 * (2 + len(names))),
                              sharex="col", sharey=True)
