@@ -179,6 +179,10 @@ def main() -> int:
     ap.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                     help="backend option, given to every backend run, e.g. segment_s=8, "
                          "parallel=1")
+    ap.add_argument("--rows", type=Path, default=None,
+                    help="also write every mixture's scores here (JSON lines: set, backend, "
+                         "mixture, ratio and each measure), for breakdowns by line or "
+                         "background")
     ap.add_argument("--gap", type=float, default=0.0,
                     help="with --concat: seconds of background alone after each mixture")
     args = ap.parse_args()
@@ -253,6 +257,13 @@ def main() -> int:
             results.append(ev.evaluate(name, mixes, pre_pass=not args.causal,
                                        **parse_options(args.option)))
             print(f"{name}: done", file=sys.stderr)
+        if args.rows:
+            import json
+
+            with open(args.rows, "a") as fh:
+                for sc in results:
+                    for r in sc.rows:
+                        fh.write(json.dumps({"set": which, "backend": sc.backend, **r}) + "\n")
         print(f"\n### {title}\n")
         print(ev.table(results, snrs))
         hb = ev.highband_table(results, snrs)
