@@ -90,9 +90,14 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
     name = "default"
 
     def __init__(self, channels: int, fusion_model: str | Path | None = None,
-                 dump: bool = False, w_shift: float = W_SHIFT, **options) -> None:
+                 dump: bool = False, w_shift: float = W_SHIFT, voice_scale: float = 0.0,
+                 **options) -> None:
         self._fsess = None
         self._w_shift = float(w_shift)
+        # > 0: w times each frame's own speech probability (mapped as the gate maps it), so
+        # the frames the gate holds open around words without a voice take DeepFilterNet3's
+        # estimate (an experiment of issue #29's eleventh round; 0: off, the default).
+        self._voice_scale = float(voice_scale)
         self._ctx = L
         self.dump: dict[str, list[np.ndarray]] | None = None
         if dump:
@@ -129,10 +134,15 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
             ctx = [np.concatenate([np.zeros((pad, z.shape[1]), z.dtype), z]) for z in ctx]
         assert self._fsess is not None
         w = self._fsess.run(None, {"feats": features(*ctx)[None]})[0][0, 0]
-        if not self._w_shift:
+        if not self._w_shift and not self._voice_scale:
             return w
         p = self._frame_probs(rows.start + self._f0, rows.stop + self._f0)
-        return shifted_exponent(w, p, self._w_shift, self.gate_lo, self.gate_hi)
+        if self._w_shift:
+            w = shifted_exponent(w, p, self._w_shift, self.gate_lo, self.gate_hi)
+        if self._voice_scale:
+            q = np.clip((p - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0)
+            w = (w * (q ** np.float32(self._voice_scale))[:, None]).astype(np.float32)
+        return w
 
 
 def dump_frames(audio: np.ndarray, segment_s: float | None = None,
