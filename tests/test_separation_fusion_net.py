@@ -118,6 +118,37 @@ def test_the_default_applies_its_shift(mix4, tmp_path):
     assert inside.mean() > 0.95, inside.mean()
 
 
+def test_voice_scale_follows_the_frames_speech_probability():
+    """voice_scale (eleventh round): w times the frame's own speech probability mapped as the
+    gate maps it (0.15..0.5 -> 0..1): no voice, DeepFilterNet3 alone (w = 0); a voice, w."""
+    w = np.full((5, 3), 0.6, np.float32)
+    p = np.array([0.0, 0.15, 0.325, 0.5, 0.9], np.float32)
+    out = fusion_net.voice_scaled(w, p, 1.0, 0.15, 0.5)
+    np.testing.assert_allclose(out[:, 0], [0.0, 0.0, 0.3, 0.6, 0.6], atol=1e-6)
+    assert out.dtype == np.float32 and np.all(out == out[:, :1])
+    sq = fusion_net.voice_scaled(w, p, 2.0, 0.15, 0.5)
+    np.testing.assert_allclose(sq[:, 0], [0.0, 0.0, 0.15, 0.6, 0.6], atol=1e-6)
+
+
+def test_voice_scale_reaches_the_stems_and_leaves_deepfilternet3_alone(mix4, tmp_path):
+    """With a network that trusts Conv-TasNet somewhat (w = 0.4) voice_scale changes the
+    stems, which still sum to the input; with one that trusts DeepFilterNet3 alone (w = 0)
+    it changes nothing, to the sample."""
+    _, x = mix4
+    g4, g0 = tmp_path / "w4.onnx", tmp_path / "w0.onnx"
+    _rule_graph(g4, 0.4)
+    _rule_graph(g0, 0.0)
+
+    def run(graph, scale):
+        return separate_array(make_separator("default", 1, fusion_model=graph, w_shift=0.0,
+                                             voice_scale=scale), x[None])
+
+    d, b = run(g4, 1.0)
+    np.testing.assert_allclose(d + b, x[None], atol=1e-6)
+    assert np.abs(d - run(g4, 0.0)[0]).max() > 1e-3
+    np.testing.assert_array_equal(run(g0, 1.0)[0], run(g0, 0.0)[0])
+
+
 def test_shipped_network_keeps_time_for_any_block_size(mix4):
     """The network has no state and reads +-8 frames the pipeline keeps for it: any block
     size gives the same stems, as long as the input, summing to it."""

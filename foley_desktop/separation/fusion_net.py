@@ -61,6 +61,15 @@ def shifted_exponent(w: np.ndarray, p: np.ndarray, shift: float, lo: float,
     return np.clip(w + np.float32(shift) * q[:, None], 0.0, 1.0).astype(np.float32)
 
 
+def voice_scaled(w: np.ndarray, p: np.ndarray, power: float, lo: float,
+                 hi: float) -> np.ndarray:
+    """w [frames, bins] times each frame's own speech probability p mapped as the gate maps it
+    (lo..hi -> 0..1), to the `power`: the frames the gate holds open around words without a
+    voice (p low) take DeepFilterNet3's estimate (w = 0), the words keep w."""
+    q = np.clip((p - lo) / (hi - lo), 0.0, 1.0)
+    return (w * (q ** np.float32(power))[:, None]).astype(np.float32)
+
+
 def model_path() -> Path:
     return resources_dir() / "models" / "separation" / "fusion-net-v2" / "fusion.onnx"
 
@@ -140,8 +149,7 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
         if self._w_shift:
             w = shifted_exponent(w, p, self._w_shift, self.gate_lo, self.gate_hi)
         if self._voice_scale:
-            q = np.clip((p - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0)
-            w = (w * (q ** np.float32(self._voice_scale))[:, None]).astype(np.float32)
+            w = voice_scaled(w, p, self._voice_scale, self.gate_lo, self.gate_hi)
         return w
 
 
