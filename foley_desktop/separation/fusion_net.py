@@ -100,13 +100,16 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
 
     def __init__(self, channels: int, fusion_model: str | Path | None = None,
                  dump: bool = False, w_shift: float = W_SHIFT, voice_scale: float = 0.0,
-                 **options) -> None:
+                 voice_ahead_ms: int = 0, voice_back_ms: int = 0, **options) -> None:
         self._fsess = None
         self._w_shift = float(w_shift)
         # > 0: w times each frame's own speech probability (mapped as the gate maps it), so
         # the frames the gate holds open around words without a voice take DeepFilterNet3's
         # estimate (an experiment of issue #29's eleventh round; 0: off, the default).
         self._voice_scale = float(voice_scale)
+        # ... with the probability's maximum over this much ahead of and behind each frame, so
+        # the first frames of a word, before the detector rises, keep w.
+        self._voice_win = (max(0, int(voice_back_ms)) // 10, max(0, int(voice_ahead_ms)) // 10)
         self._ctx = L
         self.dump: dict[str, list[np.ndarray]] | None = None
         if dump:
@@ -149,6 +152,11 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
         if self._w_shift:
             w = shifted_exponent(w, p, self._w_shift, self.gate_lo, self.gate_hi)
         if self._voice_scale:
+            # the gate keeps the probabilities of hang frames back and look frames ahead
+            back, ahead = min(self._voice_win[0], self.hang), min(self._voice_win[1], self.look)
+            if back or ahead:
+                pw = self._frame_probs(rows.start + self._f0 - back, rows.stop + self._f0 + ahead)
+                p = np.lib.stride_tricks.sliding_window_view(pw, back + ahead + 1).max(axis=1)
             w = voice_scaled(w, p, self._voice_scale, self.gate_lo, self.gate_hi)
         return w
 
