@@ -149,6 +149,26 @@ def test_voice_scale_reaches_the_stems_and_leaves_deepfilternet3_alone(mix4, tmp
     np.testing.assert_array_equal(run(g0, 1.0)[0], run(g0, 0.0)[0])
 
 
+def test_voice_window_keeps_time_for_any_block_size_and_keeps_more_of_w(mix4, tmp_path):
+    """voice_ahead_ms / voice_back_ms: the probability's maximum over a window around each
+    frame, from the probabilities the gate keeps anyway, so the stems do not depend on the
+    block size; the window only widens where w applies, so with w = 0.4 the dialogue moves
+    from the voice_scale run towards the unscaled one."""
+    _, x = mix4
+    g4 = tmp_path / "w4.onnx"
+    _rule_graph(g4, 0.4)
+    opts = dict(fusion_model=g4, w_shift=0.0, voice_scale=1.0, voice_ahead_ms=40,
+                voice_back_ms=20)
+    a = separate_array(make_separator("default", 1, **opts), x[None], block=48000)[0]
+    b = separate_array(make_separator("default", 1, **opts), x[None], block=7000)[0]
+    np.testing.assert_array_equal(a, b)
+    plain = separate_array(make_separator("default", 1, fusion_model=g4, w_shift=0.0),
+                           x[None])[0]
+    scaled = separate_array(make_separator("default", 1, fusion_model=g4, w_shift=0.0,
+                                           voice_scale=1.0), x[None])[0]
+    assert np.abs(a - plain).sum() < np.abs(scaled - plain).sum()
+
+
 def test_shipped_network_keeps_time_for_any_block_size(mix4):
     """The network has no state and reads +-8 frames the pipeline keeps for it: any block
     size gives the same stems, as long as the input, summing to it."""
