@@ -100,7 +100,9 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
 
     def __init__(self, channels: int, fusion_model: str | Path | None = None,
                  dump: bool = False, w_shift: float = W_SHIFT, voice_scale: float = 0.0,
-                 voice_ahead_ms: int = 0, voice_back_ms: int = 0, **options) -> None:
+                 voice_ahead_ms: int = 0, voice_back_ms: int = 0,
+                 voice_lo: float | None = None, voice_hi: float | None = None,
+                 **options) -> None:
         self._fsess = None
         self._w_shift = float(w_shift)
         # > 0: w times each frame's own speech probability (mapped as the gate maps it), so
@@ -110,6 +112,8 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
         # ... with the probability's maximum over this much ahead of and behind each frame, so
         # the first frames of a word, before the detector rises, keep w.
         self._voice_win = (max(0, int(voice_back_ms)) // 10, max(0, int(voice_ahead_ms)) // 10)
+        # ... mapped from voice_lo..voice_hi to 0..1 (None: the gate's own range)
+        self._voice_range = (voice_lo, voice_hi)
         self._ctx = L
         self.dump: dict[str, list[np.ndarray]] | None = None
         if dump:
@@ -157,7 +161,9 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
             if back or ahead:
                 pw = self._frame_probs(rows.start + self._f0 - back, rows.stop + self._f0 + ahead)
                 p = np.lib.stride_tricks.sliding_window_view(pw, back + ahead + 1).max(axis=1)
-            w = voice_scaled(w, p, self._voice_scale, self.gate_lo, self.gate_hi)
+            lo, hi = self._voice_range
+            w = voice_scaled(w, p, self._voice_scale, self.gate_lo if lo is None else float(lo),
+                             self.gate_hi if hi is None else float(hi))
         return w
 
 
