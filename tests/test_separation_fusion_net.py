@@ -128,6 +128,9 @@ def test_voice_scale_follows_the_frames_speech_probability():
     assert out.dtype == np.float32 and np.all(out == out[:, :1])
     sq = fusion_net.voice_scaled(w, p, 2.0, 0.15, 0.5)
     np.testing.assert_allclose(sq[:, 0], [0.0, 0.0, 0.15, 0.6, 0.6], atol=1e-6)
+    # a lower range (voice_lo, voice_hi): a weak voice already keeps w
+    low = fusion_net.voice_scaled(w, np.array([0.0, 0.02, 0.085, 0.15, 0.3]), 1.0, 0.02, 0.15)
+    np.testing.assert_allclose(low[:, 0], [0.0, 0.0, 0.3, 0.6, 0.6], atol=1e-6)
 
 
 def test_voice_scale_reaches_the_stems_and_leaves_deepfilternet3_alone(mix4, tmp_path):
@@ -146,6 +149,13 @@ def test_voice_scale_reaches_the_stems_and_leaves_deepfilternet3_alone(mix4, tmp
     d, b = run(g4, 1.0)
     np.testing.assert_allclose(d + b, x[None], atol=1e-6)
     assert np.abs(d - run(g4, 0.0)[0]).max() > 1e-3
+    # the separator's own voice_lo / voice_hi reach voice_scaled: a lower range keeps w in
+    # more frames, so the dialogue lies nearer the unscaled run's
+    low = separate_array(make_separator("default", 1, fusion_model=g4, w_shift=0.0,
+                                        voice_scale=1.0, voice_lo=0.02, voice_hi=0.15),
+                         x[None])[0]
+    plain = run(g4, 0.0)[0]
+    assert 0 < np.abs(low - plain).sum() < np.abs(d - plain).sum()
     np.testing.assert_array_equal(run(g0, 1.0)[0], run(g0, 0.0)[0])
 
 
