@@ -38,6 +38,7 @@ import numpy as np
 
 from foley_desktop.paths import resources_dir
 from foley_desktop.separation.base import Separator, register, small_network
+from foley_desktop.separation.default import HOP
 from foley_desktop.separation.tasnet import CUT_BINS, FINE_TUNED, PRETRAINED, TasNetFusionSeparator
 from foley_desktop.separation.tasnet import model_path as tasnet_model_path
 
@@ -105,13 +106,15 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
                  **options) -> None:
         self._fsess = None
         self._w_shift = float(w_shift)
-        # > 0: w times each frame's own speech probability (mapped as the gate maps it), so
-        # the frames the gate holds open around words without a voice take DeepFilterNet3's
-        # estimate (an experiment of issue #29's eleventh round; 0: off, the default).
+        # > 0: w times each frame's own speech probability (mapped from voice_lo..voice_hi,
+        # by default the gate's range, to 0..1), so the frames the gate holds open around
+        # words without a voice take DeepFilterNet3's estimate (tried in issue #29's eleventh
+        # round and not adopted: it also drops the word tails Conv-TasNet keeps; 0: off).
         self._voice_scale = float(voice_scale)
         # ... with the probability's maximum over this much ahead of and behind each frame, so
         # the first frames of a word, before the detector rises, keep w.
-        self._voice_win = (max(0, int(voice_back_ms)) // 10, max(0, int(voice_ahead_ms)) // 10)
+        self._voice_win = (max(0, int(voice_back_ms)) * 48 // HOP,
+                           max(0, int(voice_ahead_ms)) * 48 // HOP)
         # ... mapped from voice_lo..voice_hi to 0..1 (None: the gate's own range)
         self._voice_range = (voice_lo, voice_hi)
         self._ctx = L
