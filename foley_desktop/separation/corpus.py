@@ -286,6 +286,17 @@ def _decode(data: bytes | Path) -> tuple[np.ndarray, int]:
     return x.mean(axis=0), rate
 
 
+def zip_member(utt: Utterance) -> bytes:
+    """The stored file of a "zip" utterance (a warzone2100 voice line: Ogg Vorbis bytes)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(utt.path) as z:
+            return z.read(utt.uid.split(":", 1)[1])
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise MediaError(f"{utt.path}: cannot read {utt.uid} ({exc})") from exc
+
+
 def load(utt: Utterance, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Mono float32 at `sr` (soxr resampling), DC removed."""
     import soxr
@@ -297,13 +308,7 @@ def load(utt: Utterance, sr: int = SAMPLE_RATE) -> np.ndarray:
         if len(data) != utt.size:
             raise MediaError(f"{utt.path}: truncated ({utt.uid})")
     elif utt.codec == "zip":
-        import zipfile
-
-        try:
-            with zipfile.ZipFile(utt.path) as z:
-                data = z.read(utt.uid.split(":", 1)[1])
-        except (zipfile.BadZipFile, KeyError) as exc:
-            raise MediaError(f"{utt.path}: cannot read {utt.uid} ({exc})") from exc
+        data = zip_member(utt)
     else:
         data = utt.path.read_bytes() if utt.codec else b""
     if utt.codec == "sky":

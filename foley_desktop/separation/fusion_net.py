@@ -111,12 +111,6 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
         # words without a voice take DeepFilterNet3's estimate (tried in issue #29's eleventh
         # round and not adopted: it also drops the word tails Conv-TasNet keeps; 0: off).
         self._voice_scale = float(voice_scale)
-        # ... with the probability's maximum over this much ahead of and behind each frame, so
-        # the first frames of a word, before the detector rises, keep w.
-        self._voice_win = (max(0, int(voice_back_ms)) * 48 // HOP,
-                           max(0, int(voice_ahead_ms)) * 48 // HOP)
-        # ... mapped from voice_lo..voice_hi to 0..1 (None: the gate's own range)
-        self._voice_range = (voice_lo, voice_hi)
         self._ctx = L
         self.dump: dict[str, list[np.ndarray]] | None = None
         if dump:
@@ -132,6 +126,14 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
         # pretrained weights.
         options["tasnet_model"] = options.get("tasnet_model") or tasnet_model_path(FINE_TUNED)
         super().__init__(channels, **options)
+        # voice_scale's probability: its maximum over voice_back_ms behind and voice_ahead_ms
+        # ahead of each frame (so the first frames of a word, before the detector rises, keep
+        # w), within the probabilities the gate keeps (hang frames back, look ahead); mapped
+        # from voice_lo..voice_hi to 0..1 (None: the gate's own range).
+        self._voice_win = (min(self.hang, max(0, int(voice_back_ms)) * 48 // HOP),
+                           min(self.look, max(0, int(voice_ahead_ms)) * 48 // HOP))
+        self._voice_range = (self.gate_lo if voice_lo is None else float(voice_lo),
+                             self.gate_hi if voice_hi is None else float(voice_hi))
 
     def _gate(self, m_end: int) -> np.ndarray:
         g = super()._gate(m_end)
@@ -159,14 +161,11 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
         if self._w_shift:
             w = shifted_exponent(w, p, self._w_shift, self.gate_lo, self.gate_hi)
         if self._voice_scale:
-            # the gate keeps the probabilities of hang frames back and look frames ahead
-            back, ahead = min(self._voice_win[0], self.hang), min(self._voice_win[1], self.look)
+            back, ahead = self._voice_win
             if back or ahead:
                 pw = self._frame_probs(rows.start + self._f0 - back, rows.stop + self._f0 + ahead)
                 p = np.lib.stride_tricks.sliding_window_view(pw, back + ahead + 1).max(axis=1)
-            lo, hi = self._voice_range
-            w = voice_scaled(w, p, self._voice_scale, self.gate_lo if lo is None else float(lo),
-                             self.gate_hi if hi is None else float(hi))
+            w = voice_scaled(w, p, self._voice_scale, *self._voice_range)
         return w
 
 

@@ -134,10 +134,9 @@ def stage_speech(work: Path, seed: int, recorded: bool = False) -> None:
 
 
 def _recorded_sentences(deb_dir: Path, out: Path, lic: Path) -> None:
-    """Unpack the spoken sentences of warzone2100-data (not installed: only downloaded)."""
-    import zipfile
-
-    from foley_desktop.separation.corpus import WZ_SPEECH_DIRS
+    """Unpack the spoken sentences of warzone2100-data (not installed: only downloaded); the
+    speech corpus lists them (corpus.WZ_SPEECH_DIRS) and reads each stored Ogg file."""
+    from foley_desktop.separation import corpus
 
     if out.is_dir() and any(out.glob("*.ogg")):
         return
@@ -145,16 +144,15 @@ def _recorded_sentences(deb_dir: Path, out: Path, lic: Path) -> None:
         subprocess.run(["apt-get", "download", "warzone2100-data"], cwd=deb_dir, check=True)
     deb = max(deb_dir.glob("warzone2100-data_*.deb"))
     root = deb_dir / "wz"
-    wz = root / "usr/share/games/warzone2100/base.wz"
-    if not wz.is_file():
+    if not (root / corpus.WARZONE).is_file():
         subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
     tmp = out.with_name(out.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    with zipfile.ZipFile(wz) as z:
-        for name in sorted(z.namelist()):
-            if name.endswith(".ogg") and name.startswith(WZ_SPEECH_DIRS):
-                (tmp / name.replace("audio/", "").replace("/", "_")).write_bytes(z.read(name))
+    for u in corpus.list_utterances(root):
+        if u.package == "warzone2100-data":
+            name = u.uid.split(":", 1)[1]
+            (tmp / name.replace("audio/", "").replace("/", "_")).write_bytes(corpus.zip_member(u))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     shutil.copy(root / "usr/share/doc/warzone2100-data/copyright",
