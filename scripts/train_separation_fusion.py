@@ -62,11 +62,12 @@ def _refine_script():
 
 
 # ------------------------------------------------------------------------------------- data
-def _line_mixture(utts, bgs, rng):
+def _line_mixture(utts, bgs, rng, trim: bool = False):
     """One whole line (2-8 s, peak 0.5) with 0.75 s of silence either side over one
     background looped from a random offset: the evaluation's mixtures (evaluate.py), no EQ,
-    reverb or added noise."""
-    from foley_desktop.separation.evaluate import PAD
+    reverb or added noise. `trim`: the line first cut to its voice (evaluate.trimmed), so
+    the silence touches the words, as warzone2100's lines come."""
+    from foley_desktop.separation.evaluate import PAD, trimmed
 
     while True:
         pool = utts[sorted(utts)[rng.integers(len(utts))]]
@@ -74,6 +75,8 @@ def _line_mixture(utts, bgs, rng):
         x = corpus.load(u)
         if 2 * SR <= len(x) <= 8 * SR:
             break
+    if trim:
+        x = trimmed(x)
     x = x / max(float(np.abs(x).max()), 1e-6) * 0.5
     s = np.concatenate([np.zeros(PAD, np.float32), x, np.zeros(PAD, np.float32)])
     b = bgs[rng.integers(len(bgs))]
@@ -83,14 +86,16 @@ def _line_mixture(utts, bgs, rng):
 
 def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: int,
                style: str = "line", segment_s: float = 12.0,
-               tasnet: str = fusion_net.PRETRAINED) -> None:
+               tasnet: str = fusion_net.PRETRAINED, trim: float = 0.0) -> None:
     ref = _refine_script()
     utts, bgs, out = ref.split_sources(work, split)
     cache: dict = {}
     t0 = time.time()
     for i, f, rng in ref.pending_items(out, split, n, seed, shard, shards):
+        # Its own generator, so the other draws (and with trim 0 the files) stay as before.
+        cut = bool(np.random.default_rng([seed, i, 7]).random() < trim)
         if style == "line":
-            s, band, b = _line_mixture(utts, bgs, rng)
+            s, band, b = _line_mixture(utts, bgs, rng, cut)
         else:
             s, band = ref._speech_track(utts, rng, cache)
             b = ref._background(bgs, rng)
@@ -109,7 +114,7 @@ def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: in
         tmp = out / f".{i:05d}.tmp.npz"
         np.savez(tmp, A=d["A"], S=d["S"], T=d["T"], gate=d["gate"],
                  Y=ref.stft_low(s, K)[:, :C], band=np.int32(min(C, int(band / 50))),
-                 sbr=np.float32(sbr))
+                 sbr=np.float32(sbr), trim=np.int8(cut))
         os.replace(tmp, f)
         if i % 50 == shard:
             print(f"{split} {i}/{n} {time.time() - t0:.0f}s", flush=True)
@@ -120,7 +125,8 @@ def load_split(work: Path, split: str) -> list[dict]:
     for f in sorted((work / f"data-{split}").glob("[0-9]*.npz")):
         z = np.load(f)
         out.append({"feats": fusion_net.features(z["A"], z["S"], z["T"]),
-                    **{k: z[k] for k in ("A", "S", "T", "gate", "Y", "band")}})
+                    **{k: z[k] for k in ("A", "S", "T", "gate", "Y", "band")},
+                    "trim": int(z["trim"]) if "trim" in z else 0})
     return out
 
 
@@ -170,10 +176,13 @@ def _batch(items, frames: int, rng, ctx: int = L):
     """Random crops of `frames` frames (+ ctx frames each side, zeros past the clip's ends)."""
     import torch
 
-    out = {k: [] for k in ("feats", "A", "S", "T", "gate", "Y", "mask")}
+    out = {k: [] for k in ("feats", "A", "S", "T", "gate", "Y", "mask", "quiet")}
     for it in items:
         K = len(it["gate"])
         e_row = np.sum(np.abs(it["Y"]) ** 2, axis=1)
+        # The evaluation's pauses (evaluate.pause_residual_db): frames where the clean line is
+        # 60 dB below its loudest frame (here 10 ms frames, bins below the cut).
+        quiet = (e_row < e_row.max() * 1e-6).astype(np.float32)
         for _ in range(8):  # a crop with speech in it (the SNR of silence is undefined)
             s = int(rng.integers(0, max(1, K - frames + 1)))
             if e_row[s:s + frames].sum() >= 0.2 * e_row.sum():
@@ -190,13 +199,29 @@ def _batch(items, frames: int, rng, ctx: int = L):
         g = np.zeros(frames, np.float32)
         g[:e - s] = it["gate"][s:e]
         out["gate"].append(g)
+        q = np.zeros(frames, np.float32)
+        q[:e - s] = quiet[s:e]
+        out["quiet"].append(q)
         m = np.zeros((frames, C), np.float32)
         m[:e - s, :max(8, int(it["band"]))] = 1.0  # bins the line has content in
         out["mask"].append(m)
     return {k: torch.from_numpy(np.stack(v)) for k, v in out.items()}
 
 
-def loss_fn(model, b):
+def pause_db(D, A, quiet):
+    """Per clip: the dialogue's energy in the clean line's quiet frames against the
+    mixture's there (dB), as evaluate.pause_residual_db, and 1 where the crop has such
+    frames (0: the figure means nothing and loss_fn leaves it out)."""
+    import torch
+
+    ed = ((D.abs() ** 2).sum(dim=2) * quiet).sum(dim=1)
+    ea = ((A.abs() ** 2).sum(dim=2) * quiet).sum(dim=1)
+    return 10 * torch.log10((ed + 1e-12) / (ea + 1e-12)), (ea > 1e-10).float()
+
+
+def clip_terms(model, b):
+    """Per clip of batch b: the SI-SDR (dB) of the gated dialogue frames below the cut, and
+    pause_db's residual and its weight."""
     import torch
 
     w, g = model(b["feats"])
@@ -218,7 +243,21 @@ def loss_fn(model, b):
     alpha = (dot / (sig + 1e-12))[:, None, None]
     err = ((D - alpha * Y).abs() ** 2 * mk).sum(dim=(1, 2))
     tgt = alpha[:, 0, 0] ** 2 * sig
-    return -(10 * torch.log10((tgt + 1e-12) / (err + 1e-12))).mean()
+    return (10 * torch.log10((tgt + 1e-12) / (err + 1e-12)), *pause_db(D, A, b["quiet"]))
+
+
+def loss_fn(model, b, pause_weight: float = 0.0, pause_floor: float = -55.0):
+    sdr, pause, has = clip_terms(model, b)
+    loss = -sdr.mean()
+    if pause_weight:
+        import torch
+
+        # SI-SDR hardly sees background left in the pauses (-45 dB of the mixture there is
+        # nothing against the words' energy): each clip whose pause residual is above
+        # pause_floor pays pause_weight per dB (issue #29's eleventh round: the gate's margins
+        # around words cut right at the voice).
+        loss = loss + pause_weight * (torch.relu(pause - pause_floor) * has).mean()
+    return loss
 
 
 def _config(work: Path, ch: int | None = None, ctx: int | None = None,
@@ -236,9 +275,22 @@ def _config(work: Path, ch: int | None = None, ctx: int | None = None,
     return cfg
 
 
+def init_from_onnx(model, path: Path) -> None:
+    """Start from an exported fusion network (both heads: the export keeps the whole
+    network's weights and slices w off at the end)."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    st = {i.name.removeprefix("net."): torch.from_numpy(numpy_helper.to_array(i).copy())
+          for i in onnx.load(str(path)).graph.initializer if i.name.startswith("net.")}
+    model.load_state_dict(st)  # strict: the shapes and names must be this config's
+
+
 def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
                 ch: int | None, ctx: int | None, time_dils: list[int] | None = None,
-                fullband: float | None = None) -> None:
+                fullband: float | None = None, pause_weight: float = 0.0,
+                pause_floor: float = -55.0, init: Path | None = None) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -256,6 +308,8 @@ def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         step, best = st["step"], st["best"]
+    elif init is not None:
+        init_from_onnx(model, init)
     rng = np.random.default_rng([seed, step])
     full = np.array([i for i, it in enumerate(train) if int(it["band"]) >= C])
     part = np.array([i for i, it in enumerate(train) if int(it["band"]) < C])
@@ -264,12 +318,19 @@ def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
              for i in range(0, len(dev), 8)]
 
     def dev_loss():
+        """The selection loss, and for the log the median SI-SDR and pause residual."""
         with torch.no_grad():
-            return float(np.mean([loss_fn(model, b).item() for b in dev_b]))
+            loss = float(np.mean([loss_fn(model, b, pause_weight, pause_floor).item()
+                                  for b in dev_b]))
+            t = [clip_terms(model, b) for b in dev_b]
+        sdr = np.concatenate([x[0].numpy() for x in t])
+        pause = np.concatenate([x[1].numpy()[x[2].numpy() > 0] for x in t])
+        return loss, f"(SI-SDR {np.median(sdr):.2f}, pauses {np.median(pause):.1f} dB)"
 
     if step == 0:
-        best = dev_loss()
-        print(f"step 0 (the default's rule): dev {best:.3f}", flush=True)
+        best, info = dev_loss()
+        start = "the starting network" if init is not None else "the default's rule"
+        print(f"step 0 ({start}): dev {best:.3f} {info}", flush=True)
     t0 = time.time()
     while step < steps:
         if fullband is None:
@@ -277,14 +338,14 @@ def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
         else:  # this share of each batch from the lines with speech up to the cut
             idx = np.where(rng.random(8) < fullband, rng.choice(full, 8), rng.choice(part, 8))
         b = _batch([train[i] for i in idx], FRAMES, rng, ctx)
-        loss = loss_fn(model, b)
+        loss = loss_fn(model, b, pause_weight, pause_floor)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         step += 1
         if step % eval_every == 0 or step == steps:
-            dl = dev_loss()
+            dl, info = dev_loss()
             if dl < best:
                 best = dl
                 torch.save(model.state_dict(), work / "best.pt")
@@ -294,7 +355,7 @@ def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
             # tuning set and the dev lines, not only the best dev loss.
             (work / "steps").mkdir(exist_ok=True)
             torch.save(model.state_dict(), work / "steps" / f"{step:05d}.pt")
-            print(f"step {step} train {loss.item():.3f} dev {dl:.3f} best {best:.3f} "
+            print(f"step {step} train {loss.item():.3f} dev {dl:.3f} {info} best {best:.3f} "
                   f"{time.time() - t0:.0f}s", flush=True)
 
 
@@ -366,13 +427,27 @@ def main() -> int:
                     help="line: the evaluation's mixtures (one whole line, silence either "
                          "side, one background); refine: the refine trainer's 4 s tracks "
                          "(crops, EQ, reverb, added noise)")
+    ap.add_argument("--trim", type=float, default=0.0,
+                    help="data: share of lines cut to their voice before the silence is put "
+                         "around them (the words then touch it, as warzone2100's lines do; "
+                         "default 0: fusion-net-v2's data)")
+    ap.add_argument("--pause-weight", type=float, default=0.0,
+                    help="train: loss per dB of pause residual above --pause-floor (default "
+                         "0: SI-SDR alone, as fusion-net-v2)")
+    ap.add_argument("--pause-floor", type=float, default=-55.0,
+                    help="train: pause residual (dB against the mixture) below which a clip's "
+                         "pauses cost nothing")
+    ap.add_argument("--init", type=Path,
+                    help="train: start from this exported fusion network (first call only), "
+                         "e.g. resources/models/separation/fusion-net-v2/fusion.onnx")
     a = ap.parse_args()
     if a.stage == "data":
         stage_data(a.work, a.split, a.n, a.seed, a.shard, a.shards, a.style, a.segment_s,
-                   a.tasnet)
+                   a.tasnet, a.trim)
     elif a.stage == "train":
         dils = [int(d) for d in a.time_dils.split(",")] if a.time_dils else None
-        stage_train(a.work, a.steps, a.lr, a.seed, a.eval_every, a.ch, a.ctx, dils, a.fullband)
+        stage_train(a.work, a.steps, a.lr, a.seed, a.eval_every, a.ch, a.ctx, dils, a.fullband,
+                    a.pause_weight, a.pause_floor, a.init)
     else:
         if a.out is None:
             print("export needs --out", file=sys.stderr)
