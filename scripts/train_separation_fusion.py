@@ -9,13 +9,16 @@ Stages (each resumable, deterministic for a seed; torch and numpy on one thread)
          default): as the evaluation's, one whole line with silence either side over one
          background; --style refine: scripts/train_separation_refine.py's 4 s tracks (crops,
          EQ, reverb, band-limiting; they transferred worse). -10..+10 dB
-         speech-to-background. Each is run once through the default pipeline in dump mode
-         (DeepFilterNet3, Conv-TasNet, VAD gate); stored as .npz under WORK/data-SPLIT/ with
-         the clean line's STFT frames (the target).
+         speech-to-background; --trim P: a share P of the lines first cut to their voice, so
+         the silence touches the words. Each is run once through the default pipeline in
+         dump mode (DeepFilterNet3, Conv-TasNet, VAD gate); stored as .npz under
+         WORK/data-SPLIT/ with the clean line's STFT frames (the target).
   train  the network on those frames; loss = minus the SI-SDR (dB) per clip of the gated dialogue
          frames below 7.6 kHz (fused estimate -> capped ratio -> gate, as the separator does)
          against the clean line's frames; Adam, batches of 8 clips (--fullband: that share
-         of each batch from the lines with speech up to the cut); every --eval-every steps
+         of each batch from the lines with speech up to the cut; --pause-weight: plus a
+         cost per dB of the residual in the clean line's pauses above --pause-floor;
+         --init: starting from an exported network); every --eval-every steps
          the dev loss and a checkpoint (WORK/steps/); keeps the weights with the best dev
          loss; resumes from the last checkpoint.
   export ONNX (opset 17) of the best weights' exponent head w to --out (temp file + rename);
@@ -125,8 +128,7 @@ def load_split(work: Path, split: str) -> list[dict]:
     for f in sorted((work / f"data-{split}").glob("[0-9]*.npz")):
         z = np.load(f)
         out.append({"feats": fusion_net.features(z["A"], z["S"], z["T"]),
-                    **{k: z[k] for k in ("A", "S", "T", "gate", "Y", "band")},
-                    "trim": int(z["trim"]) if "trim" in z else 0})
+                    **{k: z[k] for k in ("A", "S", "T", "gate", "Y", "band")}})
     return out
 
 
