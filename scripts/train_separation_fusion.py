@@ -95,8 +95,9 @@ def stage_data(work: Path, split: str, n: int, seed: int, shard: int, shards: in
     cache: dict = {}
     t0 = time.time()
     for i, f, rng in ref.pending_items(out, split, n, seed, shard, shards):
-        # Its own generator, so the other draws (and with trim 0 the files) stay as before.
-        cut = bool(np.random.default_rng([seed, i, 7]).random() < trim)
+        # Its own generator, so the other draws (and with trim 0 the files) stay as before;
+        # only whole lines (--style line) are cut.
+        cut = style == "line" and bool(np.random.default_rng([seed, i, 7]).random() < trim)
         if style == "line":
             s, band, b = _line_mixture(utts, bgs, rng, cut)
         else:
@@ -249,7 +250,12 @@ def clip_terms(model, b):
 
 
 def loss_fn(model, b, pause_weight: float = 0.0, pause_floor: float = -55.0):
-    sdr, pause, has = clip_terms(model, b)
+    return terms_loss(clip_terms(model, b), pause_weight, pause_floor)
+
+
+def terms_loss(terms, pause_weight: float = 0.0, pause_floor: float = -55.0):
+    """The training loss from clip_terms' figures."""
+    sdr, pause, has = terms
     loss = -sdr.mean()
     if pause_weight:
         import torch
@@ -322,9 +328,8 @@ def stage_train(work: Path, steps: int, lr: float, seed: int, eval_every: int,
     def dev_loss():
         """The selection loss, and for the log the median SI-SDR and pause residual."""
         with torch.no_grad():
-            loss = float(np.mean([loss_fn(model, b, pause_weight, pause_floor).item()
-                                  for b in dev_b]))
             t = [clip_terms(model, b) for b in dev_b]
+        loss = float(np.mean([terms_loss(x, pause_weight, pause_floor).item() for x in t]))
         sdr = np.concatenate([x[0].numpy() for x in t])
         pause = np.concatenate([x[1].numpy()[x[2].numpy() > 0] for x in t])
         return loss, f"(SI-SDR {np.median(sdr):.2f}, pauses {np.median(pause):.1f} dB)"
