@@ -474,6 +474,7 @@ class DeepFilterSeparator(MaskSeparator):
                  level_top: float = LEVEL_TOP,
                  level_gain_db: tuple[float, float] = LEVEL_GAIN_DB,
                  level_vad: bool | str = True, causal_vad: bool = False,
+                 margin_wiener: float = 0.0, margin_power: float = 1.0,
                  **options) -> None:
         """`input_level_db`: feed DeepFilterNet3 the analysed signal at this level (dBFS) and
         turn its estimate back; the mask is a ratio, so only DeepFilterNet3's operating point
@@ -493,6 +494,7 @@ class DeepFilterSeparator(MaskSeparator):
         self._level_gain_db = level_gain_db
         self._level_vad = level_vad
         self._causal_vad = causal_vad
+        self._margin = (float(margin_wiener), float(margin_power))
         self._curve: LevelCurve | None = None  # the pre-pass's gain, once measured
         self._vad_g = np.ones(0, np.float32)  # the gain DeepFilterNet3 got on the last block
         self._lv_pos = 0  # input samples estimated so far
@@ -590,8 +592,22 @@ class DeepFilterSeparator(MaskSeparator):
         mag = np.abs(M)
         M = np.where(mag > self.MAX_RATIO, M * (self.MAX_RATIO / np.maximum(mag, 1e-20)), M)
         if self.use_gate:
+            if self._margin[0] > 0:
+                M = M * self._margin_gain(M, m_end)
             M = M * self._gate(m_end)[:, None]
         self._apply_mask(M, m_end)
+
+    def _margin_gain(self, M: np.ndarray, m_end: int) -> np.ndarray:
+        """EXPERIMENT: per-bin Wiener gain of the dialogue estimate against the background
+        estimate (M A against (1 - M) A), weighted by how far the frame's own speech
+        probability is below the gate's upper threshold."""
+        lam, power = self._margin
+        p = self._frame_probs(self._m, m_end)
+        q = np.clip((p - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0)
+        r = M.real ** 2 + M.imag ** 2
+        n = (1.0 - M.real) ** 2 + M.imag ** 2
+        wien = (r / (r + lam * n + 1e-12)) ** power
+        return (1.0 - (1.0 - q)[:, None] * (1.0 - wien)).astype(np.float32)
 
 
 @register("dfn", "DeepFilterNet3 speech estimate (quiet input turned up for it) + Silero "
