@@ -183,6 +183,11 @@ def main() -> int:
                     help="also write every mixture's scores here (JSON lines: set, backend, "
                          "mixture, ratio and each measure), for breakdowns by line or "
                          "background")
+    ap.add_argument("--trim", action="store_true",
+                    help="cut every line (but the tuning set's) to its voice before the "
+                         "silence is put around it (evaluate.trimmed; dev-trimmed is dev with "
+                         "it): the pauses then touch the words, as in the warzone lines, and "
+                         "the pause residual measures the gate's margins on the background")
     ap.add_argument("--gap", type=float, default=0.0,
                     help="with --concat: seconds of background alone after each mixture")
     args = ap.parse_args()
@@ -204,40 +209,48 @@ def main() -> int:
         print(f"unknown speech set(s): {', '.join(bad)}", file=sys.stderr)
         return 2
     for which in sets:
+        bgs = backgrounds  # the held-out evaluation backgrounds, but for the selection sets
         if which == "pocketsphinx":
+            from foley_desktop.media import read_audio
+
             arctic = Path(args.arctic) if args.arctic else arctic_sample(root)
-            speech = ev.find_speech(root, [arctic] if arctic else [])
+            files = ev.find_speech(root, [arctic] if arctic else [])
             if args.quick:
-                speech = speech[:2]
-            mixes = ev.make_mixtures(speech, backgrounds, snrs)
+                files = files[:2]
+            if not files:
+                raise ev.MediaError("no evaluation media found: run scripts/fetch_test_media.sh")
+            speech = [(p.stem, read_audio(p, mono=True)[0]) for p in files]
             title = "pocketsphinx LibriVox + ARCTIC (16 kHz)"
         elif which == "tuning":  # for choosing settings: never the sets above
             from foley_desktop.train.separation_mask import tune_mixtures
 
+            if args.trim:
+                print("--trim: not for the tuning set (its mixtures come ready-made)",
+                      file=sys.stderr)
+                return 2
             mixes = tune_mixtures(snrs)
             speech = sorted({m.name.split("+")[0] for m in mixes})
             title = "tuning set (pocketsphinx cards/ x 4 tuning backgrounds)"
         elif which == "fullband":
             speech = ev.fullband_speech(2 if args.quick else 6)
-            mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)
             title = "Debian speech with content above 8 kHz (fillets-ng-data-cs 44.1 kHz, dev)"
         elif which in ("dev", "dev-trimmed"):  # selection, never held-out: tuning backgrounds
             from foley_desktop.train.separation_mask import tune_backgrounds
 
             speech = ev.dev_speech(4 if args.quick else 40)
             title = "Debian dev lines (every training package, dev split) x 4 tuning backgrounds"
-            if which == "dev-trimmed":
-                speech = [(u, ev.trimmed(x)) for u, x in speech]
-                title += ", cut to the voice"
-            mixes = ev.make_mixtures_arrays(speech, tune_backgrounds(), snrs)
+            bgs = tune_backgrounds()
         elif which == "warzone":
             speech = ev.warzone_speech(2 if args.quick else 20)
-            mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)
             title = "held-out English voice lines (warzone2100-data, 11 kHz)"
         else:
             speech = ev.debian_speech(2 if args.quick else args.debian_n)
-            mixes = ev.make_mixtures_arrays(speech, backgrounds, snrs)
             title = "held-out Debian speech (fillets-ng-data-nl, 22 kHz)"
+        if which != "tuning":
+            if args.trim or which == "dev-trimmed":
+                speech = [(u, ev.trimmed(x)) for u, x in speech]
+                title += ", cut to the voice"
+            mixes = ev.make_mixtures_arrays(speech, bgs, snrs)
         if args.gain_db:
             g = 10 ** (args.gain_db / 20)
             mixes = [ev.Mixture(m.name, m.snr_db, m.speech * g, m.background * g) for m in mixes]

@@ -475,6 +475,7 @@ class DeepFilterSeparator(MaskSeparator):
                  level_gain_db: tuple[float, float] = LEVEL_GAIN_DB,
                  level_vad: bool | str = True, causal_vad: bool = False,
                  margin_wiener: float = 0.0, margin_power: float = 1.0,
+                 margin_back_ms: int = 0, margin_ahead_ms: int = 0,
                  **options) -> None:
         """`input_level_db`: feed DeepFilterNet3 the analysed signal at this level (dBFS) and
         turn its estimate back; the mask is a ratio, so only DeepFilterNet3's operating point
@@ -484,7 +485,10 @@ class DeepFilterSeparator(MaskSeparator):
         when offered; the level is then `frame_levels(..., level_stat)` of 100 ms frames within
         `level_window_s` seconds centred on each frame (None: the whole clip), the gain stays
         within `level_gain_db`, and the VAD hears the levelled signal (`level_vad` True; "up":
-        turned up only; False: as it is)."""
+        turned up only; False: as it is). `margin_wiener`, `margin_power`: lambda and power
+        of `margin_gain` on the frames the gate holds open around words (0: off), which reads
+        the speech probability's maximum over `margin_back_ms` behind and `margin_ahead_ms`
+        ahead of each frame (within the gate's own hang-over and look-ahead)."""
         self._model_dir = model_dir
         self._level = input_level_db
         self._level_pre_pass = level_pre_pass
@@ -495,6 +499,7 @@ class DeepFilterSeparator(MaskSeparator):
         self._level_vad = level_vad
         self._causal_vad = causal_vad
         self._margin = (float(margin_wiener), float(margin_power))
+        self._margin_win_ms = (max(0, int(margin_back_ms)), max(0, int(margin_ahead_ms)))
         self._curve: LevelCurve | None = None  # the pre-pass's gain, once measured
         self._vad_g = np.ones(0, np.float32)  # the gain DeepFilterNet3 got on the last block
         self._lv_pos = 0  # input samples estimated so far
@@ -598,16 +603,31 @@ class DeepFilterSeparator(MaskSeparator):
         self._apply_mask(M, m_end)
 
     def _margin_gain(self, M: np.ndarray, m_end: int) -> np.ndarray:
-        """EXPERIMENT: per-bin Wiener gain of the dialogue estimate against the background
-        estimate (M A against (1 - M) A), weighted by how far the frame's own speech
-        probability is below the gate's upper threshold."""
         lam, power = self._margin
-        p = self._frame_probs(self._m, m_end)
-        q = np.clip((p - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0)
-        r = M.real ** 2 + M.imag ** 2
-        n = (1.0 - M.real) ** 2 + M.imag ** 2
-        wien = (r / (r + lam * n + 1e-12)) ** power
-        return (1.0 - (1.0 - q)[:, None] * (1.0 - wien)).astype(np.float32)
+        back, ahead = (min(lim, ms * 48 // HOP)
+                       for lim, ms in zip((self.hang, self.look), self._margin_win_ms))
+        if back or ahead:
+            pw = self._frame_probs(self._m - back, m_end + ahead)
+            p = np.lib.stride_tricks.sliding_window_view(pw, back + ahead + 1).max(axis=1)
+        else:
+            p = self._frame_probs(self._m, m_end)
+        return margin_gain(M, p, lam, power, self.gate_lo, self.gate_hi)
+
+def margin_gain(M: np.ndarray, p: np.ndarray, lam: float, power: float, lo: float,
+                hi: float) -> np.ndarray:
+    """Per-bin gain [frames, bins] for the frames the VAD gate holds open around words
+    (issue #29, thirteenth round; `margin_wiener`): where a frame's own speech probability p,
+    mapped as the gate maps it (lo..hi -> 0..1) to q, says voice, 1; where it says none, the
+    Wiener gain of the dialogue estimate M A against the background estimate (1 - M) A,
+    |M|^2 / (|M|^2 + lam |1 - M|^2), to the `power`; in between, linear in q. Why: in those
+    margins both speech estimates let some of a noisy background through, a small share of
+    the background in every bin, while a word's tail or a start the detector has not caught
+    up with stands above the background in its own bins and keeps them."""
+    q = np.clip((p - lo) / (hi - lo), 0.0, 1.0)
+    r = M.real ** 2 + M.imag ** 2
+    n = (1.0 - M.real) ** 2 + M.imag ** 2
+    wien = (r / (r + lam * n + 1e-12)) ** power
+    return (1.0 - (1.0 - q)[:, None] * (1.0 - wien)).astype(np.float32)
 
 
 @register("dfn", "DeepFilterNet3 speech estimate (quiet input turned up for it) + Silero "
