@@ -55,16 +55,24 @@ def fire_line(media_root):
 
 
 def test_margin_wiener_lowers_the_pauses_and_keeps_the_words(fire_line):
+    """Rule 15's setting (lambda 0.3, the probability read 40 ms ahead) against none: at
+    least 4 dB less background in the pauses (measured: -43.2 -> -50.1 dB), the words within
+    0.1 dB (8.78 -> 8.79 dB SI-SDRi), stems summing to the input, the same samples for any
+    block size."""
     s, x = fire_line
-    runs = {lam: separate_array(make_separator("default", 1, margin_wiener=lam), x[None])
-            for lam in (0.0, 1.0)}
-    d, b = runs[1.0]
+    chosen = dict(margin_wiener=0.3, margin_ahead_ms=40)
+    runs = {k: separate_array(make_separator("default", 1, **o), x[None])
+            for k, o in (("off", dict(margin_wiener=0.0)), ("on", chosen))}
+    d, b = runs["on"]
     np.testing.assert_allclose(d + b, x[None], atol=1e-6)
-    pause = {lam: ev.pause_residual_db(r[0][0], s, x) for lam, r in runs.items()}
-    sisdri = {lam: ev.si_sdr(r[0][0], s) - ev.si_sdr(x, s) for lam, r in runs.items()}
-    assert pause[1.0] < pause[0.0] - 3.0, pause
-    assert sisdri[1.0] > sisdri[0.0] - 0.2, sisdri
-    # streamed in odd blocks: the same samples (the gain reads only the frame's own mask and
-    # the probabilities the gate keeps anyway)
-    odd = separate_array(make_separator("default", 1, margin_wiener=1.0), x[None], block=7919)
+    pause = {k: ev.pause_residual_db(r[0][0], s, x) for k, r in runs.items()}
+    sisdri = {k: ev.si_sdr(r[0][0], s) - ev.si_sdr(x, s) for k, r in runs.items()}
+    assert pause["on"] < pause["off"] - 4.0, pause
+    assert sisdri["on"] > sisdri["off"] - 0.1, sisdri
+    # the gain reads only the frame's own mask and the probabilities the gate keeps anyway
+    odd = separate_array(make_separator("default", 1, **chosen), x[None], block=7919)
     np.testing.assert_allclose(odd[0], d, atol=1e-6)
+    # the look-ahead window spares the frames just before a detected voice: without it the
+    # gain takes more (pauses lower still), with it those frames keep their speech
+    bare = separate_array(make_separator("default", 1, margin_wiener=0.3), x[None])[0]
+    assert ev.pause_residual_db(bare[0], s, x) < pause["on"]
