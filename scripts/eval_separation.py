@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from foley_desktop.errors import MediaError
 from foley_desktop.separation import evaluate as ev
 
 
@@ -217,8 +218,8 @@ def main() -> int:
             files = ev.find_speech(root, [arctic] if arctic else [])
             if args.quick:
                 files = files[:2]
-            if not files:
-                raise ev.MediaError("no evaluation media found: run scripts/fetch_test_media.sh")
+            if not files:  # as make_mixtures says it
+                raise MediaError("no evaluation media found: run scripts/fetch_test_media.sh")
             speech = [(p.stem, read_audio(p, mono=True)[0]) for p in files]
             title = "pocketsphinx LibriVox + ARCTIC (16 kHz)"
         elif which == "tuning":  # for choosing settings: never the sets above

@@ -613,6 +613,7 @@ class DeepFilterSeparator(MaskSeparator):
             p = self._frame_probs(self._m, m_end)
         return margin_gain(M, p, lam, power, self.gate_lo, self.gate_hi)
 
+
 def margin_gain(M: np.ndarray, p: np.ndarray, lam: float, power: float, lo: float,
                 hi: float) -> np.ndarray:
     """Per-bin gain [frames, bins] for the frames the VAD gate holds open around words
