@@ -217,6 +217,15 @@ class MaskSeparator(Separator):
         p[ok] = self._vad_probs[c[ok]]
         return p
 
+    def _window_probs(self, j0: int, j1: int, back: int, ahead: int) -> np.ndarray:
+        """Speech probability of frames j0..j1-1, each the maximum over `back` frames behind
+        and `ahead` frames ahead of it (the gate, and the options that read around a frame,
+        within the hang-over and look-ahead whose probabilities are kept)."""
+        p = self._frame_probs(j0 - back, j1 + ahead)
+        if back or ahead:
+            p = np.lib.stride_tricks.sliding_window_view(p, back + ahead + 1).max(axis=1)
+        return p
+
     def _vad_frames_ready(self) -> int:
         """Frames j whose VAD probability exists: centre chunk complete."""
         chunks = self._vad_c0 + len(self._vad_probs)
@@ -253,9 +262,7 @@ class MaskSeparator(Separator):
     def _gate(self, m_end: int) -> np.ndarray:
         """Voice-activity gate per frame m .. m_end-1: the maximum speech probability over
         [-hang, +look] frames, mapped linearly from gate_lo..gate_hi to 0..1."""
-        p = self._frame_probs(self._m - self.hang, m_end + self.look)
-        w = self.hang + self.look + 1
-        pmax = np.lib.stride_tricks.sliding_window_view(p, w).max(axis=1)
+        pmax = self._window_probs(self._m, m_end, self.hang, self.look)
         return np.clip((pmax - self.gate_lo) / (self.gate_hi - self.gate_lo), 0.0, 1.0)
 
     def _apply_mask(self, G: np.ndarray, m_end: int) -> None:
@@ -606,20 +613,17 @@ class DeepFilterSeparator(MaskSeparator):
         lam, power = self._margin
         back, ahead = (min(lim, ms * 48 // HOP)
                        for lim, ms in zip((self.hang, self.look), self._margin_win_ms))
-        if back or ahead:
-            pw = self._frame_probs(self._m - back, m_end + ahead)
-            p = np.lib.stride_tricks.sliding_window_view(pw, back + ahead + 1).max(axis=1)
-        else:
-            p = self._frame_probs(self._m, m_end)
+        p = self._window_probs(self._m, m_end, back, ahead)
         return margin_gain(M, p, lam, power, self.gate_lo, self.gate_hi)
 
 
 def margin_gain(M: np.ndarray, p: np.ndarray, lam: float, power: float, lo: float,
                 hi: float) -> np.ndarray:
     """Per-bin gain [frames, bins] for the frames the VAD gate holds open around words
-    (issue #29, thirteenth round; `margin_wiener`): where a frame's own speech probability p,
-    mapped as the gate maps it (lo..hi -> 0..1) to q, says voice, 1; where it says none, the
-    Wiener gain of the dialogue estimate M A against the background estimate (1 - M) A,
+    (issue #29, thirteenth round; `margin_wiener`). p is each frame's speech probability
+    (its own, or the maximum over a window around it), mapped as the gate maps it
+    (lo..hi -> 0..1) to q. Where q says voice, 1; where it says none, the Wiener gain of the
+    dialogue estimate M A against the background estimate (1 - M) A,
     |M|^2 / (|M|^2 + lam |1 - M|^2), to the `power`; in between, linear in q. Why: in those
     margins both speech estimates let some of a noisy background through, a small share of
     the background in every bin, while a word's tail or a start the detector has not caught

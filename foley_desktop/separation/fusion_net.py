@@ -163,8 +163,7 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
         if self._voice_scale:
             back, ahead = self._voice_win
             if back or ahead:
-                pw = self._frame_probs(rows.start + self._f0 - back, rows.stop + self._f0 + ahead)
-                p = np.lib.stride_tricks.sliding_window_view(pw, back + ahead + 1).max(axis=1)
+                p = self._window_probs(rows.start + self._f0, rows.stop + self._f0, back, ahead)
             w = voice_scaled(w, p, self._voice_scale, *self._voice_range)
         return w
 
