@@ -59,7 +59,7 @@ def mix4(parts):
 
 def test_rule_weights_reproduce_the_default(mix4, tmp_path):
     """With w = 0.5 everywhere the learned backend is `fused` (the fixed rule) on the same
-    Conv-TasNet (the default's fine-tuned one) sample for sample; with w = 1 it is
+    Conv-TasNet (the default's fine-tuned one) and gate sample for sample; with w = 1 it is
     Conv-TasNet's magnitude below 7.6 kHz, audibly different (the weights are applied, not
     ignored)."""
     from foley_desktop.separation.tasnet import FINE_TUNED, model_path
@@ -67,8 +67,9 @@ def test_rule_weights_reproduce_the_default(mix4, tmp_path):
     _, x = mix4
     rule = tmp_path / "rule.onnx"
     _rule_graph(rule, 0.5)
-    d0 = separate_array(make_separator("fused", 1, tasnet_model=model_path(FINE_TUNED)),
-                        x[None])[0]
+    # the same gate as the default's (rule 17's settings)
+    d0 = separate_array(make_separator("fused", 1, tasnet_model=model_path(FINE_TUNED),
+                                       **fusion_net.DEFAULTS), x[None])[0]
     d1 = separate_array(make_separator("default", 1, fusion_model=rule, w_shift=0.0),
                         x[None])[0]
     np.testing.assert_allclose(d1, d0, atol=2e-6)

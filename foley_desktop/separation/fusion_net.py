@@ -90,6 +90,10 @@ def features(A: np.ndarray, S: np.ndarray, T: np.ndarray) -> np.ndarray:
     return np.stack([rs, rt, cosd, shape]).astype(np.float32)
 
 
+# The default's gate settings (rule 17 of issue #29); an option given by name overrides them.
+DEFAULTS = {"causal_vad": True, "margin_wiener": 0.3, "margin_ahead_ms": 40}
+
+
 class LearnedFusionSeparator(TasNetFusionSeparator):
     """The default pipeline with the per-bin fusion weights from the network (module doc).
 
@@ -122,6 +126,12 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
             meta = self._fsess.get_modelmeta().custom_metadata_map
             self._ctx = int(meta.get("context", L))
         options["smooth_frames"] = max(self._ctx, int(options.get("smooth_frames", L)))
+        # Issue #29's fourteenth round (rule 17, docs/separation.md): the voice detector hears
+        # the input turned up as DeepFilterNet3 does (quiet clips keep their words), and in the
+        # frames the gate holds open around words each bin gets the Wiener gain of the speech
+        # estimate against the background estimate (less noise in the pauses).
+        for k, v in DEFAULTS.items():
+            options.setdefault(k, v)
         # Conv-TasNet fine-tuned on the Debian speech (tasnet.FINE_TUNED); `fused` keeps the
         # pretrained weights.
         options["tasnet_model"] = options.get("tasnet_model") or tasnet_model_path(FINE_TUNED)
@@ -178,7 +188,10 @@ def dump_frames(audio: np.ndarray, segment_s: float | None = None,
     from foley_desktop.media.timebase import SAMPLE_RATE
     from foley_desktop.separation.base import separate_array
 
-    opts: dict = {"tasnet_model": tasnet_model_path(tasnet)}
+    # The pipeline fusion-net-v2 was trained on: the gate of the tenth round (the detector
+    # hearing the input as it is; the margin gain acts after the dump anyway).
+    opts: dict = {"tasnet_model": tasnet_model_path(tasnet), "causal_vad": False,
+                  "margin_wiener": 0.0, "margin_ahead_ms": 0}
     if segment_s is not None:
         opts["segment_s"] = segment_s
     sep = LearnedFusionSeparator(1, None, True, **opts)
