@@ -11,6 +11,10 @@ default:tasnet_model=resources/models/separation/convtasnet-enh16k/convtasnet_en
 default without and with its exponent shift, tenth round).
 `docs/separation_warzone_spectrograms.png`: `--second warzone --backends dfn-plain,default`
 (the second held-out set, eleventh round).
+`docs/separation_gate_spectrograms.png`: `--second warzone --backends
+default:margin_wiener=0:causal_vad=0,default` (the default before and after its gate of the
+fourteenth round); `docs/separation_gate_quiet_spectrograms.png`: the same backends with
+`--gain-db -30`. A backend takes any number of `:key=value` options.
 
 Rows: the mixture, the clean speech, then each backend's dialogue stem; columns: one
 pocketsphinx LibriVox sentence and one held-out Debian line (fillets-ng-data-nl; with
@@ -29,6 +33,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+# The scripts folder is on sys.path when a script in it runs.
+from eval_separation import parse_options
 
 from foley_desktop.media.timebase import SAMPLE_RATE
 from foley_desktop.separation import evaluate as ev
@@ -78,21 +85,24 @@ def main() -> int:
         level = f", {args.gain_db:+g} dB, shown {-args.gain_db:+g} dB" if args.gain_db else ""
         rows = [(f"mixture (0 dB{level})", x * g), ("clean speech", m.speech * g)]
         for spec in names:
-            name, _, opt = spec.partition(":")
-            key, _, value = opt.partition("=")
-            d, _ = separate_array(make_separator(name, 1, **({key: value} if key else {})),
-                                  (x * g)[None])
+            # name:key=value:key=value (numbers as eval_separation.py's --option reads them)
+            name, *pairs = spec.split(":")
+            opts = parse_options(pairs)
+            d, _ = separate_array(make_separator(name, 1, **opts), (x * g)[None])
             sdr = ev.si_sdr(d[0], m.speech * g) - ev.si_sdr(x * g, m.speech * g)
             # A model path is named by its folder, any other option as key=value.
-            shown = Path(value).parent.name if "/" in value else f"{key}={value}"
-            label = f"{name} ({shown})" if key else name
+            shown = ", ".join(Path(v).parent.name if "/" in str(v) else f"{k}={v}"
+                              for k, v in opts.items())
+            label = f"{name} ({shown})" if opts else name
             rows.append((f"{label} dialogue (SI-SDRi {sdr:.1f} dB)", d[0]))
         for r, (title, y) in enumerate(rows):
             ax = axes[r, col]
             ax.imshow(_spec_db(y * show), origin="lower", aspect="auto", vmin=-80, vmax=20,
                       extent=(0, len(y) / SAMPLE_RATE, 0, 24), cmap="magma")
             speech_name, bg_name = m.name.split("+", 1)
-            ax.set_title(f"{speech_name[-28:]} + {bg_name}: {title}", fontsize=7)
+            # the mixture's row names the line and background; the rows below are its stems
+            ax.set_title(f"{speech_name[-28:]} + {bg_name}: {title}" if r == 0 else title,
+                         fontsize=7)
             ax.set_ylabel("kHz")
     for ax in axes[-1]:
         ax.set_xlabel("s")
