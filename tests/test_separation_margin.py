@@ -105,3 +105,35 @@ def test_a_quiet_line_keeps_its_words(media_root):
               - ev.si_sdr(x, s) for k, o in (("before", BEFORE), ("default", {}))}
     assert sisdri["before"] < 3.0, sisdri
     assert sisdri["default"] > 10.0, sisdri
+
+
+def test_edge_gain_by_hand():
+    """`edge_gain` on a 200 Hz tone (inside the low-pass): where Conv-TasNet's estimate is the
+    whole signal the gain is 1, where it is half of it (the background estimate as strong as
+    the speech estimate) 1 / (1 + lambda), where it is nothing 0."""
+    from foley_desktop.separation.fusion_net import LOWPASS_DELAY, edge_gain
+
+    n = np.arange(3 * 4800)
+    a = (0.3 * np.sin(2 * np.pi * 200 * n / SR)).astype(np.float32)
+    t = a * np.repeat(np.array([1.0, 0.5, 0.0], np.float32), 4800)
+    g = edge_gain(a, t, 0.5, 48)
+    m = 48 + LOWPASS_DELAY
+    assert len(g) == len(a) - 2 * m and g.dtype == np.float32
+    mid = [4800 // 2 + i * 4800 - m for i in range(3)]  # centres of the three parts, in g
+    np.testing.assert_allclose(g[mid], [1.0, 1 / 1.5, 0.0], atol=2e-3)
+
+
+def test_edge_gain_lowers_the_pauses_next_to_words(fire_line):
+    """`edge_wiener` (issue #29, fifteenth round; off by default) on the line cut to its voice
+    over the fire at +5 dB: at least 4 dB less background in the pauses, most of it in the
+    20 ms next to the words (measured: -50.1 -> -57.0 dB), the words within 0.1 dB (8.79 ->
+    8.75 dB SI-SDRi), stems summing to the input, the same samples for any block size."""
+    s, x = fire_line
+    d0 = separate_array(make_separator("default", 1), x[None])[0]
+    d, b = separate_array(make_separator("default", 1, edge_wiener=0.03), x[None])
+    np.testing.assert_allclose(d + b, x[None], atol=1e-6)
+    assert ev.pause_residual_db(d[0], s, x) < ev.pause_residual_db(d0[0], s, x) - 4.0
+    sisdri = [ev.si_sdr(y[0], s) - ev.si_sdr(x, s) for y in (d0, d)]
+    assert sisdri[1] > sisdri[0] - 0.1, sisdri
+    odd = separate_array(make_separator("default", 1, edge_wiener=0.03), x[None], block=7919)
+    np.testing.assert_allclose(odd[0], d, atol=1e-6)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from foley_desktop.paths import resources_dir
+from foley_desktop.separation import vad
 from foley_desktop.separation.base import Separator, register, small_network
 from foley_desktop.separation.default import HOP
 from foley_desktop.separation.tasnet import CUT_BINS, FINE_TUNED, PRETRAINED, TasNetFusionSeparator
@@ -49,6 +50,8 @@ EPS = 1e-10
 # Added to the network's w for the fine-tuned Conv-TasNet, which earns more trust than the
 # pretrained one fusion-net-v2 was trained beside (tenth round, docs/separation.md).
 W_SHIFT = 0.2
+_LOWPASS = vad.lowpass()  # the voice detector's 7.2 kHz low-pass (97 taps, linear phase)
+LOWPASS_DELAY = vad.FILTER_DELAY
 
 
 def shifted_exponent(w: np.ndarray, p: np.ndarray, shift: float, lo: float,
@@ -60,6 +63,25 @@ def shifted_exponent(w: np.ndarray, p: np.ndarray, shift: float, lo: float,
     shift raised the residual in speech pauses above -50 dB on held-out speakers."""
     q = np.clip((p - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
     return np.clip(w + np.float32(shift) * q[:, None], 0.0, 1.0).astype(np.float32)
+
+
+def edge_gain(a: np.ndarray, t: np.ndarray, lam: float, half: int) -> np.ndarray:
+    """Per-sample gain `E_t / (E_t + lam E_r)` for the samples `half + LOWPASS_DELAY` in from
+    each end of `a` (the analysed signal) and `t` (Conv-TasNet's estimate, aligned with it):
+    E_t and E_r are the powers of t and of the background estimate lowpass(a) - t over a
+    centred window of 2 half + 1 samples. Conv-TasNet's estimate marks a word's start and end
+    to the millisecond, where the 20 ms STFT frames of the mask cannot: a frame that
+    straddles a word's edge gets a speech mask, and the 10 ms before the word keeps its
+    background. The low-pass (the voice detector's 7.2 kHz filter) keeps DeepFilterNet3's
+    band above Conv-TasNet's 8 kHz, sibilants included, out of the background estimate."""
+    lp = np.convolve(a, _LOWPASS, mode="valid")  # aligned with a[LOWPASS_DELAY:-LOWPASS_DELAY]
+    d = LOWPASS_DELAY
+    r = lp - t[d:len(t) - d]
+    tt = t[d:len(t) - d].astype(np.float64) ** 2
+    box = np.ones(2 * half + 1)
+    et = np.convolve(tt, box, mode="valid")
+    er = np.convolve(r.astype(np.float64) ** 2, box, mode="valid")
+    return (et / (et + lam * er + 1e-20)).astype(np.float32)
 
 
 def voice_scaled(w: np.ndarray, p: np.ndarray, power: float, lo: float,
@@ -107,8 +129,16 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
                  dump: bool = False, w_shift: float = W_SHIFT, voice_scale: float = 0.0,
                  voice_ahead_ms: int = 0, voice_back_ms: int = 0,
                  voice_lo: float | None = None, voice_hi: float | None = None,
+                 edge_wiener: float = 0.0, edge_ms: float = 2.0,
                  **options) -> None:
         self._fsess = None
+        # > 0: the dialogue samples times `edge_gain` with this lambda over edge_ms windows
+        # (issue #29's fifteenth round; 0: off). It reads the analysed signal and Conv-TasNet's
+        # estimate around each output sample, kept here from global sample _e0 on.
+        self._edge = (float(edge_wiener), max(0, round(float(edge_ms) * 48 / 2)))
+        self._e0 = -HOP
+        self._ea = np.zeros(0, np.float32)
+        self._et = np.zeros(0, np.float32)
         self._w_shift = float(w_shift)
         # > 0: w times each frame's own speech probability (mapped from voice_lo..voice_hi,
         # by default the gate's range, to 0..1), so the frames the gate holds open around
@@ -150,6 +180,33 @@ class LearnedFusionSeparator(TasNetFusionSeparator):
         if self.dump is not None:
             self.dump["gate"].append(g.astype(np.float32))
         return g
+
+    def _transform(self) -> None:
+        if self._edge[0] > 0:  # keep the samples the transform will drop, for _push_final
+            end = self._e0 + len(self._ea)
+            self._ea = np.concatenate([self._ea, self._a[end - self._x0:]])
+            end_t = self._e0 + len(self._et)
+            self._et = np.concatenate([self._et, self._t[end_t - self._x0:]])
+        super()._transform()
+
+    def _push_final(self, d: np.ndarray, first_global: int) -> None:
+        lam, half = self._edge
+        if lam > 0 and d.shape[1]:
+            m = half + LOWPASS_DELAY
+            g0, g1 = first_global - m, first_global + d.shape[1] + m
+            a, t = (self._history(z, g0, g1) for z in (self._ea, self._et))
+            d = d * edge_gain(a, t, lam, half)[None]
+            keep = first_global + d.shape[1] - m - self._e0  # the next call starts there
+            if keep > 0:
+                self._ea, self._et, self._e0 = self._ea[keep:], self._et[keep:], self._e0 + keep
+        super()._push_final(d, first_global)
+
+    def _history(self, z: np.ndarray, g0: int, g1: int) -> np.ndarray:
+        """Samples g0 .. g1-1 of a kept signal (zeros before the stream's start)."""
+        i0, i1 = g0 - self._e0, g1 - self._e0
+        if i1 > len(z):
+            raise RuntimeError("edge gain: Conv-TasNet's estimate is not there yet")
+        return np.concatenate([np.zeros(max(0, -i0), np.float32), z[max(0, i0):i1]])
 
     def _exponent(self, rows: slice) -> float | np.ndarray:
         if self.dump is not None:

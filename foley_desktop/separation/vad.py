@@ -27,7 +27,7 @@ def model_path() -> Path:
     return resources_dir() / "models" / "separation" / "silero-vad" / "silero_vad_16k.onnx"
 
 
-def _lowpass() -> np.ndarray:
+def lowpass() -> np.ndarray:
     # Cut-off at 7.2 kHz (below the 8 kHz Nyquist of 16 kHz), Blackman window: >70 dB stop band.
     n = np.arange(_TAPS) - FILTER_DELAY
     fc = 7200.0 / 48000.0
@@ -63,7 +63,7 @@ class VoiceActivity:
 
     def __init__(self) -> None:
         self._sess = _session()
-        self._h = _lowpass()
+        self._h = lowpass()
         self._hist = np.zeros(_TAPS - 1, np.float32)  # filter memory
         self._phase = 0  # index of the next input sample modulo DECIM
         self._pending16 = np.zeros(0, np.float32)
