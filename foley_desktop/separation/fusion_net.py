@@ -69,10 +69,9 @@ def edge_gain(a: np.ndarray, t: np.ndarray, lam: float, half: int) -> np.ndarray
     """Per-sample gain `E_t / (E_t + lam E_r)` for the samples `half + LOWPASS_DELAY` in from
     each end of `a` (the analysed signal) and `t` (Conv-TasNet's estimate, aligned with it):
     E_t and E_r are the powers of t and of the background estimate lowpass(a) - t over a
-    centred window of 2 half + 1 samples. Conv-TasNet's estimate marks a word's start and end
-    to the millisecond, where the 20 ms STFT frames of the mask cannot: a frame that
-    straddles a word's edge gets a speech mask, and the 10 ms before the word keeps its
-    background. The low-pass (the voice detector's 7.2 kHz filter) keeps DeepFilterNet3's
+    centred window of 2 half + 1 samples. Conv-TasNet's estimate resolves about a
+    millisecond, where the mask's 20 ms STFT frames at a word's edges still follow the word
+    and keep the background with it. The low-pass (the voice detector's 7.2 kHz filter) keeps DeepFilterNet3's
     band above Conv-TasNet's 8 kHz, sibilants included, out of the background estimate."""
     lp = np.convolve(a, _LOWPASS, mode="valid")  # aligned with a[LOWPASS_DELAY:-LOWPASS_DELAY]
     d = LOWPASS_DELAY
