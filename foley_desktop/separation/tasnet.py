@@ -24,8 +24,8 @@ speech near only part of it runs on that part and some context. The network is
 homogeneous of degree one (encoder and decoder without biases, every block normalised, the
 mask computed from normalised features), so it needs no level front end: its output is a
 fixed multiple of the speech at any input level (`GAIN`, measured on training-split corpus
-lines). On two cores or more the segments run in a worker thread beside DeepFilterNet3
-(`TWO_CORES`), the same samples a segment later.
+lines). On two cores or more two segments at a time run in worker threads beside
+DeepFilterNet3 (`TWO_CORES`), the same samples two segments later.
 """
 
 from __future__ import annotations
@@ -73,13 +73,20 @@ MIX = 0.5  # exponent of Conv-TasNet's magnitude in the fused magnitude (1 - MIX
 # 0 dB) and the pauses at -53.3 / -56.9 / -58.5 / -60.2 dB; 50 ms keeps a margin for word
 # endings.
 HANGOVER_MS = 50
-# On a CPU with two cores or more Conv-TasNet's segments run in a worker thread
-# (the estimate is added a segment later: latency 8.16 -> 14.9 s) on two ONNX Runtime threads,
-# beside DeepFilterNet3 and the fusion on the caller's. A 2-minute stereo job on the shared
-# 2-core machine, three interleaved rounds, medians: RTF 0.146 wall (one thread, in turn) ->
-# 0.105 (worker thread) / 0.103 (two ORT threads) / 0.091 (both); CPU 0.146 -> 0.158; peak RSS
-# 351 -> 374 MiB; the same samples to float rounding (scripts/eval_separation.py
-# --long-minutes 2 --option parallel=1 --option threads=2).
+# On a CPU with two cores or more Conv-TasNet's segments run in worker threads beside
+# DeepFilterNet3 and the fusion on the caller's. The sixth round of issue #29 ran one worker
+# on two ONNX Runtime threads (a 2-minute stereo job on the shared 2-core machine, three
+# interleaved rounds, medians: RTF 0.146 wall in turn -> 0.091; CPU 0.146 -> 0.158; the same
+# samples to float rounding). Since its sixteenth round two workers on one ORT thread each
+# run two segments at once: a segment is one long run of ~900 small operators, and two runs
+# side by side waste less than one run's operators split across two threads. Ten interleaved
+# rounds on a busy day (scripts/eval_separation.py --long-minutes 2 --option parallel=2
+# --option threads=1 against the default of then): wall 0.0965 against 0.1065 (pairwise
+# ratios 0.84-1.00, median 0.91), CPU 0.180 against 0.192; 6 minutes 0.089 against 0.113.
+# Conv-TasNet's estimate is the same to the bit as in turn on one thread, the stems the same
+# to float rounding (3e-8: the transform's batches fall elsewhere; tested); the cost is memory
+# (two segments' activations at once: peak 556-617 MiB against 379-385, flat with length)
+# and latency (a second segment's hop: 14.9 -> 21.6 s).
 TWO_CORES = (os.cpu_count() or 1) >= 2
 BATCH_FRAMES = 100  # STFT frames transformed, masked and synthesized at a time (memory)
 
@@ -118,14 +125,15 @@ class ConvTasNetStream:
     def __init__(self, model: str | Path | None = None, segment_s: float = SEGMENT_S,
                  edge_s: float = EDGE_S, fade_s: float = FADE_S,
                  gate: tuple[float, int, int] | None = None, context_s: float = CONTEXT_S,
-                 trim_s: float = TRIM_S, parallel: bool = False, threads: int = 1) -> None:
+                 trim_s: float = TRIM_S, parallel: int = 0, threads: int = 1) -> None:
         """`gate`: (threshold, before, after): a segment is not run (its estimate is zeros)
         when every VAD chunk probability from `before` samples ahead of the span the segment
         contributes to until `after` samples past it is at most `threshold` and known: there
         the separator's gate is closed, so the output is the same either way. Where that holds
         for all but part of the span, the network runs on that part and `context_s` either
         side, when that saves at least `trim_s` (its estimate there then differs slightly:
-        other layer-norm statistics, less context)."""
+        other layer-norm statistics, less context). `parallel`: how many segments run at once
+        in worker threads while the caller goes on (0: in turn, in the caller's thread)."""
         # Its activations grow with the segment (512 channels x 1,000 frames a second): a
         # process running 12 s segments peaks at 394 MiB, 8 s at 281, 6 s at 245 (session()).
         self._sess = session(Path(model) if model else model_path(), threads)
@@ -141,10 +149,13 @@ class ConvTasNetStream:
         if self.H <= 0:
             raise ValueError("segment too short for its edges and fade")
         # `parallel`: each segment runs in a worker thread while the caller goes on (the
-        # other estimator, the fusion): then the newest segment is added one segment later.
-        self._pool = ThreadPoolExecutor(1, "convtasnet") if parallel else None
+        # other estimator, the fusion): then the newest `parallel` segments are added that
+        # many segments later. One ONNX Runtime session serves every worker (its runs are
+        # thread-safe).
+        self._workers = max(0, int(parallel))
+        self._pool = ThreadPoolExecutor(self._workers, "convtasnet") if self._workers else None
         self._pending: deque = deque()  # started segments: (start, estimate or its future)
-        self.max_lag = self.W + (self.H if parallel else 0)
+        self.max_lag = self.W + self._workers * self.H
         up = 0.5 - 0.5 * np.cos(np.pi * (np.arange(self.F) + 0.5) / self.F)
         self._up = up.astype(np.float32)
         self._buf = np.zeros(0, np.float32)  # input from global sample _b0 on
@@ -276,8 +287,8 @@ class ConvTasNetStream:
         self._n_in += len(a)
         while self._k * self.H + self.W <= self._n_in:
             self._segment(last=False)
-        # In parallel the newest segment runs on while the caller goes on with the next input.
-        self._collect(1 if self._pool is not None else 0)
+        # In parallel the newest segments run on while the caller goes on with the next input.
+        self._collect(self._workers)
         # Samples before the first segment not yet added (plus its dropped edge) are final.
         j = self._k - len(self._pending)
         out = self._take(j * self.H + self.E if j else 0)
@@ -317,15 +328,16 @@ class TasNetFusionSeparator(DeepFilterSeparator):
     name = "fused"
 
     def __init__(self, channels: int, tasnet_model: str | Path | None = None,
-                 segment_s: float = SEGMENT_S, mix: float = MIX, parallel: bool | None = None,
+                 segment_s: float = SEGMENT_S, mix: float = MIX, parallel: int | None = None,
                  threads: int | None = None, **options) -> None:
-        """`parallel`, `threads`: Conv-TasNet's segments run in a worker thread beside
-        DeepFilterNet3 and on two ONNX Runtime threads (None: so where the CPU has two cores
-        or more; TWO_CORES says why)."""
+        """`parallel`, `threads`: Conv-TasNet's segments run in `parallel` worker threads
+        (0: in turn) beside DeepFilterNet3, each on `threads` ONNX Runtime threads (None: two
+        workers on one thread each where the CPU has two cores or more, else in turn on one
+        thread; TWO_CORES says why)."""
         self._tasnet_model = tasnet_model
         self._segment_s = segment_s
-        self._parallel = TWO_CORES if parallel is None else bool(parallel)
-        self._threads = (2 if TWO_CORES else 1) if threads is None else int(threads)
+        self._parallel = (2 if TWO_CORES else 0) if parallel is None else int(parallel)
+        self._threads = 1 if threads is None else int(threads)
         self._mix = float(mix)
         options.setdefault("hangover_ms", HANGOVER_MS)
         super().__init__(channels, **options)
