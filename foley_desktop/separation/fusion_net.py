@@ -121,7 +121,7 @@ def features(A: np.ndarray, S: np.ndarray, T: np.ndarray) -> np.ndarray:
 # The default's gate settings (rule 17 of issue #29); an option given by name overrides them.
 DEFAULTS = {"causal_vad": True, "margin_wiener": 0.3, "margin_ahead_ms": 40}
 # The default's sample-resolution gain around word edges (rule 19 of issue #29's fifteenth
-# round, adopted in its sixteenth: every held-out pause figure 2-15 dB lower, no SI-SDRi
+# round, adopted in its sixteenth: every held-out pause figure 3.5-17 dB lower, no SI-SDRi
 # more than 0.08 dB below rule 17's). Only this class has it, so it is not in DEFAULTS.
 EDGE_WIENER, EDGE_MS = 0.002, 10.0
 

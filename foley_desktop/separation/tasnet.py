@@ -104,8 +104,9 @@ def model_path(folder: str = PRETRAINED) -> Path:
 
 
 def session(path: Path, threads: int = 1):
-    """Conv-TasNet's ONNX Runtime session: `threads` threads on the CPU (TWO_CORES says when
-    two), loaded once per process, with the memory pattern off: with it ONNX Runtime plans one
+    """Conv-TasNet's ONNX Runtime session: `threads` threads on the CPU (one by default; on
+    two cores the separator runs two segments at once instead: TWO_CORES), loaded once per
+    process, with the memory pattern off: with it ONNX Runtime plans one
     block for all of a run's activations, and a process running 12 s segments peaked at 663
     MiB against 394 without,
     in the same CPU time (8 s: 464 against 281; scripts/bench_convtasnet.py --memory). The
